@@ -1,0 +1,73 @@
+"""AI summary providers behind one output contract.
+
+Every provider returns a ``SummaryResult`` that passed ``check_output`` (2-3
+sentences, 2-4 short distinct lower-case tags) or raises ``JobError``: with
+``transient=True`` when trying again later may help (timeouts, 429, 5xx),
+permanent otherwise (``input_too_short``, ``ai_blocked``, ``ai_bad_output`` ...).
+Providers count nothing and cache nothing: callers do.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from summaries.providers.contract import (
+    ContractError,
+    SummaryResult,
+    check_output,
+    split_sentences,
+)
+from summaries.providers.local import LocalProvider
+
+__all__ = [
+    "ContractError",
+    "LocalProvider",
+    "Provider",
+    "SummaryResult",
+    "build_provider",
+    "check_output",
+    "split_sentences",
+]
+
+
+class Provider(Protocol):
+    """What the pipeline needs from a summariser."""
+
+    @property
+    def name(self) -> str:
+        """``"gemini"`` or ``"local"``."""
+
+    @property
+    def model(self) -> str:
+        """The model or algorithm, e.g. ``"gemini-2.5-flash"``, ``"textrank"``."""
+
+    @property
+    def cache_namespace(self) -> str:
+        """Part of every cache key, e.g. ``"gemini:gemini-2.5-flash:p1"``.
+
+        Changes whenever the output for a given input may change (provider,
+        model, prompt or algorithm version), so old summaries are not reused.
+        """
+
+    def summarize(self, text: str, *, title: str | None = None) -> SummaryResult:
+        """A contract-checked summary of ``text``, or ``JobError``."""
+
+
+def build_provider(
+    name: str,
+    *,
+    gemini_api_key: str = "",
+    gemini_model: str = "gemini-2.5-flash",
+    gemini_base_url: str = "",
+    gemini_timeout_s: float = 30.0,
+) -> Provider:
+    """The provider called ``name`` (``"gemini"`` or ``"local"``); ValueError otherwise
+    (also for ``"gemini"`` without an API key)."""
+    if name == "local":
+        return LocalProvider()
+    if name == "gemini":
+        # Imported here: the SDK is slow to import and the local provider needs none of it.
+        from summaries.providers.gemini import GeminiProvider
+
+        return GeminiProvider(gemini_api_key, gemini_model, gemini_base_url, gemini_timeout_s)
+    raise ValueError(f"unknown summary provider {name!r}; expected 'gemini' or 'local'")

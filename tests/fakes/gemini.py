@@ -1,0 +1,293 @@
+"""A loopback fake of the Gemini API's ``generateContent``, for the real SDK.
+
+Usage::
+
+    with FakeGemini() as gemini:                   # 127.0.0.1, free port
+        provider = GeminiProvider("key", "gemini-2.5-flash", gemini.base_url, 2.0)
+        gemini.mode = "rate_limit"                 # switch behaviour at runtime
+        gemini.script(["unavailable", "ok"])       # or one mode per coming call
+        gemini.delay_s = 0.5                       # a slow AI
+        assert gemini.calls == 1 and "Title: X" in gemini.prompts[0]
+
+The SDK sends ``POST /v1beta/models/<model>:generateContent`` with the key in
+the ``x-goog-api-key`` header. Modes:
+
+``ok``           a valid answer built from the text in the prompt (its first two
+                 sentences; tags from its most frequent words)
+``rate_limit``   HTTP 429 RESOURCE_EXHAUSTED
+``unavailable``  HTTP 503 UNAVAILABLE
+``rejected``     HTTP 400 INVALID_ARGUMENT
+``hang``         no answer for ``hang_s`` (longer than any sane client timeout)
+``blocked``      200 with ``promptFeedback.blockReason = SAFETY`` and no candidate
+``safety``       200 with a candidate that stopped with ``finishReason = SAFETY``
+``truncated``    200, ``finishReason = MAX_TOKENS`` and JSON cut mid-string
+``bad``          200 with an answer that breaks the contract (6 sentences, 1 tag)
+``bad_then_ok``  ``bad`` for the first call after the mode is set, then ``ok``
+
+Counters live in this (the test's) process; worker processes reach it over HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+from summaries.providers.contract import split_sentences
+
+MODES = frozenset({"ok", "rate_limit", "unavailable", "rejected", "hang", "blocked", "safety",
+                   "truncated", "bad", "bad_then_ok"})
+_PATH = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:?]+):generateContent$")
+_TEXT = re.compile(r"<text>\n?(?P<text>.*)\n?</text>", re.S)
+_ERRORS = {
+    "rate_limit": (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    "unavailable": (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+    "rejected": (400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One generateContent request as received."""
+
+    model: str
+    api_key: str
+    prompt: str  # system instruction + all user text parts, joined by blank lines
+    user_text: str  # the user text parts only
+    body: dict[str, Any]
+    path: str
+
+
+class FakeGemini:
+    """Threaded HTTP server speaking enough of the Gemini REST API for the SDK."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._port = port
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._release = threading.Event()  # set to end current hangs/delays early
+        self._mode = "ok"
+        self._mode_calls = 0
+        self._script: list[str] = []
+        self._calls: list[Call] = []
+        self.delay_s = 0.0  # before every answer, any mode
+        self.hang_s = 60.0  # how long "hang" holds the request
+
+    # -- configuration and inspection (thread-safe) ------------------------
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        with self._lock:
+            self._mode, self._mode_calls = mode, 0
+
+    def script(self, modes: list[str]) -> None:
+        """Answer the next calls with these modes, one each, then with ``mode``."""
+        unknown = set(modes) - MODES
+        if unknown:
+            raise ValueError(f"unknown modes {sorted(unknown)}")
+        with self._lock:
+            self._script = list(modes)
+
+    def reset(self) -> None:
+        """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
+        with self._lock:
+            self._mode, self._mode_calls, self._script = "ok", 0, []
+            self._calls.clear()
+            self._release.set()
+            self._release = threading.Event()
+        self.delay_s = 0.0
+
+    @property
+    def calls(self) -> int:
+        """generateContent requests received (any outcome)."""
+        with self._lock:
+            return len(self._calls)
+
+    @property
+    def received(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def prompts(self) -> list[str]:
+        return [call.prompt for call in self.received]
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeGemini is not running")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> Self:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                # The client may have timed out and left, as it should.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    fake._handle(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # keep test output clean
+
+        self._stopping.clear()
+        self._server = ThreadingHTTPServer((self.host, self._port), _Handler)
+        self._server.daemon_threads = True  # a hanging handler must not block stop()
+        # A short poll interval keeps stop() quick (the default is 0.5 s).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="fake-gemini", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- request handling ------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        match = _PATH.match(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        if match is None:
+            _send(handler, 404, _error(404, "NOT_FOUND", f"no route for {handler.path}"))
+            return
+        body = json.loads(raw or b"{}")
+        system, user = _texts_of(body)
+        call = Call(model=match.group("model"), api_key=handler.headers.get("x-goog-api-key", ""),
+                    prompt="\n\n".join(system + user), user_text="\n\n".join(user), body=body,
+                    path=handler.path)
+        with self._lock:
+            self._calls.append(call)
+            number = len(self._calls)
+            scripted = bool(self._script)
+            mode = self._script.pop(0) if scripted else self._mode
+            if mode == "bad_then_ok":  # scripted, it is one call: the bad one
+                mode = "bad" if scripted or self._mode_calls == 0 else "ok"
+            if not scripted:
+                self._mode_calls += 1
+            release = self._release
+        if self.delay_s > 0 and self._wait(release, self.delay_s):
+            return
+        if mode == "hang":
+            self._wait(release, self.hang_s)
+            return  # closing without an answer; the client has long given up
+        if mode in _ERRORS:
+            status, name, message = _ERRORS[mode]
+            _send(handler, status, _error(status, name, message))
+            return
+        _send(handler, 200, _answer(mode, call, number))
+
+    def _wait(self, release: threading.Event, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when cut short by stop() or reset()."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if release.wait(min(left, 0.1)) or self._stopping.is_set():
+                return True
+        return False
+
+
+def _texts_of(body: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(system instruction texts, user turn texts) of a request body."""
+
+    def texts(content: dict[str, Any]) -> list[str]:
+        return [str(p["text"]) for p in content.get("parts", []) if "text" in p]
+
+    system = texts(body.get("systemInstruction") or body.get("system_instruction") or {})
+    user = [t for c in body.get("contents", []) if c.get("role", "user") == "user"
+            for t in texts(c)]
+    return system, user
+
+
+def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
+    if mode == "blocked":
+        return {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": _usage(call, "")}
+    if mode == "safety":
+        return {"candidates": [{"finishReason": "SAFETY", "index": 0}],
+                "usageMetadata": _usage(call, "")}
+    finish = "STOP"
+    if mode == "bad":
+        text = json.dumps({"summary": " ".join(["This is one sentence."] * 6), "tags": ["x"]})
+    else:
+        text = json.dumps(_summary_of(call.user_text))
+        if mode == "truncated":
+            text, finish = text[: len(text) // 2], "MAX_TOKENS"
+    return {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                        "finishReason": finish, "index": 0}],
+        "usageMetadata": _usage(call, text),
+        "modelVersion": call.model,
+        "responseId": f"fake-{number}",
+    }
+
+
+def _summary_of(user_text: str) -> dict[str, Any]:
+    """First two sentences (clipped) and the most frequent longer words of the
+    text between <text> markers (or of all the user text, if there are none)."""
+    found = _TEXT.search(user_text)
+    text = found.group("text") if found else user_text
+    sentences = [" ".join(s.split()[:25]).rstrip(".!?,;:") + "." for s in split_sentences(text)]
+    sentences = [s[0].upper() + s[1:] for s in sentences if len(s) > 1][:2]
+    while len(sentences) < 2:
+        sentences.append("There is little else to say.")
+    words = Counter(w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _COMMON)
+    tags = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))][:3]
+    for filler in ("summary", "text"):
+        if len(tags) < 2 and filler not in tags:
+            tags.append(filler)
+    return {"summary": " ".join(sentences), "tags": tags}
+
+
+_COMMON = frozenset({"that", "this", "with", "from", "have", "were", "they", "their", "there",
+                     "which", "about", "would", "into", "been", "than", "then", "them", "when",
+                     "what", "will", "your", "also", "more", "some", "such", "only", "over"})
+
+
+def _usage(call: Call, text: str) -> dict[str, int]:
+    prompt_tokens, answer_tokens = len(call.prompt) // 4 + 1, len(text) // 4
+    return {"promptTokenCount": prompt_tokens, "candidatesTokenCount": answer_tokens,
+            "totalTokenCount": prompt_tokens + answer_tokens}
+
+
+def _error(status: int, name: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message, "status": name}}
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json; charset=UTF-8")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
