@@ -11,11 +11,12 @@ class JobError(Exception):
     succeed (timeouts, 429, 5xx); permanent errors fail the job at once.
     """
 
-    def __init__(self, message: str, *, code: str, transient: bool = False) -> None:
+    def __init__(self, message: str, *, code: str = "job_error", transient: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.transient = transient
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, code={self.code!r}, transient={self.transient})"
+        name = type(self).__name__
+        return f"{name}({self.message!r}, code={self.code!r}, transient={self.transient})"

@@ -1,0 +1,296 @@
+"""Django settings for SmartCache, read from the environment.
+
+Every setting has a default that runs on a laptop with nothing installed
+(SQLite under var/, the offline summariser); production sets DATABASE_URL,
+VALKEY_URL, DJANGO_SECRET_KEY and friends. The README lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+# Lets admin.ModelAdmin[Job] and friends be subscripted at run time (typing).
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SMARTCACHE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name).lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {value!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = env_str(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def _local_secret_key() -> str:
+    """A per-checkout key kept in var/, so a fresh clone runs without setup.
+
+    Production must set DJANGO_SECRET_KEY; this is only the fallback.
+    """
+    path = VAR_DIR / "secret-key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _local_secret_key()
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "summaries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "summaries.api.errors.JsonErrorsMiddleware",
+]
+
+ROOT_URLCONF = "smartcache.urls"
+WSGI_APPLICATION = "smartcache.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+# SQLite under var/ by default; DATABASE_URL (postgres://...) in production.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'smartcache.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The API, workers and beat write at once: WAL lets readers run beside the
+    # writer, IMMEDIATE takes the write lock up front instead of failing with
+    # "database is locked" halfway through a transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests run real worker processes, which need a file they can open too.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- API ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The API is public and anonymous; sessions only serve the admin.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "summaries.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SmartCache API",
+    "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# CORS: https://github.com/adamchainz/django-cors-headers#configuration
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", False)
+
+# --- SmartCache -----------------------------------------------------------
+VALKEY_URL = env_str("VALKEY_URL", "redis://127.0.0.1:6379/0")
+if VALKEY_URL.startswith("valkey://"):
+    # kombu only knows the redis:// scheme; Valkey speaks the same protocol.
+    VALKEY_URL = "redis://" + VALKEY_URL.removeprefix("valkey://")
+VALKEY_SOCKET_TIMEOUT = env_float("VALKEY_SOCKET_TIMEOUT", 2.0)
+
+CACHE_TTL = env_int("CACHE_TTL", 7 * 24 * 3600, minimum=1)
+MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
+
+SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
+if SUMMARIZER not in {"auto", "gemini", "local"}:
+    raise ImproperlyConfigured(f"SUMMARIZER must be auto, gemini or local, not {SUMMARIZER!r}")
+GEMINI_API_KEY = env_str("GEMINI_API_KEY")
+GEMINI_MODEL = env_str("GEMINI_MODEL", "gemini-2.5-flash")
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL")
+GEMINI_TIMEOUT = env_float("GEMINI_TIMEOUT", 30.0)
+if SUMMARIZER == "auto":
+    SUMMARIZER = "gemini" if GEMINI_API_KEY else "local"
+if SUMMARIZER == "gemini" and not GEMINI_API_KEY:
+    raise ImproperlyConfigured("SUMMARIZER=gemini needs GEMINI_API_KEY")
+
+FETCH_ALLOWED_NETWORKS = env_str("FETCH_ALLOWED_NETWORKS")
+FETCH_TIMEOUT = env_float("FETCH_TIMEOUT", 15.0)
+FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 5_000_000, minimum=1024)
+FETCH_MAX_REDIRECTS = env_int("FETCH_MAX_REDIRECTS", 5)
+
+# A job is retried this many times in all (crashes and transient errors).
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5, minimum=1)
+# How long a worker owns a job it claimed; a crashed worker's job is
+# re-enqueued by the reconciler once its lease is over. Above the task's
+# hard time limit, so a live worker never loses its job.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 90, minimum=10)
+TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 75, minimum=5)
+# Transient failures are retried after base * 2^(attempt-1) seconds (jittered,
+# capped): always far below the broker's visibility timeout.
+RETRY_BACKOFF_BASE = env_float("RETRY_BACKOFF_BASE", 2.0)
+RETRY_BACKOFF_MAX = env_float("RETRY_BACKOFF_MAX", 30.0)
+# A pending job untouched this long lost its message (broker restart): requeue.
+RECONCILE_PENDING_AFTER = env_int("RECONCILE_PENDING_AFTER", 300, minimum=1)
+# A URL that failed to fetch is answered from memory this long (refresh skips it).
+FETCH_FAILURE_TTL = env_int("FETCH_FAILURE_TTL", 300, minimum=0)
+# The in-flight marker outlives the job's retries; renewed at every claim.
+INFLIGHT_TTL = env_int("INFLIGHT_TTL", 1800, minimum=60)
+
+# --- Celery ---------------------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+# Valkey is broker and result backend. Settings follow the project's notes in
+# ../shared/notes/reliability.md (at-least-once delivery on the Redis transport).
+VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60)
+CELERY_BROKER_URL = VALKEY_URL
+CELERY_RESULT_BACKEND = VALKEY_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Unacked messages come back after this; longer than any task + retry delay.
+    "visibility_timeout": VISIBILITY_TIMEOUT,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
+CELERY_VISIBILITY_TIMEOUT = VISIBILITY_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Publishing gives up quickly so a request never hangs on a dead broker; the
+# job row stays pending and the reconciler enqueues it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Redeliver a task whose worker died mid-way (at-least-once), one at a time.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT - 10, 1)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 24 * 3600
+# Events for Flower.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_TRACK_STARTED = True
+RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 20, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-stale-jobs": {
+        "task": "summaries.reconcile_jobs",
+        "schedule": float(RECONCILE_INTERVAL),
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+}

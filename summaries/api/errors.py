@@ -1,0 +1,103 @@
+"""Every API error is JSON: ``{"error": "<human message>", "code": "<machine code>"}``.
+
+``exception_handler`` covers exceptions raised inside DRF views;
+``JsonErrorsMiddleware`` covers what happens outside them under /api/
+(unknown paths, CSRF, crashes in middleware), so no client ever gets an
+HTML error page or a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from summaries.inputs import InvalidInput
+from summaries.services.submit import Busy, InputTooLarge
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_UNAVAILABLE = "5"
+
+
+def error_response(message: str, code: str, status_code: int,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response({"error": message, "code": code}, status=status_code, headers=headers)
+
+
+def _first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
+    """The first message and code in a (nested) DRF ValidationError detail."""
+    if isinstance(detail, dict):
+        name, value = next(iter(detail.items()))
+        label = "" if name == "non_field_errors" else f"{prefix}{name}: "
+        return _first_error(value, label)
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], prefix)
+    return f"{prefix}{detail}", getattr(detail, "code", None) or "invalid"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, InvalidInput):
+        return error_response(exc.message, exc.code, status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InputTooLarge):
+        return error_response(str(exc), "input_too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, Busy):
+        return error_response(str(exc), "busy", status.HTTP_503_SERVICE_UNAVAILABLE,
+                              {"Retry-After": "1"})
+    if isinstance(exc, RedisError | BrokerError):
+        logger.warning("Valkey unavailable: %s", exc)
+        return error_response("the cache and queue (Valkey) are unavailable; try again shortly",
+                              "valkey_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE,
+                              {"Retry-After": RETRY_AFTER_UNAVAILABLE})
+    if isinstance(exc, DatabaseError):
+        logger.warning("database unavailable: %s", exc)
+        return error_response("the database is unavailable; try again shortly",
+                              "database_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE,
+                              {"Retry-After": RETRY_AFTER_UNAVAILABLE})
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.ValidationError):
+        message, code = _first_error(exc.detail)
+        return error_response(message, code, status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        return error_response(f"malformed JSON: {exc.detail}", "malformed_json",
+                              status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, round(exc.wait)))
+        return error_response(str(exc.detail), str(exc.default_code), exc.status_code, headers)
+    logger.exception("unhandled error in %s", context.get("view"))
+    return error_response("internal error", "internal_error",
+                          status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+class JsonErrorsMiddleware:
+    """Turn Django's own (HTML) error responses under /api/ into JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        is_drf = getattr(response, "accepted_renderer", None) is not None
+        if (request.path.startswith("/api/") and response.status_code >= 400 and not is_drf
+                and "json" not in response.get("Content-Type", "")):
+            code = {404: "not_found", 403: "forbidden", 405: "method_not_allowed"}.get(
+                response.status_code, "error")
+            return JsonResponse({"error": response.reason_phrase.lower(), "code": code},
+                                status=response.status_code)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        logger.exception("unhandled error on %s", request.path)
+        return JsonResponse({"error": "internal error", "code": "internal_error"}, status=500)

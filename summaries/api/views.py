@@ -1,0 +1,129 @@
+"""HTTP endpoints: validate, call one service, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import connection
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from summaries import cache, metrics
+from summaries.api import serializers as s
+from summaries.models import Job
+from summaries.services.submit import Submission, summary_request
+
+ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 404, 413, 415, 429, 503)}
+
+
+class SubmitView(APIView):
+    """Submit text or a URL. A cached answer comes back at once (200); otherwise
+    a job is queued (202) and its status URL is in the Location header."""
+
+    serializer_class = s.SubmitRequest
+
+    @extend_schema(request=s.SubmitRequest,
+                   responses={200: s.SubmitResponse, 202: s.SubmitResponse, **ERRORS})
+    def post(self, request: Request) -> Response:
+        form = s.SubmitRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        submission = summary_request(raw=form.validated_data["input"],
+                                     refresh=form.validated_data["refresh"])
+        body = _submission_body(submission)
+        if submission.cached:
+            return Response(body, status=status.HTTP_200_OK)
+        status_path = reverse("job-status", kwargs={"job_id": submission.job_id})
+        location = request.build_absolute_uri(status_path)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+
+class StatusView(APIView):
+    """A job's status; with its summary and tags once completed."""
+
+    @extend_schema(responses={200: s.JobResponse, 404: OpenApiResponse(s.ErrorResponse)})
+    def get(self, request: Request, job_id: str) -> Response:
+        try:
+            job = Job.objects.get(id=uuid.UUID(job_id))
+        except (ValueError, Job.DoesNotExist):
+            raise NotFound(f"no job with id {job_id!r}") from None
+        return Response(_job_body(job))
+
+
+class AnalyticsView(APIView):
+    """Request, cache and job counters across all API and worker processes."""
+
+    @extend_schema(responses={200: s.AnalyticsResponse, 503: OpenApiResponse(s.ErrorResponse)})
+    def get(self, request: Request) -> Response:
+        queue_size = Job.objects.filter(status=Job.Status.PENDING).count()
+        return Response({**metrics.snapshot(), "queue_size": queue_size})
+
+
+class HealthView(APIView):
+    """200 when the database and Valkey both answer, 503 otherwise."""
+
+    @extend_schema(responses={200: s.HealthResponse, 503: s.HealthResponse})
+    def get(self, request: Request) -> Response:
+        checks = {"database": _check(_ping_database), "valkey": _check(cache.ping)}
+        healthy = all(value == "ok" for value in checks.values())
+        body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", **checks}
+        if not healthy:
+            failing = ", ".join(name for name, value in checks.items() if value != "ok")
+            body |= {"error": f"unavailable: {failing}", "code": "unhealthy"}
+        return Response(body, status=200 if healthy else 503)
+
+
+def _ping_database() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return True
+
+
+def _check(probe: Any) -> str:
+    try:
+        probe()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def _submission_body(sub: Submission) -> dict[str, Any]:
+    body: dict[str, Any] = {"job_id": sub.job_id, "status": sub.status, "cached": sub.cached}
+    if sub.status == Job.Status.COMPLETED:
+        body |= {"summary": sub.summary, "tags": sub.tags}
+    if sub.error:
+        body |= {"error": sub.error, "code": sub.code}
+    return body
+
+
+def _job_body(job: Job) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_id": str(job.id),
+        "status": job.status,
+        "kind": job.kind,
+        "stage": job.stage,
+        "cached": job.cached,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+    }
+    if job.status == Job.Status.COMPLETED:
+        body |= {"summary": job.summary, "tags": job.tags}
+    if job.status == Job.Status.FAILED:
+        body |= {"error": job.error, "code": job.error_code}
+    elif job.error:
+        body["last_error"] = job.error
+    if job.completed_at:
+        body["completed_at"] = job.completed_at
+    if job.duration_ms is not None:
+        body["duration_ms"] = job.duration_ms
+    if job.kind == Job.Kind.URL:
+        body["url"] = job.url
+        if job.final_url:
+            body |= {"final_url": job.final_url, "title": job.title,
+                     "extracted_chars": job.extracted_chars}
+    return body

@@ -1,0 +1,93 @@
+"""Valkey: the summary cache and the in-flight markers that dedupe submits.
+
+Keys:
+- ``summary:<key>``  JSON {"job_id", "summary", "tags"}, expires after CACHE_TTL.
+- ``failed:<key>``   the id of a job whose URL could not be fetched, briefly.
+- ``inflight:<key>`` the id of the job computing <key>; set with NX so that of
+  any number of simultaneous identical submits exactly one creates a job.
+
+Every function raises ``redis.exceptions.RedisError`` when Valkey is down;
+callers turn that into a 503, never into a hang (short socket timeouts).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any, cast
+
+import redis
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+# Delete the key only if it still holds our job id: a plain DEL could remove
+# a marker that a newer job set after ours expired.
+_RELEASE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+@cache
+def _client(url: str, timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(timeout, 1.0),
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+        decode_responses=True,
+    )
+
+
+def client() -> redis.Redis:
+    """The process-wide Valkey client (a pool; safe across threads and forks)."""
+    return _client(settings.VALKEY_URL, settings.VALKEY_SOCKET_TIMEOUT)
+
+
+def get_summary(key: str) -> dict[str, Any] | None:
+    raw = client().get(f"summary:{key}")
+    return cast(dict[str, Any], json.loads(raw)) if raw else None
+
+
+def set_summary(key: str, payload: dict[str, Any], *, ttl: int) -> None:
+    client().set(f"summary:{key}", json.dumps(payload), ex=ttl)
+
+
+def claim_inflight(key: str, job_id: str, *, ttl: int) -> bool:
+    """True if this job now owns ``key``; False if another job already does."""
+    return bool(client().set(f"inflight:{key}", job_id, nx=True, ex=ttl))
+
+
+def inflight_owner(key: str) -> str | None:
+    return cast(str | None, client().get(f"inflight:{key}"))
+
+
+def renew_inflight(key: str, job_id: str, *, ttl: int) -> None:
+    """Keep (or take back) the marker while the job is being worked on."""
+    client().set(f"inflight:{key}", job_id, ex=ttl)
+
+
+def release_inflight(key: str, job_id: str) -> None:
+    client().eval(_RELEASE_IF_OWNER, 1, f"inflight:{key}", job_id)
+
+
+def remember_failure(key: str, job_id: str, *, ttl: int) -> None:
+    """Remember the job that failed to fetch ``key`` so resubmits reuse it."""
+    if ttl > 0:
+        client().set(f"failed:{key}", job_id, ex=ttl)
+
+
+def recent_failure(key: str) -> str | None:
+    return cast(str | None, client().get(f"failed:{key}"))
+
+
+def forget_failure(key: str) -> None:
+    client().delete(f"failed:{key}")
+
+
+def ping() -> bool:
+    return bool(client().ping())

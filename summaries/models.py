@@ -1,0 +1,86 @@
+"""The Job: the source of truth for every summary request that missed the cache."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        URL = "url", "URL"
+
+    ACTIVE = (Status.PENDING, Status.PROCESSING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          help_text="Public job id, as returned by the API.")
+    kind = models.CharField(max_length=8, choices=Kind.choices,
+                            help_text="Whether the input was plain text or a URL.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING,
+                              help_text="pending → processing → completed or failed.")
+    stage = models.CharField(max_length=32, blank=True,
+                             help_text="What the worker is doing now (progress).")
+    input_hash = models.CharField(max_length=64,
+                                  help_text="Cache key: SHA-256 of the normalised input "
+                                            "and the summariser's namespace.")
+    input_text = models.TextField(help_text="The normalised input (text or canonical URL).")
+    url = models.URLField(max_length=2048, blank=True,
+                          help_text="The canonical URL, for URL inputs.")
+    refresh = models.BooleanField(default=False,
+                                  help_text="The client asked to bypass the cache.")
+    cached = models.BooleanField(default=False,
+                                 help_text="Completed from the cache without an AI call.")
+    provider = models.CharField(max_length=128, blank=True,
+                                help_text="Summariser namespace (provider:model:version).")
+    final_url = models.URLField(max_length=2048, blank=True,
+                                help_text="Where the URL led after redirects.")
+    title = models.CharField(max_length=512, blank=True, help_text="The page's title.")
+    extracted_chars = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Length of the text extracted from the page.")
+    extracted_text = models.TextField(blank=True,
+                                      help_text="The article text extracted from the page.")
+    summary = models.TextField(blank=True, help_text="2-3 sentence summary.")
+    tags = models.JSONField(default=list, blank=True, help_text="2-4 short tags.")
+    error = models.TextField(blank=True, help_text="Why the job failed (or last retry reason).")
+    error_code = models.CharField(max_length=64, blank=True,
+                                  help_text="Machine code of the error.")
+    attempts = models.PositiveIntegerField(default=0,
+                                           help_text="How many times a worker claimed the job.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="Processing time of the last attempt.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was submitted.")
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change of any kind.")
+    started_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When the last attempt began.")
+    completed_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When it completed or failed.")
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A processing job whose lease is over is re-enqueued by the reconciler.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="job_status_updated"),
+            models.Index(fields=["kind"], name="job_kind"),
+            models.Index(fields=["cached"], name="job_cached"),
+            models.Index(fields=["created_at"], name="job_created"),
+            models.Index(fields=["input_hash"], name="job_input_hash"),
+            models.Index(fields=["url"], name="job_url"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

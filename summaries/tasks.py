@@ -1,0 +1,39 @@
+"""Celery tasks: thin wrappers that own the retry policy and nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+
+from summaries.services import jobs
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, name="summaries.process_job", max_retries=None)
+def process_job(self: Task, job_id: str) -> None:
+    """Process one job. Attempts are counted on the job row, which decides
+    when to give up; the task only schedules the next try."""
+    try:
+        jobs.job_process(job_id=job_id)
+    except jobs.RetryLater as retry:
+        raise self.retry(countdown=retry.delay, exc=retry.error) from None
+
+
+@shared_task(name="summaries.reconcile_jobs")
+def reconcile_jobs() -> int:
+    """Periodic (Celery beat): re-enqueue jobs stranded by crashes or lost messages."""
+    stranded = jobs.jobs_reconcile()
+    for job_id in stranded:
+        enqueue(job_id)
+    return len(stranded)
+
+
+def enqueue(job_id: str) -> None:
+    """Hand a job to Celery. A broker failure leaves it pending for the
+    reconciler rather than failing the request that created it."""
+    try:
+        process_job.apply_async(args=[job_id], retry=True)
+    except Exception:
+        logger.exception("could not enqueue job %s; the reconciler will retry", job_id)

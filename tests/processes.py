@@ -1,0 +1,116 @@
+"""Real service processes for tests: Celery workers and a gunicorn API."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """A DATABASE_URL for the test database, for child processes."""
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+class Service:
+    """A child process in its own process group, logging to a temp file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log = Path(tempfile.mkstemp(prefix=f"smartcache-{name}-", suffix=".log")[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (the parent and its pool children)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.kill(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.proc.wait()
+        self.kill(signal.SIGKILL)  # any straggling pool children
+        self.proc = None
+
+
+class Worker(Service):
+    def __init__(self, env: dict[str, str], *, name: str = "w1", concurrency: int = 2) -> None:
+        super().__init__(f"worker-{name}", [
+            str(BIN / "celery"), "-A", "smartcache", "worker", "--loglevel", "INFO",
+            "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "--pool", "prefork",
+        ], env)
+
+    def start(self, timeout: float = 30) -> None:
+        super().start()
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.output():
+            if not self.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+
+
+class WebServer(Service):
+    def __init__(self, env: dict[str, str], *, workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("web", [
+            str(BIN / "gunicorn"), "smartcache.wsgi:application",
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", "4",
+        ], env)
+
+    def start(self, timeout: float = 30) -> None:
+        super().start()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(f"{self.url}/api/health", timeout=2)
+                return
+            except requests.ConnectionError:
+                if not self.alive() or time.monotonic() > deadline:
+                    message = f"web server did not start:\n{self.output()[-3000:]}"
+                    raise RuntimeError(message) from None
+                time.sleep(0.2)

