@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 
@@ -12,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, name="summaries.process_job", max_retries=None)
-def process_job(self: Task, job_id: str) -> None:
+def process_job(self: Task[Any, Any], job_id: str) -> None:
     """Process one job. Attempts are counted on the job row, which decides
     when to give up; the task only schedules the next try."""
     try:
@@ -34,6 +35,6 @@ def enqueue(job_id: str) -> None:
     """Hand a job to Celery. A broker failure leaves it pending for the
     reconciler rather than failing the request that created it."""
     try:
-        process_job.apply_async(args=[job_id], retry=True)
+        process_job.apply_async(args=(job_id,), retry=True)
     except Exception:
         logger.exception("could not enqueue job %s; the reconciler will retry", job_id)

@@ -71,8 +71,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
                               status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.APIException):
         headers = {}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, round(exc.wait)))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            headers["Retry-After"] = str(max(1, round(wait)))
         return error_response(str(exc.detail), str(exc.default_code), exc.status_code, headers)
     logger.exception("unhandled error in %s", context.get("view"))
     return error_response("internal error", "internal_error",

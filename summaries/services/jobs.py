@@ -43,8 +43,8 @@ class RetryLater(Exception):
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with jitter, capped well below the visibility timeout."""
-    ceiling = min(settings.RETRY_BACKOFF_MAX, settings.RETRY_BACKOFF_BASE * 2 ** (attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)
+    base, cap = float(settings.RETRY_BACKOFF_BASE), float(settings.RETRY_BACKOFF_MAX)
+    return min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 def job_claim(*, job_id: str) -> Job | None:
