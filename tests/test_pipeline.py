@@ -37,9 +37,13 @@ def test_a_text_is_summarised_then_served_from_the_cache(api: Api, gemini: FakeG
     assert gemini.calls == 1
 
 
-def test_a_burst_of_identical_submits_costs_one_ai_call(api: Api, gemini: FakeGemini) -> None:
-    gemini.delay_s = 0.5  # keep the job in flight while the burst arrives
-    text = text_about("observatory")
+@pytest.mark.parametrize("ai_delay", [0.5, 0.0])
+def test_a_burst_of_identical_submits_costs_one_ai_call(
+        api: Api, gemini: FakeGemini, ai_delay: float) -> None:
+    # Slow: the job is in flight for the whole burst. Fast: it completes
+    # mid-burst, and late submits must get its cached answer, not a new job.
+    gemini.delay_s = ai_delay
+    text = text_about(f"observatory {ai_delay}")
     with ThreadPoolExecutor(max_workers=25) as pool:
         answers = list(pool.map(lambda _: api.submit(text), range(25)))
     assert {a.status_code for a in answers} <= {200, 202}

@@ -54,16 +54,23 @@ def summary_request(*, raw: str, refresh: bool = False) -> Submission:
                             f"{settings.MAX_INPUT_CHARS}")
     item = _validated(raw)
     key = item.cache_key(summarizer().cache_namespace)
-    if not refresh:
-        if hit := cache.get_summary(key):
-            metrics.record_request(hit=True)
-            return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True,
-                              summary=hit["summary"], tags=hit["tags"])
-        if item.kind == URL and (failed := _recent_failure(key)):
-            metrics.record_request(hit=True)
-            return failed
-    metrics.record_request(hit=False)
+    answer = (None if refresh else _remembered(item, key)) or _job_answer(item, key, refresh)
+    metrics.record_request(hit=answer.cached)
+    return answer
+
+
+def _remembered(item: NormalizedInput, key: str) -> Submission | None:
+    """A cached summary or, for a URL, a fetch that failed moments ago."""
+    if hit := cache.get_summary(key):
+        return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True,
+                          summary=hit["summary"], tags=hit["tags"])
+    return _recent_failure(key) if item.kind == URL else None
+
+
+def _job_answer(item: NormalizedInput, key: str, refresh: bool) -> Submission:
     job = _join_or_create(item, key, refresh=refresh)
+    if isinstance(job, Submission):
+        return job
     if job.status == Job.Status.COMPLETED:
         return Submission(str(job.id), job.status, cached=True,
                           summary=job.summary, tags=job.tags)
@@ -91,10 +98,17 @@ def _recent_failure(key: str) -> Submission | None:
     return Submission(str(job.id), job.status, cached=True, error=job.error, code=job.error_code)
 
 
-def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool) -> Job:
+def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool) -> Job | Submission:
+    """The in-flight job for ``key``, or a new one. If the marker was free
+    because a job just finished, its cached answer is returned instead."""
     for _ in range(3):
         job_id = str(uuid.uuid4())
         if cache.claim_inflight(key, job_id, ttl=settings.INFLIGHT_TTL):
+            # A job releases the marker only after caching its result, so the
+            # cache tells whether one finished between our first look and now.
+            if not refresh and (done := _remembered(item, key)):
+                cache.release_inflight(key, job_id)
+                return done
             return _create_job(job_id, item, key, refresh=refresh)
         owner = cache.inflight_owner(key)
         if owner is None:
