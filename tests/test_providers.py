@@ -116,7 +116,7 @@ def test_contract_error_is_a_permanent_job_error() -> None:
 def test_build_provider() -> None:
     local: Provider = build_provider("local")
     assert (local.name, local.model, local.cache_namespace) == ("local", "textrank",
-                                                                "local:textrank:v1")
+                                                                "local:textrank:v2")
     gemini: Provider = build_provider("gemini", gemini_api_key="k", gemini_model="gemini-x")
     assert (gemini.name, gemini.model) == ("gemini", "gemini-x")
     assert gemini.cache_namespace == f"gemini:gemini-x:{PROMPT_VERSION}"
@@ -329,3 +329,16 @@ def test_fake_script_then_mode(gemini: FakeGemini) -> None:
     assert codes == ["ai_unavailable", "ai_rate_limited", "ok"]
     with pytest.raises(ValueError, match="unknown mode"):
         gemini.mode = "nope"
+
+
+def test_lower_case_text_still_splits_into_sentences() -> None:
+    text = "the team met on monday. volunteers planned the work. etc. and so on."
+    assert split_sentences(text) == [
+        "the team met on monday.", "volunteers planned the work.", "etc. and so on."]
+
+
+def test_local_tags_prefer_names_and_early_terms_over_arbitrary_words() -> None:
+    text = ("Valkey is an open source key-value store. It forked from Redis in 2024 after a "
+            "licence change. Many cloud providers now offer it as a managed service.")
+    tags = LocalProvider().summarize(text).tags
+    assert tags[:2] == ["redis", "valkey"]

@@ -21,7 +21,7 @@ from summaries.providers.contract import (
     split_sentences,
 )
 
-ALGORITHM_VERSION = "v1"  # bump when the output for a given text changes (cache key)
+ALGORITHM_VERSION = "v2"  # bump when the output for a given text changes (cache key)
 
 # Fragments outside these bounds are headings, captions or run-ons; they make
 # poor summary sentences, so they are ranked only if nothing better exists.
@@ -255,8 +255,11 @@ def _usable(sentence: str, terms: list[str]) -> bool:
 def extract_tags(sentences: list[str], *, title: str | None = None) -> list[str]:
     """2-4 lower-case keyword tags: content words and adjacent content-word pairs
     scored by frequency x spread (share of the text's sections they occur in),
-    with a bonus for title words. Shows each term's most frequent surface form."""
+    with a bonus for title words and for names (capitalised inside a sentence).
+    Ties go to the term seen first. Shows each term's most frequent surface form."""
     n = len(sentences)
+    names = _names(sentences)
+    first_seen: dict[str, int] = {}
     sections = max(1, min(5, n))
     counts: Counter[str] = Counter()
     spread: dict[str, set[int]] = defaultdict(set)
@@ -269,6 +272,7 @@ def extract_tags(sentences: list[str], *, title: str | None = None) -> list[str]
                 previous = None
                 continue
             stem = _stem(word)
+            first_seen.setdefault(stem, len(first_seen))
             surface[stem][word] += 1
             counts[stem] += 1
             spread[stem].add(section)
@@ -288,15 +292,31 @@ def extract_tags(sentences: list[str], *, title: str | None = None) -> list[str]
             score *= 1.5
         if title_terms.intersection(parts):
             score *= 2.0
+        if names.intersection(parts):
+            score *= 1.5
         scores[term] = score
-    return _pick_tags(scores, surface)
+    order = {term: min(first_seen.get(p, len(first_seen)) for p in term.split())
+             for term in scores}
+    return _pick_tags(scores, surface, order)
 
 
-def _pick_tags(scores: dict[str, float], surface: dict[str, Counter[str]]) -> list[str]:
+def _names(sentences: list[str]) -> set[str]:
+    """Terms written capitalised somewhere other than a sentence's first word."""
+    names: set[str] = set()
+    for sentence in sentences:
+        for token in sentence.split()[1:]:
+            token = token.strip("\"'()[],.;:!?\u201c\u201d\u2018\u2019")
+            if token[:1].isupper() and not token.isupper():
+                names.update(_stem(w) for w in _words(token) if _is_content(w))
+    return names
+
+
+def _pick_tags(scores: dict[str, float], surface: dict[str, Counter[str]],
+               order: dict[str, int]) -> list[str]:
     tags: list[str] = []
     covered: set[str] = set()
     best = 0.0
-    for term in sorted(scores, key=lambda t: (-scores[t], t)):
+    for term in sorted(scores, key=lambda t: (-scores[t], order[t], t)):
         parts = term.split()
         if covered.intersection(parts):
             continue  # overlaps a chosen tag: "windmill" then "windmill project" says little
