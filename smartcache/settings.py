@@ -64,6 +64,19 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """"40/minute" → (40, 60); "off" → None."""
+    value = env_str(name, default).lower()
+    if value in {"off", "none", "0", ""}:
+        return None
+    periods = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+    count, _, unit = value.partition("/")
+    unit = unit.rstrip("s") if unit.endswith("s") and unit[:-1] in periods else unit
+    if not count.isdigit() or unit not in periods:
+        raise ImproperlyConfigured(f"{name} must look like 40/minute or off, not {value!r}")
+    return int(count), periods[unit]
+
+
 def _local_secret_key() -> str:
     """A per-checkout key kept in var/, so a fresh clone runs without setup.
 
@@ -92,6 +105,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "summaries",
 ]
 
@@ -179,12 +193,19 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "summaries.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Proxies in front of the API, for the client address used by the rate limit.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SmartCache API",
     "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["summaries.api.schema.public_endpoints"],
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": ["pending", "processing", "completed", "failed"]},
+    # Swagger UI's files come from the drf-spectacular-sidecar wheel: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # CORS: https://github.com/adamchainz/django-cors-headers#configuration
@@ -199,6 +220,11 @@ if VALKEY_URL.startswith("valkey://"):
     VALKEY_URL = "redis://" + VALKEY_URL.removeprefix("valkey://")
 VALKEY_SOCKET_TIMEOUT = env_float("VALKEY_SOCKET_TIMEOUT", 2.0)
 
+# Submissions per client (IP; see NUM_PROXIES) — "120/minute", or "off".
+RATE_LIMIT = env_rate("RATE_LIMIT", "120/minute")
+# Operators only: when set, /api/jobs needs "Authorization: Bearer <token>"
+# (or a staff session); unset, the dead-letter endpoints are open.
+JOBS_API_TOKEN = env_str("JOBS_API_TOKEN")
 CACHE_TTL = env_int("CACHE_TTL", 7 * 24 * 3600, minimum=1)
 MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
 

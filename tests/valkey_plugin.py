@@ -31,6 +31,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     os.environ["GEMINI_API_KEY"] = "test-key"
     os.environ["GEMINI_BASE_URL"] = "http://127.0.0.1:9/unreachable"
     os.environ["FETCH_ALLOWED_NETWORKS"] = "127.0.0.2/32"
+    # Bursts from one test client are the point of several tests; the limit
+    # itself is tested with an override.
+    os.environ["RATE_LIMIT"] = "off"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

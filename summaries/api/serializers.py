@@ -63,6 +63,25 @@ class JobResponse(serializers.Serializer):
     extracted_chars = serializers.IntegerField(required=False)
 
 
+class JobFilter(serializers.Serializer):
+    status = serializers.ChoiceField(["pending", "processing", "completed", "failed"],
+                                     required=False)
+    kind = serializers.ChoiceField(["text", "url"], required=False)
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    def to_internal_value(self, data: Any) -> Any:
+        values = super().to_internal_value(data)
+        return {key: values[key] for key in ("status", "kind") if key in values}
+
+
+class JobPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = JobResponse(many=True)
+
+
 class AnalyticsResponse(serializers.Serializer):
     total_requests = serializers.IntegerField()
     cache_hits = serializers.IntegerField()

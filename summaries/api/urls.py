@@ -1,5 +1,7 @@
-from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from typing import Any
+
+from django.urls import URLPattern, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +16,7 @@ def api_root(request: Request) -> Response:
     """SmartCache: POST text or a URL to /api/submit, then poll /api/status/<job_id>."""
     return Response({
         name: reverse(name, request=request)
-        for name in ("submit", "analytics", "health", "schema")
+        for name in ("submit", "jobs", "analytics", "health", "schema", "docs")
     })
 
 
@@ -23,13 +25,21 @@ def not_found(request: Request, rest: str) -> Response:
     return error_response(f"no API endpoint at /api/{rest}", "not_found", 404)
 
 
-# Paths are served with or without a trailing slash: clients use both.
+def both(route: str, view: Any, name: str) -> list[URLPattern]:
+    """Serve a route with and without a trailing slash (clients use both);
+    only the first is named, so only it appears in the OpenAPI schema."""
+    return [path(route, view, name=name), path(f"{route}/", view)]
+
+
 urlpatterns = [
     path("", api_root, name="api-root"),
-    re_path(r"^submit/?$", views.SubmitView.as_view(), name="submit"),
-    re_path(r"^status/(?P<job_id>[^/]+)/?$", views.StatusView.as_view(), name="job-status"),
-    re_path(r"^analytics/?$", views.AnalyticsView.as_view(), name="analytics"),
-    re_path(r"^health/?$", views.HealthView.as_view(), name="health"),
+    *both("submit", views.SubmitView.as_view(), "submit"),
+    *both("status/<str:job_id>", views.StatusView.as_view(), "job-status"),
+    *both("jobs", views.JobListView.as_view(), "jobs"),
+    *both("jobs/<str:job_id>/retry", views.JobRetryView.as_view(), "job-retry"),
+    *both("analytics", views.AnalyticsView.as_view(), "analytics"),
+    *both("health", views.HealthView.as_view(), "health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from summaries import cache, metrics
 from summaries.api import serializers as s
+from summaries.api.errors import error_response
+from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
-from summaries.services.submit import Submission, summary_request
+from summaries.services.submit import Submission, job_list, job_retry, summary_request
 
-ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 404, 413, 415, 429, 503)}
+ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 413, 415, 429, 503)}
 
 
 class SubmitView(APIView):
@@ -27,6 +33,7 @@ class SubmitView(APIView):
     a job is queued (202) and its status URL is in the Location header."""
 
     serializer_class = s.SubmitRequest
+    throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(request=s.SubmitRequest,
                    responses={200: s.SubmitResponse, 202: s.SubmitResponse, **ERRORS})
@@ -48,11 +55,64 @@ class StatusView(APIView):
 
     @extend_schema(responses={200: s.JobResponse, 404: OpenApiResponse(s.ErrorResponse)})
     def get(self, request: Request, job_id: str) -> Response:
-        try:
-            job = Job.objects.get(id=uuid.UUID(job_id))
-        except (ValueError, Job.DoesNotExist):
-            raise NotFound(f"no job with id {job_id!r}") from None
-        return Response(_job_body(job))
+        return Response(_job_body(_get_job(job_id)))
+
+
+def _get_job(job_id: str) -> Job:
+    try:
+        return Job.objects.get(id=uuid.UUID(job_id))
+    except (ValueError, Job.DoesNotExist):
+        raise NotFound(f"no job with id {job_id!r}") from None
+
+
+class OperatorOnly(BasePermission):
+    """Open unless JOBS_API_TOKEN is set; then a bearer token or staff session."""
+
+    message = "this endpoint needs the operator token (Authorization: Bearer ...)"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        token = settings.JOBS_API_TOKEN
+        if not token:
+            return True
+        given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+        user = getattr(request._request, "user", None)
+        return hmac.compare_digest(given, token) or bool(user and user.is_staff)
+
+
+class JobListView(APIView):
+    """All jobs, newest first, paginated; ?status=failed is the dead-letter view."""
+
+    permission_classes = [OperatorOnly]
+
+    @extend_schema(parameters=[s.JobFilter], responses={
+        200: s.JobPage, 400: OpenApiResponse(s.ErrorResponse),
+        403: OpenApiResponse(s.ErrorResponse), 404: OpenApiResponse(s.ErrorResponse)})
+    def get(self, request: Request) -> Response:
+        query = s.JobFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = PageNumberPagination()
+        paginator.page_size = 50
+        paginator.page_size_query_param = "page_size"
+        paginator.max_page_size = 200
+        page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
+        return paginator.get_paginated_response([_job_body(job) for job in page or []])
+
+
+class JobRetryView(APIView):
+    """Re-queue a failed job (202). Other states: 409."""
+
+    permission_classes = [OperatorOnly]
+
+    @extend_schema(request=None, responses={
+        202: s.JobResponse, 403: OpenApiResponse(s.ErrorResponse),
+        404: OpenApiResponse(s.ErrorResponse), 409: OpenApiResponse(s.ErrorResponse)})
+    def post(self, request: Request, job_id: str) -> Response:
+        job = _get_job(job_id)
+        if job.status != Job.Status.FAILED:
+            return error_response(f"job is {job.status}; only failed jobs can be retried",
+                                  "not_failed", status.HTTP_409_CONFLICT)
+        retried = job_retry(job_id=str(job.id)) or job
+        return Response(_job_body(retried), status=status.HTTP_202_ACCEPTED)
 
 
 class AnalyticsView(APIView):

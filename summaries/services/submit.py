@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from summaries import cache, metrics
@@ -161,3 +162,13 @@ def job_retry(*, job_id: str) -> Job | None:
     cache.claim_inflight(job.input_hash, job_id, ttl=settings.INFLIGHT_TTL)
     transaction.on_commit(lambda: enqueue(job_id))
     return job
+
+
+def job_list(*, status: str | None = None, kind: str | None = None) -> QuerySet[Job]:
+    """Jobs, newest first; ``status=failed`` is the dead-letter queue."""
+    jobs = Job.objects.order_by("-created_at", "-id")
+    if status:
+        jobs = jobs.filter(status=status)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    return jobs

@@ -1,0 +1,41 @@
+"""Per-client submission rate limit, counted in Valkey so that it holds across
+every API process (DRF's own throttles keep state per cache, non-atomically)."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from summaries import cache
+
+
+class SubmitRateThrottle(BaseThrottle):
+    """Fixed one-window counter: INCR ratelimit:<client>:<window>; over the
+    limit → 429 with Retry-After set to the end of the window."""
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        limit = settings.RATE_LIMIT
+        if limit is None:
+            return True
+        count, period = limit
+        now = time.time()
+        window = int(now // period)
+        key = f"ratelimit:{self.get_ident(request)}:{window}"
+        pipe = cache.client().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, period + 1)
+        used = int(pipe.execute()[0])
+        if used <= count:
+            return True
+        self.retry_after = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.retry_after
