@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/extraction.py
 
 clean:
 	rm -rf $(VENV) var
