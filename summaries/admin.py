@@ -41,8 +41,13 @@ class JobAdmin(admin.ModelAdmin[Job]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    # Jobs change only through the pipeline: the admin shows them read-only
+    # (view permission) and offers the retry action.
     def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False
 
     @admin.action(description="Retry the selected failed jobs", permissions=["view"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
