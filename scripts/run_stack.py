@@ -118,7 +118,9 @@ def main() -> int:
         celery = [str(BIN / "celery"), "-A", "smartcache"]
         web = spawn("web", [
             str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", f"{host}:{port}",
-            "--workers", env.get("WEB_CONCURRENCY", "2"), "--threads", "4",
+            # Sync workers: under threaded workers redis-py's connection setup
+            # raced at cold start (sockets closed under another thread).
+            "--workers", env.get("WEB_CONCURRENCY", "3"),
             "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
         ], env)
         procs.append(("web", web))

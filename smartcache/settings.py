@@ -159,8 +159,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Tests run real worker processes, which need a file they can open too.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # Tests run real worker processes, which need a file they can open too
+    # (one per test session: tests/valkey_plugin.py sets SMARTCACHE_TEST_DB).
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("SMARTCACHE_TEST_DB") or str(VAR_DIR / "test.sqlite3")
+    }
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -220,8 +223,8 @@ if VALKEY_URL.startswith("valkey://"):
     VALKEY_URL = "redis://" + VALKEY_URL.removeprefix("valkey://")
 VALKEY_SOCKET_TIMEOUT = env_float("VALKEY_SOCKET_TIMEOUT", 2.0)
 
-# Submissions per client (IP; see NUM_PROXIES) — "120/minute", or "off".
-RATE_LIMIT = env_rate("RATE_LIMIT", "120/minute")
+# Submissions per client (IP; see NUM_PROXIES) — "240/minute", or "off".
+RATE_LIMIT = env_rate("RATE_LIMIT", "240/minute")
 # Operators only: when set, /api/jobs needs "Authorization: Bearer <token>"
 # (or a staff session); unset, the dead-letter endpoints are open.
 JOBS_API_TOKEN = env_str("JOBS_API_TOKEN")
@@ -301,6 +304,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 # Events for Flower.
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True

@@ -33,12 +33,14 @@ return 0
 
 @cache
 def _client(url: str, timeout: float) -> redis.Redis:
+    # Short timeouts: a dead Valkey must cost a request a quick 503, not a
+    # hang. RESP2 skips the HELLO handshake on every new connection.
     return redis.Redis.from_url(
         url,
+        protocol=2,
         socket_timeout=timeout,
-        socket_connect_timeout=min(timeout, 1.0),
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
         decode_responses=True,
     )
 

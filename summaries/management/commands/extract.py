@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -28,7 +30,7 @@ class Command(BaseCommand):
         for source in options["sources"]:
             try:
                 html, url = _read(source)
-            except (OSError, JobError) as exc:
+            except (OSError, EOFError, zlib.error, JobError) as exc:
                 failures += 1
                 message = exc.message if isinstance(exc, JobError) else str(exc)
                 code = exc.code if isinstance(exc, JobError) else "unreadable"
@@ -44,7 +46,7 @@ class Command(BaseCommand):
 
 
 def _read(source: str) -> tuple[str, str | None]:
-    if source.startswith(("http://", "https://")):
+    if urlsplit(source).scheme.lower() in ("http", "https"):
         page = fetch_page(source, fetch_policy())
         return page.html, page.final_url
     path = Path(source)

@@ -1,0 +1,222 @@
+"""`manage.py extract PATH_OR_URL ...`: one JSON line per argument.
+
+Files come from the shared extraction benchmark or tmp_path; URLs from a
+FakeWeb on 127.0.0.2 (the only network the fetcher may reach in tests).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from bench.extraction import shingle_scores
+from tests.fakes.web import Canary, FakeWeb
+from tests.processes import ROOT
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "extraction-benchmark"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark not found at {DATA}")
+
+ASSANGE = "c7e39ac49fa1235f5d50f83bf2444248bd3aa4e6df044377916c812dd109ba23"
+
+PARAGRAPHS = [
+    "The city council voted on Tuesday to expand the harbour ferry service to three new "
+    "stops, a decision that local businesses had been requesting for nearly a decade.",
+    "Officials said the first of the new boats would enter service next spring, with the "
+    "remaining two following in the autumn once crews have completed their training.",
+    "Residents of the northern districts, who currently spend up to an hour commuting by "
+    "bus, welcomed the plan but asked for evening sailings to be added as well.",
+    "The project is expected to cost about twelve million euros, most of which will come "
+    "from a regional transport fund rather than from the city's own budget.",
+]
+FERRY_HTML = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>Ferry service to expand</title>"
+    "</head><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+    "<article><h1>Ferry service to expand</h1><div class='article-body'>"
+    + "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    + "</div></article><footer>Contact us</footer></body></html>"
+)
+
+
+@cache
+def _truth() -> dict[str, Any]:
+    return json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def benchmark_file(page_id: str) -> Path:
+    return DATA / "html" / f"{page_id}.html.gz"
+
+
+def first_truth_sentence(page_id: str) -> str:
+    body = _truth()[page_id]["articleBody"]
+    return " ".join(re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0].split())
+
+
+def extract(*sources: str) -> tuple[list[dict[str, Any]], int]:
+    """Run the command in this process: (one parsed JSON object per line, exit code)."""
+    out = io.StringIO()
+    code = 0
+    try:
+        call_command("extract", *sources, stdout=out)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    lines = out.getvalue().splitlines()
+    return [json.loads(line) for line in lines], code
+
+
+def extract_cli(*sources: str, cwd: Path) -> tuple[list[dict[str, Any]], int]:
+    """Run ``python manage.py extract`` as a separate process, from ``cwd``."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "extract", *sources],
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )
+    lines = done.stdout.splitlines()
+    return [json.loads(line) for line in lines], done.returncode
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[FakeWeb]:
+    with FakeWeb() as server:
+        server.add_page("/ferry", FERRY_HTML)
+        server.add_redirect("/short/ferry", "/ferry")
+        server.add_status("/gone", 404)
+        server.add_response("/data.json", b"{}", content_type="application/json")
+        yield server
+
+
+@pytest.fixture
+def web(site: FakeWeb) -> FakeWeb:
+    site.requests.clear()
+    return site
+
+
+# --- files ---------------------------------------------------------------------
+
+
+@needs_data
+def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
+    page = tmp_path / "ferry.html"
+    page.write_text(FERRY_HTML, encoding="utf-8")
+    gz = str(benchmark_file(ASSANGE))
+
+    rows, code = extract(gz, str(page), gz)
+
+    assert code == 0
+    assert [row["source"] for row in rows] == [gz, str(page), gz]
+    assert rows[0] == rows[2]
+    assert set(rows[0]) == {"source", "title", "text"}
+
+    assert rows[0]["title"] == "Sweden drops Assange rape investigation"
+    text = " ".join(rows[0]["text"].split())
+    assert first_truth_sentence(ASSANGE) in text
+    precision, recall = shingle_scores(rows[0]["text"], _truth()[ASSANGE]["articleBody"])
+    assert precision > 0.9 and recall > 0.9
+    assert "<" not in rows[0]["text"]
+
+    assert rows[1]["title"] == "Ferry service to expand"
+    assert rows[1]["text"].split("\n") == PARAGRAPHS
+
+
+@needs_data
+def test_the_cli_echoes_sources_as_given_and_fails_for_a_missing_file(tmp_path: Path) -> None:
+    shutil.copy(benchmark_file(ASSANGE), tmp_path / "story.html.gz")
+    (tmp_path / "ferry.html").write_text(FERRY_HTML, encoding="utf-8")
+
+    rows, code = extract_cli("story.html.gz", "missing.html", "./ferry.html", cwd=tmp_path)
+
+    assert code != 0
+    assert [row["source"] for row in rows] == ["story.html.gz", "missing.html", "./ferry.html"]
+    assert rows[0]["title"] == "Sweden drops Assange rape investigation"
+    assert first_truth_sentence(ASSANGE) in " ".join(rows[0]["text"].split())
+    assert set(rows[1]) == {"source", "error", "code"}
+    assert rows[1]["code"] and rows[1]["error"]
+    assert rows[2]["text"].split("\n") == PARAGRAPHS  # later arguments still run
+
+
+def test_a_missing_file_gives_an_error_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nowhere.html.gz")
+    rows, code = extract(missing)
+    assert code != 0
+    assert len(rows) == 1
+    assert rows[0]["source"] == missing
+    assert rows[0]["code"] and rows[0]["error"]
+    assert "text" not in rows[0]
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(FERRY_HTML.encode())[:60]],
+                         ids=["not-gzip", "truncated-gzip"])
+def test_a_corrupt_gz_file_gives_an_error_line_and_a_non_zero_exit(
+        tmp_path: Path, content: bytes) -> None:
+    broken = tmp_path / "broken.html.gz"
+    broken.write_bytes(content)
+    good = tmp_path / "ferry.html"
+    good.write_text(FERRY_HTML, encoding="utf-8")
+
+    rows, code = extract(str(broken), str(good))
+
+    assert code != 0
+    assert [row["source"] for row in rows] == [str(broken), str(good)]
+    assert rows[0]["code"] and rows[0]["error"]
+    assert rows[1]["text"].split("\n") == PARAGRAPHS
+
+
+# --- URLs ------------------------------------------------------------------------------
+
+
+def test_a_url_is_fetched_through_the_safe_fetcher(web: FakeWeb) -> None:
+    url = web.url("/short/ferry?utm_source=feed#top")
+    rows, code = extract(url)
+    assert code == 0
+    assert rows == [{"source": url, "title": "Ferry service to expand",
+                     "text": "\n".join(PARAGRAPHS)}]
+    assert [r.path for r in web.requests] == ["/short/ferry?utm_source=feed", "/ferry"]
+
+
+def test_a_url_scheme_is_case_insensitive(web: FakeWeb) -> None:
+    url = web.url("/ferry").replace("http://", "HTTP://")
+    rows, code = extract(url)
+    assert code == 0, rows
+    assert rows[0]["source"] == url
+    assert rows[0]["text"].split("\n") == PARAGRAPHS
+    assert len(web.requests) == 1
+
+
+@pytest.mark.parametrize(("path", "code"), [("/gone", "http_error"),
+                                            ("/data.json", "unsupported_content")])
+def test_a_url_that_fails_gives_its_fetch_error_code(web: FakeWeb, path: str, code: str) -> None:
+    url = web.url(path)
+    rows, exit_code = extract(url, web.url("/ferry"))
+    assert exit_code != 0
+    assert rows[0]["source"] == url
+    assert rows[0]["code"] == code and rows[0]["error"]
+    assert rows[1]["title"] == "Ferry service to expand"
+
+
+def test_urls_into_the_network_are_refused_without_a_connection(web: FakeWeb) -> None:
+    with Canary() as canary:
+        web.add_redirect("/leak", f"http://127.0.0.1:{canary.port}/admin")
+        sources = [
+            f"http://127.0.0.1:{canary.port}/",
+            f"http://localhost:{canary.port}/",
+            f"http://[::ffff:127.0.0.1]:{canary.port}/",
+            web.url("/leak"),
+        ]
+        rows, code = extract(*sources)
+        assert canary.connections == 0
+    assert code != 0
+    assert [row["source"] for row in rows] == sources
+    assert all("text" not in row for row in rows)
+    assert {row["code"] for row in rows} <= {"blocked_destination", "blocked_url"}
+    assert rows[-1]["code"] == "blocked_destination"
+    assert [r.path for r in web.requests] == ["/leak"]
