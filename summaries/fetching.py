@@ -170,7 +170,7 @@ def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
                     content_type=response.content_type,
                     html=response.html,
                 )
-            target = _parse_url(urljoin(target.url, response))
+            target = _redirect_target(target, response)
         raise JobError(f"more than {policy.max_redirects} redirects", code="too_many_redirects")
     except JobError:
         raise
@@ -196,6 +196,16 @@ def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
         raise JobError(
             f"fetch failed unexpectedly ({type(exc).__name__})", code="fetch_failed"
         ) from exc
+
+
+def _redirect_target(current: _Target, location: str) -> _Target:
+    """Where a redirect leads. A refused URL there is a blocked destination:
+    the client submitted a fine URL, the site sent us somewhere we won't go."""
+    try:
+        return _parse_url(urljoin(current.url, location))
+    except JobError as exc:
+        raise JobError(f"redirected to a refused URL: {exc.message}",
+                       code="blocked_destination") from None
 
 
 def _parse_url(url: str) -> _Target:

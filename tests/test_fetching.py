@@ -217,7 +217,7 @@ def test_redirect_to_canary_refused(web: FakeWeb, canary: Canary) -> None:
     assert fetch_error(web.url("/to-canary")).code == "blocked_destination"
     assert fetch_error(web.url("/to-localhost")).code == "blocked_destination"
     assert fetch_error(web.url("/to-metadata")).code == "blocked_destination"
-    assert fetch_error(web.url("/to-file")).code == "blocked_url"
+    assert fetch_error(web.url("/to-file")).code == "blocked_destination"
     assert canary.connections == before
 
 
