@@ -255,6 +255,9 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5, minimum=1)
 # hard time limit, so a live worker never loses its job.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 90, minimum=10)
 TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 75, minimum=5)
+if JOB_LEASE_SECONDS <= TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("JOB_LEASE_SECONDS must be above TASK_TIME_LIMIT, or a live "
+                               "worker's job would be handed to another")
 # Transient failures are retried after base * 2^(attempt-1) seconds (jittered,
 # capped): always far below the broker's visibility timeout.
 RETRY_BACKOFF_BASE = env_float("RETRY_BACKOFF_BASE", 2.0)
@@ -298,8 +301,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Time limits travel in the task message from whoever sends it: give the API
+# and the workers the same settings (make run and compose do).
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
-CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT - 10, 1)
+CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT - 10, int(TASK_TIME_LIMIT * 0.8))
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

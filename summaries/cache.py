@@ -40,7 +40,9 @@ def _client(url: str, timeout: float) -> redis.Redis:
         protocol=2,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
+        # One reconnect after a dropped connection (a Valkey restart), but no
+        # second wait after a timeout: a frozen Valkey must cost one timeout.
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         decode_responses=True,
     )
 

