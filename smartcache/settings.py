@@ -253,8 +253,8 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5, minimum=1)
 # How long a worker owns a job it claimed; a crashed worker's job is
 # re-enqueued by the reconciler once its lease is over. Above the task's
 # hard time limit, so a live worker never loses its job.
-JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 90, minimum=10)
-TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 75, minimum=5)
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 70, minimum=10)
+TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 60, minimum=5)
 if JOB_LEASE_SECONDS <= TASK_TIME_LIMIT:
     raise ImproperlyConfigured("JOB_LEASE_SECONDS must be above TASK_TIME_LIMIT, or a live "
                                "worker's job would be handed to another")
@@ -314,7 +314,7 @@ CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True
-RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 20, minimum=1)
+RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-jobs": {
         "task": "summaries.reconcile_jobs",
