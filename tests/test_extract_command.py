@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,12 @@ import pytest
 from django.core.management import call_command
 
 from bench.extraction import shingle_scores
+from tests.benchmark_data import PARAGRAPHS, ground_truth, page_path
 from tests.fakes.web import Canary, FakeWeb
 from tests.processes import ROOT
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "extraction-benchmark"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark not found at {DATA}")
-
 ASSANGE = "c7e39ac49fa1235f5d50f83bf2444248bd3aa4e6df044377916c812dd109ba23"
 
-PARAGRAPHS = [
-    "The city council voted on Tuesday to expand the harbour ferry service to three new "
-    "stops, a decision that local businesses had been requesting for nearly a decade.",
-    "Officials said the first of the new boats would enter service next spring, with the "
-    "remaining two following in the autumn once crews have completed their training.",
-    "Residents of the northern districts, who currently spend up to an hour commuting by "
-    "bus, welcomed the plan but asked for evening sailings to be added as well.",
-    "The project is expected to cost about twelve million euros, most of which will come "
-    "from a regional transport fund rather than from the city's own budget.",
-]
 FERRY_HTML = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Ferry service to expand</title>"
     "</head><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
@@ -49,17 +36,8 @@ FERRY_HTML = (
 )
 
 
-@cache
-def _truth() -> dict[str, Any]:
-    return json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def benchmark_file(page_id: str) -> Path:
-    return DATA / "html" / f"{page_id}.html.gz"
-
-
 def first_truth_sentence(page_id: str) -> str:
-    body = _truth()[page_id]["articleBody"]
+    body = ground_truth()[page_id]["articleBody"]
     return " ".join(re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0].split())
 
 
@@ -104,11 +82,10 @@ def web(site: FakeWeb) -> FakeWeb:
 # --- files ---------------------------------------------------------------------
 
 
-@needs_data
 def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
     page = tmp_path / "ferry.html"
     page.write_text(FERRY_HTML, encoding="utf-8")
-    gz = str(benchmark_file(ASSANGE))
+    gz = str(page_path(ASSANGE))
 
     rows, code = extract(gz, str(page), gz)
 
@@ -120,7 +97,7 @@ def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
     assert rows[0]["title"] == "Sweden drops Assange rape investigation"
     text = " ".join(rows[0]["text"].split())
     assert first_truth_sentence(ASSANGE) in text
-    precision, recall = shingle_scores(rows[0]["text"], _truth()[ASSANGE]["articleBody"])
+    precision, recall = shingle_scores(rows[0]["text"], ground_truth()[ASSANGE]["articleBody"])
     assert precision > 0.9 and recall > 0.9
     assert "<" not in rows[0]["text"]
 
@@ -128,9 +105,8 @@ def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
     assert rows[1]["text"].split("\n") == PARAGRAPHS
 
 
-@needs_data
 def test_the_cli_echoes_sources_as_given_and_fails_for_a_missing_file(tmp_path: Path) -> None:
-    shutil.copy(benchmark_file(ASSANGE), tmp_path / "story.html.gz")
+    shutil.copy(page_path(ASSANGE), tmp_path / "story.html.gz")
     (tmp_path / "ferry.html").write_text(FERRY_HTML, encoding="utf-8")
 
     rows, code = extract_cli("story.html.gz", "missing.html", "./ferry.html", cwd=tmp_path)

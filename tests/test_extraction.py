@@ -5,41 +5,11 @@ No database or network: pages come from the shared extraction benchmark.
 
 from __future__ import annotations
 
-import gzip
-import json
-from functools import cache
-from pathlib import Path
-from typing import Any
-
 import pytest
-from trafilatura.utils import decode_file
 
 from bench.extraction import shingle_scores
 from summaries.extraction import Article, extract_article, unavailable_reason
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "extraction-benchmark"
-
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark not found at {DATA}")
-
-PARAGRAPHS = [
-    "The city council voted on Tuesday to expand the harbour ferry service to three new "
-    "stops, a decision that local businesses had been requesting for nearly a decade.",
-    "Officials said the first of the new boats would enter service next spring, with the "
-    "remaining two following in the autumn once crews have completed their training.",
-    "Residents of the northern districts, who currently spend up to an hour commuting by "
-    "bus, welcomed the plan but asked for evening sailings to be added as well.",
-    "The project is expected to cost about twelve million euros, most of which will come "
-    "from a regional transport fund rather than from the city's own budget.",
-]
-
-
-@cache
-def _truth() -> dict[str, Any]:
-    return json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def _page(page_id: str) -> str:
-    return decode_file(gzip.decompress((DATA / "html" / f"{page_id}.html.gz").read_bytes()))
+from tests.benchmark_data import PARAGRAPHS, ground_truth, page_html
 
 
 def _f1(predicted: str, truth: str) -> float:
@@ -58,7 +28,6 @@ def _article_html(*, before: str = "", after: str = "", body: str | None = None)
     )
 
 
-@needs_data
 @pytest.mark.parametrize(
     ("page_id", "minimum"),
     [
@@ -73,17 +42,16 @@ def _article_html(*, before: str = "", after: str = "", body: str | None = None)
     ],
 )
 def test_benchmark_pages_reach_high_f1(page_id: str, minimum: float) -> None:
-    entry = _truth()[page_id]
-    article = extract_article(_page(page_id), url=entry["url"])
+    entry = ground_truth()[page_id]
+    article = extract_article(page_html(page_id), url=entry["url"])
     assert _f1(article.text, entry["articleBody"]) >= minimum
     assert article.title
 
 
-@needs_data
 def test_no_benchmark_article_is_flagged_unavailable() -> None:
     flagged = {}
-    for page_id, entry in _truth().items():
-        html = _page(page_id)
+    for page_id, entry in ground_truth().items():
+        html = page_html(page_id)
         reason = unavailable_reason(html, extract_article(html, url=entry["url"]))
         if reason is not None:
             flagged[page_id] = reason

@@ -7,29 +7,23 @@ SSRF probes aim at a Canary on 127.0.0.1, which must never see a connection.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from trafilatura.utils import decode_file
 
 from summaries.inputs import normalize_input
 from summaries.models import Job
+from tests.benchmark_data import ground_truth, page_html
 from tests.conftest import Api
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.web import Canary, FakeWeb
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "extraction-benchmark"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark not found at {DATA}")
 
 # Two ordinary news stories from the benchmark.
 ASSANGE = "c7e39ac49fa1235f5d50f83bf2444248bd3aa4e6df044377916c812dd109ba23"
@@ -60,17 +54,8 @@ TOO_SHORT = (
 _WORDS = re.compile(r"\w+")
 
 
-@cache
-def _truth() -> dict[str, Any]:
-    return json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def benchmark_page(page_id: str) -> str:
-    return decode_file(gzip.decompress((DATA / "html" / f"{page_id}.html.gz").read_bytes()))
-
-
 def first_truth_sentence(page_id: str) -> str:
-    body = _truth()[page_id]["articleBody"]
+    body = ground_truth()[page_id]["articleBody"]
     return " ".join(re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0].split())
 
 
@@ -87,12 +72,11 @@ def canary() -> Iterator[Canary]:
 @pytest.fixture(scope="module")
 def site() -> Iterator[FakeWeb]:
     with FakeWeb() as server:
-        if DATA.is_dir():
-            server.add_page("/news/assange", benchmark_page(ASSANGE))
-            server.add_redirect("/go/assange", "/news/assange")
-            moon = benchmark_page(MOON)
-            server.add_page("/science/moon-landers", moon)
-            server.add_page("/mirror/nasa-picks-landers", moon)
+        server.add_page("/news/assange", page_html(ASSANGE))
+        server.add_redirect("/go/assange", "/news/assange")
+        moon = page_html(MOON)
+        server.add_page("/science/moon-landers", moon)
+        server.add_page("/mirror/nasa-picks-landers", moon)
         server.add_status("/gone", 404)
         server.add_status("/gone-again", 404)
         server.add_status("/overloaded", 503)
@@ -127,7 +111,6 @@ def submit_job(api: Api, url: str, **extra: Any) -> str:
 # --- articles ------------------------------------------------------------------
 
 
-@needs_data
 def test_an_article_url_is_fetched_extracted_and_summarised(
         api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
     url = web.url("/go/assange")
@@ -165,7 +148,6 @@ def test_an_article_url_is_fetched_extracted_and_summarised(
     assert len(web.requests) == 2  # a cache hit fetches nothing
 
 
-@needs_data
 def test_one_article_under_two_urls_costs_one_ai_call(
         api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
     first = api.wait(submit_job(api, web.url("/science/moon-landers")))
@@ -198,7 +180,6 @@ def test_one_article_under_two_urls_costs_one_ai_call(
     assert gemini.calls == 1
 
 
-@needs_data
 def test_one_article_under_two_urls_at_once_costs_one_ai_call(
         api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
     gemini.delay_s = 0.5  # both jobs reach the article text while the AI works
