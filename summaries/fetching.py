@@ -26,7 +26,6 @@ import ssl
 import time
 import zlib
 from dataclasses import dataclass
-from email.message import Message
 from typing import Final
 from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
@@ -430,7 +429,7 @@ def _fetch_once(target: _Target, policy: FetchPolicy, deadline: float) -> Fetche
             final_url=target.url,
             status=status,
             content_type=content_type,
-            html=_decode(body, response.headers),
+            html=decode_html(body, response.headers.get_content_charset()),
         )
     finally:
         conn.close()
@@ -491,12 +490,12 @@ def _looks_like_html(body: bytes) -> bool:
     return head.startswith(b"<!doctype html") or b"<html" in head
 
 
-def _decode(body: bytes, headers: Message) -> str:
+def decode_html(body: bytes, header_charset: str | None = None) -> str:
     """Decode with the BOM, header charset, or <meta> charset; else UTF-8 with replacement."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return body.decode(name, errors="replace")
-    candidates = [headers.get_content_charset()]
+    candidates = [header_charset]
     if match := _META_CHARSET_RE.search(body[:4096]):
         candidates.append(match.group(1).decode("ascii"))
     for charset in candidates:

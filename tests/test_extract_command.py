@@ -196,3 +196,16 @@ def test_urls_into_the_network_are_refused_without_a_connection(web: FakeWeb) ->
     assert {row["code"] for row in rows} <= {"blocked_destination", "blocked_url"}
     assert rows[-1]["code"] == "blocked_destination"
     assert [r.path for r in web.requests] == ["/leak"]
+
+
+def test_a_file_in_a_legacy_charset_is_decoded_by_its_meta_tag(tmp_path: Path) -> None:
+    text = "Le conseil municipal a voté mardi l'élargissement du service de ferry. " * 6
+    html = ('<html><head><meta charset="iso-8859-1"><title>Café</title></head><body>'
+            f"<article><p>{text}</p><p>{text}</p></article></body></html>")
+    page = tmp_path / "latin1.html"
+    page.write_bytes(html.encode("iso-8859-1"))
+    out = io.StringIO()
+    call_command("extract", str(page), stdout=out)
+    row = json.loads(out.getvalue())
+    assert "voté mardi l'élargissement" in row["text"]
+    assert "\ufffd" not in row["text"]

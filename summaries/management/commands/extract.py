@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from summaries.errors import JobError
 from summaries.extraction import extract_article
-from summaries.fetching import fetch_page
+from summaries.fetching import decode_html, fetch_page
 from summaries.services.config import fetch_policy
 
 
@@ -51,4 +51,4 @@ def _read(source: str) -> tuple[str, str | None]:
         return page.html, page.final_url
     path = Path(source)
     data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    return data.decode("utf-8", errors="replace"), None
+    return decode_html(data), None
