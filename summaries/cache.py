@@ -1,10 +1,10 @@
-"""Valkey: the summary cache and the in-flight markers that dedupe submits.
+"""Valkey: the summary cache and the memory of failed fetches (plain operations).
 
 Keys:
 - ``summary:<key>``  JSON {"job_id", "summary", "tags"}, expires after CACHE_TTL.
 - ``failed:<key>``   the id of a job whose URL could not be fetched, briefly.
-- ``inflight:<key>`` the id of the job computing <key>; set with NX so that of
-  any number of simultaneous identical submits exactly one creates a job.
+- ``inflight:<key>`` the id of the job computing <key> (services/inflight.py
+  owns its lifecycle).
 
 Every function raises ``redis.exceptions.RedisError`` when Valkey is down;
 callers turn that into a 503, never into a hang (short socket timeouts).
@@ -20,15 +20,6 @@ import redis
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-# Delete the key only if it still holds our job id: a plain DEL could remove
-# a marker that a newer job set after ours expired.
-_RELEASE_IF_OWNER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
 
 
 @cache
@@ -58,25 +49,7 @@ def get_summary(key: str) -> dict[str, Any] | None:
 
 
 def set_summary(key: str, payload: dict[str, Any], *, ttl: int) -> None:
-    client().set(f"summary:{key}", json.dumps(payload), ex=ttl)
-
-
-def claim_inflight(key: str, job_id: str, *, ttl: int) -> bool:
-    """True if this job now owns ``key``; False if another job already does."""
-    return bool(client().set(f"inflight:{key}", job_id, nx=True, ex=ttl))
-
-
-def inflight_owner(key: str) -> str | None:
-    return cast(str | None, client().get(f"inflight:{key}"))
-
-
-def renew_inflight(key: str, job_id: str, *, ttl: int) -> None:
-    """Keep (or take back) the marker while the job is being worked on."""
-    client().set(f"inflight:{key}", job_id, ex=ttl)
-
-
-def release_inflight(key: str, job_id: str) -> None:
-    client().eval(_RELEASE_IF_OWNER, 1, f"inflight:{key}", job_id)
+    client().set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
 
 
 def remember_failure(key: str, job_id: str, *, ttl: int) -> None:

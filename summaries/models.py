@@ -77,6 +77,16 @@ class Job(models.Model):
             models.Index(fields=["input_hash"], name="job_input_hash"),
             models.Index(fields=["url"], name="job_url"),
         ]
+        constraints = [
+            # The guarantee behind "identical inputs never cost a second AI
+            # call": at most one pending or processing job per input. The
+            # in-flight marker in Valkey is only the fast path to that job.
+            models.UniqueConstraint(
+                fields=["input_hash"],
+                condition=models.Q(status__in=["pending", "processing"]),
+                name="one_active_job_per_input",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.id} ({self.status})"

@@ -38,6 +38,7 @@ def enqueue(job_id: str) -> None:
     """Hand a job to Celery. A broker failure leaves it pending for the
     reconciler rather than failing the request that created it."""
     try:
-        process_job.apply_async(args=(job_id,), retry=True)
+        # The task id is the job id: the reconciler finds a job's message by it.
+        process_job.apply_async(args=(job_id,), task_id=job_id, retry=True)
     except Exception:
         logger.exception("could not enqueue job %s; the reconciler will retry", job_id)

@@ -17,6 +17,7 @@ from django.test import Client
 from summaries import cache
 from summaries.inputs import normalize_input
 from summaries.models import Job
+from summaries.services import inflight
 from tests.conftest import text_about
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +83,7 @@ def test_identical_submits_share_one_job_while_it_is_pending(client: Client) -> 
 def test_a_stale_inflight_marker_is_replaced(client: Client, namespace: str) -> None:
     text = text_about("quarry")
     key = normalize_input(text).cache_key(namespace)
-    cache.claim_inflight(key, str(uuid.uuid4()), ttl=60)  # its job row never appeared
+    inflight.claim(key, str(uuid.uuid4()))  # its job row never appeared
     started = time.monotonic()
     response = post(client, {"input": text})
     assert response.status_code == 202

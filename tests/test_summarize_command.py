@@ -7,15 +7,25 @@ import os
 import subprocess
 import sys
 
+import pytest
+from django.db import connection
+from django.test import Client
+
+from summaries.inputs import normalize_input
+from summaries.models import Job
+from summaries.providers import LocalProvider
 from tests.conftest import text_about
-from tests.processes import ROOT
+from tests.processes import ROOT, database_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def summarize(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", "summarize", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "SUMMARIZER": "local", **env},
+        env={**os.environ, "SUMMARIZER": "local",
+             "DATABASE_URL": database_url(connection.settings_dict), **env},
     )
 
 
@@ -48,3 +58,26 @@ def test_bad_input_is_a_clear_error() -> None:
     assert result.returncode != 0
     assert "blocked_url" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_api_answers_its_cached_result_with_a_job_that_exists(client: Client) -> None:
+    text = text_about("signal box")
+    result = summarize(text, "--json")
+    assert result.returncode == 0, result.stderr
+    # The API (Gemini namespace in tests) and the command (local) differ in
+    # namespace, so look the entry up as the command stored it.
+    key = normalize_input(text).cache_key(LocalProvider().cache_namespace)
+    job = Job.objects.get(input_hash=key)
+    assert job.status == Job.Status.COMPLETED
+    assert job.summary == json.loads(result.stdout)["summary"]
+    status = client.get(f"/api/status/{job.id}")
+    assert status.status_code == 200 and status.json()["status"] == "completed"
+
+
+def test_without_a_database_it_summarises_but_does_not_cache() -> None:
+    text = text_about("tide mill")
+    result = summarize(text, "--json", DATABASE_URL="postgres://nobody@127.0.0.1:1/none")
+    assert result.returncode == 0, result.stderr
+    assert "not cached" in result.stderr
+    again = summarize(text, "--json")
+    assert json.loads(again.stdout)["cached"] is False

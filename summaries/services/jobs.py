@@ -14,14 +14,17 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import DataError, InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
-from summaries import cache, metrics
+from summaries import cache
+from summaries import queues as queues_module
 from summaries.errors import JobError
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
-from summaries.services import pipeline
+from summaries.services import inflight, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +80,13 @@ def job_process(*, job_id: str) -> None:
         _fail(job, JobError(f"gave up after {job.attempts - 1} attempts",
                             code="too_many_attempts"))
         return
-    cache.renew_inflight(job.input_hash, str(job.id), ttl=settings.INFLIGHT_TTL)
     started = time.monotonic()
     try:
+        inflight.renew(job.input_hash, str(job.id))
         outcome = pipeline.run(
             NormalizedInput(job.kind, job.input_text),
             key=job.input_hash,
-            job_id=str(job.id),
+            holder=str(job.id),
             refresh=job.refresh,
             on_stage=lambda stage: _set_stage(job, stage),
         )
@@ -91,12 +94,33 @@ def job_process(*, job_id: str) -> None:
         _retry_or_fail(job, JobError("the job took too long", code="job_timeout", transient=True))
     except JobError as exc:
         _retry_or_fail(job, exc)
+    except RedisError as exc:
+        # An outage or a stall of Valkey is the outside world, not a bug.
+        _retry_or_fail(job, JobError(f"Valkey unavailable ({type(exc).__name__})",
+                                     code="valkey_unavailable", transient=True))
+    except (OperationalError, InterfaceError) as exc:
+        _retry_or_fail(job, JobError(f"database unavailable ({type(exc).__name__})",
+                                     code="database_unavailable", transient=True))
     except Exception as exc:
         # A bug, not the outside world: fail visibly instead of looping.
         logger.exception("job %s crashed", job.id)
         _fail(job, JobError(f"internal error ({type(exc).__name__})", code="internal_error"))
     else:
         _complete(job, outcome, duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.Outcome) -> Job:
+    """A completed job row for a result computed outside a worker (``manage.py
+    summarize``), so the job id cached with it resolves at /api/status."""
+    now = timezone.now()
+    return Job.objects.create(
+        kind=item.kind, status=Job.Status.COMPLETED, stage="done", input_hash=key,
+        input_text=item.value, url=item.value if item.kind == Job.Kind.URL else "",
+        summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:2048],
+        title=outcome.title[:512], extracted_text=outcome.extracted_text,
+        extracted_chars=len(outcome.extracted_text) if item.kind == Job.Kind.URL else None,
+        attempts=1, started_at=now, completed_at=now, duration_ms=0,
+    )
 
 
 def _mine(job: Job) -> Q:
@@ -109,29 +133,39 @@ def _set_stage(job: Job, stage: str) -> None:
 
 
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
-    # Cache first: once the row says completed, a hit is guaranteed too.
-    pipeline.store(job.input_hash, outcome, job_id=str(job.id))
+    """Row first, then cache: the row is the source of truth, and a job whose
+    row could not be completed must not be served from the cache. If caching
+    fails, submits find the completed row instead (services.submit)."""
     now = timezone.now()
-    updated = Job.objects.filter(_mine(job)).update(
-        status=Job.Status.COMPLETED,
-        stage="done",
-        summary=outcome.summary,
-        tags=outcome.tags,
-        cached=outcome.cached,
-        final_url=outcome.final_url[:2048],
-        title=outcome.title[:512],
-        extracted_text=outcome.extracted_text,
-        extracted_chars=len(outcome.extracted_text) if job.kind == Job.Kind.URL else None,
-        error="",
-        error_code="",
-        duration_ms=duration_ms,
-        completed_at=now,
-        updated_at=now,
-        lease_expires_at=None,
-    )
-    cache.release_inflight(job.input_hash, str(job.id))
-    if updated:
-        metrics.record_completed(duration_ms=duration_ms)
+    try:
+        updated = Job.objects.filter(_mine(job)).update(
+            status=Job.Status.COMPLETED,
+            stage="done",
+            summary=outcome.summary,
+            tags=outcome.tags,
+            cached=outcome.cached,
+            final_url=outcome.final_url[:2048],
+            title=outcome.title[:512],
+            extracted_text=outcome.extracted_text,
+            extracted_chars=len(outcome.extracted_text) if job.kind == Job.Kind.URL else None,
+            error="",
+            error_code="",
+            duration_ms=duration_ms,
+            completed_at=now,
+            updated_at=now,
+            lease_expires_at=None,
+        )
+    except DataError as exc:  # the database refused the values: retrying cannot help
+        logger.warning("job %s: result not storable: %s", job.id, exc)
+        _fail(job, JobError("the result could not be stored", code="unstorable_result"))
+        return
+    if not updated:
+        return  # a newer attempt owns the job now; it will store its own result
+    try:
+        pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id))
+        inflight.release(job.input_hash, str(job.id))
+    except RedisError as exc:
+        logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
 
 
 def _retry_or_fail(job: Job, error: JobError) -> None:
@@ -161,21 +195,25 @@ def _fail(job: Job, error: JobError) -> None:
         updated_at=now,
         lease_expires_at=None,
     )
-    if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
-        cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)
-    cache.release_inflight(job.input_hash, str(job.id))
     if updated:
-        metrics.record_failed()
+        try:
+            if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
+                cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)
+            inflight.release(job.input_hash, str(job.id))
+        except RedisError as exc:  # the marker expires; the row already says failed
+            logger.warning("job %s: could not update Valkey (%s)", job.id, exc)
     logger.warning("job %s failed: %s (%s)", job.id, error.message, error.code)
 
 
-def jobs_reconcile() -> list[str]:
+def jobs_reconcile(*, queues: tuple[str, ...] = ("celery",)) -> list[str]:
     """Return stranded jobs to pending and list them for re-enqueueing.
 
-    Stranded: processing with a lapsed lease (its worker died), or pending
-    untouched for RECONCILE_PENDING_AFTER seconds (its message was lost, e.g.
-    a broker restart without AOF). Re-enqueueing is harmless: a duplicate
-    message finds the job claimed or done.
+    Stranded: processing with a lapsed lease (its worker died: its message,
+    if any, only comes back after the broker's visibility timeout), or pending
+    untouched for RECONCILE_PENDING_AFTER seconds *and* with no message in the
+    broker (it was lost, e.g. a broker restart without AOF, or never sent).
+    A job that is merely waiting in a long queue is left alone, so a backlog
+    never gains duplicate messages.
     """
     now = timezone.now()
     lapsed = Q(status=Job.Status.PROCESSING, lease_expires_at__lt=now)
@@ -183,10 +221,19 @@ def jobs_reconcile() -> list[str]:
         status=Job.Status.PENDING,
         updated_at__lt=now - timedelta(seconds=settings.RECONCILE_PENDING_AFTER),
     )
-    stranded = list(Job.objects.filter(lapsed | forgotten).values_list("id", flat=True)[:500])
+    candidates = list(
+        Job.objects.filter(lapsed | forgotten).values_list("id", "status")[:500]
+    )
+    waiting = [str(i) for i, status in candidates if status == Job.Status.PENDING]
+    queued = queues_module.task_ids(queues) if waiting else set()
+    if queued is None:
+        logger.warning("broker too full to check for lost messages; skipping pending jobs")
+        queued = set(waiting)
+    stranded = [str(i) for i, status in candidates
+                if status == Job.Status.PROCESSING or str(i) not in queued]
     if stranded:
         Job.objects.filter(id__in=stranded).filter(lapsed | forgotten).update(
             status=Job.Status.PENDING, stage="requeued", updated_at=now, lease_expires_at=None
         )
         logger.warning("re-enqueueing %d stranded job(s)", len(stranded))
-    return [str(job_id) for job_id in stranded]
+    return stranded

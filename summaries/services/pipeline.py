@@ -1,12 +1,13 @@
 """Fetch → extract → summarise one input, using the cache where it can.
 
 Used by the Celery worker (through services.jobs) and by
-``manage.py summarize``. Knows nothing of jobs or their states.
+``manage.py summarize``. Knows nothing of jobs or their states: ``holder`` is
+an opaque id under which it may hold the in-flight marker of an article's
+content (services/inflight.py), released by ``store`` or on failure.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,11 +18,8 @@ from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
 from summaries.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.services import inflight
 from summaries.services.config import fetch_policy, summarizer
-
-# How long a job waits for another job that is summarising the same article
-# text (two URLs, one article) before it calls the AI itself.
-CONTENT_WAIT_SECONDS = 20.0
 
 
 @dataclass
@@ -43,7 +41,7 @@ def run(
     item: NormalizedInput,
     *,
     key: str,
-    job_id: str,
+    holder: str,
     refresh: bool = False,
     use_cache: bool = True,
     on_stage: Callable[[str], None] = _no_stage,
@@ -67,13 +65,15 @@ def run(
     content_key = NormalizedInput(TEXT, normalize_text(article.text)).cache_key(
         summarizer().cache_namespace
     )
-    outcome = _content_summary(content_key, job_id, wait=use_cache and not refresh)
-    if outcome is None:
+    hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
+    if hit:
+        outcome = Outcome(hit["summary"], hit["tags"], cached=True)
+    else:
         try:
             outcome = _summarize_article(article.text, article.title, on_stage)
-        except JobError:
+        except BaseException:
             if use_cache:
-                cache.release_inflight(content_key, job_id)
+                inflight.release(content_key, holder)
             raise
     outcome.content_key = content_key
     outcome.final_url = page.final_url
@@ -88,27 +88,12 @@ def _summarize_article(text: str, title: str | None, on_stage: Callable[[str], N
     return Outcome(result.summary, result.tags, cached=False)
 
 
-def _content_summary(content_key: str, job_id: str, *, wait: bool) -> Outcome | None:
-    """A cached summary of the same article text, if there is or soon will be one."""
-    if not wait:
-        return None
-    deadline = time.monotonic() + CONTENT_WAIT_SECONDS
-    while True:
-        if hit := cache.get_summary(content_key):
-            return Outcome(hit["summary"], hit["tags"], cached=True)
-        if cache.claim_inflight(content_key, job_id, ttl=settings.INFLIGHT_TTL):
-            return None  # ours to compute
-        owner = cache.inflight_owner(content_key)
-        if owner in (None, job_id) or time.monotonic() > deadline:
-            return None
-        time.sleep(0.2)
-
-
-def store(key: str, outcome: Outcome, *, job_id: str) -> None:
-    """Cache the result under the input's key and, for URLs, the content key."""
+def store(key: str, outcome: Outcome, *, job_id: str, holder: str) -> None:
+    """Cache the result under the input's key and, for URLs, the content key;
+    ``job_id`` is the job whose row holds it (every cached job_id resolves)."""
     payload = {"job_id": job_id, "summary": outcome.summary, "tags": outcome.tags}
     cache.set_summary(key, payload, ttl=settings.CACHE_TTL)
     if outcome.content_key:
         cache.set_summary(outcome.content_key, payload, ttl=settings.CACHE_TTL)
-        cache.release_inflight(outcome.content_key, job_id)
+        inflight.release(outcome.content_key, holder)
 

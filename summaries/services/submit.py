@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -17,12 +18,14 @@ from summaries.fetching import check_submit_url
 from summaries.inputs import URL, InvalidInput, NormalizedInput, normalize_input
 from summaries.models import Job
 from summaries.providers import split_sentences
+from summaries.services import inflight
 from summaries.services.config import fetch_policy, summarizer
 from summaries.tasks import enqueue
 
-# A competing submit that lost the SET NX race waits this long for the
-# winner's job row to appear before treating the marker as stale.
-OWNER_WAIT_SECONDS = 5.0
+# A submit that lost the race for an input waits this long for the winner's
+# job row to appear before trying to create the job itself (safe: the
+# database refuses a second active job for one input).
+OWNER_ROW_WAIT_SECONDS = 2.0
 
 
 class InputTooLarge(Exception):
@@ -42,6 +45,12 @@ class Submission:
     tags: list[str] = field(default_factory=list)
     error: str = ""
     code: str = ""
+    # How the answer was reached, for analytics (metrics.HIT, MISS ...).
+    outcome: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", metrics.HIT if self.cached else metrics.MISS)
 
 
 def summary_request(*, raw: str, refresh: bool = False) -> Submission:
@@ -56,7 +65,7 @@ def summary_request(*, raw: str, refresh: bool = False) -> Submission:
     item = _validated(raw)
     key = item.cache_key(summarizer().cache_namespace)
     answer = (None if refresh else _remembered(item, key)) or _job_answer(item, key, refresh)
-    metrics.record_request(hit=answer.cached)
+    metrics.record_request(answer.outcome)
     return answer
 
 
@@ -73,9 +82,12 @@ def _job_answer(item: NormalizedInput, key: str, refresh: bool) -> Submission:
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
-        return Submission(str(job.id), job.status, cached=True,
-                          summary=job.summary, tags=job.tags)
+        return _completed(job)
     return Submission(str(job.id), job.status, cached=False)
+
+
+def _completed(job: Job) -> Submission:
+    return Submission(str(job.id), job.status, cached=True, summary=job.summary, tags=job.tags)
 
 
 def _validated(raw: str) -> NormalizedInput:
@@ -96,30 +108,89 @@ def _recent_failure(key: str) -> Submission | None:
     job = Job.objects.filter(id=job_id, status=Job.Status.FAILED).first() if job_id else None
     if job is None:
         return None
-    return Submission(str(job.id), job.status, cached=True, error=job.error, code=job.error_code)
+    return Submission(str(job.id), job.status, cached=True, error=job.error, code=job.error_code,
+                      outcome=metrics.KNOWN_FAILURE)
+
+
+def _completed_row(key: str) -> Job | None:
+    """The newest job that completed ``key`` within the cache TTL: the row
+    is the truth when the cache lost the entry (Valkey flushed, or down when
+    the job finished). Its summary is cached again for the rest of its TTL."""
+    since = timezone.now() - timedelta(seconds=settings.CACHE_TTL)
+    job = (Job.objects.filter(input_hash=key, status=Job.Status.COMPLETED, completed_at__gt=since)
+           .order_by("-completed_at").first())
+    if job is not None and job.completed_at is not None:
+        left = settings.CACHE_TTL - (timezone.now() - job.completed_at).total_seconds()
+        cache.set_summary(key, {"job_id": str(job.id), "summary": job.summary,
+                                "tags": job.tags}, ttl=int(left))
+    return job
 
 
 def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool) -> Job | Submission:
-    """The in-flight job for ``key``, or a new one. If the marker was free
-    because a job just finished, its cached answer is returned instead."""
-    for _ in range(3):
-        job_id = str(uuid.uuid4())
-        if cache.claim_inflight(key, job_id, ttl=settings.INFLIGHT_TTL):
-            # A job releases the marker only after caching its result, so the
-            # cache tells whether one finished between our first look and now.
-            if not refresh and (done := _remembered(item, key)):
-                cache.release_inflight(key, job_id)
-                return done
-            return _create_job(job_id, item, key, refresh=refresh)
-        owner = cache.inflight_owner(key)
-        if owner is None:
-            continue  # released between our SET NX and GET: try again
-        job = _wait_for_job(owner)
-        if job is not None and job.status != Job.Status.FAILED:
+    """The active job for ``key`` (joined), or a new one.
+
+    The in-flight marker (services.inflight) is the fast path: the submit that
+    claims it creates the job, the others read the owner's row and join it.
+    The database's one-active-job-per-input constraint decides every other
+    case (the marker expired, the owner's row is slow to appear, or its
+    creator died): we try to create the job, and if another one is active the
+    INSERT fails (or waits for the other INSERT, then fails) and we join that
+    one. A slow database costs waiting, never a second job.
+    """
+    job_id = str(uuid.uuid4())
+    claimed = inflight.claim(key, job_id)
+    if not claimed and (owner := inflight.owner(key)) is not None:
+        job = _owner_row(key, owner)
+        if job is not None and (job.is_active or (job.status == Job.Status.COMPLETED
+                                                  and not refresh)):
             return job
-        # The owner failed, or died before writing its row: the marker is stale.
-        cache.release_inflight(key, owner)
-    raise Busy("could not start a job for this input; try again")
+    # Nobody is computing it now. A job releases the marker only after
+    # completing, so the cache (or the row) tells whether one finished
+    # between our first look and now.
+    if not refresh and (done := _remembered(item, key) or _finished(key)):
+        if claimed:
+            inflight.release(key, job_id)
+        return done
+    return _create_or_join(job_id, item, key, refresh=refresh, claimed=claimed)
+
+
+def _owner_row(key: str, owner: str) -> Job | None:
+    """The marker owner's job row, waiting a moment while its creator writes
+    it; None if it does not appear (a slow database, or a creator that died):
+    the caller then tries to create the job itself, which the database allows
+    only if no other job for the input is active."""
+    deadline = time.monotonic() + OWNER_ROW_WAIT_SECONDS
+    while (job := Job.objects.filter(id=owner).first()) is None:
+        if inflight.owner(key) != owner or time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+    return job
+
+
+def _finished(key: str) -> Submission | None:
+    job = _completed_row(key)
+    return _completed(job) if job is not None else None
+
+
+def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
+                    claimed: bool) -> Job:
+    try:
+        with transaction.atomic():
+            job = _create_job(job_id, item, key, refresh=refresh)
+    except IntegrityError:
+        active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
+        if active is not None:
+            inflight.adopt(key, str(active.id))
+            return active
+        # It finished between our INSERT and this read: its result is ours.
+        if (finished := _completed_row(key)) is not None:
+            return finished
+        raise Busy("a job for this input just ended; try again") from None
+    if claimed:
+        inflight.confirm(key, job_id)
+    else:
+        inflight.adopt(key, job_id)
+    return job
 
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool) -> Job:
@@ -137,29 +208,25 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool) 
     return job
 
 
-def _wait_for_job(job_id: str) -> Job | None:
-    deadline = time.monotonic() + OWNER_WAIT_SECONDS
-    while True:
-        job = Job.objects.filter(id=job_id).first()
-        if job is not None or time.monotonic() > deadline:
-            return job
-        time.sleep(0.02)
-
-
 def job_retry(*, job_id: str) -> Job | None:
     """Re-queue a failed job (the dead-letter action). Returns the job, or
-    None if no failed job has that id."""
-    updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
-        status=Job.Status.PENDING, stage="queued", attempts=0, error="", error_code="",
-        completed_at=None, duration_ms=None, updated_at=timezone.now(),
-    )
+    None if no failed job has that id. If another job for the same input is
+    already active, that job is returned and this one stays failed: the input
+    is being summarised already."""
+    try:
+        with transaction.atomic():
+            updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
+                status=Job.Status.PENDING, stage="queued", attempts=0, error="",
+                error_code="", completed_at=None, duration_ms=None, updated_at=timezone.now(),
+            )
+    except IntegrityError:
+        failed = Job.objects.get(id=job_id)
+        return Job.objects.filter(input_hash=failed.input_hash, status__in=Job.ACTIVE).first()
     if not updated:
         return None
     job = Job.objects.get(id=job_id)
     cache.forget_failure(job.input_hash)
-    # If another job already computes this input, both finish with the same
-    # cached summary; the second then completes from the cache.
-    cache.claim_inflight(job.input_hash, job_id, ttl=settings.INFLIGHT_TTL)
+    inflight.adopt(job.input_hash, job_id)
     transaction.on_commit(lambda: enqueue(job_id))
     return job
 

@@ -7,13 +7,15 @@ import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from summaries import cache
 from summaries.errors import JobError
-from summaries.inputs import InvalidInput, normalize_input
+from summaries.inputs import InvalidInput, NormalizedInput, normalize_input
 from summaries.services import pipeline
 from summaries.services.config import summarizer
+from summaries.services.jobs import job_record_completed
 
 
 class Command(BaseCommand):
@@ -33,14 +35,14 @@ class Command(BaseCommand):
         use_cache = _valkey_answers()
         if not use_cache:
             self.stderr.write("Valkey is not reachable: summarising without the cache")
-        job_id = str(uuid.uuid4())
+        holder = str(uuid.uuid4())
         try:
-            outcome = pipeline.run(item, key=key, job_id=job_id, refresh=options["refresh"],
+            outcome = pipeline.run(item, key=key, holder=holder, refresh=options["refresh"],
                                    use_cache=use_cache)
         except JobError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from None
         if use_cache and not outcome.cached:
-            pipeline.store(key, outcome, job_id=job_id)
+            self._store(item, key, outcome, holder)
         if options["json"]:
             self.stdout.write(json.dumps({"summary": outcome.summary, "tags": outcome.tags,
                                           "cached": outcome.cached}))
@@ -49,6 +51,18 @@ class Command(BaseCommand):
         self.stdout.write("tags: " + ", ".join(outcome.tags))
         source = "from the cache" if outcome.cached else summarizer().cache_namespace
         self.stdout.write(f"({source})")
+
+
+    def _store(self, item: NormalizedInput, key: str, outcome: pipeline.Outcome,
+               holder: str) -> None:
+        """Cache the result for the API too: the API answers a hit with its
+        job id, so the result needs a job row first (no row, no caching)."""
+        try:
+            job = job_record_completed(item=item, key=key, outcome=outcome)
+        except DatabaseError as exc:
+            self.stderr.write(f"not cached: the database is unavailable ({exc})")
+            return
+        pipeline.store(key, outcome, job_id=str(job.id), holder=holder)
 
 
 def _valkey_answers() -> bool:
