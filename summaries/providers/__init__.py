@@ -15,6 +15,9 @@ from summaries.providers.contract import (
     ContractError,
     SummaryResult,
     check_output,
+    clean_text,
+    count_sentences,
+    has_sentences,
     split_sentences,
 )
 from summaries.providers.local import LocalProvider
@@ -26,6 +29,9 @@ __all__ = [
     "SummaryResult",
     "build_provider",
     "check_output",
+    "clean_text",
+    "count_sentences",
+    "has_sentences",
     "split_sentences",
 ]
 

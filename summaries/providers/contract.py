@@ -4,11 +4,20 @@ A summary is 2-3 sentences and at most ``MAX_SUMMARY_CHARS`` characters; it come
 with 2-4 distinct short lower-case tags. ``check_output`` enforces this before
 anything is cached, so a provider (or a model) that drifts fails loudly with
 ``ai_bad_output`` instead of poisoning the cache.
+
+Output is also made storable: control characters and lone surrogates are
+cleaned out (``clean_text``) before anything is counted. PostgreSQL refuses NUL
+in text and psycopg cannot encode a lone surrogate, so such a summary could be
+cached but never written to its job row. They are cleaned rather than rejected:
+they carry no meaning (a model's glitch, or bytes of the page the local
+provider summarises), while a rejection would cost a second AI call and then
+fail the job for good.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from summaries.errors import JobError
@@ -37,14 +46,21 @@ class ContractError(JobError):
 
 
 # --- sentence splitting ------------------------------------------------------
+#
+# Linear in the length of the text: the candidate pattern never backtracks over
+# a run of punctuation, and each candidate is judged by looking at a bounded
+# window before it and at the few characters after it, never by copying the
+# rest of the text.
 
 # A candidate boundary: terminal punctuation (with any closing quotes/brackets)
 # followed by whitespace, or a blank line (a paragraph break ends a sentence
 # even without punctuation, e.g. after a heading). Punctuation not followed by
-# whitespace ("3.5", "example.com", "v1.2") is never a candidate.
+# whitespace ("3.5", "example.com", "v1.2") is never a candidate. A match only
+# starts at the beginning of a punctuation run, and the runs are consumed
+# possessively: "....x" is one failed attempt, not one per dot.
 _CANDIDATE = re.compile(
-    r"(?P<punct>[.!?\u2026]+)[\"'\u201d\u2019\u00bb)\]]*(?=\s)"
-    r"|(?P<para>\n[ \t]*\n)"
+    r"(?<![.!?\u2026])(?P<punct>[.!?\u2026]++)[\"'\u201d\u2019\u00bb)\]]*+(?=\s)"
+    r"|(?P<para>\n[ \t]*+\n)"
 )
 
 
@@ -53,6 +69,17 @@ def _wordset(words: str) -> frozenset[str]:
 
 
 _OPENERS = "\"'\u201c\u2018\u00ab([\u2014-"
+# Whitespace, then opening quotes/brackets: what stands between a candidate and
+# the next sentence's first character. (The scans of successive candidates never
+# overlap: each stops at the first other character, and the next candidate
+# starts with punctuation. So they are linear in all.)
+_LEAD = re.compile(r"\s*[" + re.escape(_OPENERS) + r"]*")
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
+_ALNUM = re.compile(r"[^\W_]")  # what str.isalnum() accepts
+# How far back the word before a period is looked for. Every abbreviation,
+# title and initialism the rules know is far shorter; a longer word (or one
+# separated from its period by this much whitespace) is an ordinary word.
+_LOOKBACK = 64
 # Never the end of a sentence: a name or a number is bound to follow.
 _TITLES = _wordset(
     "mr mrs ms mx dr prof sr jr st mt rev fr gen col capt cpt lt sgt maj gov sen rep hon pres"
@@ -81,35 +108,66 @@ def split_sentences(text: str) -> list[str]:
     initialisms ("U.S.", "a.m."), initials ("J. R. Tolkien"), decimals ("3.5"),
     closing quotes ('"Stop." Then'), runs of "?!" and ellipses (which end a
     sentence only when a capitalised word follows). A blank line also ends a
-    sentence. Heuristic, not linguistic: good enough to count and rank.
+    sentence. Pieces without a letter or digit are dropped. Heuristic, not
+    linguistic: good enough to count and rank. Time linear in ``len(text)``.
     """
     sentences: list[str] = []
-    start = 0
-    for match in _CANDIDATE.finditer(text):
-        if match.group("para") or _ends_sentence(text, match):
-            _append(sentences, text[start : match.end()])
-            start = match.end()
-    _append(sentences, text[start:])
+    for start, end in _spans(text):
+        piece = _SPACES.sub(" ", text[start:end]).strip()
+        if piece:
+            sentences.append(piece)
     return sentences
 
 
-def _append(sentences: list[str], piece: str) -> None:
-    piece = _SPACES.sub(" ", piece).strip()
-    if any(ch.isalnum() for ch in piece):  # skip stray punctuation between paragraphs
-        sentences.append(piece)
+def count_sentences(text: str, *, limit: int | None = None) -> int:
+    """``len(split_sentences(text))``, but at most ``limit``: stops reading the
+    text as soon as ``limit`` sentences are found, and builds no strings."""
+    if limit is not None and limit < 0:
+        raise ValueError("limit must not be negative")
+    count = 0
+    if limit == 0:
+        return count
+    for _ in _spans(text):
+        count += 1
+        if count == limit:
+            break
+    return count
+
+
+def has_sentences(text: str, at_least: int = 2) -> bool:
+    """Whether ``text`` has at least ``at_least`` sentences (by ``split_sentences``);
+    cheap on any length: it reads only as far as the ``at_least``-th sentence."""
+    return count_sentences(text, limit=at_least) >= at_least
+
+
+def _spans(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each sentence, in order: the raw pieces between
+    boundaries that hold at least one letter or digit (stray punctuation
+    between paragraphs is no sentence)."""
+    start = 0
+    for match in _CANDIDATE.finditer(text):
+        if match.group("para") or _ends_sentence(text, match):
+            if _ALNUM.search(text, start, match.end()):
+                yield start, match.end()
+            start = match.end()
+    if _ALNUM.search(text, start):
+        yield start, len(text)
 
 
 def _ends_sentence(text: str, match: re.Match[str]) -> bool:
-    following = text[match.end() :].lstrip().lstrip(_OPENERS)
-    if not following:
+    lead = _LEAD.match(text, match.end())  # always matches (possibly nothing)
+    after = lead.end() if lead else match.end()  # the next sentence's first character
+    if after == len(text):
         return True
-    first = following[0]
+    first = text[after]
     punct = match.group("punct")
     if punct != ".":
         # ?, !, ?!, "..." or "…" end a sentence before a capital only:
         # "Wait... what", '"Why?" she asked'.
         return not first.islower()
-    word = text[: match.start()].rsplit(None, 1)[-1] if text[: match.start()].strip() else ""
+    word = _word_before(text, match.start())
+    if word is None:
+        return True  # too long to be an abbreviation
     word = word.lstrip(_OPENERS)
     lower = word.lower()
     if lower in _TITLES or lower in _BOUND:
@@ -119,9 +177,39 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
     if lower in _SOFT or _INITIALISM.match(word):
         if first.islower():
             return False  # "etc. and", "a.m. tomorrow"
-        next_word = re.match(r"[A-Za-z]+", following)
+        next_word = _ASCII_WORD.match(text, after)
         return next_word is not None and next_word.group(0).lower() in _STARTERS
     return True
+
+
+def _word_before(text: str, end: int) -> str | None:
+    """The whitespace-delimited word ending before ``text[end]`` ("" at the start
+    of the text), looked for only in the ``_LOOKBACK`` characters before it;
+    None when it may be longer than that."""
+    low = max(0, end - _LOOKBACK)
+    parts = text[low:end].rsplit(None, 1)
+    if not parts:
+        return "" if low == 0 else None
+    if len(parts) == 1 and low > 0 and not text[low].isspace() and not text[low - 1].isspace():
+        return None  # the word began before the window
+    return parts[-1]
+
+
+# --- storable text -----------------------------------------------------------
+
+# C0 and C1 control characters that are not whitespace (str.isspace: \t \n \v
+# \f \r, \x1c-\x1f and \x85 are, and are collapsed to spaces by the callers).
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]+")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control characters other than whitespace (deleted:
+    they are not text, and a space could split a word), and with every lone
+    surrogate replaced by U+FFFD (it stands for a character that was lost, as
+    in bytes decoded with ``errors="replace"``). The result encodes as UTF-8
+    and is accepted by every database. Whitespace is left as it is."""
+    return _SURROGATE.sub("\ufffd", _CONTROLS.sub("", text))
 
 
 # --- the contract ------------------------------------------------------------
@@ -130,20 +218,22 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
 def check_output(summary: str, tags: list[str]) -> SummaryResult:
     """Validate and normalise a provider's output, or raise ``ContractError``.
 
-    Summary: whitespace collapsed; 2-3 sentences by ``split_sentences``; at most
-    ``MAX_SUMMARY_CHARS`` characters. Tags: stripped, lower-cased, inner spaces
-    collapsed, duplicates dropped case-insensitively (first wins, order kept)
-    *before* counting; then 2-4 of them, each non-empty, one line, at most
-    ``MAX_TAG_CHARS`` characters and ``MAX_TAG_WORDS`` words.
+    Both are first cleaned by ``clean_text`` (so nothing returned holds a
+    control character or a lone surrogate). Summary: whitespace collapsed; 2-3
+    sentences by ``split_sentences``; at most ``MAX_SUMMARY_CHARS`` characters.
+    Tags: stripped, lower-cased, inner spaces collapsed, duplicates dropped
+    case-insensitively (first wins, order kept) *before* counting; then 2-4 of
+    them, each non-empty, one line, at most ``MAX_TAG_CHARS`` characters and
+    ``MAX_TAG_WORDS`` words.
     """
-    text = _SPACES.sub(" ", summary).strip()
+    text = _SPACES.sub(" ", clean_text(summary)).strip()
     if not text:
         raise ContractError("summary is empty")
     if len(text) > MAX_SUMMARY_CHARS:
         raise ContractError(
             f"summary has {len(text)} characters; expected at most {MAX_SUMMARY_CHARS}"
         )
-    count = len(split_sentences(text))
+    count = len(split_sentences(text))  # at most MAX_SUMMARY_CHARS long: cheap
     if not MIN_SENTENCES <= count <= MAX_SENTENCES:
         raise ContractError(
             f"summary has {count} sentence{'s' if count != 1 else ''};"
@@ -157,7 +247,7 @@ def _check_tags(tags: list[str]) -> list[str]:
     for position, raw in enumerate(tags, start=1):
         if not isinstance(raw, str):  # model JSON is untyped at runtime
             raise ContractError(f"tag {position} is not a string")
-        tag = raw.strip()
+        tag = clean_text(raw).strip()
         if "\n" in tag or "\r" in tag:
             raise ContractError(f"tag {position} spans several lines")
         tag = " ".join(tag.lower().split())

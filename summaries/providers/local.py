@@ -3,6 +3,11 @@
 No network and no model download, so it serves as the default when no AI key
 is configured and as a stand-in in tests. Deterministic: the same text always
 yields the same summary and tags (ties break by position, then alphabetically).
+
+Bounded work on any input: only the first ``MAX_INPUT_CHARS`` characters are
+read (a summary is drawn from them, as Gemini is sent only the start of a
+long text), every step is linear in their length except the similarity graph,
+which is built over at most ``MAX_GRAPH_SENTENCES`` sentences.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from summaries.providers.contract import (
     MAX_TAG_CHARS,
     SummaryResult,
     check_output,
+    clean_text,
     split_sentences,
 )
 
-ALGORITHM_VERSION = "v2"  # bump when the output for a given text changes (cache key)
+ALGORITHM_VERSION = "v3"  # bump when the output for a given text changes (cache key)
+
+# What is read of a long text: a 2M-character page is summarised from its
+# first 100,000 characters (about 15,000 words), like the API's longest text.
+MAX_INPUT_CHARS = 100_000
 
 # Fragments outside these bounds are headings, captions or run-ons; they make
 # poor summary sentences, so they are ranked only if nothing better exists.
@@ -86,7 +96,7 @@ class LocalProvider:
         return f"{self.name}:{self.model}:{ALGORITHM_VERSION}"
 
     def summarize(self, text: str, *, title: str | None = None) -> SummaryResult:
-        sentences = split_sentences(text)
+        sentences = _leading_sentences(clean_text(text))
         if len(sentences) < 2:
             raise JobError("text has fewer than two sentences to summarise",
                            code="input_too_short", transient=False)
@@ -106,6 +116,14 @@ class LocalProvider:
             raise JobError("text has too few distinct content words to tag",
                            code="input_too_short", transient=False)
         return check_output(summary, tags)
+
+
+def _leading_sentences(text: str) -> list[str]:
+    """The sentences of the first ``MAX_INPUT_CHARS`` characters of ``text``;
+    when that cuts the text, without the last one (probably cut mid-way)."""
+    if len(text) <= MAX_INPUT_CHARS:
+        return split_sentences(text)
+    return split_sentences(text[:MAX_INPUT_CHARS])[:-1]
 
 
 def rank_sentences(docs: list[list[str]]) -> list[int]:
@@ -313,6 +331,17 @@ def _names(sentences: list[str]) -> set[str]:
 
 def _pick_tags(scores: dict[str, float], surface: dict[str, Counter[str]],
                order: dict[str, int]) -> list[str]:
+    tags = _pick(scores, surface, order)
+    if len(tags) < 2:
+        # A phrase that spans all the content words ("cats purr") leaves no room
+        # for a second tag: single words say as much.
+        singles = {term: score for term, score in scores.items() if " " not in term}
+        tags = _pick(singles, surface, order)
+    return tags
+
+
+def _pick(scores: dict[str, float], surface: dict[str, Counter[str]],
+          order: dict[str, int]) -> list[str]:
     tags: list[str] = []
     covered: set[str] = set()
     best = 0.0
