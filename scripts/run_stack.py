@@ -155,7 +155,8 @@ def _child_setup(parent: int) -> Callable[[], None]:
     other threads of ours may hold locks the child would wait on forever)."""
     def setup() -> None:
         if _prctl is not None:
-            # Linux: the child gets SIGTERM if this launcher dies, even by SIGKILL.
+            # Linux: the child gets SIGTERM if this launcher dies, even by SIGKILL
+            # (strictly, if the forking thread ends: always the main one here).
             _prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
         if os.getppid() != parent:  # it died before prctl took effect
             os._exit(1)

@@ -73,6 +73,25 @@ def test_wildcard_binds_are_probed_on_loopback() -> None:
     assert run_stack.url_host("127.0.0.2") == "127.0.0.2"
 
 
+# --- Output pumps ----------------------------------------------------------------
+
+def test_a_child_never_blocks_on_its_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undecodable bytes and a closed stdout of ours must not stop the reader:
+    a child whose pipe fills up blocks on its next write, forever."""
+    closed = open(os.devnull, "w")  # noqa: SIM115
+    closed.close()
+    monkeypatch.setattr(sys, "stdout", closed)
+    script = "import sys; sys.stdout.buffer.write(b'\\xff\\xfe not utf-8\\n' * 50000)"
+    chatty = run_stack.Component("chatty", [sys.executable, "-c", script], dict(os.environ))
+    chatty.start()
+    try:
+        assert chatty.proc.wait(timeout=60) == 0  # 700 kB through a 64 kB pipe
+    finally:
+        chatty.proc.kill()
+        chatty.proc.wait()
+        chatty.pump.join(timeout=10)
+
+
 # --- The real launcher -------------------------------------------------------
 
 def marked_processes(marker: str) -> list[int]:
