@@ -323,8 +323,10 @@ def check_ports(wanted: Sequence[tuple[str, str, int]]) -> None:
         if ports.count(port) > 1:
             raise SystemExit(f"{label}={port} is also another component's port: change it")
         if (reason := bind_error(host, port)) is not None:
+            other = ("VALKEY_URL to a running Valkey" if label == "EMBEDDED_VALKEY_PORT"
+                     else "HOST to an address of this machine")
             raise SystemExit(f"cannot listen on {url_host(host)}:{port} ({reason}): "
-                             f"set {label} to a free port (or HOST to an address of this machine)")
+                             f"set {label} to a free port (or {other})")
 
 
 def main() -> int:
