@@ -190,15 +190,23 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    # The API is public and anonymous; sessions only serve the admin.
+    # The API is public and anonymous (so no CSRF either); only the operator
+    # endpoints authenticate, by token or staff session (summaries/api/views.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "summaries.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Proxies in front of the API, for the client address used by the rate limit.
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
+    # Proxies in front of the API, for the client address used by the rate
+    # limit: 0 → REMOTE_ADDR, X-Forwarded-For ignored; n → the n-th address
+    # from the right of X-Forwarded-For. (None would make DRF trust the whole
+    # client-supplied header.)
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a
+# client's own), let Django see https so absolute URLs (Location) say https.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SPECTACULAR_SETTINGS = {
     "TITLE": "SmartCache API",
     "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.",

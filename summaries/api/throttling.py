@@ -27,6 +27,8 @@ class SubmitRateThrottle(BaseThrottle):
         count, period = limit
         now = time.time()
         window = int(now // period)
+        # The client: REMOTE_ADDR, or behind NUM_PROXIES=n proxies the n-th
+        # X-Forwarded-For entry from the right; never what the client wrote.
         key = f"ratelimit:{self.get_ident(request)}:{window}"
         pipe = cache.client().pipeline(transaction=False)
         pipe.incr(key)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -19,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from summaries import cache, metrics
+from summaries.api import schema  # noqa: F401  (documents the operator token)
 from summaries.api import serializers as s
 from summaries.api.errors import error_response
 from summaries.api.throttling import SubmitRateThrottle
@@ -65,24 +68,59 @@ def _get_job(job_id: str) -> Job:
         raise NotFound(f"no job with id {job_id!r}") from None
 
 
+OPERATOR = "operator-token"
+
+
+def _bearer_token(request: Request) -> bytes | None:
+    """The credentials of "Authorization: Bearer <token>", as bytes (a header
+    may hold any character; compare_digest only takes ASCII str)."""
+    header = str(request.META.get("HTTP_AUTHORIZATION", ""))
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return given.strip().encode("utf-8", "surrogatepass")
+
+
+class OperatorTokenAuthentication(BaseAuthentication):
+    """The operator token authenticates the request (request.auth = OPERATOR).
+    A wrong or missing token authenticates nothing; OperatorOnly refuses then.
+    Listed before SessionAuthentication, so a token request needs no CSRF token."""
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, str] | None:
+        token = settings.JOBS_API_TOKEN
+        given = _bearer_token(request)
+        if not token or given is None or not hmac.compare_digest(given, token.encode()):
+            return None
+        return AnonymousUser(), OPERATOR
+
+
 class OperatorOnly(BasePermission):
-    """Open unless JOBS_API_TOKEN is set; then a bearer token or staff session."""
+    """Open unless JOBS_API_TOKEN is set; then the bearer token or a staff
+    session (the admin's login; its POSTs need Django's CSRF token)."""
 
     message = "this endpoint needs the operator token (Authorization: Bearer ...)"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        token = settings.JOBS_API_TOKEN
-        if not token:
+        if not settings.JOBS_API_TOKEN or request.auth == OPERATOR:
             return True
-        given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        user = getattr(request._request, "user", None)
-        return hmac.compare_digest(given, token) or bool(user and user.is_staff)
+        return bool(request.user and request.user.is_staff)
 
 
-class JobListView(APIView):
-    """All jobs, newest first, paginated; ?status=failed is the dead-letter view."""
+class OperatorView(APIView):
+    """Base of the dead-letter endpoints: token or staff session."""
 
+    authentication_classes = [OperatorTokenAuthentication, SessionAuthentication]
     permission_classes = [OperatorOnly]
+
+    def permission_denied(self, request: Request, message: str | None = None,
+                          code: str | None = None) -> NoReturn:
+        # 403 with our message, as documented, whether credentials were
+        # missing or wrong (DRF would say "not authenticated" for both).
+        raise PermissionDenied(message or OperatorOnly.message, code)
+
+
+class JobListView(OperatorView):
+    """All jobs, newest first, paginated; ?status=failed is the dead-letter view."""
 
     @extend_schema(parameters=[s.JobFilter], responses={
         200: s.JobPage, 400: OpenApiResponse(s.ErrorResponse),
@@ -98,10 +136,8 @@ class JobListView(APIView):
         return paginator.get_paginated_response([_job_body(job) for job in page or []])
 
 
-class JobRetryView(APIView):
+class JobRetryView(OperatorView):
     """Re-queue a failed job (202). Other states: 409."""
-
-    permission_classes = [OperatorOnly]
 
     @extend_schema(request=None, responses={
         202: s.JobResponse, 403: OpenApiResponse(s.ErrorResponse),
