@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["summaries.api.parsers.JSONParser"],
     # The API is public and anonymous (so no CSRF either); only the operator
     # endpoints authenticate, by token or staff session (summaries/api/views.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -7,12 +7,27 @@ a test transaction): these tests are about shapes, codes and dedup.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
 
 import pytest
+from django.db import (
+    DataError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    transaction,
+)
 from django.test import Client
+from django.urls import path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from summaries import cache
 from summaries.inputs import normalize_input
@@ -215,3 +230,65 @@ def test_browsable_api_renders_html_for_browsers(client: Client) -> None:
     page = client.get("/api/", HTTP_ACCEPT="text/html")
     assert page.status_code == 200
     assert b"/api/submit" in page.content
+
+
+# --- Database errors: only unavailability is a 503 ---------------------------
+
+class DatabaseTrouble(APIView):
+    """A real DRF view that meets the database error the test names (a real
+    one where the database can produce it on demand)."""
+
+    def get(self, request: Request, kind: str) -> Response:
+        with transaction.atomic():
+            if kind == "data" and connection.vendor == "postgresql":
+                # A URL longer than its column, as in issue 7.
+                Job.objects.create(kind="url", input_hash="h", input_text="t", url="x" * 3000)
+            if kind == "integrity":
+                job = Job.objects.create(kind="text", input_hash="h", input_text="t")
+                Job.objects.create(id=job.id, kind="text", input_hash="h", input_text="t")
+            raise {"data": DataError("value too long for type character varying(2048)"),
+                   "programming": ProgrammingError("relation does not exist"),
+                   "operational": OperationalError("could not connect to server"),
+                   "interface": InterfaceError("connection already closed")}[kind]
+
+
+urlpatterns = [path("api/trouble/<str:kind>", DatabaseTrouble.as_view())]
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), [
+    ("data", 400, "invalid_input"),
+    ("integrity", 500, "internal_error"),
+    ("programming", 500, "internal_error"),
+    ("operational", 503, "database_unavailable"),
+    ("interface", 503, "database_unavailable"),
+])
+def test_only_an_unavailable_database_is_a_503(client: Client, settings: Any, kind: str,
+                                                 status: int, code: str) -> None:
+    settings.ROOT_URLCONF = __name__
+    response = client.get(f"/api/trouble/{kind}")
+    assert_error(response, status, code)
+    # Retry-After promises that trying again helps: only true of an outage.
+    assert ("Retry-After" in response) == (status == 503)
+
+
+# --- Behind a TLS proxy -------------------------------------------------------
+
+def test_location_is_https_behind_a_tls_proxy_only_when_configured(
+        client: Client, settings: Any) -> None:
+    spoofed = post(client, {"input": text_about("tls one")}, HTTP_X_FORWARDED_PROTO="https")
+    assert spoofed["Location"].startswith("http://")  # not configured: header ignored
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxied = post(client, {"input": text_about("tls two")}, HTTP_X_FORWARDED_PROTO="https")
+    assert proxied["Location"].startswith("https://")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", "None"), ("0", "None"), ("1", "('HTTP_X_FORWARDED_PROTO', 'https')")])
+def test_the_proxy_ssl_header_is_opt_in_from_the_environment(value: str, expected: str) -> None:
+    env = {**os.environ, "DJANGO_SECURE_PROXY_SSL_HEADER": value}
+    shown = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; "
+                               "print(settings.SECURE_PROXY_SSL_HEADER)"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "smartcache.settings"},
+        capture_output=True, text=True, check=True, timeout=60)
+    assert shown.stdout.strip() == expected

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
@@ -56,11 +57,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return error_response("the cache and queue (Valkey) are unavailable; try again shortly",
                               "valkey_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE,
                               {"Retry-After": RETRY_AFTER_UNAVAILABLE})
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # Connection refused or lost, server shutting down, SQLite locked:
+        # trying again later helps.
         logger.warning("database unavailable: %s", exc)
         return error_response("the database is unavailable; try again shortly",
                               "database_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE,
                               {"Retry-After": RETRY_AFTER_UNAVAILABLE})
+    if isinstance(exc, DataError):
+        # A value the database refuses (too long, out of range): the input's
+        # fault, and the same input will always fail. Logged: validation
+        # should have caught it first.
+        logger.warning("database refused a value: %s", exc)
+        return error_response("the input has a value the database cannot store",
+                              "invalid_input", status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response("the request body is too large", "input_too_large",
+                              status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, SuspiciousOperation):
+        logger.warning("suspicious request: %s", exc)
+        return error_response("bad request", "bad_request", status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):
@@ -98,7 +114,9 @@ class JsonErrorsMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """An exception outside a DRF view gets the answer it would get inside."""
         if not request.path.startswith("/api/"):
             return None
-        logger.exception("unhandled error on %s", request.path)
-        return JsonResponse({"error": "internal error", "code": "internal_error"}, status=500)
+        answer = exception_handler(exception, {"view": request.path})
+        headers = {"Retry-After": answer["Retry-After"]} if "Retry-After" in answer else None
+        return JsonResponse(answer.data, status=answer.status_code, headers=headers)
