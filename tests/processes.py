@@ -100,6 +100,9 @@ class WebServer(Service):
         super().__init__("web", [
             str(BIN / "gunicorn"), "smartcache.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+            # Not the per-user default socket, which parallel sessions fight over.
+            "--control-socket", str(Path(tempfile.mkdtemp(prefix="smartcache-gunicorn-"))
+                                    / "gunicorn.ctl"),
         ], env)
 
     def start(self, timeout: float = 30) -> None:
