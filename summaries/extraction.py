@@ -1,14 +1,15 @@
 """Extract an article's main text from a fetched web page.
 
-trafilatura does the heavy lifting; this module adds a few generic repairs
-measured on ``bench/extraction.py`` (each one is explained where it happens):
+trafilatura (precision mode) does the heavy lifting. ``ExtractionOptions``
+switches a few generic repairs on top of it; each is explained where it
+happens, and ``bench/extraction.py`` decides by cross-validation which ones
+earn their place in the shipped configuration (``SHIPPED``):
 
 1. before extraction, re-join an article body split into several same-class
    containers and drop lists made only of links (teaser lists);
-2. run trafilatura in precision mode, falling back to recall mode when the
-   precise output looks truncated;
-3. after extraction, drop a repeated headline and short boilerplate lines
-   (share/follow/newsletter prompts, "Related:" teasers, credits, bylines).
+2. fall back to trafilatura's recall mode when the precise output looks
+   truncated;
+3. after extraction, drop a repeated headline and short boilerplate lines.
 
 ``unavailable_reason`` tells a block page (JavaScript shell, bot challenge,
 paywall stub) or a too-short extraction apart from a real article.
@@ -20,19 +21,34 @@ import re
 from dataclasses import dataclass
 
 import trafilatura
+from celery.exceptions import SoftTimeLimitExceeded
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-__all__ = ["MIN_WORDS", "Article", "extract_article", "unavailable_reason", "word_count"]
+__all__ = [
+    "BOILERPLATE_GROUPS",
+    "MAX_HTML_CHARS",
+    "MIN_WORDS",
+    "SHIPPED",
+    "Article",
+    "ExtractionOptions",
+    "RawExtraction",
+    "extract_article",
+    "extract_raw",
+    "finish",
+    "unavailable_reason",
+    "word_count",
+]
 
+# Kinds of short boilerplate lines dropped after extraction (see _BOILERPLATE).
+BOILERPLATE_GROUPS = ("share", "newsletter", "ads", "teasers", "page_tools", "credits")
 # Fewer words than this is not worth summarising.
 MIN_WORDS = 40
+# Only this many characters of HTML are parsed: see _bounded.
+MAX_HTML_CHARS = 2_000_000
 # A block notice only counts when the page yields less article text than this:
 # real articles often mention "JavaScript" or "subscribe" somewhere.
 _BLOCK_MAX_WORDS = 150
-# The precise output is considered truncated below this share of the recall
-# output (in characters, so it works for scripts without spaces).
-_TRUNCATED_SHARE = 0.25
 # Boilerplate patterns only apply to lines this short; paragraphs are kept.
 _BOILERPLATE_MAX_WORDS = 30
 # A line with a date or time is a dateline if at most this many other words
@@ -48,37 +64,108 @@ class Article:
     text: str
 
 
-def extract_article(html: str, *, url: str | None = None) -> Article:
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """Which repairs run on top of trafilatura; defaults are what ships.
+
+    All switches off (and ``truncated_share`` 0) is plain trafilatura in
+    precision mode.
+    """
+
+    merge_split_bodies: bool = True
+    drop_link_lists: bool = True
+    # Fall back to recall mode when the precise text is shorter than this
+    # share of the recall text (in characters, so it works for scripts
+    # without spaces); 0 disables the fallback and the recall pass.
+    truncated_share: float = 0.25
+    drop_headline: bool = True
+    # Names of the _BOILERPLATE line-pattern groups to apply.
+    boilerplate: frozenset[str] = frozenset(BOILERPLATE_GROUPS)
+    drop_datelines: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = self.boilerplate - frozenset(BOILERPLATE_GROUPS)
+        if unknown:
+            raise ValueError(f"unknown boilerplate groups: {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class RawExtraction:
+    """trafilatura's output before clean-up (``recall`` empty if not run)."""
+
+    title: str | None
+    precise: str
+    recall: str
+
+
+def extract_article(
+    html: str, *, url: str | None = None, options: ExtractionOptions | None = None
+) -> Article:
     """Return the main text and title of ``html``.
 
-    Never raises: unparseable or empty HTML gives ``Article(None, "")``.
+    Never raises on bad input: unparseable or empty HTML gives
+    ``Article(None, "")``. Celery's SoftTimeLimitExceeded (and anything not an
+    Exception) always propagates, so a job over its time limit times out.
     ``url`` is only a hint for trafilatura (metadata, relative links).
     """
+    options = SHIPPED if options is None else options
+    return finish(extract_raw(html, url=url, options=options), options)
+
+
+def extract_raw(html: str, *, url: str | None, options: ExtractionOptions) -> RawExtraction:
+    """The expensive part of ``extract_article``: parse, repair, run trafilatura."""
+    empty = RawExtraction(title=None, precise="", recall="")
     try:
-        tree = load_html(html)
+        tree = load_html(_bounded(html))
+    except SoftTimeLimitExceeded:
+        raise
     except Exception:  # lxml raises a variety of errors on garbage input
-        return Article(title=None, text="")
+        return empty
     if tree is None:
-        return Article(title=None, text="")
-    _merge_split_bodies(tree)
-    _drop_link_lists(tree)
+        return empty
+    if options.merge_split_bodies:
+        _merge_split_bodies(tree)
+    if options.drop_link_lists:
+        _drop_link_lists(tree)
     try:
         precise = trafilatura.bare_extraction(
             tree, url=url, favor_precision=True, include_comments=False, with_metadata=True
         )
-        recall = trafilatura.extract(tree, url=url, favor_recall=True, include_comments=False)
+        recall = (
+            trafilatura.extract(tree, url=url, favor_recall=True, include_comments=False)
+            if options.truncated_share > 0
+            else None
+        )
+    except SoftTimeLimitExceeded:
+        raise
     except Exception:  # trafilatura is defensive but not total on odd trees
-        return Article(title=None, text="")
-    title = _clean(getattr(precise, "title", None)) or None
-    text = _clean(getattr(precise, "text", None))
-    recall_text = _clean(recall)
+        return empty
+    return RawExtraction(
+        title=_clean(getattr(precise, "title", None)) or None,
+        precise=_clean(getattr(precise, "text", None)),
+        recall=_clean(recall),
+    )
+
+
+def finish(raw: RawExtraction, options: ExtractionOptions) -> Article:
+    """The cheap part of ``extract_article``: choose a text and clean it up."""
+    text = raw.precise
     # Precision mode sometimes latches onto a teaser box and drops the story
-    # (a quarter of what recall finds is far below its usual trimming).
-    if len(text) < _TRUNCATED_SHARE * len(recall_text):
-        text = recall_text
-    lines = _drop_headline(text.split("\n"), title)
-    lines = [line for line in lines if not _is_boilerplate(line)]
-    return Article(title=title, text="\n".join(line for line in lines if line.strip()))
+    # (a small share of what recall finds is far below its usual trimming).
+    if len(text) < options.truncated_share * len(raw.recall):
+        text = raw.recall
+    lines = text.split("\n")
+    if options.drop_headline:
+        lines = _drop_headline(lines, raw.title)
+    lines = [line for line in lines if line.strip() and not _is_boilerplate(line, options)]
+    return Article(title=raw.title, text="\n".join(lines))
+
+
+def _bounded(html: str) -> str:
+    """At most MAX_HTML_CHARS of ``html``: parsing and extraction cost grows
+    with the page, and no article needs more (the longest benchmark page is
+    far below it); the rest of an over-long page is dropped."""
+    return html[:MAX_HTML_CHARS]
 
 
 def unavailable_reason(html: str, article: Article) -> str | None:
@@ -184,41 +271,49 @@ def _drop_headline(lines: list[str], title: str | None) -> list[str]:
 
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_BOILERPLATE = [
-    re.compile(pattern, re.I)
-    for pattern in (
-        # Share / follow widgets.
-        r"^(share|tweet|email|print|save)( (this|the))?( (article|story|page|post))?\W*$",
-        r"\bshare (it|this( \w+)?) with (a friend|your friends|friends)\b",
-        r"\bshare (on|via) (facebook|twitter|whatsapp|linkedin|email)\b",
-        r"\bfollow\b.{0,60}\b(on|at) (twitter|facebook|instagram|youtube|linkedin)\b",
-        r"\bfollow (us|him|her|me|them) (on|at|@)",
-        # Newsletter and subscription prompts.
-        r"^(subscribe|sign up|join|register)\b.{0,80}\b(newsletter|inbox|updates|today|now|here)\b",
-        r"\b(your inbox|by subscribing|subscribe (now|today|here))\b",
-        r"\bnewsletter\W*$",
-        r"\b(our|free|daily|weekly) [\w\s]{0,30}newsletter\b",
-        r"\bdelivered (to your inbox|through your letterbox|to your door)\b",
-        r"\bsign up for\b.{0,60}\b(newsletter|today|inbox|updates)\b",
-        # Advertising labels.
-        r"^(advertisement|advertising|sponsored( content)?|ad)\W*$",
-        r"\bcontinues? below( (this|the))? (advertisement|ad)\b",
-        # Teasers for other stories.
-        r"^(related|see more|read more|more|also read|read also|don'?t miss|most read"
-        r"|you may also like|recommended|leggi anche|lesen sie auch|lire aussi|leia também)"
-        r"\b.{0,5}(:|$|\.\.\.|…)",
-        r"^(related|see more|read more|also read|also on|more)\s*:",
-        # Comment and page-tool leftovers.
-        r"^\d*\s*comments?\W*$",
-        r"\btell us what you think\b",
-        r"^(order reprints|print article|text size|reprints?)\W*$",
-        # Credits and bylines on their own line.
-        r"^write to .{0,60}@",
-        r"\bcontributed (to this (report|story|article)|reporting)\b",
-        r"^(additional reporting|contributing)\b",
-        r"^(by|written by|posted by|published by)( [\w.'\u2019-]+){0,4}\W*$",
-    )
-]
+# Short lines that are page furniture, not article text, by kind.
+_BOILERPLATE: dict[str, list[re.Pattern[str]]] = {
+    name: [re.compile(pattern, re.I) for pattern in patterns]
+    for name, patterns in {
+        "share": [
+            r"^(share|tweet|email|print|save)( (this|the))?( (article|story|page|post))?\W*$",
+            r"\bshare (it|this( \w+)?) with (a friend|your friends|friends)\b",
+            r"\bshare (on|via) (facebook|twitter|whatsapp|linkedin|email)\b",
+            r"\bfollow\b.{0,60}\b(on|at) (twitter|facebook|instagram|youtube|linkedin)\b",
+            r"\bfollow (us|him|her|me|them) (on|at|@)",
+        ],
+        "newsletter": [
+            r"^(subscribe|sign up|join|register)\b.{0,80}"
+            r"\b(newsletter|inbox|updates|today|now|here)\b",
+            r"\b(your inbox|by subscribing|subscribe (now|today|here))\b",
+            r"\bnewsletter\W*$",
+            r"\b(our|free|daily|weekly) [\w\s]{0,30}newsletter\b",
+            r"\bdelivered (to your inbox|through your letterbox|to your door)\b",
+            r"\bsign up for\b.{0,60}\b(newsletter|today|inbox|updates)\b",
+        ],
+        "ads": [
+            r"^(advertisement|advertising|sponsored( content)?|ad)\W*$",
+            r"\bcontinues? below( (this|the))? (advertisement|ad)\b",
+        ],
+        "teasers": [
+            r"^(related|see more|read more|more|also read|read also|don'?t miss|most read"
+            r"|you may also like|recommended|leggi anche|lesen sie auch|lire aussi|leia também)"
+            r"\b.{0,5}(:|$|\.\.\.|…)",
+            r"^(related|see more|read more|also read|also on|more)\s*:",
+        ],
+        "page_tools": [
+            r"^\d*\s*comments?\W*$",
+            r"\btell us what you think\b",
+            r"^(order reprints|print article|text size|reprints?)\W*$",
+        ],
+        "credits": [
+            r"^write to .{0,60}@",
+            r"\bcontributed (to this (report|story|article)|reporting)\b",
+            r"^(additional reporting|contributing)\b",
+            r"^(by|written by|posted by|published by)( [\w.'\u2019-]+){0,4}\W*$",
+        ],
+    }.items()
+}
 # A line that is mostly a date or time ("Updated at 1:23 p.m.").
 _DATE = re.compile(r"\d{1,2}:\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\b" + _MONTH + r" \d{1,2},? \d{4}", re.I)
 _DATE_WORDS = re.compile(
@@ -228,16 +323,17 @@ _DATE_WORDS = re.compile(
 )
 
 
-def _is_boilerplate(line: str) -> bool:
+def _is_boilerplate(line: str, options: ExtractionOptions) -> bool:
     stripped = line.strip()
-    words = len(stripped.split())
-    if words > _BOILERPLATE_MAX_WORDS:
+    if len(stripped.split()) > _BOILERPLATE_MAX_WORDS:
         return False
-    if _DATE.search(stripped):
+    if options.drop_datelines and _DATE.search(stripped):
         rest = _WORD.findall(_DATE_WORDS.sub(" ", stripped))
         if len(rest) <= _DATELINE_MAX_OTHER_WORDS:
             return True
-    return any(pattern.search(stripped) for pattern in _BOILERPLATE)
+    return any(
+        pattern.search(stripped) for name in options.boilerplate for pattern in _BOILERPLATE[name]
+    )
 
 
 # --- block pages --------------------------------------------------------------
@@ -275,3 +371,7 @@ _BLOCK_SIGNALS = [
     ),
     (_PAYWALL, _PAYWALL_REASON),  # also checked page-wide, see unavailable_reason
 ]
+
+
+# What ships: see bench/extraction.py for the cross-validated evidence.
+SHIPPED = ExtractionOptions()
