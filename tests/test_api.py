@@ -243,6 +243,7 @@ class DatabaseTrouble(APIView):
             if kind == "data" and connection.vendor == "postgresql":
                 # A URL longer than its column, as in issue 7.
                 Job.objects.create(kind="url", input_hash="h", input_text="t", url="x" * 3000)
+                raise AssertionError("PostgreSQL stored 3,000 characters in a 2,048 column")
             if kind == "integrity":
                 job = Job.objects.create(kind="text", input_hash="h", input_text="t")
                 Job.objects.create(id=job.id, kind="text", input_hash="h", input_text="t")
