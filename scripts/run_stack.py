@@ -366,9 +366,9 @@ def main() -> int:
         # over (and removed on exit) by any other gunicorn of the same user.
         "--control-socket", str(var / "gunicorn.ctl"),
     ], env)
+    # Pool and concurrency come from the settings (WORKER_POOL, WORKER_CONCURRENCY).
     worker = Component("worker", [
-        *celery, "worker", "--loglevel", "INFO",
-        "--concurrency", env.get("WORKER_CONCURRENCY", "2"), "--hostname", "worker@%h",
+        *celery, "worker", "--loglevel", "INFO", "--hostname", "worker@%h",
     ], env)
     beat = Component("beat", [
         *celery, "beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule"),

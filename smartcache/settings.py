@@ -177,6 +177,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": env_str("SMARTCACHE_TEST_DB") or str(VAR_DIR / "test.sqlite3")
     }
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A worker runs WORKER_CONCURRENCY threads: one connection each would
+    # exhaust PostgreSQL's max_connections. A pool per process bounds them
+    # (https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 16, minimum=1),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -316,6 +326,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# The worker overlaps I/O-bound work (AI calls, page fetches) in threads: one
+# process, WORKER_CONCURRENCY threads (bench/throughput.py measured this
+# against prefork). Celery enforces no time limit under the threads pool
+# (celery#9203), so every attempt is bounded by its own deadlines instead: the
+# fetch deadline, the AI call's whole-call timeout, and an attempt budget
+# (TASK_TIME_LIMIT) checked at every stage, where the lease is renewed too.
+CELERY_WORKER_POOL = env_str("WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 100, minimum=1)
 # Redeliver a task whose worker died mid-way (at-least-once), one at a time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -77,11 +77,13 @@ class Service:
 
 
 class Worker(Service):
-    def __init__(self, env: dict[str, str], *, name: str = "w1", concurrency: int = 2) -> None:
+    """A Celery worker with the pool and concurrency the settings give
+    (WORKER_POOL, WORKER_CONCURRENCY): the production configuration."""
+
+    def __init__(self, env: dict[str, str], *, name: str = "w1") -> None:
         super().__init__(f"worker-{name}", [
             str(BIN / "celery"), "-A", "smartcache", "worker", "--loglevel", "INFO",
-            "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
-            "--without-gossip", "--without-mingle", "--pool", "prefork",
+            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
         ], env)
 
     def start(self, timeout: float = 30) -> None:

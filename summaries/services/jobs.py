@@ -88,7 +88,7 @@ def job_process(*, job_id: str) -> None:
             key=job.input_hash,
             holder=str(job.id),
             refresh=job.refresh,
-            on_stage=lambda stage: _set_stage(job, stage),
+            on_stage=lambda stage: _set_stage(job, stage, started=started),
         )
     except SoftTimeLimitExceeded:
         _retry_or_fail(job, JobError("the job took too long", code="job_timeout", transient=True))
@@ -128,8 +128,21 @@ def _mine(job: Job) -> Q:
     return Q(id=job.id, status=Job.Status.PROCESSING, attempts=job.attempts)
 
 
-def _set_stage(job: Job, stage: str) -> None:
-    Job.objects.filter(_mine(job)).update(stage=stage, updated_at=timezone.now())
+def _set_stage(job: Job, stage: str, *, started: float) -> None:
+    """Record progress, renew the lease, and end an attempt over its budget.
+
+    Every stage is bounded by its own deadline (fetch, AI call) well below
+    the lease, and the lease is renewed here, so it never lapses under a live
+    worker; the budget bounds the attempt as a whole, also under pools where
+    Celery enforces no time limit (threads).
+    """
+    if time.monotonic() - started > settings.TASK_TIME_LIMIT:
+        raise JobError("the attempt took too long", code="job_timeout", transient=True)
+    now = timezone.now()
+    Job.objects.filter(_mine(job)).update(
+        stage=stage, updated_at=now,
+        lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+    )
 
 
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:

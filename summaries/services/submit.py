@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -174,23 +174,47 @@ def _finished(key: str) -> Submission | None:
 
 def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                     claimed: bool) -> Job:
+    """Create the job for ``key`` unless one is active (join it) or, without
+    ``refresh``, one just completed (answer with it).
+
+    Look and INSERT happen under one lock per input (SQLite's write lock,
+    PostgreSQL's advisory lock), so a job cannot be created and completed
+    between them: however long the INSERT waited, it never starts a second
+    job for what another one just summarised.
+    """
     try:
         with transaction.atomic():
+            _lock_input(key)
+            current = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
+            if current is None and not refresh:
+                current = _completed_row(key)
+            if current is not None:
+                if current.is_active:
+                    inflight.adopt(key, str(current.id))
+                return current
             job = _create_job(job_id, item, key, refresh=refresh)
-    except IntegrityError:
+    except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
-        if active is not None:
-            inflight.adopt(key, str(active.id))
-            return active
-        # It finished between our INSERT and this read: its result is ours.
-        if (finished := _completed_row(key)) is not None:
-            return finished
-        raise Busy("a job for this input just ended; try again") from None
+        if active is None:
+            raise Busy("a job for this input just ended; try again") from None
+        return active
+    except BaseException:
+        if claimed:  # no job came of our claim: free the input at once
+            inflight.release(key, job_id)
+        raise
     if claimed:
         inflight.confirm(key, job_id)
     else:
         inflight.adopt(key, job_id)
     return job
+
+
+def _lock_input(key: str) -> None:
+    """Serialise job creation for one input until the transaction ends.
+    SQLite needs nothing: its IMMEDIATE transactions hold the write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(key[:15], 16)])
 
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool) -> Job:
