@@ -293,3 +293,11 @@ def test_the_proxy_ssl_header_is_opt_in_from_the_environment(value: str, expecte
         env={**env, "DJANGO_SETTINGS_MODULE": "smartcache.settings"},
         capture_output=True, text=True, check=True, timeout=60)
     assert shown.stdout.strip() == expected
+
+
+def test_a_bad_host_header_is_a_json_error(client: Client) -> None:
+    response = client.post("/api/submit", {"input": "x"}, content_type="application/json",
+                           HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert set(response.json()) == {"error", "code"}
