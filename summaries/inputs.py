@@ -2,7 +2,14 @@
 
 Two inputs that mean the same thing (extra spaces, ``HTTP://Example.com:80/``
 versus ``http://example.com/``, tracking parameters) normalise to the same
-string and so share one cache entry and one AI call.
+string and so share one cache entry and one AI call. Two inputs that mean
+different things never do: a URL keeps the bytes it is fetched with (see
+:mod:`summaries.urls`).
+
+What the database cannot store is refused here, as a 400, before anything
+is written: NUL (PostgreSQL refuses it in text) and lone surrogates (JSON
+allows ``"\\ud800"``; no UTF-8 encoder does), and URLs longer than the
+column (:data:`summaries.urls.MAX_URL_CHARS`).
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from summaries import urls
 
 TEXT = "text"
 URL = "url"
@@ -20,7 +28,8 @@ _WHITESPACE = re.compile(r"\s+")
 # One token that starts like "scheme://": the client meant a URL, even if the
 # scheme is one we refuse (ftp://, file://).
 _URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_NUL = "\x00"
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # a valid pair is one code point in str
 
 
 class InvalidInput(ValueError):
@@ -44,50 +53,49 @@ class NormalizedInput:
         return hashlib.sha256(material).hexdigest()
 
 
+def reject_unstorable(text: str) -> None:
+    """Raise InvalidInput(code="invalid_input") if ``text`` holds NUL or a lone surrogate.
+
+    For client input, where refusing is honest. For text we must keep
+    (extracted pages), :func:`normalize_text` cleans the same characters instead.
+    """
+    if _NUL in text:
+        raise InvalidInput("the input contains a NUL character", code="invalid_input")
+    if _LONE_SURROGATE.search(text):
+        raise InvalidInput("the input contains an unpaired surrogate (invalid Unicode)",
+                           code="invalid_input")
+
+
 def normalize_text(text: str) -> str:
-    """NFC, trimmed, runs of whitespace collapsed to one space, case kept."""
+    """NFC, trimmed, runs of whitespace collapsed to one space, case kept.
+
+    Total, and its result is always storable and UTF-8 encodable: NUL is
+    removed and each lone surrogate becomes U+FFFD.
+    """
+    text = _LONE_SURROGATE.sub("\ufffd", text.replace(_NUL, ""))
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
 def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, default port, fragment and utm_* dropped.
+    """The canonical form of ``url`` (see :func:`summaries.urls.canonical_url`).
 
-    Raises InvalidInput (code ``blocked_url``) for anything but http(s) with a
-    host, or a URL carrying credentials.
+    Raises InvalidInput with code ``invalid_url`` (malformed, unstorable, too
+    long) or ``blocked_url`` (a scheme other than http/https, credentials).
     """
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidInput(f"invalid URL: {exc}", code="invalid_url") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise InvalidInput(f"only http and https URLs are allowed, not {scheme}:",
-                           code="blocked_url")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidInput("URLs with credentials are not allowed", code="blocked_url")
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise InvalidInput("the URL has no host", code="invalid_url")
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise InvalidInput("the URL's host name is not valid", code="invalid_url") from None
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-         if not k.lower().startswith("utm_")]
-    )
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+        return urls.canonical_url(url)
+    except urls.InvalidURL as exc:
+        raise InvalidInput(exc.message, code=exc.code) from None
 
 
 def normalize_input(raw: str) -> NormalizedInput:
     """Classify and normalise a submission, or raise InvalidInput."""
+    stripped = raw.strip()
+    # A URL is not Unicode-normalised: NFC could change the bytes fetched.
+    if _URL_LIKE.match(stripped):
+        return NormalizedInput(URL, canonical_url(stripped))
+    reject_unstorable(raw)
     text = normalize_text(raw)
     if not text:
         raise InvalidInput("input cannot be empty", code="empty_input")
-    if _URL_LIKE.match(text):
-        return NormalizedInput(URL, canonical_url(text))
     return NormalizedInput(TEXT, text)
