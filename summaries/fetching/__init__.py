@@ -1,0 +1,131 @@
+"""Fetch user-supplied URLs from inside our network without becoming an SSRF proxy.
+
+The pieces, each readable on its own:
+
+- :mod:`summaries.urls`: the one URL validator (also used at submit time);
+- :mod:`.policy`: which addresses we may reach, DNS resolved once and checked;
+- :mod:`.transport`: one GET under a wall-clock deadline;
+- :mod:`.decoding`: Content-Encoding with a size cap, and charset decoding.
+
+This module follows redirects by hand (each hop re-checked) and turns every
+failure into a :class:`~summaries.errors.JobError`. One deadline covers
+connect, TLS, headers, body and decoding of every hop, and the body is
+capped, so slow-drip servers, gzip bombs and hostile charsets fail fast with
+bounded memory. Nothing else escapes :func:`fetch_page`, except Celery's
+``SoftTimeLimitExceeded``: the job's time limit belongs to the task.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import time
+import zlib
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from summaries import urls
+from summaries.errors import JobError
+from summaries.fetching import transport
+from summaries.fetching.decoding import decode_html
+from summaries.fetching.policy import FetchPolicy, is_blocked, literal_ip
+from summaries.urls import ParsedURL
+
+__all__ = ["FetchPolicy", "FetchedPage", "check_submit_url", "decode_html", "fetch_page"]
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """A fetched HTML page. ``html`` is decoded text, never bytes."""
+
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int
+    content_type: str
+    html: str
+
+
+def check_submit_url(url: str, policy: FetchPolicy) -> None:
+    """Cheap checks at submit time, without DNS; raise JobError.
+
+    ``invalid_url`` for a malformed URL, ``blocked_url`` for a scheme other
+    than http/https, credentials, or an IP-literal host (in any form the C
+    library accepts, such as ``2130706433`` or ``0x7f.1``) that is blocked and
+    not in ``allowed_networks``. Names that would resolve to blocked
+    addresses are only caught by fetch_page.
+    """
+    target = _parse(url)
+    literal = literal_ip(target.host)
+    if literal is not None and is_blocked(literal, policy.allowed_networks):
+        raise JobError(f"URL points to a blocked address ({literal})", code="blocked_url")
+
+
+def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
+    """GET an HTML page, following at most ``policy.max_redirects`` redirects.
+
+    The request target is the URL's path and query exactly as given (see
+    :mod:`summaries.urls`). Raises JobError with code invalid_url,
+    blocked_url, blocked_destination, fetch_timeout, too_large,
+    unsupported_content, http_error, too_many_redirects or fetch_failed;
+    ``transient`` says whether a retry may help.
+    """
+    deadline = time.monotonic() + policy.total_timeout
+    try:
+        return _follow(url, policy, deadline)
+    except (JobError, SoftTimeLimitExceeded):
+        raise
+    except TimeoutError:
+        raise JobError(
+            f"site did not answer within the time limit ({policy.total_timeout:g}s in all)",
+            code="fetch_timeout",
+            transient=True,
+        ) from None
+    except ssl.SSLError as exc:
+        # Includes certificate/hostname mismatch: retrying will not fix it.
+        raise JobError(f"TLS failed: {exc.reason or exc}", code="fetch_failed") from None
+    except (OSError, http.client.IncompleteRead) as exc:
+        # Refused, reset, closed early: the site may well be back soon.
+        raise JobError(f"connection failed: {exc}", code="fetch_failed", transient=True) from None
+    except zlib.error:
+        raise JobError("site sent a corrupt compressed body", code="fetch_failed") from None
+    except http.client.HTTPException as exc:
+        raise JobError(
+            f"site sent a malformed HTTP response ({type(exc).__name__})", code="fetch_failed"
+        ) from None
+    except Exception as exc:
+        raise JobError(
+            f"fetch failed unexpectedly ({type(exc).__name__})", code="fetch_failed"
+        ) from exc
+
+
+def _follow(url: str, policy: FetchPolicy, deadline: float) -> FetchedPage:
+    target = _parse(url)
+    for _hop in range(policy.max_redirects + 1):
+        answer = transport.get(target, policy, deadline)
+        if isinstance(answer, transport.Redirect):
+            target = _redirect_target(target, answer.location)
+            continue
+        html = decode_html(answer.data, answer.charset)
+        transport.remaining(deadline)  # decoding is part of the budget
+        return FetchedPage(url=url, final_url=target.url, status=answer.status,
+                           content_type=answer.content_type, html=html)
+    raise JobError(f"more than {policy.max_redirects} redirects", code="too_many_redirects")
+
+
+def _parse(url: str) -> ParsedURL:
+    try:
+        return urls.parse_url(url)
+    except urls.InvalidURL as exc:
+        raise JobError(exc.message, code=exc.code) from None
+
+
+def _redirect_target(current: ParsedURL, location: str) -> ParsedURL:
+    """Where a redirect leads. A refused URL there is a blocked destination:
+    the client submitted a fine URL, the site sent us somewhere we won't go."""
+    try:
+        return urls.parse_url(urljoin(current.url, location))
+    except urls.InvalidURL as exc:
+        raise JobError(f"redirected to a refused URL: {exc.message}",
+                       code="blocked_destination") from None
