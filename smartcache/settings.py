@@ -260,6 +260,12 @@ RATE_LIMIT = env_rate("RATE_LIMIT", "240/minute")
 # (or a staff session); unset, the dead-letter endpoints are open.
 JOBS_API_TOKEN = env_str("JOBS_API_TOKEN")
 CACHE_TTL = env_int("CACHE_TTL", 7 * 24 * 3600, minimum=1)
+# Each API process keeps this many recent hits in memory, each at most this
+# many seconds (summaries/local_cache.py); 0 turns it off.
+LOCAL_CACHE_SIZE = env_int("LOCAL_CACHE_SIZE", 10_000)
+LOCAL_CACHE_SECONDS = env_float("LOCAL_CACHE_SECONDS", 30.0)
+# Request counters are added up in each process and written to Valkey this often.
+METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 0.5)
 MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
 
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()

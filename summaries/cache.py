@@ -21,6 +21,9 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+# Summary writes and deletes are announced here (summaries.local_cache listens).
+INVALIDATE_CHANNEL = "summary-invalidate"
+
 
 @cache
 def _client(url: str, timeout: float) -> redis.Redis:
@@ -38,6 +41,20 @@ def _client(url: str, timeout: float) -> redis.Redis:
     )
 
 
+def pubsub() -> redis.client.PubSub:
+    """A subscriber on a connection of its own (a pool of its own, so its
+    long reads never touch the command connections); pings every 15 s so a
+    dead connection is noticed."""
+    subscriber = redis.Redis.from_url(
+        settings.VALKEY_URL, protocol=2, socket_timeout=settings.VALKEY_SOCKET_TIMEOUT,
+        socket_connect_timeout=settings.VALKEY_SOCKET_TIMEOUT, decode_responses=True,
+        health_check_interval=15,
+    )
+    sub: redis.client.PubSub = subscriber.pubsub(  # type: ignore[no-untyped-call]
+        ignore_subscribe_messages=True)
+    return sub
+
+
 def client() -> redis.Redis:
     """The process-wide Valkey client (a pool; safe across threads and forks)."""
     return _client(settings.VALKEY_URL, settings.VALKEY_SOCKET_TIMEOUT)
@@ -48,8 +65,29 @@ def get_summary(key: str) -> dict[str, Any] | None:
     return cast(dict[str, Any], json.loads(raw)) if raw else None
 
 
+def get_summary_with_ttl(key: str) -> tuple[dict[str, Any] | None, int]:
+    """The summary and its remaining time to live in milliseconds."""
+    pipe = client().pipeline(transaction=False)
+    pipe.get(f"summary:{key}")
+    pipe.pttl(f"summary:{key}")
+    raw, ttl_ms = pipe.execute()
+    return (cast(dict[str, Any], json.loads(raw)) if raw else None), int(ttl_ms)
+
+
 def set_summary(key: str, payload: dict[str, Any], *, ttl: int) -> None:
-    client().set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
+    """Store a summary and announce it, so processes drop older local copies
+    (summaries.local_cache)."""
+    pipe = client().pipeline(transaction=False)
+    pipe.set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
+    pipe.publish(INVALIDATE_CHANNEL, key)
+    pipe.execute()
+
+
+def delete_summary(key: str) -> None:
+    pipe = client().pipeline(transaction=False)
+    pipe.delete(f"summary:{key}")
+    pipe.publish(INVALIDATE_CHANNEL, key)
+    pipe.execute()
 
 
 def remember_failure(key: str, job_id: str, *, ttl: int) -> None:

@@ -21,9 +21,16 @@ not as failed too.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+import time
+from collections import Counter
 from typing import TypedDict
 
+from django.conf import settings
 from django.db.models import Avg, Count, Q
+from redis.exceptions import RedisError
 
 from summaries import cache
 from summaries.models import Job
@@ -32,6 +39,11 @@ REQUESTS = "metrics:total_requests"
 HIT, MISS, KNOWN_FAILURE = "hit", "miss", "known_failure"
 _COUNTERS = {HIT: "metrics:cache_hits", MISS: "metrics:cache_misses",
              KNOWN_FAILURE: "metrics:known_failures"}
+
+
+_lock = threading.Lock()
+_pending: Counter[str] = Counter()
+_flusher_pid: int | None = None
 
 
 class Snapshot(TypedDict):
@@ -47,14 +59,65 @@ class Snapshot(TypedDict):
 
 
 def record_request(outcome: str) -> None:
-    """Count one accepted submit answered as ``outcome`` (HIT, MISS, KNOWN_FAILURE)."""
-    pipe = cache.client().pipeline(transaction=False)
-    pipe.incr(REQUESTS)
-    pipe.incr(_COUNTERS[outcome])
-    pipe.execute()
+    """Count one accepted submit answered as ``outcome`` (HIT, MISS, KNOWN_FAILURE).
+
+    Counted in this process and added to Valkey every METRICS_FLUSH_SECONDS
+    by a background thread (one round trip per interval, not per request).
+    """
+    _ensure_flusher()
+    with _lock:
+        _pending[REQUESTS] += 1
+        _pending[_COUNTERS[outcome]] += 1
+
+
+def flush() -> None:
+    """Add this process's pending counts to Valkey; kept for the next try if
+    Valkey is down (raises redis.RedisError then)."""
+    with _lock:
+        counts = dict(_pending)
+        _pending.clear()
+    if not counts:
+        return
+    try:
+        pipe = cache.client().pipeline(transaction=False)
+        for name, count in counts.items():
+            pipe.incrby(name, count)
+        pipe.execute()
+    except RedisError:
+        with _lock:
+            _pending.update(counts)
+        raise
+
+
+def discard_local() -> None:
+    """Forget this process's unflushed counts (tests start from zero)."""
+    with _lock:
+        _pending.clear()
+
+
+def _ensure_flusher() -> None:
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    with _lock:
+        if _flusher_pid == os.getpid():
+            return
+        _flusher_pid = os.getpid()  # per process: a forked child starts its own
+        _pending.clear()  # a parent's counts are the parent's to flush
+    threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True).start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(settings.METRICS_FLUSH_SECONDS)
+        with contextlib.suppress(RedisError):
+            flush()
 
 
 def snapshot() -> Snapshot:
+    """The figures now (this process's pending counts included; other API
+    processes' counts are at most METRICS_FLUSH_SECONDS behind)."""
+    flush()
     requests, hits, misses, known = (
         int(value or 0)
         for value in cache.client().mget([REQUESTS, *_COUNTERS.values()])

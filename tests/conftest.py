@@ -14,6 +14,7 @@ import requests
 from django.conf import settings
 from django.db import connection
 
+from summaries import local_cache, metrics
 from summaries.services.config import summarizer
 from tests.fakes.gemini import FakeGemini
 from tests.processes import Worker, database_url
@@ -34,6 +35,9 @@ def _clean_valkey(valkey: redis.Redis) -> None:
         keys = list(valkey.scan_iter(match=pattern, count=1000))
         if keys:
             valkey.delete(*keys)
+    # ... and this process's copies of them.
+    metrics.discard_local()
+    local_cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ Gemini SDK → loopback fake Gemini → cache → status."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -97,6 +98,8 @@ def test_analytics_add_up_across_api_and_worker_processes(
         failed = second.submit(texts[2]).json()["job_id"]
         assert api.wait(failed)["code"] == "ai_blocked"
 
+        # Each API process adds its counts to Valkey every METRICS_FLUSH_SECONDS.
+        time.sleep(1.5)
         for stats in (api.analytics(), second.analytics()):
             assert stats["total_requests"] == 5
             assert (stats["cache_hits"], stats["cache_misses"]) == (2, 3)

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from summaries import cache, metrics
+from summaries import cache, local_cache, metrics
 from summaries.errors import JobError
 from summaries.fetching import check_submit_url
 from summaries.inputs import URL, InvalidInput, NormalizedInput, normalize_input
@@ -64,14 +64,16 @@ def summary_request(*, raw: str, refresh: bool = False) -> Submission:
                             f"{settings.MAX_INPUT_CHARS}")
     item = _validated(raw)
     key = item.cache_key(summarizer().cache_namespace)
-    answer = (None if refresh else _remembered(item, key)) or _job_answer(item, key, refresh)
+    answer = (None if refresh else _remembered(item, key, local=True)
+              ) or _job_answer(item, key, refresh)
     metrics.record_request(answer.outcome)
     return answer
 
 
-def _remembered(item: NormalizedInput, key: str) -> Submission | None:
-    """A cached summary or, for a URL, a fetch that failed moments ago."""
-    if hit := cache.get_summary(key):
+def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Submission | None:
+    """A cached summary or, for a URL, a fetch that failed moments ago.
+    ``local``: a copy this process holds will do (the first look of a submit)."""
+    if hit := (local_cache.get_summary(key) if local else cache.get_summary(key)):
         return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True,
                           summary=hit["summary"], tags=hit["tags"])
     return _recent_failure(key) if item.kind == URL else None

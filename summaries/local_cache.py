@@ -1,0 +1,107 @@
+"""A small in-process copy of recent cache hits, in front of Valkey.
+
+A hit is the product's most frequent answer; a Valkey round trip per hit
+costs more than the rest of the request. Each process keeps up to
+LOCAL_CACHE_SIZE summaries it served recently (LRU), each for at most
+LOCAL_CACHE_SECONDS and never past its remaining TTL in Valkey.
+
+Every write of a summary (a refresh, a purge) is announced on the Valkey
+channel ``summary-invalidate``; each process listens in a background thread
+and drops its copy at once. If the listener loses its connection (and so
+may have missed announcements), the whole copy is dropped when it is back,
+so a stale answer can never outlive LOCAL_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from summaries import cache
+
+logger = logging.getLogger(__name__)
+
+
+_lock = threading.Lock()
+_entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+_listener_pid: int | None = None
+# Bumped by every invalidation: a copy read from Valkey before one is not kept.
+_generation = 0
+
+
+def get_summary(key: str) -> dict[str, Any] | None:
+    """The cached summary for ``key``: from this process if it has a fresh
+    copy, else from Valkey (raises redis.RedisError when Valkey is down)."""
+    if settings.LOCAL_CACHE_SIZE <= 0:
+        return cache.get_summary(key)
+    _ensure_listener()
+    now = time.monotonic()
+    with _lock:
+        entry = _entries.get(key)
+        if entry is not None and entry[0] > now:
+            _entries.move_to_end(key)
+            return entry[1]
+    generation = _generation
+    payload, ttl_ms = cache.get_summary_with_ttl(key)
+    if payload is not None and ttl_ms > 0:
+        expires = now + min(settings.LOCAL_CACHE_SECONDS, ttl_ms / 1000)
+        with _lock:
+            if generation != _generation:
+                return payload  # invalidated while we read: don't keep it
+            _entries[key] = (expires, payload)
+            _entries.move_to_end(key)
+            while len(_entries) > settings.LOCAL_CACHE_SIZE:
+                _entries.popitem(last=False)
+    return payload
+
+
+def forget(key: str) -> None:
+    """Drop this process's copy of ``key`` (others hear it on the channel)."""
+    global _generation
+    with _lock:
+        _generation += 1
+        _entries.pop(key, None)
+
+
+def clear() -> None:
+    global _generation
+    with _lock:
+        _generation += 1
+        _entries.clear()
+
+
+def _ensure_listener() -> None:
+    global _listener_pid
+    if _listener_pid == os.getpid():
+        return
+    with _lock:
+        if _listener_pid == os.getpid():  # another thread started it meanwhile
+            return
+        _listener_pid = os.getpid()  # per process: a forked child starts its own
+        _entries.clear()
+    threading.Thread(target=_listen, name="local-cache-invalidation", daemon=True).start()
+
+
+def _listen() -> None:
+    while True:
+        try:
+            pubsub = cache.pubsub()
+            pubsub.subscribe(cache.INVALIDATE_CHANNEL)
+            clear()  # announcements made while we were not listening are lost
+            while True:
+                # Polls (no read blocks past the client's socket timeout);
+                # health_check_interval notices a dead connection.
+                message = pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    forget(str(message["data"]))
+        except (redis.RedisError, OSError, ValueError) as exc:
+            clear()
+            logger.debug("local cache listener reconnecting: %s", exc)
+            time.sleep(1)
