@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 # Lets admin.ModelAdmin[Job] and friends be subscripted at run time (typing).
 django_stubs_ext.monkeypatch()
@@ -341,6 +342,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # (TASK_TIME_LIMIT) checked at every stage, where the lease is renewed too.
 CELERY_WORKER_POOL = env_str("WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 100, minimum=1)
+# Two lanes (summaries/queues.py): interactive submits ("celery") and bulk
+# submits ("bulk"). Every worker consumes both, taking from each in turn, so
+# a single submit never waits behind a bulk backlog.
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("bulk")]
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Redeliver a task whose worker died mid-way (at-least-once), one at a time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -7,6 +7,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from summaries.urls import MAX_URL_CHARS
+
 
 class Job(models.Model):
     class Status(models.TextChoices):
@@ -33,15 +35,18 @@ class Job(models.Model):
                                   help_text="Cache key: SHA-256 of the normalised input "
                                             "and the summariser's namespace.")
     input_text = models.TextField(help_text="The normalised input (text or canonical URL).")
-    url = models.URLField(max_length=2048, blank=True,
+    url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
                           help_text="The canonical URL, for URL inputs.")
+    queue = models.CharField(max_length=32, default="celery",
+                             help_text="The Celery queue (lane) the job is sent to: "
+                                       "celery (interactive) or bulk.")
     refresh = models.BooleanField(default=False,
                                   help_text="The client asked to bypass the cache.")
     cached = models.BooleanField(default=False,
                                  help_text="Completed from the cache without an AI call.")
     provider = models.CharField(max_length=128, blank=True,
                                 help_text="Summariser namespace (provider:model:version).")
-    final_url = models.URLField(max_length=2048, blank=True,
+    final_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
                                 help_text="Where the URL led after redirects.")
     title = models.CharField(max_length=512, blank=True, help_text="The page's title.")
     extracted_chars = models.PositiveIntegerField(

@@ -15,6 +15,11 @@ from collections.abc import Iterable, Iterator
 
 from summaries import cache
 
+# The lanes (CELERY_TASK_QUEUES in settings): interactive submits and bulk ones.
+INTERACTIVE = "celery"
+BULK = "bulk"
+LANES = (INTERACTIVE, BULK)
+
 QUEUE_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0
 UNACKED = "unacked"

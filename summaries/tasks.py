@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from summaries import queues
 from summaries.services import jobs
 
 logger = logging.getLogger(__name__)
@@ -29,16 +30,16 @@ def process_job(self: Task[Any, Any], job_id: str) -> None:
 def reconcile_jobs() -> int:
     """Periodic (Celery beat): re-enqueue jobs stranded by crashes or lost messages."""
     stranded = jobs.jobs_reconcile()
-    for job_id in stranded:
-        enqueue(job_id)
+    for job_id, queue in stranded:
+        enqueue(job_id, queue=queue)
     return len(stranded)
 
 
-def enqueue(job_id: str) -> None:
-    """Hand a job to Celery. A broker failure leaves it pending for the
-    reconciler rather than failing the request that created it."""
+def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
+    """Hand a job to Celery on its lane. A broker failure leaves it pending
+    for the reconciler rather than failing the request that created it."""
     try:
         # The task id is the job id: the reconciler finds a job's message by it.
-        process_job.apply_async(args=(job_id,), task_id=job_id, retry=True)
+        process_job.apply_async(args=(job_id,), task_id=job_id, queue=queue, retry=True)
     except Exception:
         logger.exception("could not enqueue job %s; the reconciler will retry", job_id)

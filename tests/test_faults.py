@@ -404,7 +404,7 @@ def test_the_reconciler_requeues_only_jobs_whose_message_is_lost(
         client.lrem("celery", 1, message)
         with override_settings(VALKEY_URL=stack.url, RECONCILE_PENDING_AFTER=0):
             for _ in range(3):
-                assert jobs.jobs_reconcile() == [lost]
+                assert jobs.jobs_reconcile() == [(lost, "celery")]
         assert client.llen("celery") == 3
 
         stack.worker("drain")

@@ -88,7 +88,7 @@ def server(live_server: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> 
     # tests are in test_operator_api.py). Inputs may look like URLs of random
     # hosts, which no worker should fetch: nothing is enqueued.
     settings.RATE_LIMIT = None
-    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id: None)
+    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
     host, port = live_server.url.removeprefix("http://").split(":")
     return Server(host, int(port))
 

@@ -19,7 +19,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 def _no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
     # This test is about the HTTP contract. Generated inputs may look like
     # URLs of random hosts, which no worker should try to fetch.
-    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id: None)
+    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
 
 
 @pytest.mark.django_db(transaction=True)

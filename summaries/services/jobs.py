@@ -19,11 +19,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import cache
-from summaries import queues as queues_module
+from summaries import cache, queues
 from summaries.errors import JobError
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
+from summaries.urls import MAX_URL_CHARS
 from summaries.services import inflight, pipeline
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     return Job.objects.create(
         kind=item.kind, status=Job.Status.COMPLETED, stage="done", input_hash=key,
         input_text=item.value, url=item.value if item.kind == Job.Kind.URL else "",
-        summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:2048],
+        summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:MAX_URL_CHARS],
         title=outcome.title[:512], extracted_text=outcome.extracted_text,
         extracted_chars=len(outcome.extracted_text) if item.kind == Job.Kind.URL else None,
         attempts=1, started_at=now, completed_at=now, duration_ms=0,
@@ -157,7 +157,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
             summary=outcome.summary,
             tags=outcome.tags,
             cached=outcome.cached,
-            final_url=outcome.final_url[:2048],
+            final_url=outcome.final_url[:MAX_URL_CHARS],
             title=outcome.title[:512],
             extracted_text=outcome.extracted_text,
             extracted_chars=len(outcome.extracted_text) if job.kind == Job.Kind.URL else None,
@@ -218,8 +218,8 @@ def _fail(job: Job, error: JobError) -> None:
     logger.warning("job %s failed: %s (%s)", job.id, error.message, error.code)
 
 
-def jobs_reconcile(*, queues: tuple[str, ...] = ("celery",)) -> list[str]:
-    """Return stranded jobs to pending and list them for re-enqueueing.
+def jobs_reconcile() -> list[tuple[str, str]]:
+    """Return stranded jobs to pending; list them (id, queue) for re-enqueueing.
 
     Stranded: processing with a lapsed lease (its worker died: its message,
     if any, only comes back after the broker's visibility timeout), or pending
@@ -235,17 +235,17 @@ def jobs_reconcile(*, queues: tuple[str, ...] = ("celery",)) -> list[str]:
         updated_at__lt=now - timedelta(seconds=settings.RECONCILE_PENDING_AFTER),
     )
     candidates = list(
-        Job.objects.filter(lapsed | forgotten).values_list("id", "status")[:500]
+        Job.objects.filter(lapsed | forgotten).values_list("id", "status", "queue")[:500]
     )
-    waiting = [str(i) for i, status in candidates if status == Job.Status.PENDING]
-    queued = queues_module.task_ids(queues) if waiting else set()
+    waiting = [str(i) for i, status, _ in candidates if status == Job.Status.PENDING]
+    queued = queues.task_ids(queues.LANES) if waiting else set()
     if queued is None:
         logger.warning("broker too full to check for lost messages; skipping pending jobs")
         queued = set(waiting)
-    stranded = [str(i) for i, status in candidates
+    stranded = [(str(i), queue) for i, status, queue in candidates
                 if status == Job.Status.PROCESSING or str(i) not in queued]
     if stranded:
-        Job.objects.filter(id__in=stranded).filter(lapsed | forgotten).update(
+        Job.objects.filter(id__in=[i for i, _ in stranded]).filter(lapsed | forgotten).update(
             status=Job.Status.PENDING, stage="requeued", updated_at=now, lease_expires_at=None
         )
         logger.warning("re-enqueueing %d stranded job(s)", len(stranded))

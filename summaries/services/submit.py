@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from summaries import cache, local_cache, metrics
+from summaries import cache, local_cache, metrics, queues
 from summaries.errors import JobError
 from summaries.fetching import check_submit_url
 from summaries.inputs import URL, InvalidInput, NormalizedInput, normalize_input
@@ -53,7 +53,8 @@ class Submission:
             object.__setattr__(self, "outcome", metrics.HIT if self.cached else metrics.MISS)
 
 
-def summary_request(*, raw: str, refresh: bool = False) -> Submission:
+def summary_request(*, raw: str, refresh: bool = False,
+                    queue: str = queues.INTERACTIVE) -> Submission:
     """Answer from the cache, join the in-flight job, or start a new one.
 
     Raises InvalidInput (400), InputTooLarge (413), Busy (503) and
@@ -65,7 +66,7 @@ def summary_request(*, raw: str, refresh: bool = False) -> Submission:
     item = _validated(raw)
     key = item.cache_key(summarizer().cache_namespace)
     answer = (None if refresh else _remembered(item, key, local=True)
-              ) or _job_answer(item, key, refresh)
+              ) or _job_answer(item, key, refresh, queue)
     metrics.record_request(answer.outcome)
     return answer
 
@@ -79,8 +80,8 @@ def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Subm
     return _recent_failure(key) if item.kind == URL else None
 
 
-def _job_answer(item: NormalizedInput, key: str, refresh: bool) -> Submission:
-    job = _join_or_create(item, key, refresh=refresh)
+def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str) -> Submission:
+    job = _join_or_create(item, key, refresh=refresh, queue=queue)
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
@@ -98,7 +99,7 @@ def _validated(raw: str) -> NormalizedInput:
         try:
             check_submit_url(item.value, fetch_policy())
         except JobError as exc:
-            raise InvalidInput(exc.message, code="blocked_url") from None
+            raise InvalidInput(exc.message, code=exc.code) from None
     elif len(split_sentences(item.value)) < 2:
         raise InvalidInput("input is too short to summarise: give at least two sentences",
                            code="input_too_short")
@@ -128,7 +129,8 @@ def _completed_row(key: str) -> Job | None:
     return job
 
 
-def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool) -> Job | Submission:
+def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool,
+                    queue: str) -> Job | Submission:
     """The active job for ``key`` (joined), or a new one.
 
     The in-flight marker (services.inflight) is the fast path: the submit that
@@ -153,7 +155,7 @@ def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool) -> Job | 
         if claimed:
             inflight.release(key, job_id)
         return done
-    return _create_or_join(job_id, item, key, refresh=refresh, claimed=claimed)
+    return _create_or_join(job_id, item, key, refresh=refresh, queue=queue, claimed=claimed)
 
 
 def _owner_row(key: str, owner: str) -> Job | None:
@@ -175,7 +177,7 @@ def _finished(key: str) -> Submission | None:
 
 
 def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                    claimed: bool) -> Job:
+                    queue: str, claimed: bool) -> Job:
     """Create the job for ``key`` unless one is active (join it) or, without
     ``refresh``, one just completed (answer with it).
 
@@ -194,7 +196,7 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
                 if current.is_active:
                     inflight.adopt(key, str(current.id))
                 return current
-            job = _create_job(job_id, item, key, refresh=refresh)
+            job = _create_job(job_id, item, key, refresh=refresh, queue=queue)
     except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
         if active is None:
@@ -219,7 +221,8 @@ def _lock_input(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(key[:15], 16)])
 
 
-def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool) -> Job:
+def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
+                queue: str) -> Job:
     job = Job.objects.create(
         id=job_id,
         kind=item.kind,
@@ -227,10 +230,11 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool) 
         input_text=item.value,
         url=item.value if item.kind == URL else "",
         refresh=refresh,
+        queue=queue,
         provider=summarizer().cache_namespace,
         stage="queued",
     )
-    transaction.on_commit(lambda: enqueue(job_id))
+    transaction.on_commit(lambda: enqueue(job_id, queue=queue))
     return job
 
 
@@ -253,7 +257,7 @@ def job_retry(*, job_id: str) -> Job | None:
     job = Job.objects.get(id=job_id)
     cache.forget_failure(job.input_hash)
     inflight.adopt(job.input_hash, job_id)
-    transaction.on_commit(lambda: enqueue(job_id))
+    transaction.on_commit(lambda: enqueue(job_id, queue=job.queue))
     return job
 
 
