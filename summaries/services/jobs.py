@@ -23,8 +23,8 @@ from summaries import cache, queues
 from summaries.errors import JobError
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
-from summaries.urls import MAX_URL_CHARS
 from summaries.services import inflight, pipeline
+from summaries.urls import MAX_URL_CHARS
 
 logger = logging.getLogger(__name__)
 
