@@ -20,6 +20,7 @@ import sys
 import time
 
 from celery import Celery
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartcache.settings")
 
@@ -27,6 +28,10 @@ QUEUE = "bench.noop"
 
 app = Celery("bench_noop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Only its own queue, whatever lanes the project's settings declare: this
+# worker must never take the stack's tasks (they are registered here too, as
+# Django loads the summaries app).
+app.conf.task_queues = (Queue(QUEUE),)
 app.conf.task_default_queue = QUEUE
 app.conf.task_routes = {}
 app.conf.beat_schedule = {}
@@ -42,7 +47,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
-    noop.delay().get(timeout=args.timeout)  # warm: connections, a live worker
+    noop.delay().get(timeout=min(args.timeout, 60))  # warm: connections, a live worker
     started = time.monotonic()
     results = [noop.delay() for _ in range(args.n)]
     deadline = started + args.timeout
