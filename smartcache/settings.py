@@ -288,6 +288,9 @@ FETCH_MAX_REDIRECTS = env_int("FETCH_MAX_REDIRECTS", 5)
 
 # A job is retried this many times in all (crashes and transient errors).
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5, minimum=1)
+# ... but a page that timed out gets only this many: a dead site should not
+# cost its submitter minutes of retries.
+FETCH_TIMEOUT_MAX_ATTEMPTS = env_int("FETCH_TIMEOUT_MAX_ATTEMPTS", 2, minimum=1)
 # How long a worker owns a job it claimed; a crashed worker's job is
 # re-enqueued by the reconciler once its lease is over. Above the task's
 # hard time limit, so a live worker never loses its job.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from summaries.errors import Busy, NotRetryable
 from summaries.models import Job
 from summaries.services.submit import job_retry
 
@@ -51,6 +54,9 @@ class JobAdmin(admin.ModelAdmin[Job]):
 
     @admin.action(description="Retry the selected failed jobs", permissions=["view"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        failed = queryset.filter(status=Job.Status.FAILED).values_list("id", flat=True)
-        count = sum(1 for job_id in failed if job_retry(job_id=str(job_id)))
+        count = 0
+        for job in queryset.filter(status=Job.Status.FAILED):
+            with contextlib.suppress(NotRetryable, Busy):  # changed meanwhile
+                job_retry(job=job)
+                count += 1
         self.message_user(request, f"Re-queued {count} failed job(s).", messages.SUCCESS)

@@ -1,4 +1,7 @@
-"""Errors that end or delay a job, each with a machine-readable code."""
+"""The app's exceptions, in one place. Each carries what its handler needs:
+the API turns the input and capacity errors into JSON errors
+(summaries/api/errors.py); the worker turns JobError into a failed or
+retried job (summaries/services/jobs.py, summaries/tasks.py)."""
 
 from __future__ import annotations
 
@@ -20,3 +23,37 @@ class JobError(Exception):
     def __repr__(self) -> str:
         name = type(self).__name__
         return f"{name}({self.message!r}, code={self.code!r}, transient={self.transient})"
+
+
+class RetryLater(Exception):
+    """A transient failure of one attempt: the task runs again after ``delay`` seconds."""
+
+    def __init__(self, error: JobError, *, delay: float) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.delay = delay
+
+
+class InvalidInput(ValueError):
+    """The input cannot be summarised (400); ``code`` is the API error code."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class InputTooLarge(Exception):
+    """The input is over MAX_INPUT_CHARS (413)."""
+
+
+class Busy(Exception):
+    """Could not settle on a job for this input right now; try again (503)."""
+
+
+class NotRetryable(Exception):
+    """Only failed jobs can be retried (409); ``status`` is the job's."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"job is {status}; only failed jobs can be retried")
+        self.status = status

@@ -20,6 +20,10 @@ import unicodedata
 from dataclasses import dataclass
 
 from summaries import urls
+from summaries.errors import InvalidInput
+
+__all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url", "normalize_input",
+           "normalize_text", "reject_unstorable"]
 
 TEXT = "text"
 URL = "url"
@@ -30,15 +34,6 @@ _WHITESPACE = re.compile(r"\s+")
 _URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
 _NUL = "\x00"
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # a valid pair is one code point in str
-
-
-class InvalidInput(ValueError):
-    """The input cannot be summarised; ``code`` is the API error code."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,24 @@
-"""Celery tasks: thin wrappers that own the retry policy and nothing else."""
+"""Celery tasks: thin wrappers around the job services.
+
+The retry story, end to end:
+
+- An attempt is one run of ``process_job``. ``jobs.job_process`` claims the
+  job row with a conditional UPDATE that adds one to ``Job.attempts``; the
+  row, not Celery, counts attempts, so a redelivered message (acks_late, a
+  SIGKILLed worker, the reconciler) counts too and a poison message cannot
+  loop forever: past JOB_MAX_ATTEMPTS the job fails as ``too_many_attempts``.
+- A transient failure (JobError with ``transient=True``: AI timeouts, 429 and
+  5xx, fetch timeouts, Valkey or database outages) raises RetryLater with an
+  exponential, jittered delay (``jobs.retry_delay``: RETRY_BACKOFF_BASE x
+  2^(attempt-1), capped at RETRY_BACKOFF_MAX, far below the broker's
+  visibility timeout); the task schedules the next try with ``self.retry``.
+  Fetch timeouts get fewer attempts (FETCH_TIMEOUT_MAX_ATTEMPTS): a dead site
+  should not cost its submitter minutes. Permanent failures fail at once.
+- ``autoretry_for`` is not used: it counts retries in the message, which a
+  redelivery resets, and it cannot put the job row in its "retrying" state
+  with the reason before the next try. Hence ``max_retries=None`` here: the
+  row decides when to stop.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +28,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from summaries import queues
+from summaries.errors import RetryLater
 from summaries.services import jobs
 
 logger = logging.getLogger(__name__)
@@ -22,7 +43,7 @@ def process_job(self: Task[Any, Any], job_id: str) -> None:
     when to give up; the task only schedules the next try."""
     try:
         jobs.job_process(job_id=job_id)
-    except jobs.RetryLater as retry:
+    except RetryLater as retry:
         raise self.retry(countdown=retry.delay, exc=retry.error) from None
 
 

@@ -496,15 +496,6 @@ def test_redirect_without_location(web: FakeWeb) -> None:
     assert fetch_error(web.url("/no-location")).code == "http_error"
 
 
-def test_connection_refused_is_transient(canary: Canary) -> None:
-    with socket.socket() as probe:  # a port on the fixture host where nobody listens
-        probe.bind((FIXTURE_HOST, 0))
-        port = probe.getsockname()[1]
-    error = fetch_error(f"http://{FIXTURE_HOST}:{port}/")
-    assert error.code == "fetch_failed"
-    assert error.transient
-
-
 def test_connection_closed_without_response_is_transient(web: FakeWeb) -> None:
     web.add_route("/hangup", lambda h: h.connection.shutdown(socket.SHUT_RDWR))
     error = fetch_error(web.url("/hangup"))
@@ -573,3 +564,16 @@ def test_parse_networks() -> None:
     for bad in ("10.0.0.0/33", "not-a-network", "10.0.0.1/8"):
         with pytest.raises(ValueError, match="invalid network"):
             FetchPolicy.parse_networks(bad)
+
+
+def test_a_refused_connection_fails_at_once_without_retries() -> None:
+    with socket.socket() as sock:  # a port on the fixture host with nothing listening
+        sock.bind((FIXTURE_HOST, 0))
+        port = sock.getsockname()[1]
+    error = fetch_error(f"http://{FIXTURE_HOST}:{port}/")
+    assert (error.code, error.transient) == ("fetch_failed", False)
+
+
+def test_an_unknown_host_fails_at_once_without_retries() -> None:
+    error = fetch_error("http://no-such-host.invalid/")
+    assert (error.code, error.transient) == ("fetch_failed", False)

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import override_settings
 
 from summaries import cache
-from summaries.errors import JobError
+from summaries.errors import JobError, RetryLater
 from summaries.inputs import normalize_input
 from summaries.models import Job
 from summaries.services import inflight, jobs, pipeline
@@ -115,7 +115,7 @@ def pending_job(text: str, namespace: str) -> Job:
 
 def test_valkey_down_during_a_job_retries_the_attempt(namespace: str) -> None:
     job = pending_job(text_about("stalled cache"), namespace)
-    with override_settings(VALKEY_URL=DEAD_VALKEY), pytest.raises(jobs.RetryLater) as retry:
+    with override_settings(VALKEY_URL=DEAD_VALKEY), pytest.raises(RetryLater) as retry:
         jobs.job_process(job_id=str(job.id))
     assert retry.value.error.code == "valkey_unavailable"
     job.refresh_from_db()
@@ -219,3 +219,17 @@ def test_a_failure_answered_from_memory_is_not_a_cache_hit(api: Api) -> None:
     stats = api.analytics()
     assert (stats["total_requests"], stats["cache_hits"], stats["cache_misses"],
             stats["known_failures"]) == (2, 0, 1, 1)
+
+
+def test_a_page_that_times_out_gets_fewer_attempts_than_a_busy_ai(
+        namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def time_out(*args: object, **kwargs: object) -> pipeline.Outcome:
+        raise JobError("slow site", code="fetch_timeout", transient=True)
+
+    monkeypatch.setattr(pipeline, "run", time_out)
+    job = pending_job(text_about("dead site"), namespace)
+    with pytest.raises(RetryLater):
+        jobs.job_process(job_id=str(job.id))
+    jobs.job_process(job_id=str(job.id))  # FETCH_TIMEOUT_MAX_ATTEMPTS = 2
+    job.refresh_from_db()
+    assert (job.status, job.error_code, job.attempts) == ("failed", "fetch_timeout", 2)

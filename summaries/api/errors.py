@@ -20,8 +20,7 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from summaries.inputs import InvalidInput
-from summaries.services.submit import Busy, InputTooLarge
+from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return error_response(exc.message, exc.code, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, InputTooLarge):
         return error_response(str(exc), "input_too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, NotRetryable):
+        return error_response(str(exc), "not_failed", status.HTTP_409_CONFLICT)
     if isinstance(exc, Busy):
         return error_response(str(exc), "busy", status.HTTP_503_SERVICE_UNAVAILABLE,
                               {"Retry-After": "1"})

@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 from summaries import cache, metrics
 from summaries.api import schema  # noqa: F401  (documents the operator token)
 from summaries.api import serializers as s
-from summaries.api.errors import error_response
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
 from summaries.services.submit import Submission, job_list, job_retry, summary_request
@@ -143,11 +142,7 @@ class JobRetryView(OperatorView):
         202: s.JobResponse, 403: OpenApiResponse(s.ErrorResponse),
         404: OpenApiResponse(s.ErrorResponse), 409: OpenApiResponse(s.ErrorResponse)})
     def post(self, request: Request, job_id: str) -> Response:
-        job = _get_job(job_id)
-        if job.status != Job.Status.FAILED:
-            return error_response(f"job is {job.status}; only failed jobs can be retried",
-                                  "not_failed", status.HTTP_409_CONFLICT)
-        retried = job_retry(job_id=str(job.id)) or job
+        retried = job_retry(job=_get_job(job_id))
         return Response(_job_body(retried), status=status.HTTP_202_ACCEPTED)
 
 

@@ -85,8 +85,12 @@ def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
     except ssl.SSLError as exc:
         # Includes certificate/hostname mismatch: retrying will not fix it.
         raise JobError(f"TLS failed: {exc.reason or exc}", code="fetch_failed") from None
+    except ConnectionRefusedError:
+        # Nothing listens there: fail at once rather than keep a submitter
+        # waiting through retries (like an unknown host).
+        raise JobError("the site refused the connection", code="fetch_failed") from None
     except (OSError, http.client.IncompleteRead) as exc:
-        # Refused, reset, closed early: the site may well be back soon.
+        # Reset, closed early: the site may well be back soon.
         raise JobError(f"connection failed: {exc}", code="fetch_failed", transient=True) from None
     except zlib.error:
         raise JobError("site sent a corrupt compressed body", code="fetch_failed") from None

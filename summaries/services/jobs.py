@@ -20,7 +20,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import cache, queues
-from summaries.errors import JobError
+from summaries.errors import JobError, RetryLater
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
 from summaries.services import inflight, pipeline
@@ -33,15 +33,6 @@ FETCH_FAILURE_CODES = frozenset({
     "blocked_destination", "fetch_timeout", "fetch_failed", "http_error", "too_large",
     "unsupported_content", "content_unavailable", "too_many_redirects",
 })
-
-
-class RetryLater(Exception):
-    """A transient failure: the task should run again after ``delay`` seconds."""
-
-    def __init__(self, error: JobError, *, delay: float) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.delay = delay
 
 
 def retry_delay(attempt: int) -> float:
@@ -181,8 +172,16 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
 
 
+def max_attempts(code: str) -> int:
+    """Attempts a job gets when its attempts keep failing with ``code``: fewer
+    for a page that does not answer than for an overloaded AI."""
+    if code == "fetch_timeout":
+        return min(settings.FETCH_TIMEOUT_MAX_ATTEMPTS, settings.JOB_MAX_ATTEMPTS)
+    return int(settings.JOB_MAX_ATTEMPTS)
+
+
 def _retry_or_fail(job: Job, error: JobError) -> None:
-    if not error.transient or job.attempts >= settings.JOB_MAX_ATTEMPTS:
+    if not error.transient or job.attempts >= max_attempts(error.code):
         _fail(job, error)
         return
     delay = retry_delay(job.attempts)

@@ -13,9 +13,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from summaries import cache, local_cache, metrics, queues
-from summaries.errors import JobError
+from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, InvalidInput, NormalizedInput, normalize_input
+from summaries.inputs import URL, NormalizedInput, normalize_input
 from summaries.models import Job
 from summaries.providers import split_sentences
 from summaries.services import inflight
@@ -26,14 +26,6 @@ from summaries.tasks import enqueue
 # job row to appear before trying to create the job itself (safe: the
 # database refuses a second active job for one input).
 OWNER_ROW_WAIT_SECONDS = 2.0
-
-
-class InputTooLarge(Exception):
-    pass
-
-
-class Busy(Exception):
-    """Could not settle on a job for this input (marker churn); try again."""
 
 
 @dataclass(frozen=True)
@@ -238,11 +230,14 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
     return job
 
 
-def job_retry(*, job_id: str) -> Job | None:
-    """Re-queue a failed job (the dead-letter action). Returns the job, or
-    None if no failed job has that id. If another job for the same input is
-    already active, that job is returned and this one stays failed: the input
-    is being summarised already."""
+def job_retry(*, job: Job) -> Job:
+    """Re-queue a failed job (the dead-letter action) and return it.
+
+    Only failed jobs can be retried: raises NotRetryable otherwise. If another
+    job for the same input is already active, that job is returned and this
+    one stays failed: the input is being summarised already.
+    """
+    job_id = str(job.id)
     try:
         with transaction.atomic():
             updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
@@ -250,11 +245,13 @@ def job_retry(*, job_id: str) -> Job | None:
                 error_code="", completed_at=None, duration_ms=None, updated_at=timezone.now(),
             )
     except IntegrityError:
-        failed = Job.objects.get(id=job_id)
-        return Job.objects.filter(input_hash=failed.input_hash, status__in=Job.ACTIVE).first()
+        active = Job.objects.filter(input_hash=job.input_hash, status__in=Job.ACTIVE).first()
+        if active is not None:
+            return active
+        raise Busy("another job for this input just ended; try again") from None
     if not updated:
-        return None
-    job = Job.objects.get(id=job_id)
+        raise NotRetryable(Job.objects.get(id=job_id).status)
+    job.refresh_from_db()
     cache.forget_failure(job.input_hash)
     inflight.adopt(job.input_hash, job_id)
     transaction.on_commit(lambda: enqueue(job_id, queue=job.queue))
