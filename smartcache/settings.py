@@ -281,6 +281,11 @@ if SUMMARIZER == "auto":
 if SUMMARIZER == "gemini" and not GEMINI_API_KEY:
     raise ImproperlyConfigured("SUMMARIZER=gemini needs GEMINI_API_KEY")
 
+# The provider's limits, shared by every worker (summaries/services/ai_quota.py):
+# requests and estimated tokens per minute; 0 = no limit.
+AI_MAX_RPM = env_int("AI_MAX_RPM", 0)
+AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
+
 FETCH_ALLOWED_NETWORKS = env_str("FETCH_ALLOWED_NETWORKS")
 FETCH_TIMEOUT = env_float("FETCH_TIMEOUT", 15.0)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 5_000_000, minimum=1024)

@@ -14,11 +14,14 @@ class JobError(Exception):
     succeed (timeouts, 429, 5xx); permanent errors fail the job at once.
     """
 
-    def __init__(self, message: str, *, code: str = "job_error", transient: bool = False) -> None:
+    def __init__(self, message: str, *, code: str = "job_error", transient: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.transient = transient
+        # The provider said when to come back (a 429's Retry-After/RetryInfo).
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -31,6 +34,15 @@ class RetryLater(Exception):
     def __init__(self, error: JobError, *, delay: float) -> None:
         super().__init__(error.message)
         self.error = error
+        self.delay = delay
+
+
+class QuotaWait(Exception):
+    """The shared AI quota is used up for ``delay`` seconds: the job steps
+    aside (rescheduled, its attempt not counted) instead of waiting."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"AI quota used up for {delay:.1f}s")
         self.delay = delay
 
 

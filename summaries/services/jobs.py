@@ -20,10 +20,11 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import cache, queues
-from summaries.errors import JobError, RetryLater
+from summaries.errors import JobError, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
-from summaries.services import inflight, pipeline
+from summaries.services import ai_quota, inflight, pipeline
+from summaries.services.config import summarizer
 from summaries.urls import MAX_URL_CHARS
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,14 @@ def job_process(*, job_id: str) -> None:
         )
     except SoftTimeLimitExceeded:
         _retry_or_fail(job, JobError("the job took too long", code="job_timeout", transient=True))
+    except QuotaWait as wait:
+        _step_aside(job, wait.delay, "waiting for the AI provider's quota")
     except JobError as exc:
-        _retry_or_fail(job, exc)
+        if exc.retry_after is None:
+            _retry_or_fail(job, exc)
+        else:  # the provider said when to come back: every worker waits that long
+            ai_quota.pause(summarizer().cache_namespace, exc.retry_after)
+            _step_aside(job, exc.retry_after, exc.message)
     except RedisError as exc:
         # An outage or a stall of Valkey is the outside world, not a bug.
         _retry_or_fail(job, JobError(f"Valkey unavailable ({type(exc).__name__})",
@@ -178,6 +185,21 @@ def max_attempts(code: str) -> int:
     if code == "fetch_timeout":
         return min(settings.FETCH_TIMEOUT_MAX_ATTEMPTS, settings.JOB_MAX_ATTEMPTS)
     return int(settings.JOB_MAX_ATTEMPTS)
+
+
+def _step_aside(job: Job, delay: float, reason: str) -> None:
+    """Reschedule the job after ``delay`` seconds without counting the attempt:
+    waiting for the provider's quota is nobody's failure."""
+    delay += random.uniform(0, min(1.0, delay))  # don't all come back at once
+    Job.objects.filter(_mine(job)).update(
+        status=Job.Status.PENDING,
+        stage="waiting",
+        attempts=F("attempts") - 1,
+        error=f"{reason} (trying again in {delay:.0f}s)",
+        updated_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    raise RetryLater(JobError(reason, code="ai_quota", transient=True), delay=delay)
 
 
 def _retry_or_fail(job: Job, error: JobError) -> None:

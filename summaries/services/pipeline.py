@@ -18,7 +18,7 @@ from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
 from summaries.inputs import TEXT, NormalizedInput, normalize_text
-from summaries.services import inflight
+from summaries.services import ai_quota, inflight
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -50,9 +50,7 @@ def run(
     if use_cache and not refresh and (hit := cache.get_summary(key)):
         return Outcome(hit["summary"], hit["tags"], cached=True)
     if item.kind == TEXT:
-        on_stage("summarizing")
-        result = summarizer().summarize(item.value)
-        return Outcome(result.summary, result.tags, cached=False)
+        return _summarize(item.value, None, on_stage)
 
     on_stage("fetching")
     page = fetch_page(item.value, fetch_policy())
@@ -70,7 +68,7 @@ def run(
         outcome = Outcome(hit["summary"], hit["tags"], cached=True)
     else:
         try:
-            outcome = _summarize_article(article.text, article.title, on_stage)
+            outcome = _summarize(article.text, article.title, on_stage)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
@@ -82,9 +80,14 @@ def run(
     return outcome
 
 
-def _summarize_article(text: str, title: str | None, on_stage: Callable[[str], None]) -> Outcome:
+def _summarize(text: str, title: str | None, on_stage: Callable[[str], None]) -> Outcome:
+    """One AI call, within the provider's shared quota (raises QuotaWait when
+    it is used up for longer than a moment)."""
+    provider = summarizer()
+    if provider.name != "local":  # the offline summariser costs nothing
+        ai_quota.acquire(provider.cache_namespace, tokens=ai_quota.estimate_tokens(text))
     on_stage("summarizing")
-    result = summarizer().summarize(text, title=title)
+    result = provider.summarize(text, title=title)
     return Outcome(result.summary, result.tags, cached=False)
 
 
