@@ -229,9 +229,10 @@ def run_load(port: int, inputs: Sequence[str], *, cap: float, label: str,
     feed: Iterator[str] = iter(inputs)
     lock = threading.Lock()
     replies: list[Reply] = []
+    over = threading.Event()  # the figure is decided: submit no more
 
     def client() -> None:
-        while True:
+        while not over.is_set():
             with lock:
                 text = next(feed, None)
             if text is None:
@@ -271,6 +272,7 @@ def run_load(port: int, inputs: Sequence[str], *, cap: float, label: str,
                 f"{failed} failed, queue {snap['queue_size']}")
             next_report = now + 5
         time.sleep(0.2)
+    over.set()
     for thread in clients:
         thread.join(timeout=60)
     if helper is not None:
@@ -612,9 +614,8 @@ def figure_batching(fake: st.FakeAI, args: argparse.Namespace, run: str, workdir
     complete = load.done_at is not None and load.completed >= n
     notes = [f"{load.submitted} submitted, {load.completed} completed, {load.failed} failed "
              f"of {n} in {load.elapsed:.1f} s"
-             + ("" if complete else " (INCOMPLETE: stopped before all finished)"),
-             f"{calls / max(load.submitted, 1):.2f} AI calls per submitted text "
-             f"(target {bound / n:.2f})"]
+             + ("" if complete else " (INCOMPLETE: stopped once the bound was exceeded "
+                                   "or at the cap)")]
     record(Result(f"6 batching, AI_BATCH_SIZE={batch}", f"{calls} AI calls",
                   f"<= {bound} (ceil({n}/{batch}) + 10%)", complete and calls <= bound, notes))
 
@@ -730,7 +731,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="smartcache-bench-"))
     only = set(args.only)
     say(f"bench/throughput.py {'--quick ' if args.quick else ''}figures {','.join(args.only)}; "
-        f"{os.cpu_count()} CPUs, load average {st.load_average()}; logs in {workdir}")
+        f"code {code_version()}; {os.cpu_count()} CPUs, load average {st.load_average()}; "
+        f"logs in {workdir}")
     fake = st.FakeAI(workdir, AI_LATENCY_S)
     settings = {"SUMMARIZER": "gemini", "GEMINI_API_KEY": "bench", "RATE_LIMIT": "off",
                 "AI_MAX_RPM": "1000000"}
@@ -797,10 +799,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(r.passed is False for r in RESULTS) else 0
 
 
+def code_version() -> str:
+    """The commit measured, and whether the working tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=st.ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") \
+        else ""
+    return f"{git('rev-parse', '--short', 'HEAD') or '?'}{dirty}"
+
+
 def print_table(args: argparse.Namespace, code: int) -> None:
     print()
-    print(f"SmartCache throughput bench, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"{os.cpu_count()} CPUs, load average at the end {st.load_average()}"
+    print(f"SmartCache throughput bench, {time.strftime('%Y-%m-%d %H:%M')}, code "
+          f"{code_version()}, {os.cpu_count()} CPUs, load average at the end "
+          f"{st.load_average()}"
           f"{' (--quick: smaller counts)' if args.quick else ''}")
     print("stack: default `make run`, RATE_LIMIT=off, AI_MAX_RPM=1000000, fake Gemini "
           f"{AI_LATENCY_S:.0f} s (0 s for figure 3)")
