@@ -11,6 +11,7 @@ not as failed too.
 - ``cache_hits``: submits answered at once with a summary (cache, or the
   completed job row when the cache had lost it).
 - ``cache_misses``: submits that started a job or joined one in flight.
+- ``joined``: of those, the ones that joined a job already in flight (dedup).
 - ``known_failures``: submits of a URL that failed to fetch moments ago,
   answered with that failure (no summary; not a hit).
 - ``completed_jobs`` / ``failed_jobs``: jobs whose current state is that.
@@ -36,9 +37,12 @@ from summaries import cache
 from summaries.models import Job
 
 REQUESTS = "metrics:total_requests"
-HIT, MISS, KNOWN_FAILURE = "hit", "miss", "known_failure"
-_COUNTERS = {HIT: "metrics:cache_hits", MISS: "metrics:cache_misses",
-             KNOWN_FAILURE: "metrics:known_failures"}
+HITS, MISSES, JOINS = "metrics:cache_hits", "metrics:cache_misses", "metrics:joined"
+KNOWN_FAILURES = "metrics:known_failures"
+# A submit's outcome, and the counters it adds one to (besides REQUESTS).
+HIT, MISS, JOINED, KNOWN_FAILURE = "hit", "miss", "joined", "known_failure"
+_COUNTERS = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
+             KNOWN_FAILURE: (KNOWN_FAILURES,)}
 
 
 _lock = threading.Lock()
@@ -50,6 +54,7 @@ class Snapshot(TypedDict):
     total_requests: int
     cache_hits: int
     cache_misses: int
+    joined: int
     known_failures: int
     failed_jobs: int
     completed_jobs: int
@@ -59,7 +64,7 @@ class Snapshot(TypedDict):
 
 
 def record_request(outcome: str) -> None:
-    """Count one accepted submit answered as ``outcome`` (HIT, MISS, KNOWN_FAILURE).
+    """Count one accepted submit answered as ``outcome`` (HIT, MISS, JOINED, KNOWN_FAILURE).
 
     Counted in this process and added to Valkey every METRICS_FLUSH_SECONDS
     by a background thread (one round trip per interval, not per request).
@@ -67,7 +72,8 @@ def record_request(outcome: str) -> None:
     _ensure_flusher()
     with _lock:
         _pending[REQUESTS] += 1
-        _pending[_COUNTERS[outcome]] += 1
+        for counter in _COUNTERS[outcome]:
+            _pending[counter] += 1
 
 
 def flush() -> None:
@@ -118,9 +124,9 @@ def snapshot() -> Snapshot:
     """The figures now (this process's pending counts included; other API
     processes' counts are at most METRICS_FLUSH_SECONDS behind)."""
     flush()
-    requests, hits, misses, known = (
+    requests, hits, misses, joined, known = (
         int(value or 0)
-        for value in cache.client().mget([REQUESTS, *_COUNTERS.values()])
+        for value in cache.client().mget([REQUESTS, HITS, MISSES, JOINS, KNOWN_FAILURES])
     )
     jobs = Job.objects.aggregate(
         completed=Count("id", filter=Q(status=Job.Status.COMPLETED)),
@@ -134,6 +140,7 @@ def snapshot() -> Snapshot:
         total_requests=requests,
         cache_hits=hits,
         cache_misses=misses,
+        joined=joined,
         known_failures=known,
         failed_jobs=failed,
         completed_jobs=completed,

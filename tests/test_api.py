@@ -186,6 +186,7 @@ def test_analytics_counts_requests_hits_and_misses(client: Client, namespace: st
     body = client.get("/api/analytics").json()
     assert body["total_requests"] == 3
     assert (body["cache_hits"], body["cache_misses"]) == (1, 2)
+    assert body["joined"] == 1  # the second submit joined the first one's job
     assert body["queue_size"] == 1
     assert set(body) >= {"failed_jobs", "avg_processing_time_ms", "failure_rate"}
 

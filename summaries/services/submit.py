@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -37,8 +37,12 @@ class Submission:
     tags: list[str] = field(default_factory=list)
     error: str = ""
     code: str = ""
-    # How the answer was reached, for analytics (metrics.HIT, MISS ...).
+    # How the answer was reached, for analytics and the X-Cache header:
+    # metrics.HIT, MISS (this submit created the job), JOINED (it joined a
+    # job already in flight) or KNOWN_FAILURE.
     outcome: str = ""
+    # The input's cache key (summary_request always sets it).
+    cache_key: str = ""
 
     def __post_init__(self) -> None:
         if not self.outcome:
@@ -60,7 +64,7 @@ def summary_request(*, raw: str, refresh: bool = False,
     answer = (None if refresh else _remembered(item, key, local=True)
               ) or _job_answer(item, key, refresh, queue)
     metrics.record_request(answer.outcome)
-    return answer
+    return replace(answer, cache_key=key)
 
 
 def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Submission | None:
@@ -73,12 +77,14 @@ def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Subm
 
 
 def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str) -> Submission:
-    job = _join_or_create(item, key, refresh=refresh, queue=queue)
+    job_id = str(uuid.uuid4())  # the id of the job, if this submit creates it
+    job = _join_or_create(job_id, item, key, refresh=refresh, queue=queue)
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
         return _completed(job)
-    return Submission(str(job.id), job.status, cached=False)
+    outcome = metrics.MISS if str(job.id) == job_id else metrics.JOINED
+    return Submission(str(job.id), job.status, cached=False, outcome=outcome)
 
 
 def _completed(job: Job) -> Submission:
@@ -121,9 +127,9 @@ def _completed_row(key: str) -> Job | None:
     return job
 
 
-def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool,
+def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                     queue: str) -> Job | Submission:
-    """The active job for ``key`` (joined), or a new one.
+    """The active job for ``key`` (joined), or a new one with id ``job_id``.
 
     The in-flight marker (services.inflight) is the fast path: the submit that
     claims it creates the job, the others read the owner's row and join it.
@@ -133,7 +139,6 @@ def _join_or_create(item: NormalizedInput, key: str, *, refresh: bool,
     INSERT fails (or waits for the other INSERT, then fails) and we join that
     one. A slow database costs waiting, never a second job.
     """
-    job_id = str(uuid.uuid4())
     claimed = inflight.claim(key, job_id)
     if not claimed and (owner := inflight.owner(key)) is not None:
         job = _owner_row(key, owner)
