@@ -3,8 +3,11 @@ tests drive the real SDK against the loopback fake)."""
 
 from __future__ import annotations
 
+import gc
 import socket
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -116,7 +119,7 @@ def test_contract_error_is_a_permanent_job_error() -> None:
 def test_build_provider() -> None:
     local: Provider = build_provider("local")
     assert (local.name, local.model, local.cache_namespace) == ("local", "textrank",
-                                                                "local:textrank:v2")
+                                                                "local:textrank:v3")
     gemini: Provider = build_provider("gemini", gemini_api_key="k", gemini_model="gemini-x")
     assert (gemini.name, gemini.model) == ("gemini", "gemini-x")
     assert gemini.cache_namespace == f"gemini:gemini-x:{PROMPT_VERSION}"
@@ -342,3 +345,85 @@ def test_local_tags_prefer_names_and_early_terms_over_arbitrary_words() -> None:
             "licence change. Many cloud providers now offer it as a managed service.")
     tags = LocalProvider().summarize(text).tags
     assert tags[:2] == ["redis", "valkey"]
+
+
+# --- Gemini: what a broken gateway or network sends ----------------------------------
+
+
+@pytest.mark.parametrize("mode", ["html", "not_json_error", "not_object", "wrong_shape",
+                                  "bad_gzip"])
+def test_gemini_garbled_responses_are_transient(gemini: FakeGemini, mode: str) -> None:
+    # A proxy's HTML page with 200, JSON of the wrong shape, a broken gzip body:
+    # none of this is a bug of ours (internal_error) nor Gemini's final word.
+    error = failure(gemini, "html_error" if mode == "not_json_error" else mode)
+    assert type(error) is JobError
+    assert (error.code, error.transient) == ("ai_unavailable", True)
+    assert gemini.calls == 1
+    assert len(error.message) <= 300 and "\n" not in error.message
+
+
+def test_gemini_control_characters_never_reach_the_result(gemini: FakeGemini) -> None:
+    gemini.mode = "nul"
+    result = provider(gemini).summarize(TEXT)
+    assert result.summary == ("The windmill project started. Volunteers met weekly and"
+                              " delivered\ufffd results.")
+    assert result.tags == ["windmill", "volunteers", "proj\ufffdect"]
+    assert gemini.calls == 1
+
+
+@pytest.mark.parametrize("mode", ["drip", "drip_headers"])
+def test_gemini_timeout_bounds_the_whole_call(gemini: FakeGemini, mode: str) -> None:
+    # 12 bytes one per second: every read is quick, the whole answer takes 12 s.
+    gemini.mode = mode
+    with pytest.raises(JobError) as info:
+        provider(gemini, timeout_s=2).summarize(TEXT)
+    assert (info.value.code, info.value.transient) == ("ai_timeout", True)
+    assert gemini.calls == 1
+
+
+def test_gemini_drip_within_the_timeout_succeeds(gemini: FakeGemini) -> None:
+    gemini.mode, gemini.drip_s, gemini.drip_bytes = "drip", 0.05, 6
+    assert "windmill" in provider(gemini, timeout_s=5).summarize(TEXT).summary
+
+
+# --- Gemini from many threads at once -----------------------------------------------
+
+
+def test_gemini_provider_is_safe_to_share_across_threads(gemini: FakeGemini) -> None:
+    gemini.delay_s = 0.05  # keep the calls overlapping
+    shared = provider(gemini)
+    texts = [TEXT.replace("windmill", f"windmill{i}") for i in range(50)]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda t: shared.summarize(t), texts))
+    assert [r.summary.split()[1] for r in results] == [f"windmill{i}" for i in range(50)]
+    assert gemini.calls == 50
+
+
+def test_gemini_calls_survive_other_providers_coming_and_going(gemini: FakeGemini) -> None:
+    # Providers (and their SDK clients) built, used and dropped while another
+    # provider's calls are in flight must not close anything those calls use.
+    gemini.delay_s = 0.02
+    shared = provider(gemini)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def churn() -> None:
+        while not stop.is_set():
+            try:
+                provider(gemini).summarize(TEXT)
+            except BaseException as exc:  # collected and asserted below
+                failures.append(exc)
+            gc.collect()
+
+    churners = [threading.Thread(target=churn) for _ in range(3)]
+    for thread in churners:
+        thread.start()
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(lambda _: shared.summarize(TEXT), range(100)))
+    finally:
+        stop.set()
+        for thread in churners:
+            thread.join()
+    assert not failures
+    assert len(results) == 100 and all("windmill" in r.summary for r in results)

@@ -21,15 +21,17 @@ ai_bad_output      permanent  contract broken twice in a row
 
 from __future__ import annotations
 
-import importlib
 import os
+import threading
 from typing import Any
 
+import httpx2
 from google import genai
 from google.genai import errors, types
 
 from summaries.errors import JobError
-from summaries.providers.contract import ContractError, SummaryResult, check_output
+from summaries.providers.contract import ContractError, SummaryResult, check_output, clean_text
+from summaries.providers.deadline import deadline_client, within
 
 PROMPT_VERSION = "p1"  # bump on any prompt/schema change: it is part of the cache key
 MAX_INPUT_CHARS = 30_000  # plenty for a summary; bounds cost and latency
@@ -78,26 +80,25 @@ _BLOCKING = frozenset(
 )
 
 
-def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(timeouts, other transport errors) of whichever of httpx/httpx2 the SDK may use.
+# Raised by the SDK while reading a body that is not a Gemini answer: JSON
+# errors, pydantic's ValidationError and UnicodeDecodeError are ValueErrors;
+# the SDK's converters may also trip over unexpected types. Only the SDK call
+# sits inside the ``try`` that maps these, so our own bugs are not hidden.
+_GARBLED: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError,
+                                         AttributeError)
+_MAX_DETAIL = 200  # characters of a server's error message kept in ours
 
-    The SDK lets them escape unwrapped; which package it uses depends on what
-    is installed, so both are looked up at runtime rather than imported.
-    """
-    timeouts: list[type[BaseException]] = []
-    transport: list[type[BaseException]] = []
-    for package in ("httpx2", "httpx"):
-        try:
-            module = importlib.import_module(package)
-        except ImportError:
-            continue
-        timeouts.append(module.TimeoutException)
-        transport.append(module.TransportError)
-    return tuple(timeouts), tuple(transport)
+# Guards building a process's SDK client. A new lock in a forked child: one
+# held by another thread at the fork would never be released there.
+_client_lock = threading.Lock()
 
 
-_TIMEOUTS, _TRANSPORT = _transport_errors()
-_UNREACHABLE: tuple[type[BaseException], ...] = (*_TRANSPORT, OSError)
+def _new_lock_in_child() -> None:
+    global _client_lock
+    _client_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 class GeminiProvider:
@@ -115,8 +116,9 @@ class GeminiProvider:
         self._api_key = api_key
         self._base_url = base_url
         self._timeout_s = timeout_s
-        self._client_pid = 0
-        self._client_obj: genai.Client | None = None
+        # (pid, client): read and replaced as one object, so a thread never
+        # sees one process's pid with another's client.
+        self._built: tuple[int, genai.Client] | None = None
 
     @property
     def cache_namespace(self) -> str:
@@ -147,39 +149,55 @@ class GeminiProvider:
             candidate_count=1,
             **_NO_CONTINUATION,
         )
+        client = self._client()
         try:
-            response = self._client().models.generate_content(
-                model=self.model, contents=prompt, config=config
-            )
+            with within(self._timeout_s):
+                response = client.models.generate_content(
+                    model=self.model, contents=prompt, config=config
+                )
         except errors.APIError as exc:
             raise _api_error(exc) from exc
-        except _TIMEOUTS as exc:
+        except httpx2.TimeoutException as exc:
             raise JobError(f"Gemini did not answer within {self._timeout_s:g}s",
                            code="ai_timeout", transient=True) from exc
-        except _UNREACHABLE as exc:
-            raise JobError(f"Gemini unreachable: {type(exc).__name__}",
+        except (httpx2.HTTPError, OSError) as exc:  # refused, reset, bad gzip, protocol ...
+            raise JobError(f"Gemini unreachable or the connection broke: {type(exc).__name__}",
                            code="ai_unavailable", transient=True) from exc
-        except errors.UnknownApiResponseError as exc:  # 200 with a non-JSON body (a proxy?)
-            raise JobError("Gemini sent an unreadable response",
+        except _GARBLED as exc:  # 200 with HTML (a proxy?), bad JSON, the wrong shape
+            raise JobError(f"Gemini sent an unreadable response ({type(exc).__name__})",
                            code="ai_unavailable", transient=True) from exc
         return _read_answer(response)
 
     def _client(self) -> genai.Client:
-        # Built lazily, once per process: a client made before a prefork
-        # (Celery, gunicorn) would share its connection pool with the children.
-        if self._client_obj is None or self._client_pid != os.getpid():
-            self._client_obj = genai.Client(
-                vertexai=False,  # ignore GOOGLE_GENAI_USE_VERTEXAI: this is the Gemini API
-                api_key=self._api_key,
-                http_options=types.HttpOptions(
-                    base_url=self._base_url or None,
-                    timeout=max(1, round(self._timeout_s * 1000)),  # milliseconds
-                    retry_options=types.HttpRetryOptions(attempts=1),  # Celery retries
-                ),
-            )
-            self._client_pid = os.getpid()
-        return self._client_obj
+        """This process's SDK client, built on first use.
 
+        Not before: a client made before a prefork (Celery, gunicorn) would
+        share its connections with the children. Built once under a lock:
+        threads racing to build it used to make several, and the SDK client
+        that lost was garbage-collected, closing its connection pool under
+        the calls still using it ("the client has been closed").
+        """
+        built = self._built
+        if built is not None and built[0] == os.getpid():
+            return built[1]
+        with _client_lock:
+            built = self._built
+            if built is None or built[0] != os.getpid():
+                built = (os.getpid(), self._new_client())
+                self._built = built
+        return built[1]
+
+    def _new_client(self) -> genai.Client:
+        return genai.Client(
+            vertexai=False,  # ignore GOOGLE_GENAI_USE_VERTEXAI: this is the Gemini API
+            api_key=self._api_key,
+            http_options=types.HttpOptions(
+                base_url=self._base_url or None,
+                timeout=max(1, round(self._timeout_s * 1000)),  # ms; per read: within() bounds all
+                retry_options=types.HttpRetryOptions(attempts=1),  # Celery retries
+                httpx_client=deadline_client(),  # ours: the SDK never closes it
+            ),
+        )
 
 
 def build_prompt(text: str, *, title: str | None = None) -> str:
@@ -194,7 +212,7 @@ def build_prompt(text: str, *, title: str | None = None) -> str:
 
 def _api_error(exc: errors.APIError) -> JobError:
     code = exc.code or 0
-    detail = f"Gemini answered HTTP {code}: {exc.status or ''} {exc.message or ''}".strip()
+    detail = _brief(f"Gemini answered HTTP {code}: {exc.status or ''} {exc.message or ''}")
     if code == 429:
         return JobError(detail, code="ai_rate_limited", transient=True)
     if code == 408:
@@ -211,6 +229,11 @@ def _read_answer(response: types.GenerateContentResponse) -> SummaryResult:
         raise JobError(f"Gemini blocked the prompt ({_name(feedback.block_reason)})",
                        code="ai_blocked", transient=False)
     if not response.candidates:
+        if response.usage_metadata is None and response.response_id is None:
+            # Not even the envelope of an answer (e.g. a proxy's "[]" or "{}"):
+            # the response was mangled on the way, not written by the model.
+            raise JobError("Gemini's response is not an answer (no candidates, no metadata)",
+                           code="ai_unavailable", transient=True)
         raise ContractError("Gemini returned no answer")
     reason = _name(response.candidates[0].finish_reason)
     if reason in _BLOCKING:
@@ -225,6 +248,13 @@ def _read_answer(response: types.GenerateContentResponse) -> SummaryResult:
     if not isinstance(summary, str) or not isinstance(tags, list):
         raise ContractError('answer lacks a "summary" string or a "tags" list')
     return check_output(summary, list(tags))  # non-string tags are rejected there
+
+
+def _brief(text: str) -> str:
+    """One clean line of at most ``_MAX_DETAIL`` characters: a server's error
+    text ends up in the job row (no NUL for PostgreSQL) and in logs."""
+    line = " ".join(clean_text(text).split())
+    return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 1] + "\u2026"
 
 
 def _name(reason: object) -> str:

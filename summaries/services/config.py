@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 from django.conf import settings
@@ -9,16 +10,30 @@ from django.conf import settings
 from summaries.fetching import FetchPolicy
 from summaries.providers import Provider, build_provider
 
+_provider: Provider | None = None
+_provider_lock = threading.Lock()
 
-@cache
+
 def summarizer() -> Provider:
-    return build_provider(
-        settings.SUMMARIZER,
-        gemini_api_key=settings.GEMINI_API_KEY,
-        gemini_model=settings.GEMINI_MODEL,
-        gemini_base_url=settings.GEMINI_BASE_URL,
-        gemini_timeout_s=settings.GEMINI_TIMEOUT,
-    )
+    """This process's summary provider: one instance, built on first use and
+    shared by every thread (providers are thread-safe; the Gemini one keeps a
+    single long-lived SDK client per process). Building it exactly once
+    matters: ``functools.cache`` may run a function twice when threads race
+    on the first call, and each extra provider would make its own client."""
+    global _provider
+    provider = _provider
+    if provider is None:
+        with _provider_lock:
+            if _provider is None:
+                _provider = build_provider(
+                    settings.SUMMARIZER,
+                    gemini_api_key=settings.GEMINI_API_KEY,
+                    gemini_model=settings.GEMINI_MODEL,
+                    gemini_base_url=settings.GEMINI_BASE_URL,
+                    gemini_timeout_s=settings.GEMINI_TIMEOUT,
+                )
+            provider = _provider
+    return provider
 
 
 @cache

@@ -23,6 +23,19 @@ the ``x-goog-api-key`` header. Modes:
 ``truncated``    200, ``finishReason = MAX_TOKENS`` and JSON cut mid-string
 ``bad``          200 with an answer that breaks the contract (6 sentences, 1 tag)
 ``bad_then_ok``  ``bad`` for the first call after the mode is set, then ``ok``
+``nul``          200 with a valid answer whose summary and tags hold control
+                 characters (NUL, ESC, C1) and a lone surrogate (JSON-escaped)
+
+Answers from a broken gateway or network rather than from Gemini:
+
+``html``         200 with an HTML page (a proxy's error page or login wall)
+``not_object``   200 with JSON that is not an object (a list)
+``wrong_shape``  200 with a JSON object whose fields have the wrong types
+``bad_gzip``     200 claiming ``Content-Encoding: gzip`` over a body that is not
+``html_error``   502 with an HTML page and no JSON error
+``drip``         200 and headers at once, then the body's first ``drip_bytes``
+                 bytes one every ``drip_s`` seconds, then the rest (a valid answer)
+``drip_headers`` the same, but dripping the status line and headers themselves
 
 Counters live in this (the test's) process; worker processes reach it over HTTP.
 """
@@ -43,7 +56,8 @@ from typing import Any, Self
 from summaries.providers.contract import split_sentences
 
 MODES = frozenset({"ok", "rate_limit", "unavailable", "rejected", "hang", "blocked", "safety",
-                   "truncated", "bad", "bad_then_ok"})
+                   "truncated", "bad", "bad_then_ok", "nul", "html", "not_object", "wrong_shape",
+                   "bad_gzip", "html_error", "drip", "drip_headers"})
 _PATH = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:?]+):generateContent$")
 _TEXT = re.compile(r"<text>\n?(?P<text>.*)\n?</text>", re.S)
 _ERRORS = {
@@ -65,6 +79,12 @@ class Call:
     path: str
 
 
+class _Server(ThreadingHTTPServer):
+    # Many concurrent clients (thread-safety tests, threaded workers): the
+    # default backlog of 5 would reset connections before they are accepted.
+    request_queue_size = 128
+
+
 class FakeGemini:
     """Threaded HTTP server speaking enough of the Gemini REST API for the SDK."""
 
@@ -82,6 +102,8 @@ class FakeGemini:
         self._calls: list[Call] = []
         self.delay_s = 0.0  # before every answer, any mode
         self.hang_s = 60.0  # how long "hang" holds the request
+        self.drip_s = 1.0  # "drip" modes: seconds between bytes
+        self.drip_bytes = 12  # "drip" modes: how many bytes are dripped
 
     # -- configuration and inspection (thread-safe) ------------------------
 
@@ -112,6 +134,7 @@ class FakeGemini:
             self._release.set()
             self._release = threading.Event()
         self.delay_s = 0.0
+        self.drip_s, self.drip_bytes = 1.0, 12
 
     @property
     def calls(self) -> int:
@@ -149,7 +172,7 @@ class FakeGemini:
                 pass  # keep test output clean
 
         self._stopping.clear()
-        self._server = ThreadingHTTPServer((self.host, self._port), _Handler)
+        self._server = _Server((self.host, self._port), _Handler)
         self._server.daemon_threads = True  # a hanging handler must not block stop()
         # A short poll interval keeps stop() quick (the default is 0.5 s).
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -207,7 +230,33 @@ class FakeGemini:
             status, name, message = _ERRORS[mode]
             _send(handler, status, _error(status, name, message))
             return
+        if mode in _BROKEN:
+            status, content_type, data, extra = _BROKEN[mode]
+            _send_raw(handler, status, content_type, data, extra)
+            return
+        if mode in ("drip", "drip_headers"):
+            self._drip(handler, release, _answer("ok", call, number), mode == "drip_headers")
+            return
         _send(handler, 200, _answer(mode, call, number))
+
+    def _drip(self, handler: BaseHTTPRequestHandler, release: threading.Event,
+              payload: dict[str, Any], headers_too: bool) -> None:
+        """Send a valid answer, its first ``drip_bytes`` bytes (of the whole
+        response, or of the body only) one every ``drip_s`` seconds."""
+        # Leading whitespace is valid JSON: the dripped body bytes are padding.
+        data = b" " * (0 if headers_too else self.drip_bytes) + json.dumps(payload).encode()
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        raw = head + data
+        dripped = self.drip_bytes + (0 if headers_too else len(head))
+        handler.wfile.write(raw[: dripped - self.drip_bytes])
+        for i in range(dripped - self.drip_bytes, dripped):
+            handler.wfile.write(raw[i : i + 1])
+            handler.wfile.flush()
+            if self._wait(release, self.drip_s):
+                return
+        handler.wfile.write(raw[dripped:])
+        handler.close_connection = True
 
     def _wait(self, release: threading.Event, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when cut short by stop() or reset()."""
@@ -237,7 +286,12 @@ def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
         return {"candidates": [{"finishReason": "SAFETY", "index": 0}],
                 "usageMetadata": _usage(call, "")}
     finish = "STOP"
-    if mode == "bad":
+    if mode == "nul":
+        # json.dumps escapes these (\u0000, \ud800): valid JSON, hostile text.
+        text = json.dumps({"summary": "The windmill\x00 project started\x07. Volunteers met\x9b"
+                                      " weekly\x85and delivered\ud800 results.",
+                           "tags": ["wind\x00mill", "\x1bvolunteers", "proj\udfffect"]})
+    elif mode == "bad":
         text = json.dumps({"summary": " ".join(["This is one sentence."] * 6), "tags": ["x"]})
     else:
         text = json.dumps(_summary_of(call.user_text))
@@ -274,6 +328,21 @@ _COMMON = frozenset({"that", "this", "with", "from", "have", "were", "they", "th
                      "what", "will", "your", "also", "more", "some", "such", "only", "over"})
 
 
+_HTML = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+         b"<body><h1>Bad Gateway</h1><p>The upstream server is unavailable.</p></body></html>")
+
+# mode: (status, content type, body, extra headers)
+_BROKEN: dict[str, tuple[int, str, bytes, dict[str, str]]] = {
+    "html": (200, "text/html; charset=utf-8", _HTML, {}),
+    "not_object": (200, "application/json", b'[{"candidates": []}]', {}),
+    "wrong_shape": (200, "application/json",
+                    b'{"candidates": "none", "usageMetadata": [1, 2], "promptFeedback": 7}', {}),
+    "bad_gzip": (200, "application/json", b"this is not gzip data at all",
+                 {"Content-Encoding": "gzip"}),
+    "html_error": (502, "text/html", _HTML, {}),
+}
+
+
 def _usage(call: Call, text: str) -> dict[str, int]:
     prompt_tokens, answer_tokens = len(call.prompt) // 4 + 1, len(text) // 4
     return {"promptTokenCount": prompt_tokens, "candidatesTokenCount": answer_tokens,
@@ -285,9 +354,15 @@ def _error(status: int, name: str, message: str) -> dict[str, Any]:
 
 
 def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
-    data = json.dumps(payload).encode()
+    _send_raw(handler, status, "application/json; charset=UTF-8", json.dumps(payload).encode())
+
+
+def _send_raw(handler: BaseHTTPRequestHandler, status: int, content_type: str, data: bytes,
+              extra: dict[str, str] | None = None) -> None:
     handler.send_response(status)
-    handler.send_header("Content-Type", "application/json; charset=UTF-8")
+    handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(data)))
+    for name, value in (extra or {}).items():
+        handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(data)
