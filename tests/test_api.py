@@ -52,12 +52,17 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return dict(body)
 
 
-def test_a_miss_answers_202_with_a_pending_job_and_its_location(client: Client) -> None:
-    response = post(client, {"input": text_about("lighthouse")})
+def test_a_miss_answers_202_with_a_pending_job_and_its_location(
+        client: Client, namespace: str) -> None:
+    text = text_about("lighthouse")
+    response = post(client, {"input": text})
     assert response.status_code == 202
     body = response.json()
-    assert body == {"job_id": body["job_id"], "status": "pending", "cached": False}
+    key = normalize_input(text).cache_key(namespace)
+    assert body == {"job_id": body["job_id"], "status": "pending", "cached": False,
+                    "cache_key": key}
     assert response["Location"].endswith(f"/api/status/{body['job_id']}")
+    assert (response["X-Cache"], response["X-Cache-Key"]) == ("MISS", key)
     job = Job.objects.get(id=body["job_id"])
     assert (job.status, job.kind, job.attempts) == ("pending", "text", 0)
 
@@ -70,8 +75,10 @@ def test_a_hit_answers_200_with_summary_and_tags(client: Client, namespace: str)
     response = post(client, {"input": "  " + text.replace(" ", "   ") + "\n"})
     assert response.status_code == 200
     assert response.json() == {"job_id": "0b4d3c1e-0000-4000-8000-000000000001",
-                               "status": "completed", "cached": True,
+                               "status": "completed", "cached": True, "cache_key": key,
                                "summary": "One. Two.", "tags": ["a", "b"]}
+    assert (response["X-Cache"], response["X-Cache-Key"]) == ("HIT", key)
+    assert "Location" not in response
 
 
 def test_refresh_bypasses_a_cached_answer(client: Client, namespace: str) -> None:
@@ -86,13 +93,30 @@ def test_refresh_bypasses_a_cached_answer(client: Client, namespace: str) -> Non
 
 def test_identical_submits_share_one_job_while_it_is_pending(client: Client) -> None:
     text = text_about("glacier")
-    first = post(client, {"input": text}).json()
-    second = post(client, {"input": text.replace(". ", ".  \n ")}).json()
-    assert second == first
+    first = post(client, {"input": text})
+    second = post(client, {"input": text.replace(". ", ".  \n ")})
+    assert second.json() == first.json()
     assert Job.objects.count() == 1
+    # The first submit created the job, the second joined it.
+    assert (first["X-Cache"], second["X-Cache"]) == ("MISS", "JOINED")
+    assert first["X-Cache-Key"] == second["X-Cache-Key"] == first.json()["cache_key"]
     # Case is kept: a lower-cased text is another input.
     other = post(client, {"input": text.lower()}).json()
-    assert other["job_id"] != first["job_id"]
+    assert other["job_id"] != first.json()["job_id"]
+
+
+def test_a_url_that_failed_moments_ago_is_answered_as_failed_not_as_a_hit(
+        client: Client, namespace: str) -> None:
+    url = "https://example.com/gone"
+    key = normalize_input(url).cache_key(namespace)
+    job = Job.objects.create(kind="url", input_hash=key, input_text=url, url=url,
+                             status="failed", error="HTTP 404", error_code="http_error")
+    cache.remember_failure(key, str(job.id), ttl=60)
+    response = post(client, {"input": url})
+    assert response.status_code == 200
+    assert response.json() == {"job_id": str(job.id), "status": "failed", "cached": True,
+                               "cache_key": key, "error": "HTTP 404", "code": "http_error"}
+    assert (response["X-Cache"], response["X-Cache-Key"]) == ("FAILED", key)
 
 
 def test_a_stale_inflight_marker_is_replaced(client: Client, namespace: str) -> None:

@@ -32,27 +32,38 @@ def error_response(message: str, code: str, status_code: int,
     return Response({"error": message, "code": code}, status=status_code, headers=headers)
 
 
-def _first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
+def first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
     """The first message and code in a (nested) DRF ValidationError detail."""
     if isinstance(detail, dict):
         name, value = next(iter(detail.items()))
         label = "" if name == "non_field_errors" else f"{prefix}{name}: "
-        return _first_error(value, label)
+        return first_error(value, label)
     if isinstance(detail, list) and detail:
-        return _first_error(detail[0], prefix)
+        return first_error(detail[0], prefix)
     return f"{prefix}{detail}", getattr(detail, "code", None) or "invalid"
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+def refusal(exc: Exception) -> tuple[str, str, int] | None:
+    """(message, code, HTTP status) when ``exc`` is a submit refusing one
+    input (InvalidInput 400, InputTooLarge 413, Busy 503); None otherwise.
+    A batch answers these per item; a single submit answers them whole."""
     if isinstance(exc, InvalidInput):
-        return error_response(exc.message, exc.code, status.HTTP_400_BAD_REQUEST)
+        return exc.message, exc.code, status.HTTP_400_BAD_REQUEST
     if isinstance(exc, InputTooLarge):
-        return error_response(str(exc), "input_too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return str(exc), "input_too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    if isinstance(exc, Busy):
+        return str(exc), "busy", status.HTTP_503_SERVICE_UNAVAILABLE
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if (refused := refusal(exc)) is not None:
+        message, code, status_code = refused
+        # Busy: the job for this input just ended; trying again soon helps.
+        headers = {"Retry-After": "1"} if isinstance(exc, Busy) else None
+        return error_response(message, code, status_code, headers)
     if isinstance(exc, NotRetryable):
         return error_response(str(exc), "not_failed", status.HTTP_409_CONFLICT)
-    if isinstance(exc, Busy):
-        return error_response(str(exc), "busy", status.HTTP_503_SERVICE_UNAVAILABLE,
-                              {"Retry-After": "1"})
     if isinstance(exc, RedisError | BrokerError):
         logger.warning("Valkey unavailable: %s", exc)
         return error_response("the cache and queue (Valkey) are unavailable; try again shortly",
@@ -81,7 +92,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):
-        message, code = _first_error(exc.detail)
+        message, code = first_error(exc.detail)
         return error_response(message, code, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ParseError):
         return error_response(f"malformed JSON: {exc.detail}", "malformed_json",

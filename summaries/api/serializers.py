@@ -1,10 +1,17 @@
-"""Request validation and response shapes (the latter document the OpenAPI schema)."""
+"""Request validation, and the output serializers that render every response
+body (one definition of each shape: the views render with them, and the
+OpenAPI schema is generated from them)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from summaries import metrics
+from summaries.models import Job
 
 
 class StrictCharField(serializers.CharField):
@@ -31,42 +38,105 @@ class SubmitRequest(serializers.Serializer):
     refresh = StrictBooleanField(default=False, help_text="Bypass the cache and summarise anew.")
 
 
-class SubmitResponse(serializers.Serializer):
-    job_id = serializers.UUIDField()
-    status = serializers.ChoiceField(["pending", "processing", "completed", "failed"])
-    cached = serializers.BooleanField()
-    summary = serializers.CharField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    error = serializers.CharField(required=False)
-    code = serializers.CharField(required=False)
+class ShapedResponse(serializers.Serializer):
+    """An output serializer whose optional fields appear only when meaningful.
+
+    ``shown_when`` maps a field name to a test of the instance; the field is
+    left out of the body (not rendered as null) when its test is false.
+    Those fields are ``required=False``, so the OpenAPI schema says so too.
+    """
+
+    shown_when: ClassVar[dict[str, Callable[[Any], bool]]] = {}
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance)
+        for name, shown in self.shown_when.items():
+            if not shown(instance):
+                body.pop(name, None)
+        return body
 
 
-class JobResponse(serializers.Serializer):
+def _completed(item: Any) -> bool:
+    return bool(item.status == Job.Status.COMPLETED)
+
+
+def _failed(item: Any) -> bool:
+    return bool(item.status == Job.Status.FAILED)
+
+
+def _url_job(job: Job) -> bool:
+    return job.kind == Job.Kind.URL
+
+
+def _fetched(job: Job) -> bool:
+    return _url_job(job) and bool(job.final_url)
+
+
+# X-Cache (and a batch item's "cache") for each submit outcome. A known
+# failure is FAILED, not HIT: the answer came from the failure cache, but it
+# is no summary.
+CACHE_STATUS = {metrics.HIT: "HIT", metrics.MISS: "MISS", metrics.JOINED: "JOINED",
+                metrics.KNOWN_FAILURE: "FAILED"}
+
+
+class SubmitResponse(ShapedResponse):
+    """POST /api/submit's body (rendered from a services.submit.Submission)."""
+
     job_id = serializers.UUIDField()
-    status = serializers.ChoiceField(["pending", "processing", "completed", "failed"])
-    kind = serializers.ChoiceField(["text", "url"])
+    status = serializers.ChoiceField(Job.Status.choices)
+    cached = serializers.BooleanField(
+        help_text="Answered at once from the cache (or a fetch that failed moments ago).")
+    cache_key = serializers.CharField(
+        help_text="The input's cache key (also in the X-Cache-Key header).")
+    summary = serializers.CharField(required=False, help_text="When completed.")
+    tags = serializers.ListField(child=serializers.CharField(), required=False,
+                                 help_text="When completed.")
+    error = serializers.CharField(required=False, help_text="When failed.")
+    code = serializers.CharField(required=False, help_text="When failed.")
+
+    shown_when = {"summary": _completed, "tags": _completed,
+                  "error": _failed, "code": _failed}
+
+
+class JobResponse(ShapedResponse):
+    """A job's status (GET /api/status/<id>, the operator endpoints)."""
+
+    job_id = serializers.UUIDField(source="id")
+    status = serializers.ChoiceField(Job.Status.choices)
+    kind = serializers.ChoiceField(Job.Kind.choices)
     stage = serializers.CharField(help_text="Progress: queued, fetching, extracting, "
                                             "summarizing, retrying, done, failed.")
     cached = serializers.BooleanField()
     attempts = serializers.IntegerField()
     created_at = serializers.DateTimeField()
-    summary = serializers.CharField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    summary = serializers.CharField(required=False, help_text="When completed.")
+    tags = serializers.ListField(child=serializers.CharField(), required=False,
+                                 help_text="When completed.")
     duration_ms = serializers.IntegerField(required=False)
     completed_at = serializers.DateTimeField(required=False)
-    error = serializers.CharField(required=False)
-    code = serializers.CharField(required=False)
-    last_error = serializers.CharField(required=False)
-    url = serializers.CharField(required=False)
-    final_url = serializers.CharField(required=False)
+    error = serializers.CharField(required=False, help_text="When failed.")
+    code = serializers.CharField(source="error_code", required=False, help_text="When failed.")
+    last_error = serializers.CharField(source="error", required=False,
+                                       help_text="Why the last attempt failed, while retrying.")
+    url = serializers.CharField(required=False, help_text="URL jobs: the canonical URL.")
+    final_url = serializers.CharField(required=False,
+                                      help_text="URL jobs, once fetched: after redirects.")
     title = serializers.CharField(required=False)
     extracted_chars = serializers.IntegerField(required=False)
 
+    shown_when = {
+        "summary": _completed, "tags": _completed,
+        "error": _failed, "code": _failed,
+        "last_error": lambda job: not _failed(job) and bool(job.error),
+        "completed_at": lambda job: job.completed_at is not None,
+        "duration_ms": lambda job: job.duration_ms is not None,
+        "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
+    }
+
 
 class JobFilter(serializers.Serializer):
-    status = serializers.ChoiceField(["pending", "processing", "completed", "failed"],
-                                     required=False)
-    kind = serializers.ChoiceField(["text", "url"], required=False)
+    status = serializers.ChoiceField(Job.Status.choices, required=False)
+    kind = serializers.ChoiceField(Job.Kind.choices, required=False)
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
@@ -87,6 +157,9 @@ class AnalyticsResponse(serializers.Serializer):
     cache_hits = serializers.IntegerField()
     cache_misses = serializers.IntegerField()
     failed_jobs = serializers.IntegerField()
+    joined = serializers.IntegerField(help_text="Cache misses that joined a job in flight.")
+    known_failures = serializers.IntegerField(
+        help_text="Submits of a URL that failed moments ago, answered with that failure.")
     completed_jobs = serializers.IntegerField()
     queue_size = serializers.IntegerField(help_text="Jobs waiting for a worker.")
     avg_processing_time_ms = serializers.FloatField()
@@ -102,3 +175,81 @@ class HealthResponse(serializers.Serializer):
 class ErrorResponse(serializers.Serializer):
     error = serializers.CharField(help_text="What went wrong, for a person.")
     code = serializers.CharField(help_text="What went wrong, for a program.")
+
+
+# --- Bulk submit --------------------------------------------------------------
+
+MAX_BATCH = 100
+
+BATCH_ITEM_SCHEMA = {"oneOf": [
+    {"type": "string", "description": "Text to summarise, or an http(s) URL."},
+    {"type": "object", "required": ["input"], "properties": {
+        "input": {"type": "string", "description": "Text to summarise, or an http(s) URL."},
+        "refresh": {"type": "boolean", "default": False,
+                    "description": "Bypass the cache and summarise anew."}}},
+]}
+
+
+@extend_schema_field(BATCH_ITEM_SCHEMA)
+class BatchItemField(serializers.Field):
+    """One batch item, kept as given: each is validated on its own (as a
+    SubmitRequest), so a bad item is refused alone, not the whole batch."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class BatchRequest(serializers.Serializer):
+    inputs = serializers.ListField(
+        child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
+        help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool}}.")
+
+
+def _answered(item: Any) -> bool:
+    return item.submission is not None
+
+
+class BatchItemResponse(ShapedResponse):
+    """One item's answer, in the batch's order. An answered item has the
+    single submit's body, plus ``cache`` (what X-Cache would say) and, while
+    its job runs, ``status_url``. A refused item has only ``error``, ``code``
+    and ``http_status``."""
+
+    job_id = serializers.UUIDField(source="submission.job_id", required=False)
+    status = serializers.ChoiceField(Job.Status.choices, source="submission.status",
+                                     required=False)
+    cached = serializers.BooleanField(source="submission.cached", required=False)
+    cache_key = serializers.CharField(source="submission.cache_key", required=False)
+    cache = serializers.ChoiceField(sorted(CACHE_STATUS.values()), required=False,
+                                    help_text="What X-Cache says for a single submit.")
+    status_url = serializers.URLField(required=False, help_text="While the job runs.")
+    summary = serializers.CharField(source="submission.summary", required=False,
+                                    help_text="When completed.")
+    tags = serializers.ListField(child=serializers.CharField(), source="submission.tags",
+                                 required=False, help_text="When completed.")
+    error = serializers.CharField(required=False,
+                                  help_text="When the item was refused or its job failed.")
+    code = serializers.CharField(required=False,
+                                 help_text="When the item was refused or its job failed.")
+    http_status = serializers.IntegerField(
+        help_text="The status a single submit of this item would have got: "
+                  "200 answered, 202 job queued or running, 400/413/503 refused.")
+
+    shown_when = {
+        **{name: _answered for name in ("job_id", "status", "cached", "cache_key", "cache")},
+        "status_url": lambda item: bool(item.status_url),
+        "summary": lambda item: _answered(item) and _completed(item.submission),
+        "tags": lambda item: _answered(item) and _completed(item.submission),
+        "error": lambda item: bool(item.error),
+        "code": lambda item: bool(item.error),
+    }
+
+
+class BatchResponse(serializers.Serializer):
+    results = BatchItemResponse(many=True)

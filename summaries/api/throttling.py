@@ -14,8 +14,12 @@ from summaries import cache
 
 
 class SubmitRateThrottle(BaseThrottle):
-    """Fixed one-window counter: INCR ratelimit:<client>:<window>; over the
-    limit → 429 with Retry-After set to the end of the window."""
+    """Fixed one-window counter: INCRBY ratelimit:<client>:<window> <cost>;
+    over the limit → 429 with Retry-After set to the end of the window.
+
+    A submit costs one; a view with a ``throttle_cost(request)`` method says
+    what a request costs (a batch: one per item, so batching does not raise a
+    client's allowance)."""
 
     def __init__(self) -> None:
         self.retry_after: float | None = None
@@ -31,7 +35,7 @@ class SubmitRateThrottle(BaseThrottle):
         # X-Forwarded-For entry from the right; never what the client wrote.
         key = f"ratelimit:{self.get_ident(request)}:{window}"
         pipe = cache.client().pipeline(transaction=False)
-        pipe.incr(key)
+        pipe.incrby(key, _cost(request, view))
         pipe.expire(key, period + 1)
         used = int(pipe.execute()[0])
         if used <= count:
@@ -41,3 +45,8 @@ class SubmitRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+def _cost(request: Request, view: APIView) -> int:
+    cost = getattr(view, "throttle_cost", None)
+    return int(cost(request)) if callable(cost) else 1

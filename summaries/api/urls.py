@@ -16,7 +16,8 @@ def api_root(request: Request) -> Response:
     """SmartCache: POST text or a URL to /api/submit, then poll /api/status/<job_id>."""
     return Response({
         name: reverse(name, request=request)
-        for name in ("submit", "jobs", "analytics", "health", "schema", "docs")
+        for name in ("submit", "submit-batch", "jobs", "analytics", "health", "schema",
+                     "docs")
     })
 
 
@@ -34,6 +35,7 @@ def both(route: str, view: Any, name: str) -> list[URLPattern]:
 urlpatterns = [
     path("", api_root, name="api-root"),
     *both("submit", views.SubmitView.as_view(), "submit"),
+    *both("submit/batch", views.SubmitBatchView.as_view(), "submit-batch"),
     *both("status/<str:job_id>", views.StatusView.as_view(), "job-status"),
     *both("jobs", views.JobListView.as_view(), "jobs"),
     *both("jobs/<str:job_id>/retry", views.JobRetryView.as_view(), "job-retry"),

@@ -1,4 +1,4 @@
-"""HTTP endpoints: validate, call one service, shape the response."""
+"""HTTP endpoints: validate, call one service, render with an output serializer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -23,33 +28,100 @@ from rest_framework.views import APIView
 from summaries import cache, metrics
 from summaries.api import schema  # noqa: F401  (documents the operator token)
 from summaries.api import serializers as s
+from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
-from summaries.services.submit import Submission, job_list, job_retry, summary_request
+from summaries.services.submit import job_list, job_retry, summary_request
 
 ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 413, 415, 429, 503)}
 
 
+CACHE_HEADERS = [
+    OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200, 202],
+                     enum=["HIT", "MISS", "JOINED", "FAILED"],
+                     description="HIT: a cached summary. MISS: this submit created the job. "
+                                 "JOINED: it joined the job already running for this input. "
+                                 "FAILED: the URL failed to fetch moments ago (no summary)."),
+    OpenApiParameter("X-Cache-Key", str, OpenApiParameter.HEADER, response=[200, 202],
+                     description="The input's cache key (also the body's cache_key)."),
+    OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[202],
+                     description="The job's status URL."),
+]
+EXAMPLE_KEY = "3f1c9a0e5b7d2c4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"
+SUBMIT_HIT = OpenApiExample("cache hit", response_only=True, status_codes=[200], value={
+    "job_id": "5a0c2f4e-8b1d-4c3a-9e7f-0123456789ab", "status": "completed", "cached": True,
+    "cache_key": EXAMPLE_KEY, "summary": "Valkey is an open source key-value store forked "
+    "from Redis in 2024. Many cloud providers offer it as a managed service.",
+    "tags": ["valkey", "redis", "databases"]})
+SUBMIT_MISS = OpenApiExample("job queued", response_only=True, status_codes=[202], value={
+    "job_id": "5a0c2f4e-8b1d-4c3a-9e7f-0123456789ab", "status": "pending", "cached": False,
+    "cache_key": EXAMPLE_KEY})
+
+
 class SubmitView(APIView):
     """Submit text or a URL. A cached answer comes back at once (200); otherwise
-    a job is queued (202) and its status URL is in the Location header."""
+    a job is queued (202) and its status URL is in the Location header.
+    X-Cache says how it was answered (HIT, MISS, JOINED or FAILED) and
+    X-Cache-Key gives the input's cache key."""
 
     serializer_class = s.SubmitRequest
     throttle_classes = [SubmitRateThrottle]
 
-    @extend_schema(request=s.SubmitRequest,
-                   responses={200: s.SubmitResponse, 202: s.SubmitResponse, **ERRORS})
+    @extend_schema(request=s.SubmitRequest, responses={
+        200: OpenApiResponse(s.SubmitResponse, "Answered at once: a cached summary "
+                             "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
+                             examples=[SUBMIT_HIT]),
+        202: OpenApiResponse(s.SubmitResponse, "A job is queued (X-Cache: MISS) or already "
+                             "running for this input (JOINED); poll Location.",
+                             examples=[SUBMIT_MISS]),
+        **ERRORS}, parameters=CACHE_HEADERS)
     def post(self, request: Request) -> Response:
         form = s.SubmitRequest(data=request.data)
         form.is_valid(raise_exception=True)
         submission = summary_request(raw=form.validated_data["input"],
                                      refresh=form.validated_data["refresh"])
-        body = _submission_body(submission)
+        headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
+                   "X-Cache-Key": submission.cache_key}
         if submission.cached:
-            return Response(body, status=status.HTTP_200_OK)
-        status_path = reverse("job-status", kwargs={"job_id": submission.job_id})
-        location = request.build_absolute_uri(status_path)
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+            return Response(s.SubmitResponse(submission).data, status=status.HTTP_200_OK,
+                            headers=headers)
+        headers["Location"] = _status_url(request, submission.job_id)
+        return Response(s.SubmitResponse(submission).data, status=status.HTTP_202_ACCEPTED,
+                        headers=headers)
+
+
+class SubmitBatchView(APIView):
+    """Submit up to 100 inputs at once, for the bulk lane. Each item is
+    answered, in order, as a single submit of it would be (hits inline, jobs
+    with their status URL, a refused item alone with its error and
+    http_status); 202 if any item's job is queued or running, else 200.
+    Each item counts against the rate limit."""
+
+    throttle_classes = [SubmitRateThrottle]
+
+    @extend_schema(request=s.BatchRequest, responses={
+        200: OpenApiResponse(s.BatchResponse, "Every item answered at once (from the cache, "
+                             "or refused)."),
+        202: OpenApiResponse(s.BatchResponse, "At least one item's job is queued or running: "
+                             "poll its status_url."),
+        **ERRORS})
+    def post(self, request: Request) -> Response:
+        form = s.BatchRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        answers = answer_items(form.validated_data["inputs"],
+                               lambda job_id: _status_url(request, job_id))
+        running = any(answer.http_status == status.HTTP_202_ACCEPTED for answer in answers)
+        return Response(s.BatchResponse({"results": answers}).data,
+                        status=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
+
+    def throttle_cost(self, request: Request) -> int:
+        """One per item (a malformed batch costs one: it is refused whole)."""
+        inputs = request.data.get("inputs") if isinstance(request.data, dict) else None
+        return len(inputs) if isinstance(inputs, list) and inputs else 1
+
+
+def _status_url(request: Request, job_id: str) -> str:
+    return request.build_absolute_uri(reverse("job-status", kwargs={"job_id": job_id}))
 
 
 class StatusView(APIView):
@@ -57,7 +129,7 @@ class StatusView(APIView):
 
     @extend_schema(responses={200: s.JobResponse, 404: OpenApiResponse(s.ErrorResponse)})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(_job_body(_get_job(job_id)))
+        return Response(s.JobResponse(_get_job(job_id)).data)
 
 
 def _get_job(job_id: str) -> Job:
@@ -132,7 +204,7 @@ class JobListView(OperatorView):
         paginator.page_size_query_param = "page_size"
         paginator.max_page_size = 200
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
-        return paginator.get_paginated_response([_job_body(job) for job in page or []])
+        return paginator.get_paginated_response(s.JobResponse(page or [], many=True).data)
 
 
 class JobRetryView(OperatorView):
@@ -143,7 +215,7 @@ class JobRetryView(OperatorView):
         404: OpenApiResponse(s.ErrorResponse), 409: OpenApiResponse(s.ErrorResponse)})
     def post(self, request: Request, job_id: str) -> Response:
         retried = job_retry(job=_get_job(job_id))
-        return Response(_job_body(retried), status=status.HTTP_202_ACCEPTED)
+        return Response(s.JobResponse(retried).data, status=status.HTTP_202_ACCEPTED)
 
 
 class AnalyticsView(APIView):
@@ -181,40 +253,3 @@ def _check(probe: Any) -> str:
     except Exception as exc:
         return f"error: {type(exc).__name__}"
     return "ok"
-
-
-def _submission_body(sub: Submission) -> dict[str, Any]:
-    body: dict[str, Any] = {"job_id": sub.job_id, "status": sub.status, "cached": sub.cached}
-    if sub.status == Job.Status.COMPLETED:
-        body |= {"summary": sub.summary, "tags": sub.tags}
-    if sub.error:
-        body |= {"error": sub.error, "code": sub.code}
-    return body
-
-
-def _job_body(job: Job) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "job_id": str(job.id),
-        "status": job.status,
-        "kind": job.kind,
-        "stage": job.stage,
-        "cached": job.cached,
-        "attempts": job.attempts,
-        "created_at": job.created_at,
-    }
-    if job.status == Job.Status.COMPLETED:
-        body |= {"summary": job.summary, "tags": job.tags}
-    if job.status == Job.Status.FAILED:
-        body |= {"error": job.error, "code": job.error_code}
-    elif job.error:
-        body["last_error"] = job.error
-    if job.completed_at:
-        body["completed_at"] = job.completed_at
-    if job.duration_ms is not None:
-        body["duration_ms"] = job.duration_ms
-    if job.kind == Job.Kind.URL:
-        body["url"] = job.url
-        if job.final_url:
-            body |= {"final_url": job.final_url, "title": job.title,
-                     "extracted_chars": job.extracted_chars}
-    return body
