@@ -1,7 +1,7 @@
 """`manage.py extract PATH_OR_URL ...`: one JSON line per argument.
 
-Files come from the shared extraction benchmark or tmp_path; URLs from a
-FakeWeb on 127.0.0.2 (the only network the fetcher may reach in tests).
+Files are the tests' own pages (tests/fixtures/pages) or written to
+tmp_path; URLs come from a FakeWeb on 127.0.0.2 (the only network the fetcher may reach in tests).
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ import pytest
 from django.core.management import call_command
 
 from bench.extraction import shingle_scores
-from tests.benchmark_data import PARAGRAPHS, ground_truth, page_path
 from tests.fakes.web import Canary, FakeWeb
+from tests.pages import LATIN1, NEWS, PARAGRAPHS, expected, page_bytes, page_path
 from tests.processes import ROOT
-
-ASSANGE = "c7e39ac49fa1235f5d50f83bf2444248bd3aa4e6df044377916c812dd109ba23"
 
 FERRY_HTML = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Ferry service to expand</title>"
@@ -36,9 +34,15 @@ FERRY_HTML = (
 )
 
 
-def first_truth_sentence(page_id: str) -> str:
-    body = ground_truth()[page_id]["articleBody"]
+def first_sentence(name: str) -> str:
+    body = expected(name).body
     return " ".join(re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0].split())
+
+
+def write_gz(path: Path, name: str) -> Path:
+    """A gzip copy of fixture page ``name`` at ``path``."""
+    path.write_bytes(gzip.compress(page_bytes(name)))
+    return path
 
 
 def extract(*sources: str) -> tuple[list[dict[str, Any]], int]:
@@ -85,7 +89,7 @@ def web(site: FakeWeb) -> FakeWeb:
 def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
     page = tmp_path / "ferry.html"
     page.write_text(FERRY_HTML, encoding="utf-8")
-    gz = str(page_path(ASSANGE))
+    gz = str(write_gz(tmp_path / "story.html.gz", NEWS))
 
     rows, code = extract(gz, str(page), gz)
 
@@ -94,10 +98,10 @@ def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
     assert rows[0] == rows[2]
     assert set(rows[0]) == {"source", "title", "text"}
 
-    assert rows[0]["title"] == "Sweden drops Assange rape investigation"
+    assert rows[0]["title"] == expected(NEWS).title
     text = " ".join(rows[0]["text"].split())
-    assert first_truth_sentence(ASSANGE) in text
-    precision, recall = shingle_scores(rows[0]["text"], ground_truth()[ASSANGE]["articleBody"])
+    assert first_sentence(NEWS) in text
+    precision, recall = shingle_scores(rows[0]["text"], expected(NEWS).body)
     assert precision > 0.9 and recall > 0.9
     assert "<" not in rows[0]["text"]
 
@@ -106,15 +110,15 @@ def test_files_give_one_json_line_each_in_order(tmp_path: Path) -> None:
 
 
 def test_the_cli_echoes_sources_as_given_and_fails_for_a_missing_file(tmp_path: Path) -> None:
-    shutil.copy(page_path(ASSANGE), tmp_path / "story.html.gz")
+    write_gz(tmp_path / "story.html.gz", NEWS)
     (tmp_path / "ferry.html").write_text(FERRY_HTML, encoding="utf-8")
 
     rows, code = extract_cli("story.html.gz", "missing.html", "./ferry.html", cwd=tmp_path)
 
     assert code != 0
     assert [row["source"] for row in rows] == ["story.html.gz", "missing.html", "./ferry.html"]
-    assert rows[0]["title"] == "Sweden drops Assange rape investigation"
-    assert first_truth_sentence(ASSANGE) in " ".join(rows[0]["text"].split())
+    assert rows[0]["title"] == expected(NEWS).title
+    assert first_sentence(NEWS) in " ".join(rows[0]["text"].split())
     assert set(rows[1]) == {"source", "error", "code"}
     assert rows[1]["code"] and rows[1]["error"]
     assert rows[2]["text"].split("\n") == PARAGRAPHS  # later arguments still run
@@ -199,13 +203,18 @@ def test_urls_into_the_network_are_refused_without_a_connection(web: FakeWeb) ->
 
 
 def test_a_file_in_a_legacy_charset_is_decoded_by_its_meta_tag(tmp_path: Path) -> None:
-    text = "Le conseil municipal a voté mardi l'élargissement du service de ferry. " * 6
-    html = ('<html><head><meta charset="iso-8859-1"><title>Café</title></head><body>'
-            f"<article><p>{text}</p><p>{text}</p></article></body></html>")
-    page = tmp_path / "latin1.html"
-    page.write_bytes(html.encode("iso-8859-1"))
-    out = io.StringIO()
-    call_command("extract", str(page), stdout=out)
-    row = json.loads(out.getvalue())
-    assert "voté mardi l'élargissement" in row["text"]
-    assert "\ufffd" not in row["text"]
+    # The page's bytes are ISO-8859-1; only its <meta charset> says so.
+    assert b"f\xeate du village" in page_bytes(LATIN1)
+    page = shutil.copy(page_path(LATIN1), tmp_path / "fete.html")
+    gz = write_gz(tmp_path / "fete.html.gz", LATIN1)
+
+    rows, code = extract(str(page), str(gz))
+
+    assert code == 0
+    assert rows[0]["text"] == rows[1]["text"]
+    assert rows[0]["title"] == expected(LATIN1).title
+    assert "fera son retour le dernier week-end de juin" in rows[0]["text"]
+    assert "Éliane Marchand" in rows[0]["text"]
+    assert "\ufffd" not in rows[0]["text"]
+    precision, recall = shingle_scores(rows[0]["text"], expected(LATIN1).body)
+    assert precision > 0.9 and recall > 0.9

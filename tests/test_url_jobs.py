@@ -17,45 +17,23 @@ import redis
 
 from summaries.inputs import normalize_input
 from summaries.models import Job
-from tests.benchmark_data import ground_truth, page_html
 from tests.conftest import Api
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.web import Canary, FakeWeb
+from tests.pages import BLOCK_PAGES, NEWS, SPLIT_BODY, expected, page_html
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-# Two ordinary news stories from the benchmark.
-ASSANGE = "c7e39ac49fa1235f5d50f83bf2444248bd3aa4e6df044377916c812dd109ba23"
-MOON = "c50845a7158af12ee75acea301a3ea0dad1e848d6b9dbdb43ba7f2d825b2528b"
-
-JS_SHELL = (
-    "<html><head><title>News app</title></head><body>"
-    "<noscript>You need to enable JavaScript to run this app.</noscript>"
-    "<div id='root'></div><script src='/static/app.js'></script></body></html>"
-)
-CAPTCHA = (
-    "<html><head><title>Just a moment...</title></head><body>"
-    "<h1>Checking your browser before accessing the site.</h1>"
-    "<p>Please verify you are a human.</p><div class='g-recaptcha' data-sitekey='x'></div>"
-    "</body></html>"
-)
-PAYWALL = (
-    "<html><head><title>Markets rally</title></head><body><article><h1>Markets rally</h1>"
-    "<p>Stocks rose sharply on Monday as investors returned from the long weekend.</p>"
-    "<p>Subscribe to continue reading. Already a subscriber? Sign in.</p>"
-    "</article></body></html>"
-)
-TOO_SHORT = (
-    "<html><head><title>Notice</title></head><body><article>"
-    "<p>Short note: the office is closed today. Back tomorrow.</p></article></body></html>"
-)
+# Two ordinary news stories: the tests' own pages (tests/fixtures/pages).
+STORY = NEWS
+FARMING = SPLIT_BODY
 
 _WORDS = re.compile(r"\w+")
 
 
-def first_truth_sentence(page_id: str) -> str:
-    body = ground_truth()[page_id]["articleBody"]
+def first_sentence(name: str) -> str:
+    body = expected(name).body
     return " ".join(re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0].split())
 
 
@@ -72,11 +50,11 @@ def canary() -> Iterator[Canary]:
 @pytest.fixture(scope="module")
 def site() -> Iterator[FakeWeb]:
     with FakeWeb() as server:
-        server.add_page("/news/assange", page_html(ASSANGE))
-        server.add_redirect("/go/assange", "/news/assange")
-        moon = page_html(MOON)
-        server.add_page("/science/moon-landers", moon)
-        server.add_page("/mirror/nasa-picks-landers", moon)
+        server.add_page("/news/ferry", page_html(STORY))
+        server.add_redirect("/go/ferry", "/news/ferry")
+        farming = page_html(FARMING)
+        server.add_page("/farming/late-frost", farming)
+        server.add_page("/mirror/orchards-frost", farming)
         server.add_status("/gone", 404)
         server.add_status("/gone-again", 404)
         server.add_status("/overloaded", 503)
@@ -85,10 +63,8 @@ def site() -> Iterator[FakeWeb]:
                             content_type="application/pdf")
         server.add_response("/untyped", b"just some bytes, not markup", content_type=None)
         server.add_huge("/huge", 6_000_000)
-        server.add_page("/app", JS_SHELL)
-        server.add_page("/challenge", CAPTCHA)
-        server.add_page("/premium", PAYWALL)
-        server.add_page("/notice", TOO_SHORT)
+        for name in BLOCK_PAGES:  # JavaScript shell, bot challenge, paywall, short notice
+            server.add_page(f"/blocked/{name.removesuffix('.html')}", page_html(name))
         yield server
 
 
@@ -112,37 +88,41 @@ def submit_job(api: Api, url: str, **extra: Any) -> str:
 
 
 def test_an_article_url_is_fetched_extracted_and_summarised(
-        api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
-    url = web.url("/go/assange")
+        api: Api, gemini: FakeGemini, web: FakeWeb, namespace: str) -> None:
+    url = web.url("/go/ferry")
     done = api.wait(submit_job(api, url))
 
     assert done["status"] == "completed", done
     assert done["kind"] == "url" and done["cached"] is False and done["attempts"] == 1
     assert done["url"] == url
-    assert done["final_url"] == web.url("/news/assange")  # the in-site redirect was followed
-    assert done["title"] == "Sweden drops Assange rape investigation"
-    assert done["extracted_chars"] > 2000
+    assert done["final_url"] == web.url("/news/ferry")  # the in-site redirect was followed
+    assert done["title"] == expected(STORY).title
+    assert done["extracted_chars"] > 1500
     assert 2 <= len(done["tags"]) <= 4
-    assert [r.path for r in web.requests] == ["/go/assange", "/news/assange"]
+    assert [r.path for r in web.requests] == ["/go/ferry", "/news/ferry"]
 
     # The AI saw the extracted article (and its title), not the page's markup.
     assert gemini.calls == 1
     prompt = " ".join(gemini.received[0].user_text.split())
-    assert first_truth_sentence(ASSANGE) in prompt
-    assert "Title: Sweden drops Assange rape investigation" in prompt
+    assert first_sentence(STORY) in prompt
+    assert f"Title: {expected(STORY).title}" in prompt
     assert "<script" not in prompt and "<div" not in prompt
+    # Page furniture around the story did not reach the AI.
+    for furniture in ("We use cookies", "Most read", "busrider77", "Sign up for our daily"):
+        assert furniture not in prompt
 
     # The fake builds its summary from the text it was given: so the summary's
     # words are the article's.
     job = Job.objects.get(id=done["job_id"])
     assert len(job.extracted_text) == done["extracted_chars"]
-    assert "assange" in done["summary"].lower()
+    assert "ferry" in done["summary"].lower()
     assert words(done["summary"]) <= words(job.extracted_text)
     assert set(done["tags"]) <= words(job.extracted_text)
 
     again = api.submit(url)
     assert again.status_code == 200
     assert again.json() == {"job_id": done["job_id"], "status": "completed", "cached": True,
+                            "cache_key": normalize_input(url).cache_key(namespace),
                             "summary": done["summary"], "tags": done["tags"]}
     assert gemini.calls == 1
     assert len(web.requests) == 2  # a cache hit fetches nothing
@@ -150,19 +130,19 @@ def test_an_article_url_is_fetched_extracted_and_summarised(
 
 def test_one_article_under_two_urls_costs_one_ai_call(
         api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
-    first = api.wait(submit_job(api, web.url("/science/moon-landers")))
-    assert first["status"] == "completed", first
+    first = api.wait(submit_job(api, web.url("/farming/late-frost")))
+    assert first["status"] == "completed", (first.get("code"), first.get("error"))
     assert first["cached"] is False
     assert gemini.calls == 1
 
     # Another URL, same article text: a job (the URL is new) that completes
     # from the content key without asking the AI.
-    second = api.wait(submit_job(api, web.url("/mirror/nasa-picks-landers")))
+    second = api.wait(submit_job(api, web.url("/mirror/orchards-frost")))
     assert second["status"] == "completed", second
     assert second["job_id"] != first["job_id"]
     assert second["cached"] is True
     assert (second["summary"], second["tags"]) == (first["summary"], first["tags"])
-    assert second["final_url"] == web.url("/mirror/nasa-picks-landers")
+    assert second["final_url"] == web.url("/mirror/orchards-frost")
     assert second["extracted_chars"] == first["extracted_chars"] > 0
     assert second["title"] == first["title"] != ""
     assert gemini.calls == 1
@@ -170,7 +150,7 @@ def test_one_article_under_two_urls_costs_one_ai_call(
     # The first URL again, spelt differently (scheme case, tracking parameters,
     # fragment): the same input, answered from the cache without a fetch.
     fetched = len(web.requests)
-    variant = web.url("/science/moon-landers?utm_source=newsletter&utm_medium=email#top")
+    variant = web.url("/farming/late-frost?utm_source=newsletter&utm_medium=email#top")
     variant = variant.replace("http://", "HTTP://")
     hit = api.submit(variant)
     assert hit.status_code == 200, hit.text
@@ -183,7 +163,7 @@ def test_one_article_under_two_urls_costs_one_ai_call(
 def test_one_article_under_two_urls_at_once_costs_one_ai_call(
         api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
     gemini.delay_s = 0.5  # both jobs reach the article text while the AI works
-    urls = [web.url("/science/moon-landers"), web.url("/mirror/nasa-picks-landers")]
+    urls = [web.url("/farming/late-frost"), web.url("/mirror/orchards-frost")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         job_ids = list(pool.map(lambda u: submit_job(api, u), urls))
     done = [api.wait(job_id) for job_id in job_ids]
@@ -260,12 +240,14 @@ def test_what_is_not_an_html_page_fails_clearly(
     assert gemini.calls == 0
 
 
-@pytest.mark.parametrize("path", ["/app", "/challenge", "/premium", "/notice"])
+@pytest.mark.parametrize("name", BLOCK_PAGES)
 def test_block_pages_and_short_pages_fail_with_content_unavailable(
-        api: Api, gemini: FakeGemini, web: FakeWeb, path: str) -> None:
+        api: Api, gemini: FakeGemini, web: FakeWeb, name: str) -> None:
+    path = f"/blocked/{name.removesuffix('.html')}"
     done = api.wait(submit_job(api, web.url(path)))
     assert done["status"] == "failed", done
-    assert done["code"] == "content_unavailable" and done["error"]
+    assert done["code"] == "content_unavailable"
+    assert BLOCK_PAGES[name] in done["error"]
     assert done["attempts"] == 1
     assert hits(web, path) == 1
     assert gemini.calls == 0
@@ -321,7 +303,7 @@ def test_a_dead_url_is_remembered_until_refresh(
     "http://0.0.0.0:{canary}/",
     "ftp://127.0.0.2:{web}/file.html",
     "file:///etc/passwd",
-    "http://user:pass@127.0.0.2:{web}/news/assange",
+    "http://user:pass@127.0.0.2:{web}/news/ferry",
     "http://user@127.0.0.1:{canary}/",
 ])
 def test_probes_are_refused_at_submit(
