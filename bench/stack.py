@@ -159,6 +159,17 @@ def _drain(stream: IO[str], sink: IO[str] | None) -> None:
     stream.close()
 
 
+# Children started and not yet stopped: whatever interrupts the bench, its
+# last `finally` stops these (stop_all), so nothing outlives it.
+LIVE: list[Child] = []
+
+
+def stop_all() -> None:
+    for child in reversed(LIVE[:]):
+        with contextlib.suppress(Exception):
+            child.stop(grace=10)
+
+
 @dataclass
 class Child:
     """A child process in a group of its own, its output drained to a log file."""
@@ -178,6 +189,7 @@ class Child:
             stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        LIVE.append(self)
 
     def drain(self) -> None:
         """From now on, copy the rest of its output to the log in a thread."""
@@ -199,6 +211,7 @@ class Child:
         of its process tree is left (pids recorded before the signal)."""
         if self.proc is None:
             return
+        LIVE[:] = [child for child in LIVE if child is not self]
         tree = process_tree(self.proc.pid) if self.alive() else []
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, first)
