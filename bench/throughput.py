@@ -664,6 +664,11 @@ def figure_lanes(fake: st.FakeAI, args: argparse.Namespace, run: str, workdir: P
             thread.join(timeout=120)
         statuses = Counter(r.status for r in replies)
         refused = [r for r in replies if r.status not in (200, 202, 207)]
+        refused_items = [item for r in replies for item in r.body.get("results", [])
+                         if isinstance(item, dict) and int(item.get("http_status", 202)) >= 400]
+        if refused_items:
+            refused.append(Reply(207, {"refused items": len(refused_items),
+                                       "first": refused_items[0]}, 0, 0))
         if refused or len(replies) < len(chunks):
             record(Result(LANES, "bulk refused", f"<= {limit:.1f} s", False,
                           [f"bulk answers {dict(statuses)}; first refusal: "
