@@ -37,6 +37,7 @@ import random
 import re
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -106,15 +107,15 @@ class Page:
     truth: str
 
 
-class MissingData(Exception):
-    """The benchmark data set is not where we were told to look."""
+class DataError(Exception):
+    """The benchmark data set is absent or unreadable where we were told to look."""
 
 
 def load_pages(data: Path) -> list[Page]:
-    """Every page of the benchmark; MissingData if the data set is absent."""
+    """Every page of the benchmark; DataError if the data set is absent or broken."""
     truth_file = data / "ground-truth.json"
     if not truth_file.is_file() or not (data / "html").is_dir():
-        raise MissingData(
+        raise DataError(
             f"extraction benchmark data not found in {data}\n"
             "Expected: ground-truth.json ({id: {\"articleBody\", \"url\"}}) and "
             "html/<id>.html.gz.\n"
@@ -122,14 +123,19 @@ def load_pages(data: Path) -> list[Page]:
             "Scrapinghub's article-extraction-benchmark); put it in "
             f"{DEFAULT_DATA} or pass --data DIR."
         )
-    truth = json.loads(truth_file.read_text(encoding="utf-8"))
-    pages = []
-    for page_id, entry in sorted(truth.items()):
-        path = data / "html" / f"{page_id}.html.gz"
-        if not path.is_file():
-            raise MissingData(f"{path} is missing (listed in {truth_file})")
-        html = decode_file(gzip.decompress(path.read_bytes()))
-        pages.append(Page(page_id, html, entry["url"], entry["articleBody"]))
+    try:
+        truth = json.loads(truth_file.read_text(encoding="utf-8"))
+        pages = []
+        for page_id, entry in sorted(truth.items()):
+            path = data / "html" / f"{page_id}.html.gz"
+            if not path.is_file():
+                raise DataError(f"{path} is missing (listed in {truth_file})")
+            html = decode_file(gzip.decompress(path.read_bytes()))
+            pages.append(Page(page_id, html, entry["url"], entry["articleBody"]))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read the benchmark data in {data}: {exc!r}") from exc
+    if not pages:
+        raise DataError(f"{truth_file} lists no pages")
     return pages
 
 
@@ -369,7 +375,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         pages = load_pages(args.data)
-    except MissingData as exc:
+    except DataError as exc:
         print(f"bench/extraction.py: {exc}", file=sys.stderr)
         return 2
     if not 2 <= args.folds <= len(pages):
