@@ -83,10 +83,10 @@ class SubmitView(APIView):
         headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
                    "X-Cache-Key": submission.cache_key}
         if submission.cached:
-            return Response(s.SubmitResponse(submission).data, status=status.HTTP_200_OK,
+            return Response(s.SubmitResponse.render(submission), status=status.HTTP_200_OK,
                             headers=headers)
         headers["Location"] = _status_url(request, submission.job_id)
-        return Response(s.SubmitResponse(submission).data, status=status.HTTP_202_ACCEPTED,
+        return Response(s.SubmitResponse.render(submission), status=status.HTTP_202_ACCEPTED,
                         headers=headers)
 
 
@@ -129,7 +129,7 @@ class StatusView(APIView):
 
     @extend_schema(responses={200: s.JobResponse, 404: OpenApiResponse(s.ErrorResponse)})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(s.JobResponse(_get_job(job_id)).data)
+        return Response(s.JobResponse.render(_get_job(job_id)))
 
 
 def _get_job(job_id: str) -> Job:
@@ -204,7 +204,7 @@ class JobListView(OperatorView):
         paginator.page_size_query_param = "page_size"
         paginator.max_page_size = 200
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
-        return paginator.get_paginated_response(s.JobResponse(page or [], many=True).data)
+        return paginator.get_paginated_response([s.JobResponse.render(job) for job in page or []])
 
 
 class JobRetryView(OperatorView):
@@ -215,7 +215,7 @@ class JobRetryView(OperatorView):
         404: OpenApiResponse(s.ErrorResponse), 409: OpenApiResponse(s.ErrorResponse)})
     def post(self, request: Request, job_id: str) -> Response:
         retried = job_retry(job=_get_job(job_id))
-        return Response(s.JobResponse(retried).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.JobResponse.render(retried), status=status.HTTP_202_ACCEPTED)
 
 
 class AnalyticsView(APIView):
