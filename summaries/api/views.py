@@ -53,6 +53,14 @@ SUBMIT_HIT = OpenApiExample("cache hit", response_only=True, status_codes=[200],
     "cache_key": EXAMPLE_KEY, "summary": "Valkey is an open source key-value store forked "
     "from Redis in 2024. Many cloud providers offer it as a managed service.",
     "tags": ["valkey", "redis", "databases"]})
+ARTICLE = ("Valkey is an open source key-value store. It forked from Redis in 2024. "
+           "Many cloud providers now offer it as a managed service.")
+SUBMIT_TEXT = OpenApiExample("text", request_only=True, value={"input": ARTICLE})
+SUBMIT_URL = OpenApiExample("URL, bypassing the cache", request_only=True,
+                            value={"input": "https://example.com/some-article", "refresh": True})
+BATCH = OpenApiExample("two texts and a URL", request_only=True, value={"inputs": [
+    ARTICLE, {"input": "https://example.com/some-article", "refresh": False},
+    "The lighthouse was built in 1874. It still guides ships into the harbour."]})
 SUBMIT_MISS = OpenApiExample("job queued", response_only=True, status_codes=[202], value={
     "job_id": "5a0c2f4e-8b1d-4c3a-9e7f-0123456789ab", "status": "pending", "cached": False,
     "cache_key": EXAMPLE_KEY})
@@ -74,7 +82,7 @@ class SubmitView(APIView):
         202: OpenApiResponse(s.SubmitResponse, "A job is queued (X-Cache: MISS) or already "
                              "running for this input (JOINED); poll Location.",
                              examples=[SUBMIT_MISS]),
-        **ERRORS}, parameters=CACHE_HEADERS)
+        **ERRORS}, parameters=CACHE_HEADERS, examples=[SUBMIT_TEXT, SUBMIT_URL])
     def post(self, request: Request) -> Response:
         form = s.SubmitRequest(data=request.data)
         form.is_valid(raise_exception=True)
@@ -104,7 +112,7 @@ class SubmitBatchView(APIView):
                              "or refused)."),
         202: OpenApiResponse(s.BatchResponse, "At least one item's job is queued or running: "
                              "poll its status_url."),
-        **ERRORS})
+        **ERRORS}, examples=[BATCH])
     def post(self, request: Request) -> Response:
         form = s.BatchRequest(data=request.data)
         form.is_valid(raise_exception=True)
