@@ -13,15 +13,22 @@ import pytest
 
 from summaries.errors import JobError
 from summaries.providers import (
+    BatchItem,
     ContractError,
     LocalProvider,
     Provider,
     SummaryResult,
+    batching_of,
     build_provider,
     check_output,
     split_sentences,
 )
-from summaries.providers.gemini import MAX_INPUT_CHARS, PROMPT_VERSION, GeminiProvider
+from summaries.providers.gemini import (
+    MAX_INPUT_CHARS,
+    MAX_RETRY_AFTER_S,
+    PROMPT_VERSION,
+    GeminiProvider,
+)
 from tests.fakes.gemini import FakeGemini
 
 
@@ -427,3 +434,76 @@ def test_gemini_calls_survive_other_providers_coming_and_going(gemini: FakeGemin
             thread.join()
     assert not failures
     assert len(results) == 100 and all("windmill" in r.summary for r in results)
+
+
+# --- a 429's retry delay ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["rate_limit_retry_after", "rate_limit_retry_info"])
+def test_gemini_429_with_a_retry_delay_carries_it(gemini: FakeGemini, mode: str) -> None:
+    gemini.retry_after_s = 46
+    error = failure(gemini, mode)
+    assert (error.code, error.transient, error.retry_after) == ("ai_rate_limited", True, 46.0)
+    assert gemini.calls == 1
+
+
+def test_gemini_429_without_a_delay_has_none(gemini: FakeGemini) -> None:
+    assert failure(gemini, "rate_limit").retry_after is None
+
+
+def test_gemini_retry_delay_is_capped(gemini: FakeGemini) -> None:
+    gemini.retry_after_s = 86_400  # a daily quota: come back tomorrow
+    assert failure(gemini, "rate_limit_retry_info").retry_after == MAX_RETRY_AFTER_S
+
+
+# --- batches: one call, each item checked on its own ------------------------------------
+
+
+def batch_of(*topics: str) -> list[BatchItem]:
+    return [BatchItem(f"i{n}", TEXT.replace("windmill", topic), title=f"About {topic}")
+            for n, topic in enumerate(topics)]
+
+
+def test_gemini_batch_is_one_call_and_each_item_gets_its_own_summary(gemini: FakeGemini) -> None:
+    topics = ("windmill", "lighthouse", "tannery", "ropewalk")
+    results = provider(gemini).summarize_batch(batch_of(*topics))
+    assert gemini.calls == 1 and gemini.items_per_call == [4]
+    assert set(results) == {"i0", "i1", "i2", "i3"}
+    for n, topic in enumerate(topics):
+        result = results[f"i{n}"]
+        assert isinstance(result, SummaryResult) and topic in result.summary, (topic, result)
+        assert topic in result.tags
+    call = gemini.received[0]
+    assert call.items is not None and call.items[0]["title"] == "About windmill"
+    assert call.body["generationConfig"]["responseSchema"]["type"] == "ARRAY"
+
+
+@pytest.mark.parametrize("mode", ["batch_drop", "batch_mangle", "batch_wrong_id"])
+def test_gemini_batch_flags_the_unusable_item_only(gemini: FakeGemini, mode: str) -> None:
+    gemini.mode = mode
+    results = provider(gemini).summarize_batch(batch_of("windmill", "lighthouse", "tannery"))
+    assert isinstance(results["i0"], ContractError)  # the fake spoils the first item
+    assert all(isinstance(results[i], SummaryResult) for i in ("i1", "i2"))
+    assert gemini.calls == 1  # no re-ask inside a batch: the caller asks alone
+
+
+@pytest.mark.parametrize("mode", ["truncated", "blocked", "safety", "bad"])
+def test_gemini_batch_unusable_as_a_whole_flags_every_item(gemini: FakeGemini, mode: str) -> None:
+    gemini.mode = mode
+    results = provider(gemini).summarize_batch(batch_of("windmill", "lighthouse"))
+    assert all(isinstance(r, ContractError) for r in results.values()) and len(results) == 2
+
+
+@pytest.mark.parametrize(("mode", "code"), [("unavailable", "ai_unavailable"),
+                                            ("rate_limit", "ai_rate_limited"),
+                                            ("rejected", "ai_rejected")])
+def test_gemini_batch_call_failures_are_raised(gemini: FakeGemini, mode: str, code: str) -> None:
+    gemini.mode = mode
+    with pytest.raises(JobError) as info:
+        provider(gemini).summarize_batch(batch_of("windmill", "lighthouse"))
+    assert info.value.code == code
+
+
+def test_only_gemini_supports_batches(gemini: FakeGemini) -> None:
+    assert batching_of(provider(gemini)) is not None
+    assert batching_of(LocalProvider()) is None

@@ -9,9 +9,12 @@ Providers count nothing and cache nothing: callers do.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, cast
 
+from summaries.errors import JobError
 from summaries.providers.contract import (
+    BatchItem,
     ContractError,
     SummaryResult,
     check_output,
@@ -23,10 +26,13 @@ from summaries.providers.contract import (
 from summaries.providers.local import LocalProvider
 
 __all__ = [
+    "BatchItem",
+    "BatchProvider",
     "ContractError",
     "LocalProvider",
     "Provider",
     "SummaryResult",
+    "batching_of",
     "build_provider",
     "check_output",
     "clean_text",
@@ -57,6 +63,27 @@ class Provider(Protocol):
 
     def summarize(self, text: str, *, title: str | None = None) -> SummaryResult:
         """A contract-checked summary of ``text``, or ``JobError``."""
+
+
+class BatchProvider(Provider, Protocol):
+    """A provider that can also summarise several inputs in one call (optional:
+    ``batching_of`` says whether a provider can)."""
+
+    @property
+    def supports_batches(self) -> bool:
+        """True."""
+
+    def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
+        """Every item's contract-checked result, or the ``ContractError`` that
+        means "ask for this one alone" (missing or unusable in the batch
+        answer); raises ``JobError`` for a failure of the call as a whole."""
+
+
+def batching_of(provider: Provider) -> BatchProvider | None:
+    """``provider`` as a ``BatchProvider`` if it supports batches, else None."""
+    if getattr(provider, "supports_batches", False) is True:
+        return cast(BatchProvider, provider)
+    return None
 
 
 def build_provider(

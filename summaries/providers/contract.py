@@ -37,6 +37,16 @@ class SummaryResult:
     tags: list[str]
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One input of a batched call (``summarize_batch``); ``id`` is unique
+    within its batch (any short string)."""
+
+    id: str
+    text: str
+    title: str | None = None
+
+
 class ContractError(JobError):
     """Output that breaks the contract. Permanent: the same input would likely
     produce the same kind of output again (callers may re-ask once themselves)."""

@@ -15,6 +15,9 @@ the ``x-goog-api-key`` header. Modes:
 ``ok``           a valid answer built from the text in the prompt (its first two
                  sentences; tags from its most frequent words)
 ``rate_limit``   HTTP 429 RESOURCE_EXHAUSTED
+``rate_limit_retry_after``  the same with an HTTP ``Retry-After: <retry_after_s>`` header
+``rate_limit_retry_info``   the same with a ``google.rpc.RetryInfo`` detail in the body
+                 (``"retryDelay": "<retry_after_s>s"``), as Gemini sends
 ``unavailable``  HTTP 503 UNAVAILABLE
 ``rejected``     HTTP 400 INVALID_ARGUMENT
 ``hang``         no answer for ``hang_s`` (longer than any sane client timeout)
@@ -25,6 +28,15 @@ the ``x-goog-api-key`` header. Modes:
 ``bad_then_ok``  ``bad`` for the first call after the mode is set, then ``ok``
 ``nul``          200 with a valid answer whose summary and tags hold control
                  characters (NUL, ESC, C1) and a lone surrogate (JSON-escaped)
+
+Batches: a user turn that is a JSON array of ``{"id", "title", "text"}`` items
+(the provider's batch prompt) is answered with a JSON array of ``{"id", "summary",
+"tags"}``, one per item, each summarising its own text as ``ok`` does (the other
+modes apply to the call as a whole). Modes for batches only (single prompts get
+``ok``): ``batch_drop`` leaves the first item out, ``batch_mangle`` breaks the
+contract in the first item's answer, ``batch_wrong_id`` answers the first item
+under an id that was not asked. ``items_per_call`` counts the items of each call
+(1 for a single prompt).
 
 Answers from a broken gateway or network rather than from Gemini:
 
@@ -55,7 +67,9 @@ from typing import Any, Self
 
 from summaries.providers.contract import split_sentences
 
-MODES = frozenset({"ok", "rate_limit", "unavailable", "rejected", "hang", "blocked", "safety",
+MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_retry_info",
+                   "batch_drop", "batch_mangle", "batch_wrong_id", "unavailable", "rejected",
+                   "hang", "blocked", "safety",
                    "truncated", "bad", "bad_then_ok", "nul", "html", "not_object", "wrong_shape",
                    "bad_gzip", "html_error", "drip", "drip_headers"})
 _PATH = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:?]+):generateContent$")
@@ -77,6 +91,7 @@ class Call:
     user_text: str  # the user text parts only
     body: dict[str, Any]
     path: str
+    items: list[dict[str, Any]] | None = None  # a batch prompt's items; None: a single prompt
 
 
 class _Server(ThreadingHTTPServer):
@@ -104,6 +119,7 @@ class FakeGemini:
         self.hang_s = 60.0  # how long "hang" holds the request
         self.drip_s = 1.0  # "drip" modes: seconds between bytes
         self.drip_bytes = 12  # "drip" modes: how many bytes are dripped
+        self.retry_after_s = 3  # the delay the "rate_limit_retry_*" modes ask for
 
     # -- configuration and inspection (thread-safe) ------------------------
 
@@ -135,12 +151,18 @@ class FakeGemini:
             self._release = threading.Event()
         self.delay_s = 0.0
         self.drip_s, self.drip_bytes = 1.0, 12
+        self.retry_after_s = 3
 
     @property
     def calls(self) -> int:
         """generateContent requests received (any outcome)."""
         with self._lock:
             return len(self._calls)
+
+    @property
+    def items_per_call(self) -> list[int]:
+        """How many inputs each call carried (1 for a single prompt)."""
+        return [len(call.items) if call.items is not None else 1 for call in self.received]
 
     @property
     def received(self) -> list[Call]:
@@ -210,7 +232,7 @@ class FakeGemini:
         system, user = _texts_of(body)
         call = Call(model=match.group("model"), api_key=handler.headers.get("x-goog-api-key", ""),
                     prompt="\n\n".join(system + user), user_text="\n\n".join(user), body=body,
-                    path=handler.path)
+                    path=handler.path, items=_batch_items("\n\n".join(user)))
         with self._lock:
             self._calls.append(call)
             number = len(self._calls)
@@ -229,6 +251,23 @@ class FakeGemini:
         if mode in _ERRORS:
             status, name, message = _ERRORS[mode]
             _send(handler, status, _error(status, name, message))
+            return
+        if mode == "rate_limit_retry_after":
+            status, name, message = _ERRORS["rate_limit"]
+            _send(handler, status, _error(status, name, message),
+                  {"Retry-After": str(self.retry_after_s)})
+            return
+        if mode == "rate_limit_retry_info":
+            status, name, message = _ERRORS["rate_limit"]
+            payload = _error(status, name, message)
+            payload["error"]["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                 "violations": [{"quotaMetric": "generativelanguage.googleapis.com/"
+                                                "generate_content_free_tier_requests"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                 "retryDelay": f"{self.retry_after_s}s"},
+            ]
+            _send(handler, status, payload)
             return
         if mode in _BROKEN:
             status, content_type, data, extra = _BROKEN[mode]
@@ -279,6 +318,31 @@ def _texts_of(body: dict[str, Any]) -> tuple[list[str], list[str]]:
     return system, user
 
 
+def _batch_items(user_text: str) -> list[dict[str, Any]] | None:
+    """The items of a batch prompt (a JSON array of objects with a string id
+    and text), or None for any other prompt."""
+    try:
+        items = json.loads(user_text)
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("text"), str)
+            for i in items):
+        return None
+    return items
+
+
+def _batch_answer_text(mode: str, items: list[dict[str, Any]]) -> str:
+    answers = [{"id": item["id"], **_summary_of(item["text"])} for item in items]
+    if answers and mode == "batch_drop":
+        answers.pop(0)
+    elif answers and mode == "batch_mangle":
+        answers[0] = {"id": answers[0]["id"], "summary": "Just one sentence here.", "tags": 7}
+    elif answers and mode == "batch_wrong_id":
+        answers[0]["id"] = "not-" + answers[0]["id"]
+    return json.dumps(answers)
+
+
 def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
     if mode == "blocked":
         return {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": _usage(call, "")}
@@ -293,6 +357,10 @@ def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
                            "tags": ["wind\x00mill", "\x1bvolunteers", "proj\udfffect"]})
     elif mode == "bad":
         text = json.dumps({"summary": " ".join(["This is one sentence."] * 6), "tags": ["x"]})
+    elif call.items is not None:
+        text = _batch_answer_text(mode, call.items)
+        if mode == "truncated":
+            text, finish = text[: len(text) // 2], "MAX_TOKENS"
     else:
         text = json.dumps(_summary_of(call.user_text))
         if mode == "truncated":
@@ -353,8 +421,10 @@ def _error(status: int, name: str, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": name}}
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
-    _send_raw(handler, status, "application/json; charset=UTF-8", json.dumps(payload).encode())
+def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
+          extra: dict[str, str] | None = None) -> None:
+    _send_raw(handler, status, "application/json; charset=UTF-8", json.dumps(payload).encode(),
+              extra)
 
 
 def _send_raw(handler: BaseHTTPRequestHandler, status: int, content_type: str, data: bytes,
