@@ -33,7 +33,9 @@ def test_a_text_is_summarised_then_served_from_the_cache(api: Api, gemini: FakeG
     again = api.submit("  " + text.replace(" ", "  \n") + "  ")
     assert again.status_code == 200
     assert again.json() == {"job_id": job_id, "status": "completed", "cached": True,
-                            "summary": done["summary"], "tags": done["tags"]}
+                            "summary": done["summary"], "tags": done["tags"],
+                            "cache_key": again.headers["X-Cache-Key"]}
+    assert again.headers["X-Cache"] == "HIT"
     assert api.status(job_id).json()["status"] == "completed"
     assert gemini.calls == 1
 
