@@ -331,10 +331,12 @@ def test_a_bad_host_header_is_a_json_error(client: Client) -> None:
 def test_the_documented_request_examples_are_accepted(client: Client) -> None:
     # Swagger's "Try it out" starts from these: they must not answer 400.
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
-    for path in ("/api/submit", "/api/submit/batch"):
-        content = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    for endpoint in ("/api/submit", "/api/submit/batch"):
+        operation = schema["paths"][endpoint]["post"]
+        content = operation["requestBody"]["content"]["application/json"]
         examples = [example["value"] for example in content["examples"].values()]
         assert examples
         for body in examples:
-            response = client.post(path, data=json.dumps(body), content_type="application/json")
-            assert response.status_code == 202, (path, body, response.content)
+            response = client.post(endpoint, data=json.dumps(body),
+                                   content_type="application/json")
+            assert response.status_code == 202, (endpoint, body, response.content)
