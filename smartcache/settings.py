@@ -285,6 +285,13 @@ if SUMMARIZER == "gemini" and not GEMINI_API_KEY:
 # requests and estimated tokens per minute; 0 = no limit.
 AI_MAX_RPM = env_int("AI_MAX_RPM", 0)
 AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
+# Batching (summaries/services/batching.py): short texts (at most
+# AI_BATCH_MAX_CHARS) waiting together in one worker process go to the AI in
+# one request of up to AI_BATCH_SIZE items (1 = off), after waiting at most
+# AI_BATCH_WAIT_MS for company.
+AI_BATCH_SIZE = env_int("AI_BATCH_SIZE", 1, minimum=1)
+AI_BATCH_WAIT_MS = env_int("AI_BATCH_WAIT_MS", 50)
+AI_BATCH_MAX_CHARS = env_int("AI_BATCH_MAX_CHARS", 4000, minimum=1)
 
 FETCH_ALLOWED_NETWORKS = env_str("FETCH_ALLOWED_NETWORKS")
 FETCH_TIMEOUT = env_float("FETCH_TIMEOUT", 15.0)

@@ -18,7 +18,7 @@ from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
 from summaries.inputs import TEXT, NormalizedInput, normalize_text
-from summaries.services import ai_quota, inflight
+from summaries.services import ai_quota, batching, inflight
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -82,8 +82,16 @@ def run(
 
 def _summarize(text: str, title: str | None, on_stage: Callable[[str], None]) -> Outcome:
     """One AI call, within the provider's shared quota (raises QuotaWait when
-    it is used up for longer than a moment)."""
+    it is used up for longer than a moment). A short text may share its call
+    with others waiting in this process (services/batching.py); one that was
+    alone in its batch, or whose part of the batch answer was unusable, is
+    then asked alone."""
     provider = summarizer()
+    if (batcher := batching.batcher_for(provider, text)) is not None:
+        on_stage("summarizing")
+        batched = batcher.summarize(text, title)  # the batch takes the quota
+        if batched is not None:
+            return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=ai_quota.estimate_tokens(text))
     on_stage("summarizing")

@@ -1,0 +1,180 @@
+"""Short inputs waiting together in one process go to the AI in one call.
+
+With ``AI_BATCH_SIZE`` > 1 and a provider that supports batches (Gemini; the
+offline summariser does not), a job thread with a short text (at most
+``AI_BATCH_MAX_CHARS``) hands it to this process's ``Batcher`` and blocks on
+its own future. A dispatcher thread collects the texts that arrive within
+``AI_BATCH_WAIT_MS`` of the first one (or until ``AI_BATCH_SIZE`` are there,
+then at once) and hands each batch to a bounded pool of threads, so that many
+batches are in flight at once: 100 job threads waiting → about 10 calls
+overlapping, not one after another.
+
+One batch is one request to the provider: it takes one request and the sum of
+its items' estimated tokens from the shared quota (``ai_quota.acquire``), and
+every item's caller gets the same outcome when that or the call fails
+(``QuotaWait``, or the call's ``JobError``: 429, 5xx, timeout ...). Each item
+is otherwise answered on its own: its result, or ``None`` meaning "ask for
+this one alone" (it was alone in its batch, or its part of the answer was
+missing or broke the output contract); the caller then makes the ordinary
+single call, with its own quota and its one re-ask. So every item still gets
+its own job, cache entry and result; the cache namespace is the provider's
+usual one (a batched answer meets the same contract as a single one).
+
+A caller never waits longer than the batch wait, the quota wait, the
+provider's timeout and a margin: then it gets a transient ``ai_timeout``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from summaries.errors import JobError, QuotaWait
+from summaries.providers import BatchItem, BatchProvider, Provider, SummaryResult, batching_of
+from summaries.services import ai_quota
+
+# Batches in flight at once in one process. With WORKER_CONCURRENCY (100)
+# job threads and batches of 10, about 10 are needed; more leaves room for
+# smaller batches under an uneven load. Threads are only started when used.
+MAX_IN_FLIGHT = 32
+QUOTA_MAX_WAIT_S = 2.0  # as ai_quota.acquire's default for a single call
+# How long past its own bound a caller gives the batch (thread scheduling,
+# a backlog of batches in the pool).
+MARGIN_S = 5.0
+
+
+@dataclass
+class _Waiting:
+    """One caller's item in the queue, and the future it waits on
+    (``None``: ask alone)."""
+
+    item: BatchItem
+    tokens: int
+    arrived: float
+    future: Future[SummaryResult | None] = field(default_factory=Future)
+
+
+class Batcher:
+    """Collects items into batches for ``provider`` (thread-safe; one per process)."""
+
+    def __init__(self, provider: BatchProvider, *, size: int, wait_s: float,
+                 timeout_s: float) -> None:
+        if size < 2:
+            raise ValueError("a batch holds at least 2 items")
+        self._provider = provider
+        self._namespace = provider.cache_namespace
+        self._size = size
+        self._wait_s = max(0.0, wait_s)
+        self._timeout_s = timeout_s
+        self._queue: deque[_Waiting] = deque()
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._executor = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="ai-batch")
+        self._dispatcher = threading.Thread(target=self._dispatch, name="ai-batcher",
+                                            daemon=True)
+        self._dispatcher.start()
+
+    def summarize(self, text: str, title: str | None = None) -> SummaryResult | None:
+        """``text``'s contract-checked summary from a batched call, or None when
+        it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
+        the quota) or a transient/permanent ``JobError`` (the batch call failed,
+        or took longer than it may)."""
+        with self._cond:
+            waiting = _Waiting(BatchItem(str(next(self._ids)), text, title),
+                               ai_quota.estimate_tokens(text), time.monotonic())
+            self._queue.append(waiting)
+            self._cond.notify()
+        bound = self._wait_s + QUOTA_MAX_WAIT_S + self._timeout_s + MARGIN_S
+        try:
+            return waiting.future.result(timeout=bound)
+        except FutureTimeout:
+            waiting.future.cancel()  # if not started yet, it never will be
+            raise JobError(f"the batched AI call did not end within {bound:g}s",
+                           code="ai_timeout", transient=True) from None
+        # Each caller raises its own copy: one exception object raised in
+        # many threads at once would have its traceback grown by all of them.
+        except QuotaWait as wait:
+            raise QuotaWait(wait.delay) from wait
+        except JobError as error:
+            raise JobError(error.message, code=error.code, transient=error.transient,
+                           retry_after=error.retry_after) from error
+
+    # -- the dispatcher thread and the pool ---------------------------------
+
+    def _dispatch(self) -> None:
+        while True:
+            batch = self._next_batch()
+            self._executor.submit(self._run, batch)
+
+    def _next_batch(self) -> list[_Waiting]:
+        """Blocks until an item waits, then until the batch is full or the
+        first item has waited ``wait_s``; takes at most ``size`` items."""
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            deadline = self._queue[0].arrived + self._wait_s
+            while len(self._queue) < self._size and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            return [self._queue.popleft() for _ in range(min(self._size, len(self._queue)))]
+
+    def _run(self, batch: list[_Waiting]) -> None:
+        live = [w for w in batch if w.future.set_running_or_notify_cancel()]
+        if len(live) <= 1:
+            for waiting in live:  # alone: asked the ordinary way, by its caller
+                waiting.future.set_result(None)
+            return
+        try:
+            ai_quota.acquire(self._namespace, tokens=sum(w.tokens for w in live),
+                             max_wait=QUOTA_MAX_WAIT_S)
+            results = self._provider.summarize_batch([w.item for w in live])
+        except Exception as exc:  # QuotaWait, JobError, Valkey down ...: everyone's
+            for waiting in live:
+                waiting.future.set_exception(exc)
+            return
+        for waiting in live:
+            result = results.get(waiting.item.id)
+            waiting.future.set_result(result if isinstance(result, SummaryResult) else None)
+
+
+_lock = threading.Lock()
+_batcher: tuple[int, Provider, Batcher] | None = None  # (pid, provider, batcher)
+
+
+def _new_lock_in_child() -> None:
+    # A lock held by another thread at a fork would never be released in the
+    # child; the child also has no dispatcher thread: it builds its own batcher.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
+def batcher_for(provider: Provider, text: str) -> Batcher | None:
+    """This process's batcher for ``provider`` if ``text`` may be batched
+    (batches on, the provider supports them, the text is short enough)."""
+    global _batcher
+    size = int(settings.AI_BATCH_SIZE)
+    batch_provider = batching_of(provider)
+    if size <= 1 or batch_provider is None or len(text) > settings.AI_BATCH_MAX_CHARS:
+        return None
+    built = _batcher
+    if built is not None and built[0] == os.getpid() and built[1] is provider:
+        return built[2]
+    with _lock:
+        built = _batcher
+        if built is None or built[0] != os.getpid() or built[1] is not provider:
+            batcher = Batcher(batch_provider, size=size,
+                              wait_s=settings.AI_BATCH_WAIT_MS / 1000,
+                              timeout_s=float(settings.GEMINI_TIMEOUT))
+            built = (os.getpid(), provider, batcher)
+            _batcher = built
+    return built[2]
