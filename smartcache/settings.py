@@ -237,7 +237,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["summaries.api.schema.public_endpoints"],
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": ["pending", "processing", "completed", "failed"]},
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "summaries.models.Job.Status"},
     # Swagger UI's files come from the drf-spectacular-sidecar wheel: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -88,7 +88,7 @@ class Job(models.Model):
             # in-flight marker in Valkey is only the fast path to that job.
             models.UniqueConstraint(
                 fields=["input_hash"],
-                condition=models.Q(status__in=["pending", "processing"]),
+                condition=models.Q(status__in=["pending", "processing"]),  # Job.ACTIVE
                 name="one_active_job_per_input",
             ),
         ]
