@@ -318,6 +318,7 @@ class Stack:
         deadline = time.monotonic() + ready_timeout
         while not self._healthy():
             if not self.child.alive():
+                self.child.stop()  # and read its output to the end
                 raise RuntimeError(f"{self.name} exited during startup:\n{self.child.log_tail()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name}: /api/health not 200 after {ready_timeout:.0f} s"
