@@ -26,13 +26,18 @@ Figures (NAMES for --only):
               while the throughput load runs (if it is selected).
   memory      RSS (and PSS) of the whole stack's process tree, idle and after
               the throughput load (reported; no target).
-  batching    a stack with AI_BATCH_SIZE=10: 1,000 short texts at once ->
-              AI calls <= ceil(1000/10) + a small remainder (10%).
+  batching    a stack with AI_BATCH_SIZE=10: 1,000 short texts at once (100
+              per POST /api/submit/batch; single submits if it is absent) ->
+              AI calls <= ceil(1000/10) + a small remainder (10%); single
+              submits from 16 clients reported beside it.
   lanes       1,000 bulk items waiting (POST /api/submit/batch), a single
               interactive submit completes within about two AI latencies.
 
 Ratios are measured side by side in one run. Every wait is capped (a slow
 stack makes a FAIL with the figure reached, not a bench that never ends).
+The machine is shared: each figure prints the load average it ran under.
+Logs (the stack's output, the baselines') are kept when --keep is given or
+something could not be measured.
 """
 
 from __future__ import annotations
