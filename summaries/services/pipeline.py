@@ -18,6 +18,7 @@ from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
 from summaries.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.providers import clean_text
 from summaries.services import ai_quota, batching, inflight
 from summaries.services.config import fetch_policy, summarizer
 
@@ -75,8 +76,9 @@ def run(
             raise
     outcome.content_key = content_key
     outcome.final_url = page.final_url
-    outcome.title = article.title or ""
-    outcome.extracted_text = article.text
+    # Page text may hold what the database cannot store (NUL, lone surrogates).
+    outcome.title = clean_text(article.title or "")
+    outcome.extracted_text = clean_text(article.text)
     return outcome
 
 

@@ -17,7 +17,7 @@ from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRet
 from summaries.fetching import check_submit_url
 from summaries.inputs import URL, NormalizedInput, normalize_input
 from summaries.models import Job
-from summaries.providers import split_sentences
+from summaries.providers import has_sentences
 from summaries.services import inflight
 from summaries.services.config import fetch_policy, summarizer
 from summaries.tasks import enqueue
@@ -98,7 +98,7 @@ def _validated(raw: str) -> NormalizedInput:
             check_submit_url(item.value, fetch_policy())
         except JobError as exc:
             raise InvalidInput(exc.message, code=exc.code) from None
-    elif len(split_sentences(item.value)) < 2:
+    elif not has_sentences(item.value):
         raise InvalidInput("input is too short to summarise: give at least two sentences",
                            code="input_too_short")
     return item
