@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from summaries import cache
 from summaries.errors import JobError, QuotaWait
 from summaries.providers import SummaryResult
 from summaries.providers.gemini import GeminiProvider
@@ -172,9 +173,11 @@ def test_batcher_gives_every_caller_the_call_error(gemini: FakeGemini) -> None:
 
 
 @override_settings(AI_MAX_RPM=1000, AI_MAX_TPM=0)
-def test_batcher_under_a_pause_gives_every_caller_quota_wait(gemini: FakeGemini) -> None:
+def test_batcher_under_a_pause_gives_every_caller_quota_wait(
+        gemini: FakeGemini, request: pytest.FixtureRequest) -> None:
     provider = GeminiProvider("k", "gemini-test", gemini.base_url, 5)
     ai_quota.pause(provider.cache_namespace, 30)
+    request.addfinalizer(lambda: cache.client().delete(f"aipause:{provider.cache_namespace}"))
     batcher = Batcher(provider, size=2, wait_s=2.0, timeout_s=5)
     waits: list[BaseException] = []
 
