@@ -8,14 +8,14 @@ VALKEY_URL, DJANGO_SECRET_KEY and friends. The README lists them all.
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
+
+from smartcache.secret_files import read_or_create
 
 # Lets admin.ModelAdmin[Job] and friends be subscripted at run time (typing).
 django_stubs_ext.monkeypatch()
@@ -84,23 +84,10 @@ def _local_secret_key() -> str:
 
     Production must set DJANGO_SECRET_KEY; this is only the fallback.
     """
-    path = VAR_DIR / "secret-key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        # Created 0600 from the start (O_EXCL: two processes starting at once
-        # cannot both write one).
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(50))
-    for _ in range(50):  # another process may be writing it this instant
-        if key := path.read_text().strip():
-            return key
-        time.sleep(0.02)
-    raise ImproperlyConfigured(f"{path} is empty: delete it, or set DJANGO_SECRET_KEY")
+    try:
+        return read_or_create(VAR_DIR / "secret-key", nbytes=50)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{exc}, or set DJANGO_SECRET_KEY") from None
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)

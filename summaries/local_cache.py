@@ -15,7 +15,6 @@ so a stale answer can never outlive LOCAL_CACHE_SECONDS.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -24,14 +23,13 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from summaries import cache
+from summaries import background, cache
 
 logger = logging.getLogger(__name__)
 
 
 _lock = threading.Lock()
 _entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
-_listener_pid: int | None = None
 # Bumped by every invalidation: a copy read from Valkey before one is not kept.
 _generation = 0
 
@@ -78,15 +76,7 @@ def clear() -> None:
 
 
 def _ensure_listener() -> None:
-    global _listener_pid
-    if _listener_pid == os.getpid():
-        return
-    with _lock:
-        if _listener_pid == os.getpid():  # another thread started it meanwhile
-            return
-        _listener_pid = os.getpid()  # per process: a forked child starts its own
-        _entries.clear()
-    threading.Thread(target=_listen, name="local-cache-invalidation", daemon=True).start()
+    background.start_once("local-cache-invalidation", _listen, on_start=clear)
 
 
 def _listen() -> None:

@@ -23,7 +23,6 @@ not as failed too.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections import Counter
@@ -33,7 +32,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Q
 from redis.exceptions import RedisError
 
-from summaries import cache
+from summaries import background, cache
 from summaries.models import Job
 
 REQUESTS = "metrics:total_requests"
@@ -47,7 +46,6 @@ _COUNTERS = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
 
 _lock = threading.Lock()
 _pending: Counter[str] = Counter()
-_flusher_pid: int | None = None
 
 
 class Snapshot(TypedDict):
@@ -102,15 +100,8 @@ def discard_local() -> None:
 
 
 def _ensure_flusher() -> None:
-    global _flusher_pid
-    if _flusher_pid == os.getpid():
-        return
-    with _lock:
-        if _flusher_pid == os.getpid():
-            return
-        _flusher_pid = os.getpid()  # per process: a forked child starts its own
-        _pending.clear()  # a parent's counts are the parent's to flush
-    threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True).start()
+    # A parent's counts are the parent's to flush: a new process starts at zero.
+    background.start_once("metrics-flush", _flush_forever, on_start=discard_local)
 
 
 def _flush_forever() -> None:

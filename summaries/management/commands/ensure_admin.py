@@ -9,7 +9,6 @@ left alone: a password the operator changed stays changed.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,15 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
+from smartcache.secret_files import read_or_create
+
 
 def stored_password(path: Path) -> str:
     """The password kept in `path`, generated there on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # O_EXCL with mode 0600: the file is never readable by others, not even
-        # between its creation and a chmod.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(16) + "\n")
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
-    password = path.read_text().strip()
-    if not password:
-        raise CommandError(f"{path} is empty: delete it to have a password generated")
-    return password
+        return read_or_create(path, nbytes=16)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class Command(BaseCommand):
