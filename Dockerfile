@@ -10,4 +10,4 @@ RUN pip install --no-cache-dir . && mkdir -p var \
 RUN useradd --create-home app && chown -R app /app
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "smartcache.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["python", "-m", "smartcache.commands", "web"]

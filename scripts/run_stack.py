@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from smartcache import commands
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # The embedded Valkey is internal: it listens on loopback whatever HOST says.
@@ -355,28 +357,14 @@ def main() -> int:
     check_ports(wanted)
 
     manage = [str(BIN / "python"), "manage.py"]
-    celery = [str(BIN / "celery"), "-A", "smartcache"]
-    web = Component("web", [
-        str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", f"{url_host(host)}:{port}",
-        # Sync workers: under threaded workers redis-py's connection setup
-        # raced at cold start (sockets closed under another thread).
-        "--workers", env.get("WEB_CONCURRENCY", "3"),
-        "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
-        # Its own control socket: the default one, per user, would be taken
-        # over (and removed on exit) by any other gunicorn of the same user.
-        "--control-socket", str(var / "gunicorn.ctl"),
-    ], env)
-    # Pool and concurrency come from the settings (WORKER_POOL, WORKER_CONCURRENCY).
-    worker = Component("worker", [
-        *celery, "worker", "--loglevel", "INFO", "--hostname", "worker@%h",
-    ], env)
-    beat = Component("beat", [
-        *celery, "beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule"),
-    ], env)
-    flower_args = [*celery, "flower", f"--port={flower_port}", f"--address={unbracket(host)}"]
-    if env.get("FLOWER_BASIC_AUTH"):
-        flower_args.append(f"--basic-auth={env['FLOWER_BASIC_AUTH']}")
-    flower = Component("flower", flower_args, env)
+    web = Component("web", commands.web(
+        bind=f"{url_host(host)}:{port}", workers=int(env.get("WEB_CONCURRENCY") or 3),
+        control_socket=var / "gunicorn.ctl"), env)
+    worker = Component("worker", commands.worker(), env)
+    beat = Component("beat", commands.beat(schedule=var / "celerybeat-schedule"), env)
+    flower = Component("flower", commands.flower(
+        port=flower_port, address=unbracket(host),
+        basic_auth=env.get("FLOWER_BASIC_AUTH", "")), env)
     apps = [web, worker, beat, flower]
 
     try:

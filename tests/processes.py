@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +14,9 @@ from typing import Any
 
 import requests
 
+from smartcache import commands
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -82,8 +82,7 @@ class Worker(Service):
 
     def __init__(self, env: dict[str, str], *, name: str = "w1") -> None:
         super().__init__(f"worker-{name}", [
-            str(BIN / "celery"), "-A", "smartcache", "worker", "--loglevel", "INFO",
-            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
+            *commands.worker(hostname=f"{name}@%h"), "--without-gossip", "--without-mingle",
         ], env)
 
     def start(self, timeout: float = 30) -> None:
@@ -99,13 +98,11 @@ class WebServer(Service):
     def __init__(self, env: dict[str, str], *, workers: int = 2) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__("web", [
-            str(BIN / "gunicorn"), "smartcache.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-            # Not the per-user default socket, which parallel sessions fight over.
-            "--control-socket", str(Path(tempfile.mkdtemp(prefix="smartcache-gunicorn-"))
-                                    / "gunicorn.ctl"),
-        ], env)
+        # Not the per-user default control socket, which parallel sessions fight over.
+        socket_dir = Path(tempfile.mkdtemp(prefix="smartcache-gunicorn-"))
+        super().__init__("web", commands.web(
+            bind=f"127.0.0.1:{self.port}", workers=workers,
+            control_socket=socket_dir / "gunicorn.ctl"), env)
 
     def start(self, timeout: float = 30) -> None:
         super().start()
@@ -126,8 +123,7 @@ class Beat(Service):
 
     def __init__(self, env: dict[str, str], *, schedule_dir: Path, name: str = "beat") -> None:
         super().__init__(name, [
-            str(BIN / "celery"), "-A", "smartcache", "beat", "--loglevel", "INFO",
-            "--schedule", str(schedule_dir / "celerybeat-schedule"), "--max-interval", "1",
+            *commands.beat(schedule=schedule_dir / "celerybeat-schedule"), "--max-interval", "1",
         ], env)
 
     def start(self, timeout: float = 30) -> None:

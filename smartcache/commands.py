@@ -1,0 +1,79 @@
+"""The command line of each long-running process, defined once.
+
+`make run` (scripts/run_stack.py), the tests (tests/processes.py), the
+benchmarks and the containers (docker-compose.yml, Dockerfile) all start
+their web server, worker, beat and Flower from here. Everything else a
+process needs (pool, concurrency, time limits, queues) comes from the
+settings, so it is the same however the process is started.
+
+From a shell or a container: ``python -m smartcache.commands web|worker|beat|flower``
+runs the command (exec), reading HOST/PORT/WEB_CONCURRENCY/FLOWER_PORT/
+FLOWER_BASIC_AUTH/SMARTCACHE_VAR_DIR from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _celery(*args: str) -> list[str]:
+    return [str(BIN / "celery"), "-A", "smartcache", *args]
+
+
+def web(*, bind: str, workers: int, control_socket: Path) -> list[str]:
+    """gunicorn with sync workers: under threaded workers redis-py's connection
+    setup raced at cold start (sockets closed under another thread)."""
+    return [
+        str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", bind,
+        "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "5",
+        "--access-logfile", "-",
+        # Its own control socket: the default one, per user, would be taken
+        # over (and removed on exit) by any other gunicorn of the same user.
+        "--control-socket", str(control_socket),
+    ]
+
+
+def worker(*, hostname: str = "worker@%h") -> list[str]:
+    """A Celery worker; pool, concurrency and queues come from the settings."""
+    return _celery("worker", "--loglevel", "INFO", "--hostname", hostname)
+
+
+def beat(*, schedule: Path) -> list[str]:
+    """Celery beat (the reconciler's clock). Run exactly one."""
+    return _celery("beat", "--loglevel", "INFO", "--schedule", str(schedule))
+
+
+def flower(*, port: int, address: str, basic_auth: str = "") -> list[str]:
+    args = _celery("flower", f"--port={port}", f"--address={address}")
+    return [*args, f"--basic-auth={basic_auth}"] if basic_auth else args
+
+
+def from_environment(name: str, env: dict[str, str]) -> list[str]:
+    """The command ``name`` with its options read from ``env``."""
+    var = Path(env.get("SMARTCACHE_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+    host = env.get("HOST") or "0.0.0.0"  # noqa: S104 (containers listen on every interface)
+    bind_host = f"[{host}]" if ":" in host else host
+    if name == "web":
+        return web(bind=f"{bind_host}:{env.get('PORT') or 8000}",
+                   workers=int(env.get("WEB_CONCURRENCY") or 3),
+                   control_socket=var / "gunicorn.ctl")
+    if name == "worker":
+        return worker()
+    if name == "beat":
+        return beat(schedule=var / "celerybeat-schedule")
+    if name == "flower":
+        return flower(port=int(env.get("FLOWER_PORT") or 5555), address=host,
+                      basic_auth=env.get("FLOWER_BASIC_AUTH", ""))
+    raise SystemExit(f"unknown command {name!r}: web, worker, beat or flower")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m smartcache.commands web|worker|beat|flower")
+    argv = from_environment(sys.argv[1], dict(os.environ))
+    Path(os.environ.get("SMARTCACHE_VAR_DIR") or "var").mkdir(parents=True, exist_ok=True)
+    os.execv(argv[0], argv)  # noqa: S606 (our own binaries, from the same venv)
