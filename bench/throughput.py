@@ -365,6 +365,7 @@ def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace
 
     stack_pids = st.process_tree(stack.pid)
     cpu_stack, cpu_fake = st.cpu_seconds(stack_pids), fake.cpu_seconds()
+    cpu_bench = sum(os.times()[:2])
     say(f"figure 1: {n} distinct texts, {CLIENTS} clients, fake AI {AI_LATENCY_S:.0f} s "
         f"(cap {args.cap:.0f} s); load {st.load_average()}")
     load = run_load(stack.port, texts(run, n, "t"), cap=args.cap, label="throughput",
@@ -377,6 +378,7 @@ def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace
     complete = load.done_at is not None and load.completed >= n
     cpu_stack = st.cpu_seconds(st.process_tree(stack.pid)) - cpu_stack
     cpu_fake = fake.cpu_seconds() - cpu_fake
+    cpu_bench = sum(os.times()[:2]) - cpu_bench
     codes = failed_codes(stack.port)
     internal = codes.get("internal_error", 0)
     notes = [
@@ -384,7 +386,8 @@ def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace
         + ("" if complete else " (INCOMPLETE when the cap was reached)"),
         f"submit answers {dict(sorted(load.statuses.items()))}; failed job codes on the "
         f"stack {dict(codes) or '{}'}",
-        f"CPU seconds during the load: stack {cpu_stack:.1f}, fake Gemini {cpu_fake:.1f}; "
+        f"CPU seconds during the load: stack {cpu_stack:.1f}, fake Gemini {cpu_fake:.1f}, "
+        f"bench clients {cpu_bench:.1f}; "
         f"load average {st.load_average()}",
     ]
     passed = (complete and load.jobs_per_s >= 100 and internal == 0
@@ -615,6 +618,20 @@ def figure_memory(stack: st.Stack, label: str) -> None:
 
 # --- figure 6: batching ---------------------------------------------------------------------
 
+def settle(port: int, timeout: float = 60.0) -> None:
+    """Wait until no job is pending or processing (or `timeout`): work left
+    over from a load stopped early must not be counted in the next."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [request(port, "GET", f"/api/jobs?status={state}&page_size=1").body.get("count", 1)
+                for state in ("pending", "processing")]
+        if not any(busy):
+            return
+        time.sleep(0.5)
+    say(f"  jobs still pending or processing after {timeout:.0f} s: the next figure may "
+        "count some of them")
+
+
 def figure_batching(fake: st.FakeAI, args: argparse.Namespace, run: str, workdir: Path,
                     settings: dict[str, str]) -> None:
     """AI calls for n short texts with AI_BATCH_SIZE=10. The target is for texts
@@ -633,6 +650,7 @@ def figure_batching(fake: st.FakeAI, args: argparse.Namespace, run: str, workdir
         has_bulk = bulk_exists(stack.port)
         ways = [("bulk", 100), ("single", 0)] if has_bulk else [("single", 0)]
         for way, bulk in ways:
+            settle(stack.port)  # the previous way's leftovers would count as this one's
             calls_before, _ = fake.calls()
             targeted = way == ways[0][0]
 
@@ -869,7 +887,7 @@ def print_table(args: argparse.Namespace, code: int) -> None:
     print(f"SmartCache throughput bench, {time.strftime('%Y-%m-%d %H:%M')}, code "
           f"{code_version()}, {os.cpu_count()} CPUs, load average at the end "
           f"{st.load_average()}"
-          f"{' (--quick: smaller counts)' if args.quick else ''}")
+          f"{' (--quick: smaller counts, verdicts only indicative)' if args.quick else ''}")
     print("stack: default `make run`, RATE_LIMIT=off, AI_MAX_RPM=1000000, fake Gemini "
           f"{AI_LATENCY_S:.0f} s (0 s for figure 3)")
     for result in RESULTS:
