@@ -61,6 +61,9 @@ def worker_env(django_db_setup: None, gemini_server: FakeGemini) -> dict[str, st
         "DATABASE_URL": database_url(connection.settings_dict),
         "GEMINI_BASE_URL": gemini_server.base_url,
         "GEMINI_TIMEOUT": "2",
+        # One AI call per job, as most tests count them (batching is tested
+        # with its own settings in test_batching.py).
+        "AI_BATCH_SIZE": "1",
         "RETRY_BACKOFF_BASE": "0.2",
         "RETRY_BACKOFF_MAX": "1",
         "JOB_LEASE_SECONDS": "12",

@@ -54,8 +54,11 @@ def test_tokens_per_minute_hold() -> None:
 
 
 @override_settings(AI_MAX_RPM=0, AI_MAX_TPM=0)
-def test_no_limits_configured_means_no_waiting() -> None:
+def test_no_limits_configured_means_no_waiting_but_a_pause_still_holds() -> None:
     assert taken(namespace(), 100) == 100
+    paused = namespace()
+    ai_quota.pause(paused, 5)  # a provider's 429 binds even without limits set
+    assert taken(paused, 3) == 0
 
 
 @override_settings(AI_MAX_RPM=1000, AI_MAX_TPM=0)

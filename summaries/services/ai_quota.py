@@ -77,10 +77,9 @@ def _keys(namespace: str) -> list[str]:
 def acquire(namespace: str, *, tokens: int, max_wait: float = 2.0) -> None:
     """Take one request and ``tokens`` of ``namespace``'s quota, waiting up to
     ``max_wait`` seconds for it; raises QuotaWait(delay) if it would take
-    longer. No-op when neither AI_MAX_RPM nor AI_MAX_TPM is set."""
+    longer. With neither AI_MAX_RPM nor AI_MAX_TPM set, only a pause (a
+    provider's 429) makes it wait."""
     rpm, tpm = settings.AI_MAX_RPM, settings.AI_MAX_TPM
-    if not rpm and not tpm:
-        return
     if tpm and tokens > tpm:
         tokens = tpm  # a single huge request must still be able to run, alone
     deadline = time.monotonic() + max_wait

@@ -15,7 +15,7 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -53,7 +53,9 @@ def job_claim(*, job_id: str) -> Job | None:
     )
     claimed = Job.objects.filter(claimable, id=job_id).update(
         status=Job.Status.PROCESSING,
-        stage="starting",
+        # The first stage at once: one write fewer per job (see _set_stage).
+        stage=Case(When(kind=Job.Kind.TEXT, then=Value("summarizing")),
+                   default=Value("fetching")),
         attempts=F("attempts") + 1,
         started_at=now,
         updated_at=now,
@@ -136,11 +138,14 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     """
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
         raise JobError("the attempt took too long", code="job_timeout", transient=True)
+    if stage == job.stage:
+        return  # set by the claim, with a fresh lease
     now = timezone.now()
     Job.objects.filter(_mine(job)).update(
         stage=stage, updated_at=now,
         lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
     )
+    job.stage = stage
 
 
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
