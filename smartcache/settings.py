@@ -207,6 +207,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "summaries.api.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "summaries.api.negotiation.ApiFirstNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Proxies in front of the API, for the client address used by the rate
     # limit: 0 → REMOTE_ADDR, X-Forwarded-For ignored; n → the n-th address

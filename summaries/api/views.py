@@ -84,10 +84,8 @@ class SubmitView(APIView):
                              examples=[SUBMIT_MISS]),
         **ERRORS}, parameters=CACHE_HEADERS, examples=[SUBMIT_TEXT, SUBMIT_URL])
     def post(self, request: Request) -> Response:
-        form = s.SubmitRequest(data=request.data)
-        form.is_valid(raise_exception=True)
-        submission = summary_request(raw=form.validated_data["input"],
-                                     refresh=form.validated_data["refresh"])
+        raw, refresh = s.SubmitRequest.parse(request.data)
+        submission = summary_request(raw=raw, refresh=refresh)
         headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
                    "X-Cache-Key": submission.cache_key}
         if submission.cached:
