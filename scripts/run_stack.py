@@ -360,12 +360,16 @@ def main() -> int:
     web = Component("web", commands.web(
         bind=f"{url_host(host)}:{port}", workers=int(env.get("WEB_CONCURRENCY") or 3),
         control_socket=var / "gunicorn.ctl"), env)
-    worker = Component("worker", commands.worker(), env)
+    # One worker process per core (WORKER_PROCESSES), each with the settings'
+    # WORKER_CONCURRENCY threads: the threads overlap I/O, the processes use
+    # both cores (one process's GIL caps it near one core).
+    workers = [Component(f"worker{n}", commands.worker(hostname=f"worker{n}@%h"), env)
+               for n in range(1, int(env.get("WORKER_PROCESSES") or os.cpu_count() or 1) + 1)]
     beat = Component("beat", commands.beat(schedule=var / "celerybeat-schedule"), env)
     flower = Component("flower", commands.flower(
         port=flower_port, address=unbracket(host),
         basic_auth=env.get("FLOWER_BASIC_AUTH", "")), env)
-    apps = [web, worker, beat, flower]
+    apps = [web, *workers, beat, flower]
 
     try:
         if valkey is not None:
