@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/fake_gemini_server.py [--delay SECONDS]
 
-Runs ``tests.fakes.gemini.FakeGemini`` (the one the tests use, so the bench
+Runs ``tests.helpers.fakes.gemini.FakeGemini`` (the one the tests use, so the bench
 speaks whatever request/answer shapes the tests do, batching included once the
 fake learns it) plus a small control server, and prints one JSON line
 ``{"base_url": ..., "control_url": ...}`` once both listen. It runs until
@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.gemini import FakeGemini  # noqa: E402  (needs ROOT on sys.path)
+from tests.helpers.fakes.gemini import FakeGemini  # noqa: E402  (needs ROOT on sys.path)
 
 # Hundreds of worker threads may connect at once: the listen backlog must not
 # reset connections before the accept loop reaches them (the committed fake

@@ -4,20 +4,19 @@ Gemini, real Celery worker processes and real HTTP."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-import requests
 from django.conf import settings
 from django.db import connection
 
 from summaries import local_cache, metrics
 from summaries.services.config import summarizer
-from tests.fakes.gemini import FakeGemini
-from tests.processes import Worker, database_url
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.processes import Worker, database_url
 
 OUR_KEYS = ("summary:*", "inflight:*", "failed:*", "metrics:*", "ratelimit:*")
 
@@ -85,45 +84,6 @@ def worker(worker_env: dict[str, str]) -> Iterator[Worker]:
 def api(live_server: Any, worker: Worker, gemini: FakeGemini) -> Api:
     """The API over real HTTP (live server), with a worker consuming jobs."""
     return Api(live_server.url)
-
-
-class Api:
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.http = requests.Session()
-
-    def submit(self, text: str, **extra: Any) -> requests.Response:
-        return self.http.post(f"{self.base_url}/api/submit", json={"input": text, **extra},
-                              timeout=15)
-
-    def status(self, job_id: str) -> requests.Response:
-        return self.http.get(f"{self.base_url}/api/status/{job_id}", timeout=10)
-
-    def analytics(self) -> dict[str, Any]:
-        response = self.http.get(f"{self.base_url}/api/analytics", timeout=10)
-        response.raise_for_status()
-        return dict(response.json())
-
-    def wait(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
-        """Poll until the job is completed or failed; return its status body."""
-        deadline = time.monotonic() + timeout
-        while True:
-            body = dict(self.status(job_id).json())
-            if body["status"] in ("completed", "failed"):
-                return body
-            if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} still {body['status']}: {body}")
-            time.sleep(0.05)
-
-
-def text_about(topic: str) -> str:
-    """A fresh multi-sentence text (unique per topic, so never cached yet)."""
-    return (
-        f"The {topic} project started last spring with a small team of volunteers. "
-        f"Volunteers on the {topic} project met every week to plan the next steps. "
-        f"By autumn the {topic} project had delivered its first public results. "
-        f"Local newspapers praised the {topic} results and asked for more."
-    )
 
 
 @pytest.fixture

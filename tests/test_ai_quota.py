@@ -12,8 +12,9 @@ from django.test import override_settings
 
 from summaries.errors import QuotaWait
 from summaries.services import ai_quota
-from tests.fakes.gemini import FakeGemini
-from tests.test_faults import stack_of, unique_text
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.stack import stack_of
+from tests.helpers.texts import unique_text
 
 
 def namespace() -> str:

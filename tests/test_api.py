@@ -33,7 +33,7 @@ from summaries import cache
 from summaries.inputs import normalize_input
 from summaries.models import Job
 from summaries.services import inflight
-from tests.conftest import text_about
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,10 @@ from summaries.providers import SummaryResult
 from summaries.providers.gemini import GeminiProvider
 from summaries.services import ai_quota
 from summaries.services.batching import Batcher
-from tests.conftest import Api
-from tests.fakes.gemini import FakeGemini
-from tests.test_faults import Stack, stack_of, wait_for
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.polling import wait_for
+from tests.helpers.stack import Stack, stack_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

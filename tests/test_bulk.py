@@ -14,8 +14,9 @@ from django.test import Client
 from summaries import queues
 from summaries.inputs import normalize_input
 from summaries.models import Job
-from tests.conftest import Api, text_about
-from tests.fakes.gemini import FakeGemini
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

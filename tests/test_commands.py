@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from smartcache import commands
-from tests.processes import ROOT
+from tests.helpers.processes import ROOT
 
 
 def test_commands_from_the_environment() -> None:

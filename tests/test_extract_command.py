@@ -21,9 +21,9 @@ import pytest
 from django.core.management import call_command
 
 from bench.extraction import shingle_scores
-from tests.fakes.web import Canary, FakeWeb
-from tests.pages import LATIN1, NEWS, PARAGRAPHS, expected, page_bytes, page_path
-from tests.processes import ROOT
+from tests.helpers.fakes.web import Canary, FakeWeb
+from tests.helpers.pages import LATIN1, NEWS, PARAGRAPHS, expected, page_bytes, page_path
+from tests.helpers.processes import ROOT
 
 FERRY_HTML = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Ferry service to expand</title>"

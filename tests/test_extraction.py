@@ -20,7 +20,7 @@ from summaries.extraction import (
     extract_article,
     unavailable_reason,
 )
-from tests.pages import (
+from tests.helpers.pages import (
     ARTICLES,
     BLOCK_PAGES,
     BLOG,

@@ -27,7 +27,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from summaries.errors import JobError
 from summaries.fetching import FetchPolicy, check_submit_url, fetch_page, transport
 from summaries.inputs import canonical_url
-from tests.fakes.web import Canary, FakeWeb
+from tests.helpers.fakes.web import Canary, FakeWeb
 
 FIXTURE_HOST = "127.0.0.2"
 POLICY = FetchPolicy(

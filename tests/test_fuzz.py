@@ -23,8 +23,8 @@ from urllib.parse import quote
 import pytest
 
 from summaries.models import Job
-from tests.conftest import text_about
-from tests.processes import WebServer
+from tests.helpers.processes import WebServer
+from tests.helpers.texts import text_about
 
 SEED = 7_2024
 TOKEN = "s3cret"

@@ -22,10 +22,11 @@ from summaries.inputs import normalize_input
 from summaries.models import Job
 from summaries.services import inflight, jobs, pipeline
 from summaries.services.submit import summary_request
-from tests.conftest import Api, text_about
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.web import FakeWeb
-from tests.processes import free_port
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.fakes.web import FakeWeb
+from tests.helpers.processes import free_port
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

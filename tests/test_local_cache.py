@@ -13,8 +13,8 @@ import requests
 
 from summaries import cache
 from summaries.inputs import normalize_input
-from tests.conftest import text_about
-from tests.processes import WebServer
+from tests.helpers.processes import WebServer
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

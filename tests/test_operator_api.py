@@ -11,7 +11,7 @@ import requests
 from django.test import Client
 
 from summaries.models import Job
-from tests.conftest import text_about
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from summaries.models import Job
-from tests.conftest import Api, text_about
-from tests.fakes.gemini import FakeGemini
-from tests.processes import WebServer
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.processes import WebServer
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

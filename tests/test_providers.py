@@ -29,7 +29,7 @@ from summaries.providers.gemini import (
     PROMPT_VERSION,
     GeminiProvider,
 )
-from tests.fakes.gemini import FakeGemini
+from tests.helpers.fakes.gemini import FakeGemini
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from types import ModuleType
 import pytest
 import requests
 
-from tests.processes import ROOT, free_port
+from tests.helpers.processes import ROOT, free_port
 
 SCRIPT = ROOT / "scripts" / "run_stack.py"
 # Generous: migrate, collectstatic and five services on a loaded 2-core machine.

@@ -14,8 +14,8 @@ from django.test import Client
 from summaries.inputs import normalize_input
 from summaries.models import Job
 from summaries.providers import LocalProvider
-from tests.conftest import text_about
-from tests.processes import ROOT, database_url
+from tests.helpers.processes import ROOT, database_url
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,7 @@ from django.test import Client
 from summaries import cache
 from summaries.models import Job
 from summaries.urls import MAX_URL_CHARS
-from tests.conftest import text_about
+from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db
 

@@ -17,10 +17,10 @@ import redis
 
 from summaries.inputs import normalize_input
 from summaries.models import Job
-from tests.conftest import Api
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.web import Canary, FakeWeb
-from tests.pages import BLOCK_PAGES, NEWS, SPLIT_BODY, expected, page_html
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.fakes.web import Canary, FakeWeb
+from tests.helpers.pages import BLOCK_PAGES, NEWS, SPLIT_BODY, expected, page_html
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

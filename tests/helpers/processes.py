@@ -16,7 +16,8 @@ import requests
 
 from smartcache import commands
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository: child processes run from here.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from summaries.fetching import decode_html
 
-PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 
 
 @dataclass(frozen=True)
