@@ -114,6 +114,8 @@ MIDDLEWARE = [
     "summaries.api.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Counts every answer by view and status for /metrics, as the client got it.
+    "summaries.api.monitoring.RequestMetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -285,6 +287,10 @@ LOCAL_CACHE_SECONDS = env_float("LOCAL_CACHE_SECONDS", 30.0)
 METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 0.5)
 MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
 
+# What the AI provider charges per 1000 tokens, for the estimated cost the
+# cache saved (/metrics, /api/analytics); 0 = not priced.
+AI_PRICE_PER_1K_INPUT = env_float("AI_PRICE_PER_1K_INPUT", 0.0)
+AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
 if SUMMARIZER not in {"auto", "gemini", "local"}:
     raise ImproperlyConfigured(f"SUMMARIZER must be auto, gemini or local, not {SUMMARIZER!r}")

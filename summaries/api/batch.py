@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework import status
 
 from summaries import queues
-from summaries.api.errors import first_error, refusal
+from summaries.api.errors import count_rejected, first_error, refusal
 from summaries.api.serializers import CACHE_STATUS, SubmitRequest
 from summaries.services.submit import Submission, summary_request
 
@@ -55,6 +55,7 @@ def _answer(item: Any, status_url: Callable[[str], str]) -> ItemAnswer:
         if (refused := refusal(exc)) is None:
             raise
         message, code, http_status = refused
+        count_rejected(exc)
         return ItemAnswer(http_status, error=message, code=code)
     if sub.cached:
         return ItemAnswer(status.HTTP_200_OK, sub, error=sub.error, code=sub.code)

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from summaries import metrics
 from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 
 logger = logging.getLogger(__name__)
@@ -56,9 +57,17 @@ def refusal(exc: Exception) -> tuple[str, str, int] | None:
     return None
 
 
+def count_rejected(exc: Exception) -> None:
+    """A refused input (invalid, too large) counts as a rejected submission;
+    Busy does not: that input is fine, and trying again soon helps."""
+    if isinstance(exc, InvalidInput | InputTooLarge):
+        metrics.record_rejected()
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if (refused := refusal(exc)) is not None:
         message, code, status_code = refused
+        count_rejected(exc)
         # Busy: the job for this input just ended; trying again soon helps.
         headers = {"Retry-After": "1"} if isinstance(exc, Busy) else None
         return error_response(message, code, status_code, headers)

@@ -185,6 +185,21 @@ class JobPage(serializers.Serializer):
     results = JobResponse(many=True)
 
 
+class CapacityResponse(serializers.Serializer):
+    """Little's law, L = λW, and the workers it takes."""
+
+    window_minutes = serializers.IntegerField(help_text="λ is measured over this window.")
+    arrival_rate_per_s = serializers.FloatField(help_text="λ: jobs created per second.")
+    mean_processing_time_s = serializers.FloatField(
+        help_text="W: mean processing time of the recent completed jobs.")
+    jobs_in_service = serializers.FloatField(help_text="L = λW: jobs being processed at once.")
+    target_utilization = serializers.FloatField(help_text="The share of threads kept busy.")
+    threads_per_process = serializers.IntegerField(help_text="WORKER_CONCURRENCY.")
+    recommended_threads = serializers.IntegerField(help_text="L / target_utilization, up.")
+    recommended_processes = serializers.IntegerField(
+        help_text="Worker processes of threads_per_process threads.")
+
+
 class AnalyticsResponse(serializers.Serializer):
     total_requests = serializers.IntegerField()
     cache_hits = serializers.IntegerField()
@@ -197,6 +212,18 @@ class AnalyticsResponse(serializers.Serializer):
     queue_size = serializers.IntegerField(help_text="Jobs waiting for a worker.")
     avg_processing_time_ms = serializers.FloatField()
     failure_rate = serializers.FloatField(help_text="failed / (completed + failed).")
+    hit_ratio = serializers.FloatField(help_text="cache_hits / (cache_hits + cache_misses).")
+    p50_processing_time_ms = serializers.FloatField(
+        help_text="Median processing time of the last 1000 completed jobs.")
+    p95_processing_time_ms = serializers.FloatField(
+        help_text="95th percentile processing time of the last 1000 completed jobs.")
+    ai_calls_saved = serializers.IntegerField(
+        help_text="AI calls made unnecessary by cache hits and by joins (dedup).")
+    ai_tokens_saved = serializers.IntegerField(
+        help_text="Their estimated tokens (input and output).")
+    ai_cost_saved = serializers.FloatField(
+        help_text="Those tokens at AI_PRICE_PER_1K_INPUT / AI_PRICE_PER_1K_OUTPUT.")
+    capacity = CapacityResponse(help_text="Recommended worker threads (Little's law).")
 
 
 class HealthResponse(serializers.Serializer):

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from summaries import metrics
 from summaries.errors import JobError, QuotaWait
 from summaries.providers import BatchItem, BatchProvider, Provider, SummaryResult, batching_of
 from summaries.services import ai_quota
@@ -135,6 +136,8 @@ class Batcher:
             ai_quota.acquire(self._namespace, tokens=sum(w.tokens for w in live),
                              max_wait=QUOTA_MAX_WAIT_S)
             results = self._provider.summarize_batch([w.item for w in live])
+            metrics.record_ai_call(self._provider, [w.item.text for w in live],
+                                   [r for r in results.values() if isinstance(r, SummaryResult)])
         except Exception as exc:  # QuotaWait, JobError, Valkey down ...: everyone's
             for waiting in live:
                 waiting.future.set_exception(exc)

@@ -19,7 +19,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import cache, queues
+from summaries import cache, metrics, queues
 from summaries.errors import JobError, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
@@ -136,6 +136,7 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     worker; the budget bounds the attempt as a whole, also under pools where
     Celery enforces no time limit (threads).
     """
+    metrics.stage_started(job, stage)
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
         raise JobError("the attempt took too long", code="job_timeout", transient=True)
     if stage == job.stage:
@@ -177,6 +178,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         return
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
+    metrics.job_completed(job, outcome, duration_ms=duration_ms)
     try:
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id))
         inflight.release(job.input_hash, str(job.id))
@@ -235,6 +237,7 @@ def _fail(job: Job, error: JobError) -> None:
         lease_expires_at=None,
     )
     if updated:
+        metrics.job_failed(job, error.code)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
                 cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)

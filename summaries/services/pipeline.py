@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from summaries import cache
+from summaries import cache, metrics
 from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
@@ -98,6 +98,7 @@ def _summarize(text: str, title: str | None, on_stage: Callable[[str], None]) ->
         ai_quota.acquire(provider.cache_namespace, tokens=ai_quota.estimate_tokens(text))
     on_stage("summarizing")
     result = provider.summarize(text, title=title)
+    metrics.record_ai_call(provider, [text], [result])
     return Outcome(result.summary, result.tags, cached=False)
 
 

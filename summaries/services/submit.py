@@ -63,7 +63,7 @@ def summary_request(*, raw: str, refresh: bool = False,
     key = item.cache_key(summarizer().cache_namespace)
     answer = (None if refresh else _remembered(item, key, local=True)
               ) or _job_answer(item, key, refresh, queue)
-    metrics.record_request(answer.outcome)
+    metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
     return replace(answer, cache_key=key)
 
 
