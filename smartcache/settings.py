@@ -82,10 +82,12 @@ def env_rate(name: str, default: str) -> tuple[int, int] | None:
 def _local_secret_key() -> str:
     """A per-checkout key kept in var/, so a fresh clone runs without setup.
 
-    Production must set DJANGO_SECRET_KEY; this is only the fallback.
+    Production sets DJANGO_SECRET_KEY, or DJANGO_SECRET_KEY_FILE: a file every
+    process shares (compose mounts one volume for it), generated on first use.
     """
+    path = Path(env_str("DJANGO_SECRET_KEY_FILE") or VAR_DIR / "secret-key")
     try:
-        return read_or_create(VAR_DIR / "secret-key", nbytes=50)
+        return read_or_create(path, nbytes=50)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{exc}, or set DJANGO_SECRET_KEY") from None
 
@@ -112,10 +114,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so every error under /api/ is JSON: a bad Host header too.
     "summaries.api.errors.JsonErrorsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Counts every answer by view and status for /metrics, as the client got it.
     "summaries.api.monitoring.RequestMetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -285,12 +287,12 @@ LOCAL_CACHE_SIZE = env_int("LOCAL_CACHE_SIZE", 10_000)
 LOCAL_CACHE_SECONDS = env_float("LOCAL_CACHE_SECONDS", 30.0)
 # Request counters are added up in each process and written to Valkey this often.
 METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 0.5)
-MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
-
 # What the AI provider charges per 1000 tokens, for the estimated cost the
 # cache saved (/metrics, /api/analytics); 0 = not priced.
 AI_PRICE_PER_1K_INPUT = env_float("AI_PRICE_PER_1K_INPUT", 0.0)
 AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
+MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
+
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
 if SUMMARIZER not in {"auto", "gemini", "local"}:
     raise ImproperlyConfigured(f"SUMMARIZER must be auto, gemini or local, not {SUMMARIZER!r}")
@@ -401,7 +403,9 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_RESULT_BACKEND_THREAD_SAFE = True
 # Events for Flower.
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# No "task-sent" event: it is a second publish on every submit; Flower still
+# sees each task from the worker's events (received, started, succeeded).
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_TASK_TRACK_STARTED = True
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {

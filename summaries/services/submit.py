@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from summaries import cache, local_cache, metrics, queues
@@ -113,18 +113,13 @@ def _recent_failure(key: str) -> Submission | None:
                       outcome=metrics.KNOWN_FAILURE)
 
 
-def _completed_row(key: str) -> Job | None:
-    """The newest job that completed ``key`` within the cache TTL: the row
-    is the truth when the cache lost the entry (Valkey flushed, or down when
-    the job finished). Its summary is cached again for the rest of its TTL."""
-    since = timezone.now() - timedelta(seconds=settings.CACHE_TTL)
-    job = (Job.objects.filter(input_hash=key, status=Job.Status.COMPLETED, completed_at__gt=since)
-           .order_by("-completed_at").first())
-    if job is not None and job.completed_at is not None:
+def _recache(job: Job) -> None:
+    """The row is the truth when the cache lost an entry (Valkey flushed, or
+    down when the job finished): cache it again for the rest of its TTL."""
+    if job.completed_at is not None:
         left = settings.CACHE_TTL - (timezone.now() - job.completed_at).total_seconds()
-        cache.set_summary(key, {"job_id": str(job.id), "summary": job.summary,
-                                "tags": job.tags}, ttl=int(left))
-    return job
+        cache.set_summary(job.input_hash, {"job_id": str(job.id), "summary": job.summary,
+                                           "tags": job.tags}, ttl=int(left))
 
 
 def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
@@ -146,9 +141,9 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
                                                   and not refresh)):
             return job
     # Nobody is computing it now. A job releases the marker only after
-    # completing, so the cache (or the row) tells whether one finished
-    # between our first look and now.
-    if not refresh and (done := _remembered(item, key) or _finished(key)):
+    # completing, so the cache tells whether one finished between our first
+    # look and now (and the row does, under the lock in _create_or_join).
+    if not refresh and (done := _remembered(item, key)):
         if claimed:
             inflight.release(key, job_id)
         return done
@@ -168,9 +163,18 @@ def _owner_row(key: str, owner: str) -> Job | None:
     return job
 
 
-def _finished(key: str) -> Submission | None:
-    job = _completed_row(key)
-    return _completed(job) if job is not None else None
+def _active_or_completed(key: str, *, refresh: bool) -> Job | None:
+    """The active job for ``key``, or (unless ``refresh``) the newest one that
+    completed it within the cache TTL; one query."""
+    wanted = Q(status__in=Job.ACTIVE)
+    if not refresh:
+        since = timezone.now() - timedelta(seconds=settings.CACHE_TTL)
+        wanted |= Q(status=Job.Status.COMPLETED, completed_at__gt=since)
+    # Active first (pending/processing sort after completed alphabetically:
+    # order on a flag instead), then the newest completion.
+    active_first = Case(When(status__in=Job.ACTIVE, then=Value(0)), default=Value(1))
+    return (Job.objects.filter(wanted, input_hash=key)
+            .order_by(active_first, F("completed_at").desc(nulls_last=True)).first())
 
 
 def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
@@ -186,12 +190,14 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     try:
         with transaction.atomic():
             _lock_input(key)
-            current = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
-            if current is None and not refresh:
-                current = _completed_row(key)
+            current = _active_or_completed(key, refresh=refresh)
             if current is not None:
                 if current.is_active:
                     inflight.adopt(key, str(current.id))
+                else:
+                    if claimed:
+                        inflight.release(key, job_id)
+                    _recache(current)
                 return current
             job = _create_job(job_id, item, key, refresh=refresh, queue=queue)
     except IntegrityError:  # an active job appeared all the same: join it
