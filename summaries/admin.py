@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from summaries.errors import Busy, NotRetryable
 from summaries.models import Job
+from summaries.services import insights
 from summaries.services.submit import job_retry
+
+# The insights page: the admin's own layout, no template file of its own.
+INSIGHTS_PAGE = engines["django"].from_string("""{% extends "admin/base_site.html" %}
+{% block content %}
+<p>Jobs that failed in the last {{ hours }} hours, by error code (the same as
+<a href="/api/insights?hours={{ hours }}">/api/insights</a>).
+{% for h in choices %}<a href="?hours={{ h }}">{{ h }} h</a>{% if not forloop.last %} · {% endif %}
+{% endfor %}</p>
+{% if groups %}
+<table>
+<thead><tr><th>Code</th><th>Jobs</th><th>Last failed</th><th>What to do</th><th>Example</th></tr>
+</thead><tbody>
+{% for g in groups %}<tr>
+<td><a href="{{ changelist }}?status__exact=failed&amp;error_code={{ g.code }}">{{ g.code }}
+</a></td>
+<td>{{ g.count }}</td><td>{{ g.last_failed_at }}</td><td>{{ g.action }}</td>
+<td><a href="{{ changelist }}{{ g.example_job_id }}/change/">{{ g.example_job_id }}</a><br>
+{{ g.example_error|truncatechars:160 }}
+{% if g.example_url %}<br>{{ g.example_url|truncatechars:100 }}{% endif %}</td></tr>
+{% endfor %}</tbody></table>
+{% else %}<p>No failures in that window.</p>{% endif %}
+{% endblock %}""")
 
 
 @admin.register(Job)
@@ -32,6 +60,36 @@ class JobAdmin(admin.ModelAdmin[Job]):
                                "lease_expires_at")}),
     )
     actions = ("retry_failed",)
+
+    def get_urls(self) -> list[URLPattern]:
+        insights_page = self.admin_site.admin_view(self.insights_view)
+        return [path("insights/", insights_page, name="summaries_job_insights"),
+                *super().get_urls()]
+
+    def insights_view(self, request: HttpRequest) -> HttpResponse:
+        """Recent failures grouped by code, with the suggested action."""
+        try:
+            hours = min(max(int(request.GET.get("hours", insights.DEFAULT_HOURS)), 1),
+                        insights.MAX_HOURS)
+        except ValueError:
+            hours = insights.DEFAULT_HOURS
+        context = {**self.admin_site.each_context(request), "title": "Failure insights",
+                   "hours": hours, "choices": (1, 24, 24 * 7),
+                   "groups": insights.failure_insights(hours=hours),
+                   "changelist": reverse("admin:summaries_job_changelist")}
+        return TemplateResponse(request, INSIGHTS_PAGE, context)
+
+    def changelist_view(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """The job list opens with the last day's failures by code, linked to
+        the insights page."""
+        groups = insights.failure_insights()
+        if groups:
+            summary = format_html_join(", ", "{} ({})", ((g.code, g.count) for g in groups[:5]))
+            messages.warning(request, format_html(
+                "Failures in the last {} h: {}. <a href=\"{}\">What to do</a>",
+                insights.DEFAULT_HOURS, summary, reverse("admin:summaries_job_insights")))
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="input")
     def short_input(self, job: Job) -> str:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from summaries import metrics
 from summaries.models import Job
+from summaries.services import insights
 
 
 class StrictCharField(serializers.CharField):
@@ -224,6 +225,28 @@ class AnalyticsResponse(serializers.Serializer):
     ai_cost_saved = serializers.FloatField(
         help_text="Those tokens at AI_PRICE_PER_1K_INPUT / AI_PRICE_PER_1K_OUTPUT.")
     capacity = CapacityResponse(help_text="Recommended worker threads (Little's law).")
+
+
+class InsightsFilter(serializers.Serializer):
+    hours = serializers.IntegerField(required=False, default=insights.DEFAULT_HOURS, min_value=1,
+                                     max_value=insights.MAX_HOURS,
+                                     help_text="Failures of the last this many hours.")
+
+
+class FailureGroupResponse(serializers.Serializer):
+    code = serializers.CharField(help_text="The error code the jobs failed with.")
+    count = serializers.IntegerField(help_text="Jobs that failed with it in the window.")
+    last_failed_at = serializers.DateTimeField()
+    action = serializers.CharField(help_text="What to do about it.")
+    example_job_id = serializers.UUIDField(help_text="The newest such job.")
+    example_error = serializers.CharField(help_text="Its error message.")
+    example_url = serializers.CharField(help_text="Its URL (empty for a text).")
+
+
+class InsightsResponse(serializers.Serializer):
+    hours = serializers.IntegerField()
+    total_failures = serializers.IntegerField()
+    groups = FailureGroupResponse(many=True, help_text="Most frequent code first.")
 
 
 class HealthResponse(serializers.Serializer):

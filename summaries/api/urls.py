@@ -16,7 +16,7 @@ def api_root(request: Request) -> Response:
     """SmartCache: POST text or a URL to /api/submit, then poll /api/status/<job_id>."""
     return Response({
         name: reverse(name, request=request)
-        for name in ("submit", "submit-batch", "jobs", "analytics", "health", "schema",
+        for name in ("submit", "submit-batch", "jobs", "analytics", "insights", "health", "schema",
                      "docs")
     })
 
@@ -40,6 +40,7 @@ urlpatterns = [
     *both("jobs", views.JobListView.as_view(), "jobs"),
     *both("jobs/<str:job_id>/retry", views.JobRetryView.as_view(), "job-retry"),
     *both("analytics", views.AnalyticsView.as_view(), "analytics"),
+    *both("insights", views.InsightsView.as_view(), "insights"),
     *both("health", views.HealthView.as_view(), "health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from dataclasses import asdict
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from summaries.api import serializers as s
 from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
+from summaries.services.insights import failure_insights
 from summaries.services.submit import job_list, job_retry, summary_request
 
 ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 413, 415, 429, 503)}
@@ -222,6 +224,23 @@ class JobRetryView(OperatorView):
     def post(self, request: Request, job_id: str) -> Response:
         retried = job_retry(job=_get_job(job_id))
         return Response(s.JobResponse.render(retried), status=status.HTTP_202_ACCEPTED)
+
+
+class InsightsView(OperatorView):
+    """Recent failures grouped by error code: how many, the newest example,
+    and the suggested action (retry later, fix the input, raise the provider
+    quota, the site blocks fetching ...)."""
+
+    @extend_schema(parameters=[s.InsightsFilter], responses={
+        200: s.InsightsResponse, 400: OpenApiResponse(s.ErrorResponse),
+        403: OpenApiResponse(s.ErrorResponse)})
+    def get(self, request: Request) -> Response:
+        query = s.InsightsFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        hours = query.validated_data["hours"]
+        groups = [asdict(group) for group in failure_insights(hours=hours)]
+        return Response({"hours": hours, "total_failures": sum(g["count"] for g in groups),
+                         "groups": groups})
 
 
 class AnalyticsView(APIView):
