@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ import redis
 import requests
 import yaml
 from django.test import Client
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from summaries import metrics
 from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
@@ -200,3 +203,42 @@ def _exprs(panels: Iterable[dict[str, Any]]) -> Iterable[str]:
         for target in panel.get("targets", []):
             yield target["expr"]
         yield from _exprs(panel.get("panels", []))
+
+
+def test_analytics_show_savings_and_percentiles(api: Api) -> None:
+    text = unique_text("analytics")
+    assert api.wait(api.submit(text).json()["job_id"])["status"] == "completed"
+    assert api.submit(text).headers["X-Cache"] == "HIT"
+    stats = api.analytics()
+    assert stats["hit_ratio"] == 0.5
+    assert stats["ai_calls_saved"] == 1
+    assert stats["ai_tokens_saved"] > len(text) / 4
+    assert stats["ai_cost_saved"] == 0  # no prices set
+    assert 0 < stats["p50_processing_time_ms"] <= stats["p95_processing_time_ms"]
+    assert stats["capacity"]["arrival_rate_per_s"] > 0
+    assert stats["capacity"]["recommended_threads"] >= 1
+
+
+def test_capacity_follows_littles_law(client: Client, settings: Any) -> None:
+    settings.CELERY_WORKER_CONCURRENCY = 8
+    now = timezone.now()
+    # 900 jobs in the 15-minute window: λ = 1 job/s; each took 14 s: W = 14 s.
+    Job.objects.bulk_create(
+        Job(kind="text", input_hash=f"{i:064d}", input_text="t", status="completed",
+            duration_ms=14_000, created_at=now - timedelta(seconds=i), completed_at=now)
+        for i in range(900))
+    stats = client.get("/api/analytics").json()
+    capacity = stats["capacity"]
+    assert capacity["arrival_rate_per_s"] == 1.0
+    assert capacity["mean_processing_time_s"] == 14.0
+    assert capacity["jobs_in_service"] == 14.0  # L = λW
+    assert capacity["recommended_threads"] == 20  # 14 / 0.7
+    assert capacity["recommended_processes"] == 3  # 20 threads, 8 a process
+    assert stats["p50_processing_time_ms"] == stats["p95_processing_time_ms"] == 14_000
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    ordered = list(range(1, 101))
+    assert (metrics.percentile(ordered, 50), metrics.percentile(ordered, 95)) == (50, 95)
+    assert metrics.percentile([], 95) == 0
+    assert metrics.percentile([7], 50) == 7
