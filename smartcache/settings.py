@@ -422,3 +422,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
 }
+    # No per-call chatter from the AI SDK and its HTTP clients (a line per request).
+    "loggers": {name: {"level": "WARNING"} for name in (
+        "google_genai", "httpx", "httpx2", "httpcore", "httpcore2")},

@@ -242,3 +242,10 @@ def test_percentiles_are_nearest_rank() -> None:
     assert (metrics.percentile(ordered, 50), metrics.percentile(ordered, 95)) == (50, 95)
     assert metrics.percentile([], 95) == 0
     assert metrics.percentile([7], 50) == 7
+
+
+@pytest.mark.parametrize("name", ["google_genai.models", "httpx", "httpx2", "httpcore2"])
+def test_sdk_chatter_stays_out_of_the_log(name: str) -> None:
+    import logging
+
+    assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
