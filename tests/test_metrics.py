@@ -4,6 +4,7 @@ process, queue depth, workers online; the alert rules and dashboard in deploy/."
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -246,6 +247,4 @@ def test_percentiles_are_nearest_rank() -> None:
 
 @pytest.mark.parametrize("name", ["google_genai.models", "httpx", "httpx2", "httpcore2"])
 def test_sdk_chatter_stays_out_of_the_log(name: str) -> None:
-    import logging
-
     assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
