@@ -346,6 +346,11 @@ RECONCILE_PENDING_AFTER = env_int("RECONCILE_PENDING_AFTER", 300, minimum=1)
 FETCH_FAILURE_TTL = env_int("FETCH_FAILURE_TTL", 300, minimum=0)
 # The in-flight marker outlives the job's retries; renewed at every claim.
 INFLIGHT_TTL = env_int("INFLIGHT_TTL", 1800, minimum=60)
+# Retention (summaries/services/retention.py, hourly from beat): finished
+# jobs are deleted this many days after their last change, and a completed
+# job's extracted page text is cleared after EXTRACTED_TEXT_DAYS; 0 keeps them.
+JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
+EXTRACTED_TEXT_DAYS = env_int("EXTRACTED_TEXT_DAYS", 7)
 
 # --- Celery ---------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -413,6 +418,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "summaries.reconcile_jobs",
         "schedule": float(RECONCILE_INTERVAL),
     },
+    "purge-old-jobs": {"task": "summaries.purge_old_jobs", "schedule": 3600.0},
 }
 
 LOGGING = {

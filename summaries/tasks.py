@@ -29,7 +29,7 @@ from celery import Task, shared_task
 
 from summaries import queues
 from summaries.errors import RetryLater
-from summaries.services import jobs
+from summaries.services import jobs, retention
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,16 @@ def reconcile_jobs() -> int:
     for job_id, queue in stranded:
         enqueue(job_id, queue=queue)
     return len(stranded)
+
+
+@shared_task(name="summaries.purge_old_jobs", ignore_result=True)
+def purge_old_jobs() -> None:
+    """Periodic (beat, hourly): delete old finished jobs and clear old page
+    text (JOB_RETENTION_DAYS, EXTRACTED_TEXT_DAYS; summaries/services/retention.py)."""
+    purged = retention.purge_old_jobs()
+    if purged.deleted or purged.cleared:
+        logger.info("retention: deleted %d old jobs, cleared the page text of %d",
+                    purged.deleted, purged.cleared)
 
 
 def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
