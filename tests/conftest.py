@@ -3,7 +3,6 @@ Gemini, real Celery worker processes and real HTTP."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from django.db import connection
 from summaries import local_cache, metrics
 from summaries.services.config import summarizer
 from tests.helpers.api import Api
+from tests.helpers.environment import process_environment
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.processes import Worker, database_url
 
@@ -53,23 +53,9 @@ def gemini(gemini_server: FakeGemini) -> FakeGemini:
 
 @pytest.fixture(scope="session")
 def worker_env(django_db_setup: None, gemini_server: FakeGemini) -> dict[str, str]:
-    """Environment for child processes: the test database, the test Valkey,
-    the fake Gemini, and short timings so faults show up quickly."""
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "GEMINI_BASE_URL": gemini_server.base_url,
-        "GEMINI_TIMEOUT": "2",
-        # One AI call per job, as most tests count them (batching is tested
-        # with its own settings in test_batching.py).
-        "AI_BATCH_SIZE": "1",
-        "RETRY_BACKOFF_BASE": "0.2",
-        "RETRY_BACKOFF_MAX": "1",
-        "JOB_LEASE_SECONDS": "12",
-        "TASK_TIME_LIMIT": "10",
-        "RECONCILE_INTERVAL": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    """Environment for child processes (tests/helpers/environment.py, layer 2):
+    the test database, the test Valkey, the fake Gemini, short timings."""
+    return process_environment(database_url(connection.settings_dict), gemini_server.base_url)
 
 
 @pytest.fixture(scope="session")

