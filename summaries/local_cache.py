@@ -34,6 +34,19 @@ _entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 _generation = 0
 
 
+def peek(key: str) -> dict[str, Any] | None:
+    """This process's fresh copy of ``key``'s summary, if it has one (never
+    asks Valkey)."""
+    if settings.LOCAL_CACHE_SIZE <= 0:
+        return None
+    with _lock:
+        entry = _entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        _entries.move_to_end(key)
+        return entry[1]
+
+
 def get_summary(key: str) -> dict[str, Any] | None:
     """The cached summary for ``key``: from this process if it has a fresh
     copy, else from Valkey (raises redis.RedisError when Valkey is down)."""

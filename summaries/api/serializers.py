@@ -39,18 +39,24 @@ class SubmitRequest(serializers.Serializer):
                             help_text="Text to summarise, or an http(s) URL.")
     refresh = StrictBooleanField(default=False, help_text="Bypass the cache and summarise anew.")
 
-    @classmethod
-    def parse(cls, data: Any) -> tuple[str, bool]:
-        """(input, refresh) from a request body; raises ValidationError.
-
-        A plain well-formed body (ASCII text, no NUL) is read directly: building
-        a serializer costs more than the rest of a cache hit. Anything else goes
-        through full validation, so every error is the serializer's.
-        """
+    @staticmethod
+    def plain(data: Any) -> tuple[str, bool] | None:
+        """(input, refresh) of a plain well-formed body (ASCII text, no NUL),
+        read without building a serializer (which costs more than the rest of
+        a cache hit); None for anything else."""
         if (type(data) is dict and data.keys() <= {"input", "refresh"}
                 and type(raw := data.get("input")) is str and raw.isascii() and "\x00" not in raw
                 and type(refresh := data.get("refresh", False)) is bool):
             return raw, refresh
+        return None
+
+    @classmethod
+    def parse(cls, data: Any) -> tuple[str, bool]:
+        """(input, refresh) from a request body; raises ValidationError.
+        Anything but a plain body goes through full validation, so every
+        error is the serializer's."""
+        if (plain := cls.plain(data)) is not None:
+            return plain
         form = cls(data=data)
         form.is_valid(raise_exception=True)
         return form.validated_data["input"], form.validated_data["refresh"]

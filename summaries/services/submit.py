@@ -67,6 +67,25 @@ def summary_request(*, raw: str, refresh: bool = False,
     return replace(answer, cache_key=key)
 
 
+def cached_summary(*, raw: str) -> Submission | None:
+    """The answer to ``raw`` if this process holds its summary in memory;
+    None otherwise, also for input that is not valid (the full path,
+    summary_request, answers those). Touches neither Valkey nor the database
+    and counts nothing (the caller counts the hit once it answers with it):
+    the fast path for hits (summaries/api/fastpath.py)."""
+    if len(raw) > settings.MAX_INPUT_CHARS:
+        return None
+    try:
+        item = _validated(raw)
+    except InvalidInput:
+        return None
+    key = item.cache_key(summarizer().cache_namespace)
+    if (hit := local_cache.peek(key)) is None:
+        return None
+    return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
+                      tags=hit["tags"], cache_key=key)
+
+
 def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Submission | None:
     """A cached summary or, for a URL, a fetch that failed moments ago.
     ``local``: a copy this process holds will do (the first look of a submit)."""

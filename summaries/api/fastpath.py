@@ -1,0 +1,79 @@
+"""The fast path for cache hits: ``POST /api/submit`` answered from memory.
+
+A hit is the product's most frequent answer, and Django's session, auth,
+CSRF and messages middleware plus DRF's request machinery cost more than
+the answer itself. This middleware sits after the security, CORS and
+clickjacking middleware (so a hit carries the same headers as any answer)
+and before the rest: for a plain JSON submit whose summary this process
+holds (summaries.local_cache), it applies the same rate limit and answers
+with the same body and headers as SubmitView. Everything else — a miss, a
+Valkey lookup, any invalid or unusual request, a browser asking for HTML —
+goes on to SubmitView unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import resolve
+from rest_framework.exceptions import Throttled
+from rest_framework.renderers import JSONRenderer
+
+from summaries import metrics
+from summaries.api import serializers as s
+from summaries.api.throttling import SubmitRateThrottle
+from summaries.services.submit import cached_summary
+
+SUBMIT_PATHS = frozenset({"/api/submit", "/api/submit/"})
+# Hits are ordinary inputs; a larger body goes the full path.
+MAX_BODY_BYTES = 64 * 1024
+_render = JSONRenderer().render
+
+
+class CachedSubmitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (request.method == "POST" and request.path_info in SUBMIT_PATHS
+                and request.content_type == "application/json"
+                and "html" not in request.META.get("HTTP_ACCEPT", "")):
+            response = self._hit(request)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _hit(self, request: HttpRequest) -> HttpResponse | None:
+        request.get_host()  # the same Host check as CommonMiddleware (DisallowedHost → 400)
+        length = request.META.get("CONTENT_LENGTH", "")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            return None  # chunked, unknown or large: the full path reads (or refuses) it
+        try:
+            plain = s.SubmitRequest.plain(json.loads(request.body))
+        except (ValueError, RecursionError):  # the full path answers with the error
+            return None
+        if plain is None or plain[1]:  # not plain, or a refresh
+            return None
+        if (submission := cached_summary(raw=plain[0])) is None:
+            return None
+        throttle = SubmitRateThrottle()
+        request.resolver_match = resolve(request.path_info)  # for the request metrics
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            return _throttled(throttle.wait())
+        metrics.record_request(submission.outcome)
+        response = HttpResponse(_render(s.SubmitResponse.render(submission)),
+                                content_type="application/json", status=200)
+        response["X-Cache"] = s.CACHE_STATUS[submission.outcome]
+        response["X-Cache-Key"] = submission.cache_key
+        return response
+
+
+def _throttled(wait: float | None) -> HttpResponse:
+    error = Throttled(wait)
+    response = HttpResponse(_render({"error": str(error.detail), "code": "throttled"}),
+                            content_type="application/json", status=429)
+    if wait is not None:
+        response["Retry-After"] = str(max(1, round(wait)))
+    return response

@@ -1,0 +1,73 @@
+"""Cache hits answered from memory (summaries/api/fastpath.py) are the same
+answers as the full path's, under the same rate limit and headers."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from django.test import Client, override_settings
+
+from summaries import cache, local_cache
+from summaries.inputs import normalize_input
+from tests.helpers.texts import text_about
+
+
+def post(client: Client, text: str, **headers: str) -> object:
+    return client.post("/api/submit", json.dumps({"input": text}),
+                       content_type="application/json", **headers)
+
+
+@pytest.fixture
+def cached_text(namespace: str) -> str:
+    text = text_about(f"fast {uuid.uuid4().hex[:6]}")
+    cache.set_summary(normalize_input(text).cache_key(namespace),
+                      {"job_id": str(uuid.uuid4()), "summary": "One. Two.", "tags": ["a", "b"]},
+                      ttl=600)
+    return text
+
+
+@pytest.mark.django_db
+def test_a_hit_from_memory_is_the_same_answer_as_from_valkey(
+        client: Client, cached_text: str) -> None:
+    first = post(client, cached_text)  # from Valkey (full path)
+    key = json.loads(first.content)["cache_key"]
+    for _ in range(3):  # held in memory once this process's listener has settled
+        if local_cache.peek(key) is not None:
+            break
+        time.sleep(0.2)
+        post(client, cached_text)
+    assert local_cache.peek(key) is not None
+    second = post(client, cached_text)  # from memory (fast path)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.content == first.content
+    for header in ("Content-Type", "X-Cache", "X-Cache-Key", "X-Frame-Options",
+                   "X-Content-Type-Options"):
+        assert second[header] == first[header], header
+
+
+@pytest.mark.django_db
+def test_a_hit_from_memory_carries_cors_headers(client: Client, cached_text: str) -> None:
+    with override_settings(CORS_ALLOWED_ORIGINS=["https://app.example"]):
+        post(client, cached_text)
+        answer = post(client, cached_text, HTTP_ORIGIN="https://app.example")
+    assert answer["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+@pytest.mark.django_db
+def test_hits_from_memory_are_rate_limited_and_counted(client: Client, cached_text: str) -> None:
+    with override_settings(RATE_LIMIT=(3, 60)):
+        answers = [post(client, cached_text).status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 429, 429]
+    body = client.get("/api/analytics").json()
+    assert (body["total_requests"], body["cache_hits"]) == (3, 3)
+
+
+@pytest.mark.django_db
+def test_a_browser_gets_the_browsable_api_not_the_fast_path(
+        client: Client, cached_text: str) -> None:
+    post(client, cached_text)
+    answer = post(client, cached_text, HTTP_ACCEPT="text/html")
+    assert answer.status_code == 200 and answer["Content-Type"].startswith("text/html")
