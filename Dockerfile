@@ -1,13 +1,33 @@
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMARTCACHE_VAR_DIR=/app/var
+# One image for web, worker, beat and Flower; the process comes from
+# `python -m smartcache.commands NAME` (compose's command:).
+# BASE: any Debian-like image with Python 3.11 and its venv module. The default
+# is the official slim image; CI builds one from Debian's packages
+# (scripts/container_check.sh) where no image registry is reachable.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMARTCACHE_VAR_DIR=/app/var \
+    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
 WORKDIR /app
+# A venv of our own: the same paths whichever base (Debian's system Python
+# refuses pip installs, and smartcache.commands runs celery/gunicorn from
+# beside sys.executable).
+# --upgrade-deps: an old pip (Debian's 23.0) skips extras spelled the new way
+# (justext needs lxml[html_clean]).
+RUN python3 -m venv --upgrade-deps /opt/venv
+# Dependencies first: this layer stays cached while only the code changes.
 COPY pyproject.toml README.md ./
+RUN mkdir -p smartcache summaries && touch smartcache/__init__.py summaries/__init__.py \
+    && pip install --no-cache-dir --quiet . && pip uninstall --quiet -y smartcache \
+    && rm -rf smartcache summaries build *.egg-info
 COPY smartcache ./smartcache
 COPY summaries ./summaries
 COPY manage.py ./
-RUN pip install --no-cache-dir . && mkdir -p var \
-    && DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput -v0
-RUN useradd --create-home app && chown -R app /app
+COPY scripts/healthcheck.py ./scripts/
+RUN pip install --no-cache-dir --quiet --no-deps . && mkdir -p var \
+    && DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput -v0 \
+    && rm -rf build *.egg-info
+# /app/secrets: compose mounts a volume there, which takes this owner.
+RUN useradd --create-home app && mkdir -p /app/secrets && chown -R app /app/var /app/secrets
 USER app
 EXPOSE 8000
 CMD ["python", "-m", "smartcache.commands", "web"]

@@ -5,17 +5,24 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# make run needs the runtime dependencies only; the test and lint tools
+# (the dev extra) are installed by the targets that use them.
+RUNTIME := $(VENV)/.installed-runtime
+STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-production lint bench clean
+.PHONY: run test test-production lint bench container-check clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/python scripts/run_stack.py
 
 test: $(STAMP)
@@ -26,6 +33,11 @@ test-production: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	TEST_VALKEY_URL=$${TEST_VALKEY_URL:-redis://127.0.0.1:6379/15} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The image built and run as containers where an engine can start here
+# (scripts/container_check.sh), else the compose file checked statically.
+container-check: $(STAMP)
+	bash scripts/container_check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
