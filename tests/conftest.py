@@ -16,6 +16,7 @@ from summaries.services.config import summarizer
 from tests.helpers.api import Api
 from tests.helpers.environment import process_environment
 from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.fakes.web import Canary
 from tests.helpers.processes import Worker, database_url
 
 OUR_KEYS = ("summary:*", "inflight:*", "failed:*", "metrics:*", "ratelimit:*")
@@ -26,10 +27,19 @@ def valkey() -> redis.Redis:
     return redis.Redis.from_url(settings.VALKEY_URL, decode_responses=True)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "no_valkey: the tests touch no Valkey (and so may run without it, and "
+        "without Django settings under -p no:django): no cleanup between them")
+
+
 @pytest.fixture(autouse=True)
-def _clean_valkey(valkey: redis.Redis) -> None:
+def _clean_valkey(request: pytest.FixtureRequest) -> None:
     """Forget SmartCache's keys between tests (not Celery's: its queue
     bindings must survive for the session's workers)."""
+    if request.node.get_closest_marker("no_valkey"):
+        return
+    valkey: redis.Redis = request.getfixturevalue("valkey")
     for pattern in OUR_KEYS:
         keys = list(valkey.scan_iter(match=pattern, count=1000))
         if keys:
@@ -49,6 +59,21 @@ def gemini_server() -> Iterator[FakeGemini]:
 def gemini(gemini_server: FakeGemini) -> FakeGemini:
     gemini_server.reset()
     return gemini_server
+
+
+@pytest.fixture(scope="session")
+def canary() -> Iterator[Canary]:
+    """A listener on 127.0.0.1 that SSRF probes must never reach."""
+    with Canary() as listener:
+        yield listener
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Submits create job rows but enqueue nothing: no worker takes them (for
+    tests of the HTTP contract or of the job services driven by hand, whose
+    inputs may name hosts no worker should fetch)."""
+    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
 
 
 @pytest.fixture(scope="session")

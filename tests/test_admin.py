@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from summaries.models import Job
+from tests.helpers.jobs import make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -16,11 +16,6 @@ def staff(client: Client) -> Client:
     user = User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests")
     client.force_login(user)
     return client
-
-
-def make_job(**fields: object) -> Job:
-    defaults = {"kind": "text", "input_hash": "a" * 64, "input_text": "Some text. More."}
-    return Job.objects.create(**{**defaults, **fields})
 
 
 def test_jobs_are_listed_filtered_and_searchable(staff: Client) -> None:

@@ -18,10 +18,7 @@ from summaries.providers import (
     split_sentences,
 )
 
-
-@pytest.fixture(autouse=True)
-def _clean_valkey() -> None:
-    """Overrides conftest's autouse Valkey cleanup: these tests touch no Valkey."""
+pytestmark = pytest.mark.no_valkey
 
 
 def _is_storable(text: str) -> bool:

@@ -65,12 +65,6 @@ def web() -> Iterator[FakeWeb]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def canary() -> Iterator[Canary]:
-    with Canary() as listener:
-        yield listener
-
-
 def fetch_error(url: str, policy: FetchPolicy = POLICY) -> JobError:
     with pytest.raises(JobError) as info:
         fetch_page(url, policy)

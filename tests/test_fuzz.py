@@ -83,12 +83,11 @@ def check(answer: Answer, what: str, *, api: bool = True) -> Answer:
 
 
 @pytest.fixture
-def server(live_server: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Server:
+def server(live_server: Any, settings: Any, no_enqueue: None) -> Server:
     # Hundreds of requests from one address: no rate limit here (its own
     # tests are in test_operator_api.py). Inputs may look like URLs of random
     # hosts, which no worker should fetch: nothing is enqueued.
     settings.RATE_LIMIT = None
-    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
     host, port = live_server.url.removeprefix("http://").split(":")
     return Server(host, int(port))
 

@@ -33,12 +33,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DEAD_VALKEY = f"redis://127.0.0.1:{free_port()}/0"
 
 
-@pytest.fixture
-def no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Drive the job services by hand: no worker takes these jobs."""
-    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
-
-
 def key_of(text: str, namespace: str) -> str:
     return normalize_input(text).cache_key(namespace)
 

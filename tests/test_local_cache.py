@@ -20,15 +20,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def web(worker_env: dict[str, str]) -> Iterator[WebServer]:
+def web_server(worker_env: dict[str, str]) -> Iterator[WebServer]:
     server = WebServer(worker_env, workers=1)
     server.start()
     yield server
     server.stop()
 
 
-def submit(web: WebServer, text: str) -> requests.Response:
-    return requests.post(f"{web.url}/api/submit", json={"input": text}, timeout=10)
+def submit(server: WebServer, text: str) -> requests.Response:
+    return requests.post(f"{server.url}/api/submit", json={"input": text}, timeout=10)
 
 
 def payload(summary: str) -> dict[str, object]:
@@ -44,29 +44,30 @@ def eventually(check: object, timeout: float = 3.0) -> bool:
     return False
 
 
-def test_a_new_summary_replaces_every_processs_copy(web: WebServer, namespace: str) -> None:
+def test_a_new_summary_replaces_every_processs_copy(web_server: WebServer, namespace: str) -> None:
     text = text_about("copy")
     key = normalize_input(text).cache_key(namespace)
     cache.set_summary(key, payload("Old one. Old two."), ttl=600)
-    assert submit(web, text).json()["summary"] == "Old one. Old two."  # now held locally
+    assert submit(web_server, text).json()["summary"] == "Old one. Old two."  # now held locally
     cache.set_summary(key, payload("New one. New two."), ttl=600)  # e.g. a refresh
-    assert eventually(lambda: submit(web, text).json().get("summary") == "New one. New two.")
+    assert eventually(
+        lambda: submit(web_server, text).json().get("summary") == "New one. New two.")
 
 
-def test_a_purged_summary_is_not_served_from_a_copy(web: WebServer, namespace: str) -> None:
+def test_a_purged_summary_is_not_served_from_a_copy(web_server: WebServer, namespace: str) -> None:
     text = text_about("purge")
     key = normalize_input(text).cache_key(namespace)
     cache.set_summary(key, payload("Gone one. Gone two."), ttl=600)
-    assert submit(web, text).status_code == 200
+    assert submit(web_server, text).status_code == 200
     cache.delete_summary(key)
-    assert eventually(lambda: submit(web, text).status_code == 202)
+    assert eventually(lambda: submit(web_server, text).status_code == 202)
 
 
-def test_a_copy_never_outlives_the_entry_in_valkey(web: WebServer, namespace: str) -> None:
+def test_a_copy_never_outlives_the_entry_in_valkey(web_server: WebServer, namespace: str) -> None:
     text = text_about("ttl")
     key = normalize_input(text).cache_key(namespace)
     cache.set_summary(key, payload("Brief one. Brief two."), ttl=1)
-    assert submit(web, text).status_code == 200
+    assert submit(web_server, text).status_code == 200
     time.sleep(1.2)
     # Expiry is not announced: the copy must have been bounded by the TTL.
-    assert submit(web, text).status_code == 202
+    assert submit(web_server, text).status_code == 202

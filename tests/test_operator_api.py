@@ -11,14 +11,10 @@ import requests
 from django.test import Client
 
 from summaries.models import Job
+from tests.helpers.jobs import make_job
 from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db
-
-
-def make_job(**fields: Any) -> Job:
-    defaults = {"kind": "text", "input_hash": "h" * 64, "input_text": "t"}
-    return Job.objects.create(**{**defaults, **fields})
 
 
 def test_jobs_are_listed_newest_first_with_filters_and_pages(client: Client) -> None:
@@ -123,8 +119,7 @@ def csrf_token(browser: requests.Session, base_url: str) -> str:
 
 def test_a_staff_session_may_use_the_job_endpoints_with_csrf(
         live_server: Any, client: Client, settings: Any, django_user_model: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
+        no_enqueue: None) -> None:
     settings.JOBS_API_TOKEN = "s3cret"
     job = make_job(status="failed", error="boom", error_code="ai_unavailable")
     staff = django_user_model.objects.create_user("operator", password="pw-1234567",
@@ -152,8 +147,7 @@ def test_a_staff_session_may_use_the_job_endpoints_with_csrf(
 
 def test_a_bearer_token_needs_no_csrf_even_beside_a_session(
         live_server: Any, client: Client, settings: Any, django_user_model: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
+        no_enqueue: None) -> None:
     settings.JOBS_API_TOKEN = "s3cret"
     job = make_job(status="failed", error="boom", error_code="ai_unavailable")
     user = django_user_model.objects.create_user("someone", password="pw-1234567")

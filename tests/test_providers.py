@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import socket
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -31,11 +30,7 @@ from summaries.providers.gemini import (
 )
 from tests.helpers.fakes.gemini import FakeGemini
 
-
-@pytest.fixture(autouse=True)
-def _clean_valkey() -> None:
-    """Overrides conftest's autouse Valkey cleanup: these tests touch no Valkey,
-    and so run without it (and without Django settings, under -p no:django)."""
+pytestmark = pytest.mark.no_valkey
 
 
 TWO = "Valkey is a key-value store. It forked from Redis in 2024."
@@ -214,18 +209,6 @@ def test_local_copes_with_a_long_article() -> None:
 TEXT = ("The windmill project started last spring with a small team of volunteers. "
         "Volunteers on the windmill project met every week to plan the next steps. "
         "By autumn the windmill project had delivered its first public results.")
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
-
-
-@pytest.fixture
-def gemini(fake: FakeGemini) -> FakeGemini:
-    fake.reset()
-    return fake
 
 
 def provider(fake: FakeGemini, timeout_s: float = 5.0) -> GeminiProvider:

@@ -42,12 +42,6 @@ def words(text: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def canary() -> Iterator[Canary]:
-    with Canary() as listener:
-        yield listener
-
-
-@pytest.fixture(scope="module")
 def site() -> Iterator[FakeWeb]:
     with FakeWeb() as server:
         server.add_page("/news/ferry", page_html(STORY))
