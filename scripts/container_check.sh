@@ -2,7 +2,7 @@
 # The container path, proven: where a container engine can start here, build
 # a Debian bookworm base with Python 3.11 from Debian's packages (debootstrap:
 # no image registry is needed), build the project image on it (Dockerfile's
-# BASE), and run migrate, web and a worker as containers on the host network
+# BASE), and run migrate, web, a worker, beat and Flower as containers on the host network
 # against this machine's PostgreSQL and Redis, in a database and a Redis
 # database number of their own, submitting a job to completion. Then clean up.
 #
@@ -26,12 +26,11 @@ static_check() {
   "$PY" scripts/compose_check.py docker-compose.yml
 }
 
-# Where the engine cannot be had: say why, check the compose file, and pass
-# (unless the compose file itself is wrong).
+# Where the engine cannot be had: say why and pass on the static check.
+# (It runs first, so it has passed by then.)
 no_engine() {
-  say "$1: no container run here"
-  static_check
-  exit $?
+  say "$1: no container run here (the static check above stands)"
+  exit 0
 }
 
 static_check || exit 1
@@ -72,6 +71,8 @@ REDIS_DB=""
 ROOTFS=""
 cleanup() {
   for c in "${CONTAINERS[@]}"; do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
+  # Earlier builds' layers, untagged by this one: the disk does not fill up run by run.
+  "$DOCKER" image prune -f >/dev/null 2>&1
   [ -n "$ROOTFS" ] && rm -rf "$ROOTFS"
   [ -n "$DB" ] && psql -q -h 127.0.0.1 -U postgres -d postgres \
       -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
@@ -142,11 +143,15 @@ for n in 14 13 12 11 10; do
   if [ "$(redis-cli -h 127.0.0.1 -n "$n" DBSIZE 2>/dev/null)" = 0 ]; then REDIS_DB=$n; break; fi
 done
 [ -n "$REDIS_DB" ] || fail "no empty Redis database (10-14) on 127.0.0.1:6379"
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+PORT=$(free_port)
+FLOWER_PORT=$(free_port)
 ENV=(-e "DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB"
      -e "VALKEY_URL=redis://127.0.0.1:6379/$REDIS_DB"
      -e "DJANGO_SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
-     -e "DJANGO_ALLOWED_HOSTS=127.0.0.1" -e HOST=127.0.0.1 -e "PORT=$PORT"
+     -e "DJANGO_ALLOWED_HOSTS=127.0.0.1" -e HOST=127.0.0.1 -e "PORT=$PORT" -e "FLOWER_PORT=$FLOWER_PORT"
      -e SUMMARIZER=local -e WEB_CONCURRENCY=2 -e WORKER_CONCURRENCY=4)
 say "database $DB, Redis db $REDIS_DB, web on 127.0.0.1:$PORT"
 
@@ -163,12 +168,14 @@ show_logs() {
   done
 }
 
-# --- migrate, web, worker, one job ---------------------------------------------
+# --- migrate, web, worker, beat, Flower, one job ---------------------------------------------
 say "migrate"
 "$DOCKER" run --rm --network host "${ENV[@]}" "$IMAGE" python manage.py migrate --noinput -v0 \
   || fail "migrate"
 run_detached web python -m smartcache.commands web
 run_detached worker python -m smartcache.commands worker
+run_detached beat python -m smartcache.commands beat
+run_detached flower python -m smartcache.commands flower
 
 "$PY" - "$PORT" <<'PY' || { show_logs; fail "the job did not complete through the containers"; }
 """Wait for health, submit a text, wait for its job to complete."""
@@ -223,7 +230,7 @@ print(f"== container check: job {job} completed: {body.get('summary', '')[:80]!r
 PY
 
 say "healthchecks inside the containers"
-for name in web worker; do
+for name in web worker beat flower; do
   "$DOCKER" exec "smartcache-ci-$name-$RUN_ID" python scripts/healthcheck.py "$name" \
     || { show_logs; fail "$name's healthcheck failed"; }
 done
