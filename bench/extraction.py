@@ -42,6 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import trafilatura
 from trafilatura.utils import decode_file
@@ -192,7 +193,10 @@ class Knob:
 
 
 def _field(name: str) -> Callable[[ExtractionOptions, object], ExtractionOptions]:
-    return lambda options, value: replace(options, **{name: value})
+    def apply(options: ExtractionOptions, value: object) -> ExtractionOptions:
+        changes: dict[str, Any] = {name: value}  # a field named at run time
+        return replace(options, **changes)
+    return apply
 
 
 def _group(name: str) -> Callable[[ExtractionOptions, object], ExtractionOptions]:

@@ -714,7 +714,7 @@ def figure_lanes(fake: st.FakeAI, args: argparse.Namespace, run: str, workdir: P
         chunks = [items[i:i + 100] for i in range(0, len(items), 100)]
         say(f"figure 7: {len(items)} bulk items in {len(chunks)} requests of <= 100")
         replies: list[Reply] = []
-        threads = [threading.Thread(target=lambda c=chunk: replies.append(  # type: ignore[misc]
+        threads = [threading.Thread(target=lambda c=chunk: replies.append(
             request(stack.port, "POST", "/api/submit/batch", bulk_body(c))))
             for chunk in chunks]
         for thread in threads:
