@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import socket
@@ -331,12 +332,46 @@ def check_ports(wanted: Sequence[tuple[str, str, int]]) -> None:
                              f"set {label} to a free port (or {other})")
 
 
+def hold_instance_lock(var: Path) -> IO[str]:
+    """Lock `var` for this launcher's whole life (the returned file holds it;
+    the kernel lets go when this process ends, however it ends). Exits with a
+    clear message if another launcher holds it: two stacks on one var/ would
+    share the Valkey AOF, the SQLite file and the beat schedule."""
+    lock = (var / "run.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        owner = lock.read().strip() or "?"
+        lock.close()
+        raise SystemExit(f"another `make run` (pid {owner}) is using {var}: stop it first, "
+                         "or give this one its own SMARTCACHE_VAR_DIR") from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def publish_valkey_url(var: Path, url: str) -> Path:
+    """Tell this var/'s other commands (manage.py summarize, shell) which
+    Valkey the stack uses: settings read var/valkey-url when VALKEY_URL is
+    unset. Written whole (rename), removed when the stack stops."""
+    path = var / "valkey-url"
+    partial = var / "valkey-url.partial"
+    partial.write_text(url + "\n")
+    partial.replace(path)
+    return path
+
+
 def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _request_stop)
     env = launch_env(os.environ)
     var = Path(env["SMARTCACHE_VAR_DIR"])
     var.mkdir(parents=True, exist_ok=True)
+    lock = hold_instance_lock(var)  # noqa: F841 (held until this process ends)
+    # We hold the lock, so a URL left there is a dead launcher's.
+    (var / "valkey-url").unlink(missing_ok=True)
     host = env["HOST"]
     port = port_setting(env, "PORT", 8000)
     flower_port = port_setting(env, "FLOWER_PORT", 5555)
@@ -376,6 +411,7 @@ def main() -> int:
             (var / "valkey").mkdir(exist_ok=True)
             valkey.start()
             wait_until_listening(valkey, VALKEY_HOST, valkey_port)
+        publish_valkey_url(var, env["VALKEY_URL"])
         run_step("migrate", [*manage, "migrate", "--noinput"], env)
         run_step("static", [*manage, "collectstatic", "--noinput", "-v0"], env)
         run_step("admin", [*manage, "ensure_admin", "--username", "admin"], env)
@@ -391,6 +427,7 @@ def main() -> int:
         return 0
     finally:
         stop(apps)
+        (var / "valkey-url").unlink(missing_ok=True)
         if valkey is not None:
             stop([valkey])  # last: the worker and beat talk to it while they stop
 

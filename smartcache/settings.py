@@ -7,6 +7,7 @@ VALKEY_URL, DJANGO_SECRET_KEY and friends. The README lists them all.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -272,7 +273,21 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", False)
 
 # --- SmartCache -----------------------------------------------------------
-VALKEY_URL = env_str("VALKEY_URL", "redis://127.0.0.1:6379/0")
+
+
+def _running_valkey_url() -> str:
+    """Where VALKEY_URL is unset: the Valkey of the `make run` using this var/
+    directory (scripts/run_stack.py writes its URL to var/valkey-url while it
+    runs), so `manage.py summarize` and friends use that instance and not
+    whatever answers on 6379; else the usual local server."""
+    try:
+        url = (VAR_DIR / "valkey-url").read_text().strip()
+    except OSError:
+        url = ""
+    return url or "redis://127.0.0.1:6379/0"
+
+
+VALKEY_URL = env_str("VALKEY_URL") or _running_valkey_url()
 if VALKEY_URL.startswith("valkey://"):
     # kombu only knows the redis:// scheme; Valkey speaks the same protocol.
     VALKEY_URL = "redis://" + VALKEY_URL.removeprefix("valkey://")
@@ -424,13 +439,32 @@ CELERY_BEAT_SCHEDULE = {
     "purge-old-jobs": {"task": "summaries.purge_old_jobs", "schedule": 3600.0},
 }
 
+# Housekeeping runs every few seconds: each run would log three lines (beat's
+# "Sending due task", the worker's "received" and "succeeded") and bury
+# everything else. Their routine lines are dropped; what they change is logged
+# by the tasks themselves, and their failures (ERROR) still show.
+QUIET_TASKS = ("summaries.reconcile_jobs", "summaries.purge_old_jobs")
+
+
+def _not_routine_housekeeping(record: logging.LogRecord) -> bool:
+    if record.levelno > logging.INFO:
+        return True
+    message = record.getMessage()
+    return not any(name in message for name in QUIET_TASKS)
+
+
+# Filters on the loggers themselves: Celery replaces the root's handlers.
+QUIET_LOGGERS = {name: {"filters": ["quiet_housekeeping"]} for name in (
+    "celery.beat", "celery.worker.strategy", "celery.app.trace")}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"quiet_housekeeping": {"()": lambda: _not_routine_housekeeping}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # No per-call chatter from the AI SDK and its HTTP clients (a line per request).
     "loggers": {name: {"level": "WARNING"} for name in (
-        "google_genai", "httpx", "httpx2", "httpcore", "httpcore2")},
+        "google_genai", "httpx", "httpx2", "httpcore", "httpcore2")} | QUIET_LOGGERS,
 }
