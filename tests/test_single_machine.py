@@ -119,3 +119,18 @@ def test_routine_housekeeping_is_not_logged_but_jobs_and_failures_are(
         "Task summaries.process_job[j1] succeeded in 1.2s: None",
         "Task summaries.reconcile_jobs[e] raised unexpected: 'OperationalError()'",
     ]
+
+
+def test_summarize_names_the_valkey_it_could_not_reach_without_its_password(
+        tmp_path: Path) -> None:
+    text = ("Lighthouses guided ships along dangerous coasts for centuries. "
+            "Their keepers trimmed wicks and wound clockwork every night. "
+            "Automation ended the job in most countries by the late twentieth century.")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "summarize", "--json", text], cwd=ROOT,
+        env=clean_env(tmp_path, VALKEY_URL="redis://:hunter2@127.0.0.1:1/0",
+                      SUMMARIZER="local", VALKEY_SOCKET_TIMEOUT="0.5"),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Valkey at redis://127.0.0.1:1/0 is not reachable" in result.stderr
+    assert "hunter2" not in result.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
@@ -34,7 +36,9 @@ class Command(BaseCommand):
         key = item.cache_key(summarizer().cache_namespace)
         use_cache = _valkey_answers()
         if not use_cache:
-            self.stderr.write("Valkey is not reachable: summarising without the cache")
+            self.stderr.write(f"Valkey at {_shown(settings.VALKEY_URL)} is not reachable: "
+                              "summarising without the cache (set VALKEY_URL, or start "
+                              "`make run`, whose Valkey is found through var/valkey-url)")
         holder = str(uuid.uuid4())
         try:
             outcome = pipeline.run(item, key=key, holder=holder, refresh=options["refresh"],
@@ -70,3 +74,10 @@ def _valkey_answers() -> bool:
         return cache.ping()
     except RedisError:
         return False
+
+
+def _shown(url: str) -> str:
+    """The URL without its credentials (a password in VALKEY_URL stays out of logs)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl()
