@@ -12,11 +12,12 @@ from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from redis.exceptions import RedisError
 
 from summaries.errors import Busy, NotRetryable
 from summaries.models import Job
 from summaries.services import insights
-from summaries.services.submit import job_retry
+from summaries.services.submit import job_retry, purge_key
 
 # The insights page: the admin's own layout, no template file of its own.
 INSIGHTS_PAGE = engines["django"].from_string("""{% extends "admin/base_site.html" %}
@@ -52,14 +53,15 @@ class JobAdmin(admin.ModelAdmin[Job]):
     list_per_page = 50
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("id", "kind", "status", "stage", "cached", "refresh", "attempts")}),
+        (None, {"fields": ("id", "kind", "status", "stage", "cached", "refresh", "store",
+                           "purged_at", "attempts")}),
         ("Input", {"fields": ("input_text", "input_hash", "provider")}),
         ("Page", {"fields": ("url", "final_url", "title", "extracted_chars", "extracted_text")}),
         ("Result", {"fields": ("summary", "tags", "error_code", "error", "duration_ms")}),
         ("Timing", {"fields": ("created_at", "started_at", "completed_at", "updated_at",
                                "lease_expires_at")}),
     )
-    actions = ("retry_failed",)
+    actions = ("retry_failed", "purge_cached_summary")
 
     def get_urls(self) -> list[URLPattern]:
         insights_page = self.admin_site.admin_view(self.insights_view)
@@ -118,3 +120,17 @@ class JobAdmin(admin.ModelAdmin[Job]):
                 job_retry(job=job)
                 count += 1
         self.message_user(request, f"Re-queued {count} failed job(s).", messages.SUCCESS)
+
+    @admin.action(description="Purge cached summary", permissions=["view"])
+    def purge_cached_summary(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        """Purge the cached summary of each selected job's input, as
+        DELETE /api/cache/<key> does (every process stops serving it)."""
+        keys = set(queryset.values_list("input_hash", flat=True))
+        try:
+            deleted = sum(purge_key(key=key).deleted for key in keys)
+        except RedisError as exc:
+            self.message_user(request, f"Valkey unavailable ({type(exc).__name__}): "
+                                       "nothing purged; try again.", messages.ERROR)
+            return
+        self.message_user(request, f"Purged {len(keys)} input(s); {deleted} had a cached "
+                                   "summary.", messages.SUCCESS)

@@ -1,7 +1,9 @@
 """Valkey: the summary cache and the memory of failed fetches (plain operations).
 
 Keys:
-- ``summary:<key>``  JSON {"job_id", "summary", "tags"}, expires after CACHE_TTL.
+- ``summary:<key>``  JSON {"job_id", "summary", "tags", "cached_at"}, expires
+  after CACHE_TTL; ``cached_at`` is when the summary was made (epoch seconds),
+  for a submit's ``max_age`` (entries written before it existed lack it).
 - ``failed:<key>``   the id of a job whose URL could not be fetched, briefly.
 - ``inflight:<key>`` the id of the job computing <key> (services/inflight.py
   owns its lifecycle).
@@ -13,6 +15,7 @@ callers turn that into a 503, never into a hang (short socket timeouts).
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from typing import Any, cast
 
@@ -74,20 +77,35 @@ def get_summary_with_ttl(key: str) -> tuple[dict[str, Any] | None, int]:
     return (cast(dict[str, Any], json.loads(raw)) if raw else None), int(ttl_ms)
 
 
-def set_summary(key: str, payload: dict[str, Any], *, ttl: int) -> None:
+def set_summary(key: str, payload: dict[str, Any], *, ttl: int,
+                cached_at: float | None = None) -> None:
     """Store a summary and announce it, so processes drop older local copies
-    (summaries.local_cache)."""
+    (summaries.local_cache). ``cached_at``: when the summary was made (epoch
+    seconds; now unless given), stored in the payload for ``max_age``."""
+    payload = {**payload, "cached_at": time.time() if cached_at is None else cached_at}
     pipe = client().pipeline(transaction=False)
     pipe.set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
     pipe.publish(INVALIDATE_CHANNEL, key)
     pipe.execute()
 
 
-def delete_summary(key: str) -> None:
+def summary_age(payload: dict[str, Any]) -> float:
+    """Seconds since a cached summary was made; infinite for an entry
+    written before payloads carried ``cached_at``."""
+    cached_at = payload.get("cached_at")
+    if not isinstance(cached_at, (int, float)):
+        return float("inf")
+    return max(0.0, time.time() - cached_at)
+
+
+def delete_summary(key: str) -> bool:
+    """Remove a summary and announce it: every process drops its copy.
+    True if there was one."""
     pipe = client().pipeline(transaction=False)
     pipe.delete(f"summary:{key}")
     pipe.publish(INVALIDATE_CHANNEL, key)
-    pipe.execute()
+    deleted, _ = pipe.execute()
+    return bool(deleted)
 
 
 def remember_failure(key: str, job_id: str, *, ttl: int) -> None:

@@ -44,6 +44,12 @@ class Job(models.Model):
                                   help_text="The client asked to bypass the cache.")
     cached = models.BooleanField(default=False,
                                  help_text="Completed from the cache without an AI call.")
+    store = models.BooleanField(
+        default=True, help_text="False (store:false): the result is not cached and the input "
+                                "is blanked once the job is finished.")
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an operator purged the input's cached summary: "
+                                         "the row no longer re-caches it.")
     provider = models.CharField(max_length=128, blank=True,
                                 help_text="Summariser namespace (provider:model:version).")
     final_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
@@ -99,3 +105,16 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    def forget_unstored_input(self) -> None:
+        """For a finished store:false job, blank what it kept of the input
+        (the text or URL, the extracted page text, the final URL). The
+        summary, tags and title stay: they are the answer the client polls
+        for. The input_hash stays too: it is what dedup and purge key on."""
+        if not self.store:
+            Job.objects.filter(id=self.id).exclude(status__in=self.ACTIVE).update(
+                **FORGOTTEN_INPUT)
+
+
+# The fields a finished store:false job blanks.
+FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": ""}

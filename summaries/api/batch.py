@@ -49,8 +49,7 @@ def _answer(item: Any, status_url: Callable[[str], str]) -> ItemAnswer:
         message, code = first_error(form.errors)
         return ItemAnswer(status.HTTP_400_BAD_REQUEST, error=message, code=code)
     try:
-        sub = summary_request(raw=form.validated_data["input"],
-                              refresh=form.validated_data["refresh"], queue=queues.BULK)
+        sub = summary_request(**SubmitRequest.arguments(form.validated_data), queue=queues.BULK)
     except Exception as exc:
         if (refused := refusal(exc)) is None:
             raise

@@ -34,10 +34,30 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer: "60", 60.0 or true is a client bug worth reporting."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if type(data) is not int:
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+MAX_AGE_HELP = ("Seconds. A cached summary older than this is not served: the submit "
+                "refreshes it (202, X-Cache: MISS, \"refreshed\": true). 0 always refreshes "
+                "(but joins a job in flight). Without it, the cache TTL rules.")
+STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
+              "extracted page text, final URL) only until it is finished. A cached summary "
+              "may still answer, and a job in flight for the same input is joined.")
+
+
 class SubmitRequest(serializers.Serializer):
     input = StrictCharField(allow_blank=True, trim_whitespace=False,
                             help_text="Text to summarise, or an http(s) URL.")
     refresh = StrictBooleanField(default=False, help_text="Bypass the cache and summarise anew.")
+    max_age = StrictIntegerField(required=False, min_value=0, max_value=2**31 - 1,
+                                 help_text=MAX_AGE_HELP)
+    store = StrictBooleanField(default=True, help_text=STORE_HELP)
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -51,15 +71,22 @@ class SubmitRequest(serializers.Serializer):
         return None
 
     @classmethod
-    def parse(cls, data: Any) -> tuple[str, bool]:
-        """(input, refresh) from a request body; raises ValidationError.
+    def parse(cls, data: Any) -> dict[str, Any]:
+        """The keyword arguments of services.submit.summary_request (raw,
+        refresh, max_age, store) from a request body; raises ValidationError.
         Anything but a plain body goes through full validation, so every
         error is the serializer's."""
         if (plain := cls.plain(data)) is not None:
-            return plain
+            return {"raw": plain[0], "refresh": plain[1]}
         form = cls(data=data)
         form.is_valid(raise_exception=True)
-        return form.validated_data["input"], form.validated_data["refresh"]
+        return cls.arguments(form.validated_data)
+
+    @staticmethod
+    def arguments(values: dict[str, Any]) -> dict[str, Any]:
+        """summary_request's keyword arguments from validated data."""
+        return {"raw": values["input"], "refresh": values["refresh"],
+                "max_age": values.get("max_age"), "store": values["store"]}
 
 
 class ShapedResponse(serializers.Serializer):
@@ -133,9 +160,12 @@ class SubmitResponse(ShapedResponse):
                                  help_text="When completed.")
     error = serializers.CharField(required=False, help_text="When failed.")
     code = serializers.CharField(required=False, help_text="When failed.")
+    refreshed = serializers.BooleanField(
+        required=False, help_text="Only when true: the cached summary was older than max_age, "
+                                  "and this job makes it anew.")
 
     shown_when = {"summary": _completed, "tags": _completed,
-                  "error": _failed, "code": _failed}
+                  "error": _failed, "code": _failed, "refreshed": lambda sub: sub.refreshed}
 
 
 class JobResponse(ShapedResponse):
@@ -275,7 +305,9 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
     {"type": "object", "required": ["input"], "properties": {
         "input": {"type": "string", "description": "Text to summarise, or an http(s) URL."},
         "refresh": {"type": "boolean", "default": False,
-                    "description": "Bypass the cache and summarise anew."}}},
+                    "description": "Bypass the cache and summarise anew."},
+        "max_age": {"type": "integer", "minimum": 0, "description": MAX_AGE_HELP},
+        "store": {"type": "boolean", "default": True, "description": STORE_HELP}}},
 ]}
 
 
@@ -297,7 +329,8 @@ class BatchItemField(serializers.Field):
 class BatchRequest(serializers.Serializer):
     inputs = serializers.ListField(
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
-        help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool}}.")
+        help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
+                  f"\"max_age\": int, \"store\": bool}}.")
 
 
 def _answered(item: Any) -> bool:
@@ -322,6 +355,8 @@ class BatchItemResponse(ShapedResponse):
                                     help_text="When completed.")
     tags = serializers.ListField(child=serializers.CharField(), source="submission.tags",
                                  required=False, help_text="When completed.")
+    refreshed = serializers.BooleanField(source="submission.refreshed", required=False,
+                                         help_text="Only when true: as for a single submit.")
     error = serializers.CharField(required=False,
                                   help_text="When the item was refused or its job failed.")
     code = serializers.CharField(required=False,
@@ -335,6 +370,7 @@ class BatchItemResponse(ShapedResponse):
         "status_url": lambda item: bool(item.status_url),
         "summary": lambda item: _answered(item) and _completed(item.submission),
         "tags": lambda item: _answered(item) and _completed(item.submission),
+        "refreshed": lambda item: _answered(item) and item.submission.refreshed,
         "error": lambda item: bool(item.error),
         "code": lambda item: bool(item.error),
     }
@@ -342,3 +378,19 @@ class BatchItemResponse(ShapedResponse):
 
 class BatchResponse(serializers.Serializer):
     results = BatchItemResponse(many=True)
+
+
+# --- Cache control (operators) ------------------------------------------------
+
+class PurgeRequest(serializers.Serializer):
+    input = StrictCharField(trim_whitespace=False,
+                            help_text="The text or URL as it was submitted: normalised and "
+                                      "keyed exactly as a submit is.")
+
+
+class PurgeResponse(serializers.Serializer):
+    cache_key = serializers.CharField(help_text="The purged key.")
+    deleted = serializers.BooleanField(help_text="A cached summary was there and is gone.")
+    jobs_purged = serializers.IntegerField(
+        source="jobs", help_text="Completed jobs of this input that will no longer "
+                                 "re-cache their summary.")

@@ -33,7 +33,13 @@ from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
 from summaries.services.insights import failure_insights
-from summaries.services.submit import job_list, job_retry, summary_request
+from summaries.services.submit import (
+    job_list,
+    job_retry,
+    purge_input,
+    purge_key,
+    summary_request,
+)
 
 ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 413, 415, 429, 503)}
 
@@ -60,6 +66,10 @@ ARTICLE = ("Valkey is an open source key-value store. It forked from Redis in 20
 SUBMIT_TEXT = OpenApiExample("text", request_only=True, value={"input": ARTICLE})
 SUBMIT_URL = OpenApiExample("URL, bypassing the cache", request_only=True,
                             value={"input": "https://example.com/some-article", "refresh": True})
+SUBMIT_FRESH = OpenApiExample("URL, at most an hour old", request_only=True,
+                              value={"input": "https://example.com/some-article", "max_age": 3600})
+SUBMIT_NO_STORE = OpenApiExample("text, not stored", request_only=True,
+                                 value={"input": ARTICLE, "store": False})
 BATCH = OpenApiExample("two texts and a URL", request_only=True, value={"inputs": [
     ARTICLE, {"input": "https://example.com/some-article", "refresh": False},
     "The lighthouse was built in 1874. It still guides ships into the harbour."]})
@@ -84,10 +94,10 @@ class SubmitView(APIView):
         202: OpenApiResponse(s.SubmitResponse, "A job is queued (X-Cache: MISS) or already "
                              "running for this input (JOINED); poll Location.",
                              examples=[SUBMIT_MISS]),
-        **ERRORS}, parameters=CACHE_HEADERS, examples=[SUBMIT_TEXT, SUBMIT_URL])
+        **ERRORS}, parameters=CACHE_HEADERS,
+        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE])
     def post(self, request: Request) -> Response:
-        raw, refresh = s.SubmitRequest.parse(request.data)
-        submission = summary_request(raw=raw, refresh=refresh)
+        submission = summary_request(**s.SubmitRequest.parse(request.data))
         headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
                    "X-Cache-Key": submission.cache_key}
         if submission.cached:
@@ -224,6 +234,33 @@ class JobRetryView(OperatorView):
     def post(self, request: Request, job_id: str) -> Response:
         retried = job_retry(job=_get_job(job_id))
         return Response(s.JobResponse.render(retried), status=status.HTTP_202_ACCEPTED)
+
+
+PURGE_RESPONSES = {200: s.PurgeResponse, 400: OpenApiResponse(s.ErrorResponse),
+                   403: OpenApiResponse(s.ErrorResponse), 503: OpenApiResponse(s.ErrorResponse)}
+
+
+class CacheKeyView(OperatorView):
+    """Purge the cached summary under a cache key (X-Cache-Key of a submit):
+    no process serves it any more, and the next submit of its input is a
+    miss with a new job. Idempotent: an unknown key answers 200 with
+    "deleted": false."""
+
+    @extend_schema(responses=PURGE_RESPONSES)
+    def delete(self, request: Request, key: str) -> Response:
+        return Response(s.PurgeResponse(purge_key(key=key)).data)
+
+
+class CachePurgeView(OperatorView):
+    """Purge the cached summary of an input (text or URL), normalised and
+    keyed as a submit of it is; as DELETE /api/cache/<key> otherwise."""
+
+    @extend_schema(request=s.PurgeRequest, responses={
+        **PURGE_RESPONSES, 413: OpenApiResponse(s.ErrorResponse)})
+    def post(self, request: Request) -> Response:
+        form = s.PurgeRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        return Response(s.PurgeResponse(purge_input(raw=form.validated_data["input"])).data)
 
 
 class InsightsView(OperatorView):

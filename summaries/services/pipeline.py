@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -32,6 +33,15 @@ class Outcome:
     final_url: str = ""
     title: str = ""
     extracted_text: str = ""
+    # When a summary taken from the cache was made (epoch seconds), so storing
+    # it again does not make it look new to a submit's max_age.
+    cached_at: float | None = None
+
+
+def _from_cache(hit: dict[str, Any]) -> Outcome:
+    made = hit.get("cached_at")
+    return Outcome(hit["summary"], hit["tags"], cached=True,
+                   cached_at=made if isinstance(made, (int, float)) else None)
 
 
 def _no_stage(stage: str) -> None:
@@ -49,7 +59,7 @@ def run(
 ) -> Outcome:
     """Summarise ``item``; raises JobError (transient or permanent)."""
     if use_cache and not refresh and (hit := cache.get_summary(key)):
-        return Outcome(hit["summary"], hit["tags"], cached=True)
+        return _from_cache(hit)
     if item.kind == TEXT:
         return _summarize(item.value, None, on_stage)
 
@@ -66,7 +76,7 @@ def run(
     )
     hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
     if hit:
-        outcome = Outcome(hit["summary"], hit["tags"], cached=True)
+        outcome = _from_cache(hit)
     else:
         try:
             outcome = _summarize(article.text, article.title, on_stage)
@@ -102,12 +112,17 @@ def _summarize(text: str, title: str | None, on_stage: Callable[[str], None]) ->
     return Outcome(result.summary, result.tags, cached=False)
 
 
-def store(key: str, outcome: Outcome, *, job_id: str, holder: str) -> None:
+def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = True) -> None:
     """Cache the result under the input's key and, for URLs, the content key;
-    ``job_id`` is the job whose row holds it (every cached job_id resolves)."""
-    payload = {"job_id": job_id, "summary": outcome.summary, "tags": outcome.tags}
-    cache.set_summary(key, payload, ttl=settings.CACHE_TTL)
+    ``job_id`` is the job whose row holds it (every cached job_id resolves).
+    ``keep=False`` (a store:false job) caches nothing, but still frees the
+    content marker so jobs waiting on that article go on."""
+    if keep:
+        payload = {"job_id": job_id, "summary": outcome.summary, "tags": outcome.tags}
+        cache.set_summary(key, payload, ttl=settings.CACHE_TTL, cached_at=outcome.cached_at)
+        if outcome.content_key:
+            cache.set_summary(outcome.content_key, payload, ttl=settings.CACHE_TTL,
+                              cached_at=outcome.cached_at)
     if outcome.content_key:
-        cache.set_summary(outcome.content_key, payload, ttl=settings.CACHE_TTL)
         inflight.release(outcome.content_key, holder)
 

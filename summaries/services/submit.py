@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from django.utils import timezone
 from summaries import cache, local_cache, metrics, queues
 from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, NormalizedInput, normalize_input
+from summaries.inputs import TEXT, URL, NormalizedInput, normalize_input, normalize_text
 from summaries.models import Job
 from summaries.providers import has_sentences
 from summaries.services import inflight
@@ -43,15 +44,25 @@ class Submission:
     outcome: str = ""
     # The input's cache key (summary_request always sets it).
     cache_key: str = ""
+    # A hit: seconds since its summary was made (infinite when unknown).
+    age: float = 0.0
+    # A cached summary was older than the submit's max_age: this answer is
+    # the job that makes it anew.
+    refreshed: bool = False
 
     def __post_init__(self) -> None:
         if not self.outcome:
             object.__setattr__(self, "outcome", metrics.HIT if self.cached else metrics.MISS)
 
 
-def summary_request(*, raw: str, refresh: bool = False,
-                    queue: str = queues.INTERACTIVE) -> Submission:
+def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTERACTIVE,
+                    max_age: int | None = None, store: bool = True) -> Submission:
     """Answer from the cache, join the in-flight job, or start a new one.
+
+    ``max_age`` (seconds): a cached summary older than that is not served;
+    the submit then refreshes it (``refreshed`` on the answer). ``store=False``:
+    a new job's result is not cached and its input is blanked once it is
+    finished (reading the cache, and joining a job in flight, still happen).
 
     Raises InvalidInput (400), InputTooLarge (413), Busy (503) and
     redis.RedisError when Valkey is down (503).
@@ -61,18 +72,28 @@ def summary_request(*, raw: str, refresh: bool = False,
                             f"{settings.MAX_INPUT_CHARS}")
     item = _validated(raw)
     key = item.cache_key(summarizer().cache_namespace)
-    answer = (None if refresh else _remembered(item, key, local=True)
-              ) or _job_answer(item, key, refresh, queue)
+    answer = None if refresh else _remembered(item, key, local=True)
+    refreshed = answer is not None and not _fresh(answer, max_age)
+    if answer is None or refreshed:
+        answer = _job_answer(item, key, refresh or refreshed, queue, max_age=max_age,
+                             store=store)
+        answer = replace(answer, refreshed=refreshed and not answer.cached)
     metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
     return replace(answer, cache_key=key)
 
 
+def _fresh(answer: Submission, max_age: int | None) -> bool:
+    """Whether an answer from the cache may be served under ``max_age``. A
+    remembered failure is always fresh enough: it is kept only briefly."""
+    return max_age is None or answer.outcome != metrics.HIT or answer.age <= max_age
+
+
 def cached_summary(*, raw: str) -> Submission | None:
-    """The answer to ``raw`` if this process holds its summary in memory;
-    None otherwise, also for input that is not valid (the full path,
-    summary_request, answers those). Touches neither Valkey nor the database
-    and counts nothing (the caller counts the hit once it answers with it):
-    the fast path for hits (summaries/api/fastpath.py)."""
+    """The answer to ``raw`` if this process holds its summary in memory,
+    counted as summary_request counts a hit; None otherwise, also for input
+    that is not valid (the full path, summary_request, answers those).
+    Touches neither Valkey nor the database: the fast path for hits
+    (summaries/api/fastpath.py)."""
     if len(raw) > settings.MAX_INPUT_CHARS:
         return None
     try:
@@ -82,6 +103,7 @@ def cached_summary(*, raw: str) -> Submission | None:
     key = item.cache_key(summarizer().cache_namespace)
     if (hit := local_cache.peek(key)) is None:
         return None
+    metrics.record_request(metrics.HIT, text="" if item.kind == URL else item.value)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
 
@@ -91,13 +113,15 @@ def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Subm
     ``local``: a copy this process holds will do (the first look of a submit)."""
     if hit := (local_cache.get_summary(key) if local else cache.get_summary(key)):
         return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True,
-                          summary=hit["summary"], tags=hit["tags"])
+                          summary=hit["summary"], tags=hit["tags"], age=cache.summary_age(hit))
     return _recent_failure(key) if item.kind == URL else None
 
 
-def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str) -> Submission:
+def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str, *,
+                max_age: int | None = None, store: bool = True) -> Submission:
     job_id = str(uuid.uuid4())  # the id of the job, if this submit creates it
-    job = _join_or_create(job_id, item, key, refresh=refresh, queue=queue)
+    job = _join_or_create(job_id, item, key, refresh=refresh, queue=queue, max_age=max_age,
+                          store=store)
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
@@ -107,7 +131,21 @@ def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str) -> S
 
 
 def _completed(job: Job) -> Submission:
-    return Submission(str(job.id), job.status, cached=True, summary=job.summary, tags=job.tags)
+    return Submission(str(job.id), job.status, cached=True, summary=job.summary, tags=job.tags,
+                      age=_row_age(job))
+
+
+def _row_age(job: Job) -> float:
+    if job.completed_at is None:
+        return float("inf")
+    return max(0.0, (timezone.now() - job.completed_at).total_seconds())
+
+
+def _reusable(job: Job, max_age: int | None) -> bool:
+    """Whether a completed row may answer (and re-cache) its input: not a
+    store:false job's, not purged, and within ``max_age``."""
+    return (job.status == Job.Status.COMPLETED and job.store and job.purged_at is None
+            and (max_age is None or _row_age(job) <= max_age))
 
 
 def _validated(raw: str) -> NormalizedInput:
@@ -138,11 +176,13 @@ def _recache(job: Job) -> None:
     if job.completed_at is not None:
         left = settings.CACHE_TTL - (timezone.now() - job.completed_at).total_seconds()
         cache.set_summary(job.input_hash, {"job_id": str(job.id), "summary": job.summary,
-                                           "tags": job.tags}, ttl=int(left))
+                                           "tags": job.tags}, ttl=int(left),
+                          cached_at=job.completed_at.timestamp())
 
 
 def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                    queue: str) -> Job | Submission:
+                    queue: str, max_age: int | None = None,
+                    store: bool = True) -> Job | Submission:
     """The active job for ``key`` (joined), or a new one with id ``job_id``.
 
     The in-flight marker (services.inflight) is the fast path: the submit that
@@ -156,17 +196,19 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     claimed = inflight.claim(key, job_id)
     if not claimed and (owner := inflight.owner(key)) is not None:
         job = _owner_row(key, owner)
-        if job is not None and (job.is_active or (job.status == Job.Status.COMPLETED
-                                                  and not refresh)):
+        if job is not None and (job.is_active or (not refresh and _reusable(job, max_age))):
             return job
     # Nobody is computing it now. A job releases the marker only after
     # completing, so the cache tells whether one finished between our first
     # look and now (and the row does, under the lock in _create_or_join).
     if not refresh and (done := _remembered(item, key)):
-        if claimed:
-            inflight.release(key, job_id)
-        return done
-    return _create_or_join(job_id, item, key, refresh=refresh, queue=queue, claimed=claimed)
+        if _fresh(done, max_age):
+            if claimed:
+                inflight.release(key, job_id)
+            return done
+        refresh = True  # cached meanwhile, but too old for max_age: make it anew
+    return _create_or_join(job_id, item, key, refresh=refresh, queue=queue, claimed=claimed,
+                           max_age=max_age, store=store)
 
 
 def _owner_row(key: str, owner: str) -> Job | None:
@@ -182,13 +224,16 @@ def _owner_row(key: str, owner: str) -> Job | None:
     return job
 
 
-def _active_or_completed(key: str, *, refresh: bool) -> Job | None:
+def _active_or_completed(key: str, *, refresh: bool, max_age: int | None = None) -> Job | None:
     """The active job for ``key``, or (unless ``refresh``) the newest one that
-    completed it within the cache TTL; one query."""
+    completed it within the cache TTL (and ``max_age``), if that row may be
+    reused (_reusable: not store:false, not purged); one query."""
     wanted = Q(status__in=Job.ACTIVE)
     if not refresh:
-        since = timezone.now() - timedelta(seconds=settings.CACHE_TTL)
-        wanted |= Q(status=Job.Status.COMPLETED, completed_at__gt=since)
+        window = settings.CACHE_TTL if max_age is None else min(settings.CACHE_TTL, max_age)
+        since = timezone.now() - timedelta(seconds=window)
+        wanted |= Q(status=Job.Status.COMPLETED, completed_at__gt=since, store=True,
+                    purged_at__isnull=True)
     # Active first (pending/processing sort after completed alphabetically:
     # order on a flag instead), then the newest completion.
     active_first = Case(When(status__in=Job.ACTIVE, then=Value(0)), default=Value(1))
@@ -197,7 +242,8 @@ def _active_or_completed(key: str, *, refresh: bool) -> Job | None:
 
 
 def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                    queue: str, claimed: bool) -> Job:
+                    queue: str, claimed: bool, max_age: int | None = None,
+                    store: bool = True) -> Job:
     """Create the job for ``key`` unless one is active (join it) or, without
     ``refresh``, one just completed (answer with it).
 
@@ -209,7 +255,7 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     try:
         with transaction.atomic():
             _lock_input(key)
-            current = _active_or_completed(key, refresh=refresh)
+            current = _active_or_completed(key, refresh=refresh, max_age=max_age)
             if current is not None:
                 if current.is_active:
                     inflight.adopt(key, str(current.id))
@@ -218,7 +264,7 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
                         inflight.release(key, job_id)
                     _recache(current)
                 return current
-            job = _create_job(job_id, item, key, refresh=refresh, queue=queue)
+            job = _create_job(job_id, item, key, refresh=refresh, queue=queue, store=store)
     except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
         if active is None:
@@ -244,7 +290,7 @@ def _lock_input(key: str) -> None:
 
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                queue: str) -> Job:
+                queue: str, store: bool = True) -> Job:
     job = Job.objects.create(
         id=job_id,
         kind=item.kind,
@@ -252,12 +298,68 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         input_text=item.value,
         url=item.value if item.kind == URL else "",
         refresh=refresh,
+        store=store,
         queue=queue,
         provider=summarizer().cache_namespace,
         stage="queued",
     )
     transaction.on_commit(lambda: enqueue(job_id, queue=queue))
     return job
+
+
+CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Purge:
+    cache_key: str
+    deleted: bool  # a cached summary was removed
+    jobs: int  # completed job rows of the input that will no longer re-cache it
+
+
+def purge_input(*, raw: str) -> Purge:
+    """Purge the cached summary of ``raw``, normalised and keyed exactly as a
+    submit of it is (summary_request). Nothing is fetched or summarised, so
+    neither the URL policy nor the two-sentence rule applies. Raises
+    InvalidInput (400) and InputTooLarge (413)."""
+    if len(raw) > settings.MAX_INPUT_CHARS:
+        raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
+                            f"{settings.MAX_INPUT_CHARS}")
+    return purge_key(key=normalize_input(raw).cache_key(summarizer().cache_namespace))
+
+
+def purge_key(*, key: str) -> Purge:
+    """Remove the cached summary under ``key`` so that no process serves it
+    again: the entry goes (every process's in-memory copy with it, through
+    the invalidation channel), the completed rows of the input are marked
+    purged so a submit does not re-cache them (_active_or_completed), and a
+    URL's article-text entries go too, so its next job summarises anew. A
+    job still running is left alone: what it stores is new. Idempotent.
+    Raises InvalidInput for a key that is not 64 lowercase hex digits."""
+    if not CACHE_KEY.fullmatch(key):
+        raise InvalidInput("a cache key is 64 lowercase hex digits", code="invalid_cache_key")
+    # Under the input's lock, as a submit's look-and-recache is: a submit
+    # either re-cached before the rows were marked (the delete below removes
+    # it) or looks after, and finds them purged.
+    with transaction.atomic():
+        _lock_input(key)
+        rows = Job.objects.filter(input_hash=key, status=Job.Status.COMPLETED,
+                                  purged_at__isnull=True)
+        content_keys = {_content_key(text, provider) for text, provider in
+                        rows.filter(kind=URL).exclude(extracted_text="")
+                        .values_list("extracted_text", "provider")}
+        jobs = rows.update(purged_at=timezone.now())
+    deleted = cache.delete_summary(key)
+    for content_key in content_keys - {key}:
+        cache.delete_summary(content_key)
+    cache.forget_failure(key)
+    local_cache.forget(key)  # this process at once; the others hear the announcement
+    return Purge(key, deleted, jobs)
+
+
+def _content_key(text: str, namespace: str) -> str:
+    """The key a page's article text was cached under (services.pipeline)."""
+    return NormalizedInput(TEXT, normalize_text(text)).cache_key(namespace)
 
 
 def job_retry(*, job: Job) -> Job:
@@ -268,6 +370,8 @@ def job_retry(*, job: Job) -> Job:
     one stays failed: the input is being summarised already.
     """
     job_id = str(job.id)
+    if not job.store:  # its input was blanked when it finished
+        raise NotRetryable(f"{job.status} and store:false (its input was not kept)")
     try:
         with transaction.atomic():
             updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
