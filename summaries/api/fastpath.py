@@ -21,7 +21,6 @@ from django.urls import resolve
 from rest_framework.exceptions import Throttled
 from rest_framework.renderers import JSONRenderer
 
-from summaries import metrics
 from summaries.api import serializers as s
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.services.submit import cached_summary
@@ -56,13 +55,14 @@ class CachedSubmitMiddleware:
             return None
         if plain is None or plain[1]:  # not plain, or a refresh
             return None
-        if (submission := cached_summary(raw=plain[0])) is None:
-            return None
-        throttle = SubmitRateThrottle()
         request.resolver_match = resolve(request.path_info)  # for the request metrics
+        throttle = SubmitRateThrottle()
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             return _throttled(throttle.wait())
-        metrics.record_request(submission.outcome)
+        # Charged once: if this is no hit, SubmitView's throttle lets it pass.
+        request.rate_limit_charged = True  # type: ignore[attr-defined]
+        if (submission := cached_summary(raw=plain[0])) is None:
+            return None
         response = HttpResponse(_render(s.SubmitResponse.render(submission)),
                                 content_type="application/json", status=200)
         response["X-Cache"] = s.CACHE_STATUS[submission.outcome]
