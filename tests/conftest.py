@@ -29,8 +29,7 @@ def valkey() -> redis.Redis:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "no_valkey: the tests touch no Valkey (and so may run without it, and "
-        "without Django settings under -p no:django): no cleanup between them")
+        "markers", "no_valkey: the tests touch no Valkey, so none is cleaned up between them")
 
 
 @pytest.fixture(autouse=True)

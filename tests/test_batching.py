@@ -27,9 +27,6 @@ from tests.helpers.stack import Stack, stack_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BATCH_ENV = {"AI_BATCH_SIZE": "10", "AI_BATCH_WAIT_MS": "2000", "AI_BATCH_MAX_CHARS": "1000",
-             "RATE_LIMIT": "off"}
-
 
 def topic_text(n: int) -> tuple[str, str]:
     """(a word found only in this text, the text): fresh, so never cached."""
@@ -48,7 +45,9 @@ def bulk(api: Api, texts: list[str]) -> list[str]:
 
 @pytest.fixture
 def batch_stack(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[Stack]:
-    with stack_of(tmp_path, worker_env, **BATCH_ENV) as stack:
+    # Every batch fills up: ten short texts, a long wait.
+    with stack_of(tmp_path, worker_env, AI_BATCH_SIZE="10", AI_BATCH_WAIT_MS="2000",
+                  AI_BATCH_MAX_CHARS="1000") as stack:
         yield stack
 
 
@@ -156,7 +155,7 @@ def test_batcher_gives_every_caller_the_call_error(gemini: FakeGemini) -> None:
     gemini.retry_after_s = 7
     provider = GeminiProvider("k", "gemini-test", gemini.base_url, 5)
     batcher = Batcher(provider, size=3, wait_s=2.0, timeout_s=5)
-    errors: list[BaseException] = []
+    errors: list[JobError] = []
 
     def ask(text: str) -> None:
         try:

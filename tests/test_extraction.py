@@ -206,7 +206,8 @@ def test_a_soft_time_limit_inside_extraction_propagates(
     if target == "load_html":
         monkeypatch.setattr(extraction, "load_html", _raise_soft_time_limit)
     else:
-        monkeypatch.setattr(extraction.trafilatura, "bare_extraction", _raise_soft_time_limit)
+        monkeypatch.setattr("summaries.extraction.trafilatura.bare_extraction",
+                            _raise_soft_time_limit)
     with pytest.raises(SoftTimeLimitExceeded):
         extract_article(_article_html())
 
@@ -216,7 +217,7 @@ def test_other_errors_inside_trafilatura_give_an_empty_article(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("odd tree")
 
-    monkeypatch.setattr(extraction.trafilatura, "bare_extraction", broken)
+    monkeypatch.setattr("summaries.extraction.trafilatura.bare_extraction", broken)
     assert extract_article(_article_html()) == Article(title=None, text="")
 
 

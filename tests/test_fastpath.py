@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.test import Client, override_settings
+
+if TYPE_CHECKING:  # the test client's response type is defined in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse
 
 from summaries import cache, local_cache
 from summaries.inputs import normalize_input
 from tests.helpers.texts import text_about
 
 
-def post(client: Client, text: str, **headers: str) -> object:
+def post(client: Client, text: str, **headers: Any) -> _MonkeyPatchedWSGIResponse:
+    """POST ``text`` to /api/submit; ``headers`` as WSGI environ keys (HTTP_ORIGIN=...)."""
     return client.post("/api/submit", json.dumps({"input": text}),
                        content_type="application/json", **headers)
 

@@ -279,7 +279,8 @@ def test_the_reconciler_requeues_only_jobs_whose_message_is_lost(
         job_ids = [api.submit(unique_text(f"queue {i}")).json()["job_id"] for i in range(4)]
         lost = job_ids[-1]
         client = stack.client()
-        message = next(m for m in client.lrange("celery", 0, -1)
+        # str, not bytes: the client decodes responses (its type does not say so).
+        message = next(str(m) for m in client.lrange("celery", 0, -1)
                        if json.loads(m)["headers"]["id"] == lost)
         client.lrem("celery", 1, message)
         with override_settings(VALKEY_URL=stack.url, RECONCILE_PENDING_AFTER=0):
@@ -342,7 +343,7 @@ def test_a_valkey_stall_during_a_job_does_not_fail_it(
         job_id = api.submit(text).json()["job_id"]
         wait_for(lambda: api.status(job_id).json()["stage"] == "summarizing", 20,
                  "the job to reach the AI")
-        pid = stack.valkey._process.pid  # type: ignore[union-attr]
+        pid = stack.valkey._process.pid
         os.kill(pid, signal.SIGSTOP)
         try:
             time.sleep(6)  # two Valkey timeouts (one retry) after the AI answers
@@ -361,7 +362,7 @@ def test_a_frozen_valkey_gives_a_503_within_3_seconds(
     with stack_of(tmp_path, worker_env) as stack:
         api = stack.api()
         assert api.submit(unique_text("smithy warm-up")).status_code == 202
-        pid = stack.valkey._process.pid  # type: ignore[union-attr]
+        pid = stack.valkey._process.pid
         os.kill(pid, signal.SIGSTOP)
         try:
             started = time.monotonic()

@@ -77,10 +77,10 @@ def database_write_lock() -> Iterator[None]:
         return
     with psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432,
                          user=settings["USER"], password=settings["PASSWORD"] or None,
-                         dbname=settings["NAME"]) as other:
-        other.execute("LOCK TABLE summaries_job IN EXCLUSIVE MODE")
+                         dbname=settings["NAME"]) as pg:
+        pg.execute("LOCK TABLE summaries_job IN EXCLUSIVE MODE")
         yield
-        other.rollback()
+        pg.rollback()
 
 
 def test_a_slow_database_never_costs_a_second_job_or_ai_call(
