@@ -246,7 +246,9 @@ class CacheKeyView(OperatorView):
     miss with a new job. Idempotent: an unknown key answers 200 with
     "deleted": false."""
 
-    @extend_schema(responses=PURGE_RESPONSES)
+    @extend_schema(responses=PURGE_RESPONSES, parameters=[OpenApiParameter(
+        "key", str, OpenApiParameter.PATH, pattern="^[0-9a-f]{64}$",
+        description="The input's cache key (a submit's X-Cache-Key).")])
     def delete(self, request: Request, key: str) -> Response:
         return Response(s.PurgeResponse(purge_key(key=key)).data)
 
@@ -256,7 +258,8 @@ class CachePurgeView(OperatorView):
     keyed as a submit of it is; as DELETE /api/cache/<key> otherwise."""
 
     @extend_schema(request=s.PurgeRequest, responses={
-        **PURGE_RESPONSES, 413: OpenApiResponse(s.ErrorResponse)})
+        **PURGE_RESPONSES, 413: OpenApiResponse(s.ErrorResponse),
+        415: OpenApiResponse(s.ErrorResponse)})
     def post(self, request: Request) -> Response:
         form = s.PurgeRequest(data=request.data)
         form.is_valid(raise_exception=True)
