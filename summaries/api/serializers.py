@@ -44,8 +44,9 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 MAX_AGE_HELP = ("Seconds. A cached summary older than this is not served: the submit "
-                "refreshes it (202, X-Cache: MISS, \"refreshed\": true). 0 always refreshes "
-                "(but joins a job in flight). Without it, the cache TTL rules.")
+                "refreshes it (202, \"refreshed\": true; X-Cache: MISS, or JOINED when a job for "
+                "the input is already running). 0 always refreshes. Without it, the cache "
+                "TTL rules.")
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
