@@ -106,14 +106,14 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
-    def forget_unstored_input(self) -> None:
-        """For a finished store:false job, blank what it kept of the input
-        (the text or URL, the extracted page text, the final URL). The
-        summary, tags and title stay: they are the answer the client polls
-        for. The input_hash stays too: it is what dedup and purge key on."""
-        if not self.store:
-            Job.objects.filter(id=self.id).exclude(status__in=self.ACTIVE).update(
-                **FORGOTTEN_INPUT)
+    def input_when_finished(self, **fields: str) -> dict[str, str]:
+        """The input fields to write in the UPDATE that finishes the job
+        (completed or failed): ``fields`` as given, or for a store:false job
+        every input field blanked (the text or URL, the final URL, the
+        extracted page text), so no reader ever sees a finished row that still
+        holds its input. The summary, tags and title stay: they are the answer
+        the client polls for; input_hash stays: dedup and purge key on it."""
+        return dict(FORGOTTEN_INPUT) if not self.store else fields
 
 
 # The fields a finished store:false job blanks.

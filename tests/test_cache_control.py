@@ -21,7 +21,6 @@ from summaries import cache, local_cache
 from summaries.inputs import normalize_input
 from summaries.models import Job
 from tests.helpers.api import Api
-from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import FakeWeb
 from tests.helpers.pages import NEWS, page_html
 from tests.helpers.processes import WebServer
@@ -66,8 +65,7 @@ def eventually(check: Any, timeout: float = 3.0) -> bool:
 # --- max_age ---------------------------------------------------------------------
 
 
-def test_max_age_refreshes_only_a_summary_older_than_it(api: Api, gemini: FakeGemini,
-                                                        namespace: str) -> None:
+def test_max_age_refreshes_only_a_summary_older_than_it(api: Api, namespace: str) -> None:
     text = unique_text("freshness")
     first = completed(api, text)
     age_entry(key_of(text, namespace), HOUR)
@@ -77,21 +75,20 @@ def test_max_age_refreshes_only_a_summary_older_than_it(api: Api, gemini: FakeGe
     young_enough = api.submit(text, max_age=2 * HOUR)
     assert (young_enough.status_code, young_enough.json()["job_id"]) == (200, first["job_id"])
     assert "refreshed" not in young_enough.json()
-    assert gemini.calls == 1
 
     stale = api.submit(text, max_age=60)
     assert (stale.status_code, stale.headers["X-Cache"]) == (202, "MISS")
     assert stale.json()["refreshed"] is True
     assert stale.json()["job_id"] != first["job_id"]
-    assert api.wait(stale.json()["job_id"])["status"] == "completed"
-    assert gemini.calls == 2  # made anew, not copied from the old entry
+    # Made anew by the AI, not copied from the old entry.
+    assert api.wait(stale.json()["job_id"])["cached"] is False
 
     fresh = api.submit(text, max_age=60)
     assert (fresh.status_code, fresh.json()["job_id"]) == (200, stale.json()["job_id"])
 
 
 def test_an_entry_without_cached_at_is_too_old_for_any_max_age(
-        api: Api, gemini: FakeGemini, valkey: redis.Redis, namespace: str) -> None:
+        api: Api, valkey: redis.Redis, namespace: str) -> None:
     text = unique_text("legacy entry")
     first = completed(api, text)
     key = key_of(text, namespace)
@@ -104,8 +101,7 @@ def test_an_entry_without_cached_at_is_too_old_for_any_max_age(
     assert (refreshed.status_code, refreshed.json().get("refreshed")) == (202, True)
 
 
-def test_a_completed_row_is_not_reused_past_max_age(api: Api, gemini: FakeGemini,
-                                                   namespace: str) -> None:
+def test_a_completed_row_is_not_reused_past_max_age(api: Api, namespace: str) -> None:
     """Valkey lost the entry: the completed row (within the cache TTL) answers
     and re-caches it only if it is younger than max_age."""
     text = unique_text("row age")
@@ -146,7 +142,7 @@ def test_batch_items_take_max_age_and_store(api: Api, namespace: str) -> None:
 
 
 def test_store_false_caches_nothing_and_forgets_the_input(
-        api: Api, gemini: FakeGemini, valkey: redis.Redis, namespace: str) -> None:
+        api: Api, valkey: redis.Redis, namespace: str) -> None:
     text = unique_text("private")
     body = completed(api, text, store=False)
     assert body["summary"]  # the client polls its answer as usual
@@ -158,8 +154,7 @@ def test_store_false_caches_nothing_and_forgets_the_input(
     again = api.submit(text)  # not answered from the store:false row either
     assert (again.status_code, again.headers["X-Cache"]) == (202, "MISS")
     assert again.json()["job_id"] != body["job_id"]
-    assert api.wait(again.json()["job_id"])["status"] == "completed"
-    assert gemini.calls == 2
+    assert api.wait(again.json()["job_id"])["cached"] is False
     # A store:false submit of a cached input may read the cache.
     hit = api.submit(text, store=False)
     assert (hit.status_code, hit.json()["job_id"]) == (200, again.json()["job_id"])
@@ -203,8 +198,7 @@ def purge_input(api: Api, text: str, **headers: str) -> requests.Response:
                          headers=headers, timeout=10)
 
 
-def test_purge_by_key_makes_the_next_submit_a_miss(api: Api, gemini: FakeGemini,
-                                                   valkey: redis.Redis) -> None:
+def test_purge_by_key_makes_the_next_submit_a_miss(api: Api, valkey: redis.Redis) -> None:
     text = unique_text("purge by key")
     first = completed(api, text)
     key = api.submit(text).headers["X-Cache-Key"]  # a hit, held in memory now
@@ -217,8 +211,7 @@ def test_purge_by_key_makes_the_next_submit_a_miss(api: Api, gemini: FakeGemini,
     again = api.submit(text)
     assert (again.status_code, again.headers["X-Cache"]) == (202, "MISS")
     assert again.json()["job_id"] != first["job_id"]
-    assert api.wait(again.json()["job_id"])["status"] == "completed"
-    assert gemini.calls == 2
+    assert api.wait(again.json()["job_id"])["cached"] is False  # summarised anew
 
     assert purge_key(api, "0" * 64).json() == {"cache_key": "0" * 64, "deleted": False,
                                                "jobs_purged": 0}
@@ -251,7 +244,6 @@ def test_purge_by_input_stops_every_process_serving_it(api: Api, second_api: Web
 
 
 def test_purging_a_url_removes_its_article_entry_too(api: Api, site: FakeWeb,
-                                                     gemini: FakeGemini,
                                                      valkey: redis.Redis) -> None:
     url = site.url("/private/story")
     completed(api, url)
@@ -259,7 +251,6 @@ def test_purging_a_url_removes_its_article_entry_too(api: Api, site: FakeWeb,
     assert purge_input(api, url).json()["deleted"] is True
     assert not list(valkey.scan_iter(match="summary:*"))
     assert api.wait(api.submit(url).json()["job_id"])["cached"] is False
-    assert gemini.calls == 2
 
 
 def test_purge_is_for_operators_when_a_token_is_set(api: Api, settings: Any) -> None:
