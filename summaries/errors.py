@@ -66,6 +66,6 @@ class Busy(Exception):
 class NotRetryable(Exception):
     """Only failed jobs can be retried (409); ``status`` is the job's."""
 
-    def __init__(self, status: str) -> None:
-        super().__init__(f"job is {status}; only failed jobs can be retried")
+    def __init__(self, status: str, reason: str = "") -> None:
+        super().__init__(reason or f"job is {status}; only failed jobs can be retried")
         self.status = status

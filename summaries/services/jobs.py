@@ -161,9 +161,10 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
             summary=outcome.summary,
             tags=outcome.tags,
             cached=outcome.cached,
-            final_url=outcome.final_url[:MAX_URL_CHARS],
+            # A store:false job keeps none of its input once finished.
+            **job.input_when_finished(final_url=outcome.final_url[:MAX_URL_CHARS],
+                                      extracted_text=outcome.extracted_text),
             title=outcome.title[:512],
-            extracted_text=outcome.extracted_text,
             extracted_chars=len(outcome.extracted_text) if job.kind == Job.Kind.URL else None,
             error="",
             error_code="",
@@ -180,7 +181,8 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         return  # a newer attempt owns the job now; it will store its own result
     metrics.job_completed(job, outcome, duration_ms=duration_ms)
     try:
-        pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id))
+        pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
+                       keep=job.store)
         inflight.release(job.input_hash, str(job.id))
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
@@ -235,6 +237,7 @@ def _fail(job: Job, error: JobError) -> None:
         completed_at=now,
         updated_at=now,
         lease_expires_at=None,
+        **job.input_when_finished(),
     )
     if updated:
         metrics.job_failed(job, error.code)

@@ -371,7 +371,8 @@ def job_retry(*, job: Job) -> Job:
     """
     job_id = str(job.id)
     if not job.store:  # its input was blanked when it finished
-        raise NotRetryable(f"{job.status} and store:false (its input was not kept)")
+        raise NotRetryable(job.status, "a store:false job cannot be retried: its input "
+                                       "was not kept")
     try:
         with transaction.atomic():
             updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
