@@ -1,6 +1,6 @@
 """The command line of each long-running process, defined once.
 
-`make run` (scripts/run_stack.py), the tests (tests/processes.py), the
+`make run` (scripts/run_stack.py), the tests (tests/helpers/processes.py), the
 benchmarks and the containers (docker-compose.yml, Dockerfile) all start
 their web server, worker, beat and Flower from here. Everything else a
 process needs (pool, concurrency, time limits, queues) comes from the
