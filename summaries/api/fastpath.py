@@ -13,17 +13,18 @@ goes on to SubmitView unchanged.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import resolve
+from django.urls import ResolverMatch, resolve
 from rest_framework.exceptions import Throttled
 from rest_framework.renderers import JSONRenderer
 
 from summaries.api import serializers as s
 from summaries.api.throttling import SubmitRateThrottle
-from summaries.services.submit import cached_summary
+from summaries.services.submit import Submission, cached_summary
 
 SUBMIT_PATHS = frozenset({"/api/submit", "/api/submit/"})
 # Hits are ordinary inputs; a larger body goes the full path.
@@ -55,7 +56,7 @@ class CachedSubmitMiddleware:
             return None
         if plain is None or plain[1]:  # not plain, or a refresh
             return None
-        request.resolver_match = resolve(request.path_info)  # for the request metrics
+        request.resolver_match = _submit_route(request.path_info)  # for the request metrics
         throttle = SubmitRateThrottle()
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             return _throttled(throttle.wait())
@@ -63,11 +64,32 @@ class CachedSubmitMiddleware:
         request.rate_limit_charged = True  # type: ignore[attr-defined]
         if (submission := cached_summary(raw=plain[0])) is None:
             return None
-        response = HttpResponse(_render(s.SubmitResponse.render(submission)),
-                                content_type="application/json", status=200)
+        response = HttpResponse(_hit_body(submission), content_type="application/json",
+                                status=200)
         response["X-Cache"] = s.CACHE_STATUS[submission.outcome]
         response["X-Cache-Key"] = submission.cache_key
         return response
+
+
+@functools.cache
+def _submit_route(path: str) -> ResolverMatch:
+    """The route of /api/submit (one of two paths), resolved once."""
+    return resolve(path)
+
+
+_BODIES_MAX = 4096
+_bodies: dict[tuple[str, str, tuple[str, ...], str], bytes] = {}
+
+
+def _hit_body(submission: Submission) -> bytes:
+    """SubmitView's body for a hit, rendered once per distinct hit (what a
+    hit body shows: job id, summary, tags, cache key)."""
+    key = (submission.job_id, submission.summary, tuple(submission.tags), submission.cache_key)
+    if (body := _bodies.get(key)) is None:
+        if len(_bodies) >= _BODIES_MAX:
+            _bodies.clear()  # simple bound; hits refill it
+        body = _bodies[key] = _render(s.SubmitResponse.render(submission))
+    return body
 
 
 def _throttled(wait: float | None) -> HttpResponse:

@@ -88,22 +88,36 @@ def _fresh(answer: Submission, max_age: int | None) -> bool:
     return max_age is None or answer.outcome != metrics.HIT or answer.age <= max_age
 
 
+# Inputs recently answered from memory, and their (cache key, text for the
+# savings estimate): a hit repeated does not normalise and hash again. Bounded
+# in entries and in the size of each input.
+_HIT_KEYS_MAX, _HIT_KEY_MAX_CHARS = 4096, 4096
+_hit_keys: dict[str, tuple[str, str]] = {}
+
+
 def cached_summary(*, raw: str) -> Submission | None:
     """The answer to ``raw`` if this process holds its summary in memory,
     counted as summary_request counts a hit; None otherwise, also for input
     that is not valid (the full path, summary_request, answers those).
     Touches neither Valkey nor the database: the fast path for hits
     (summaries/api/fastpath.py)."""
-    if len(raw) > settings.MAX_INPUT_CHARS:
-        return None
-    try:
-        item = _validated(raw)
-    except InvalidInput:
-        return None
-    key = item.cache_key(summarizer().cache_namespace)
+    if (known := _hit_keys.get(raw)) is None:
+        if len(raw) > settings.MAX_INPUT_CHARS:
+            return None
+        try:
+            item = _validated(raw)
+        except InvalidInput:
+            return None
+        known = (item.cache_key(summarizer().cache_namespace),
+                 "" if item.kind == URL else item.value)
+    key, text = known
     if (hit := local_cache.peek(key)) is None:
         return None
-    metrics.record_request(metrics.HIT, text="" if item.kind == URL else item.value)
+    if len(raw) <= _HIT_KEY_MAX_CHARS:  # the same input again: no normalising, no hashing
+        if len(_hit_keys) >= _HIT_KEYS_MAX:
+            _hit_keys.clear()
+        _hit_keys[raw] = known
+    metrics.record_request(metrics.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
 
