@@ -17,7 +17,7 @@ from tests.helpers.api import Api
 from tests.helpers.environment import process_environment
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import Canary
-from tests.helpers.processes import Worker, database_url
+from tests.helpers.processes import WebServer, Worker, database_url
 
 OUR_KEYS = ("summary:*", "inflight:*", "failed:*", "metrics:*", "ratelimit:*")
 
@@ -99,3 +99,13 @@ def api(live_server: Any, worker: Worker, gemini: FakeGemini) -> Api:
 @pytest.fixture
 def namespace() -> str:
     return summarizer().cache_namespace
+
+
+@pytest.fixture(scope="module")
+def web_server(worker_env: dict[str, str]) -> Iterator[WebServer]:
+    """A gunicorn API process of its own (one worker), beside the live server:
+    for what must hold across API processes."""
+    server = WebServer(worker_env, workers=1)
+    server.start()
+    yield server
+    server.stop()

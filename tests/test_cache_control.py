@@ -219,18 +219,10 @@ def test_purge_by_key_makes_the_next_submit_a_miss(api: Api, valkey: redis.Redis
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_cache_key")
 
 
-@pytest.fixture(scope="module")
-def second_api(worker_env: dict[str, str]) -> Iterator[WebServer]:
-    server = WebServer(worker_env, workers=1)
-    server.start()
-    yield server
-    server.stop()
-
-
-def test_purge_by_input_stops_every_process_serving_it(api: Api, second_api: WebServer) -> None:
+def test_purge_by_input_stops_every_process_serving_it(api: Api, web_server: WebServer) -> None:
     text = unique_text("purge by input")
     first = completed(api, text)
-    other = Api(second_api.url)
+    other = Api(web_server.url)
     for _ in range(2):  # the second read is from that process's memory
         assert other.submit(text).status_code == 200
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -17,14 +16,6 @@ from tests.helpers.processes import WebServer
 from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def web_server(worker_env: dict[str, str]) -> Iterator[WebServer]:
-    server = WebServer(worker_env, workers=1)
-    server.start()
-    yield server
-    server.stop()
 
 
 def submit(server: WebServer, text: str) -> requests.Response:
