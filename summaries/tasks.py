@@ -26,10 +26,12 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_init
 
 from summaries import queues
 from summaries.errors import RetryLater
 from summaries.services import jobs, retention
+from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,13 @@ def purge_old_jobs() -> None:
     if purged.deleted or purged.cleared:
         logger.info("retention: deleted %d old jobs, cleared the page text of %d",
                     purged.deleted, purged.cleared)
+
+
+@worker_init.connect
+def _build_summariser(**kwargs: Any) -> None:
+    """Build the summariser (and import its SDK) as the worker starts, not in
+    its first job: importing google-genai takes about a second of CPU."""
+    summarizer()
 
 
 def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
