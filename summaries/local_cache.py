@@ -53,12 +53,9 @@ def get_summary(key: str) -> dict[str, Any] | None:
     if settings.LOCAL_CACHE_SIZE <= 0:
         return cache.get_summary(key)
     _ensure_listener()
+    if (held := peek(key)) is not None:
+        return held
     now = time.monotonic()
-    with _lock:
-        entry = _entries.get(key)
-        if entry is not None and entry[0] > now:
-            _entries.move_to_end(key)
-            return entry[1]
     generation = _generation
     payload, ttl_ms = cache.get_summary_with_ttl(key)
     if payload is not None and ttl_ms > 0:

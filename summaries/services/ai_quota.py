@@ -96,7 +96,7 @@ def pause(namespace: str, seconds: float) -> None:
     """Pause every worker's calls to ``namespace`` for ``seconds`` (a provider
     429 said so); never shortens a longer pause already set."""
     ms = max(1, int(seconds * 1000))
-    client = cache.client()
-    current = client.pttl(f"aipause:{namespace}")
-    if int(current) < ms:
-        client.set(f"aipause:{namespace}", "1", px=ms)
+    pipe = cache.client().pipeline(transaction=True)  # one round trip, atomic
+    pipe.set(f"aipause:{namespace}", "1", px=ms, nx=True)
+    pipe.pexpire(f"aipause:{namespace}", ms, gt=True)  # only ever lengthened
+    pipe.execute()
