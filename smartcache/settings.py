@@ -16,6 +16,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from smartcache import valkey_urls
 from smartcache.secret_files import read_or_create
 
 # Lets admin.ModelAdmin[Job] and friends be subscripted at run time (typing).
@@ -287,10 +288,29 @@ def _running_valkey_url() -> str:
     return url or "redis://127.0.0.1:6379/0"
 
 
-VALKEY_URL = env_str("VALKEY_URL") or _running_valkey_url()
-if VALKEY_URL.startswith("valkey://"):
-    # kombu only knows the redis:// scheme; Valkey speaks the same protocol.
-    VALKEY_URL = "redis://" + VALKEY_URL.removeprefix("valkey://")
+def _valkey_target(name: str, url: str) -> valkey_urls.ValkeyTarget:
+    try:
+        return valkey_urls.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+# Two roles (README, "Valkey: broker and cache"): VALKEY_URL holds what must
+# never be evicted (the broker's queues, results, in-flight markers, quotas,
+# rate limits, counters: run it with noeviction); CACHE_VALKEY_URL holds the
+# summaries and their invalidation channel, which an allkeys-lru server may
+# evict. Unset, the cache shares VALKEY_URL's server. Either may be a
+# sentinel://h1:26379,h2:26379/0?master=NAME group (smartcache/valkey_urls.py).
+_VALKEY_URL_GIVEN = env_str("VALKEY_URL") or _running_valkey_url()
+VALKEY = _valkey_target("VALKEY_URL", _VALKEY_URL_GIVEN)
+# The redis:// form (valkey:// is read as redis://: kombu knows no other), or
+# the sentinel:// URL as given.
+VALKEY_URL = VALKEY.url or _VALKEY_URL_GIVEN
+# Empty: the cache uses VALKEY_URL (summaries/cache.py resolves it at use, so
+# an override of VALKEY_URL alone moves both).
+CACHE_VALKEY_URL = env_str("CACHE_VALKEY_URL")
+if CACHE_VALKEY_URL:
+    CACHE_VALKEY_URL = _valkey_target("CACHE_VALKEY_URL", CACHE_VALKEY_URL).url or CACHE_VALKEY_URL
 VALKEY_SOCKET_TIMEOUT = env_float("VALKEY_SOCKET_TIMEOUT", 2.0)
 
 # Submissions per client (IP; see NUM_PROXIES) — "240/minute", or "off".
@@ -375,15 +395,20 @@ EXTRACTED_TEXT_DAYS = env_int("EXTRACTED_TEXT_DAYS", 7)
 # Valkey is broker and result backend. Settings follow the project's notes in
 # ../shared/notes/reliability.md (at-least-once delivery on the Redis transport).
 VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60)
-CELERY_BROKER_URL = VALKEY_URL
-CELERY_RESULT_BACKEND = VALKEY_URL
+# A sentinel:// VALKEY_URL becomes kombu's own form (one sentinel://host:port/db
+# per sentinel, ";"-separated) with the master's name in the transport options
+# of both: https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html
+CELERY_BROKER_URL = VALKEY.celery_url()
+CELERY_RESULT_BACKEND = VALKEY.celery_url()
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacked messages come back after this; longer than any task + retry delay.
     "visibility_timeout": VISIBILITY_TIMEOUT,
     "socket_timeout": 5,
     "socket_connect_timeout": 2,
+    **VALKEY.transport_options(timeout=2),
 }
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT,
+                                           **VALKEY.transport_options(timeout=2)}
 CELERY_VISIBILITY_TIMEOUT = VISIBILITY_TIMEOUT
 CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
@@ -450,6 +475,10 @@ def _not_routine_housekeeping(record: logging.LogRecord) -> bool:
     if record.levelno > logging.INFO:
         return True
     message = record.getMessage()
+    # A job that failed for good raises JobFailed (so Flower counts a failed
+    # task); the job's own "job ... failed" warning already said why.
+    if "raised expected: JobFailed(" in message:
+        return False
     return not any(name in message for name in QUIET_TASKS)
 
 

@@ -10,6 +10,14 @@ Keys:
 
 Every function raises ``redis.exceptions.RedisError`` when Valkey is down;
 callers turn that into a 503, never into a hang (short socket timeouts).
+
+Two servers, which may be one (README, "Valkey: broker and cache"):
+``cache_client()`` (CACHE_VALKEY_URL, else VALKEY_URL) holds ``summary:*``,
+``failed:*`` and the invalidation channel: all of it may be evicted (an
+allkeys-lru server) at the cost of a recomputation. ``client()`` (VALKEY_URL,
+the broker's noeviction server) holds everything whose loss would break a
+guarantee: in-flight markers, quotas and pauses, rate limits, counters and
+heartbeats, and the broker's own queues.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from smartcache import valkey_urls
+
 # Summary writes and deletes are announced here (summaries.local_cache listens).
 INVALIDATE_CHANNEL = "summary-invalidate"
 
@@ -32,8 +42,7 @@ INVALIDATE_CHANNEL = "summary-invalidate"
 def _client(url: str, timeout: float) -> redis.Redis:
     # Short timeouts: a dead Valkey must cost a request a quick 503, not a
     # hang. RESP2 skips the HELLO handshake on every new connection.
-    return redis.Redis.from_url(
-        url,
+    return valkey_urls.parse(url).client(
         protocol=2,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -48,8 +57,9 @@ def pubsub() -> redis.client.PubSub:
     """A subscriber on a connection of its own (a pool of its own, so its
     long reads never touch the command connections); pings every 15 s so a
     dead connection is noticed."""
-    subscriber = redis.Redis.from_url(
-        settings.VALKEY_URL, protocol=2, socket_timeout=settings.VALKEY_SOCKET_TIMEOUT,
+    # On the cache's server: announcements go out in the same pipeline as the write.
+    subscriber = valkey_urls.parse(_cache_url()).client(
+        protocol=2, socket_timeout=settings.VALKEY_SOCKET_TIMEOUT,
         socket_connect_timeout=settings.VALKEY_SOCKET_TIMEOUT, decode_responses=True,
         health_check_interval=15,
     )
@@ -59,18 +69,28 @@ def pubsub() -> redis.client.PubSub:
 
 
 def client() -> redis.Redis:
-    """The process-wide Valkey client (a pool; safe across threads and forks)."""
+    """The process-wide client of the main (broker's, noeviction) Valkey: a
+    pool; safe across threads and forks."""
     return _client(settings.VALKEY_URL, settings.VALKEY_SOCKET_TIMEOUT)
 
 
+def _cache_url() -> str:
+    return str(settings.CACHE_VALKEY_URL or settings.VALKEY_URL)
+
+
+def cache_client() -> redis.Redis:
+    """The process-wide client of the cache's Valkey (summaries, failures)."""
+    return _client(_cache_url(), settings.VALKEY_SOCKET_TIMEOUT)
+
+
 def get_summary(key: str) -> dict[str, Any] | None:
-    raw = client().get(f"summary:{key}")
+    raw = cache_client().get(f"summary:{key}")
     return cast(dict[str, Any], json.loads(raw)) if raw else None
 
 
 def get_summary_with_ttl(key: str) -> tuple[dict[str, Any] | None, int]:
     """The summary and its remaining time to live in milliseconds."""
-    pipe = client().pipeline(transaction=False)
+    pipe = cache_client().pipeline(transaction=False)
     pipe.get(f"summary:{key}")
     pipe.pttl(f"summary:{key}")
     raw, ttl_ms = pipe.execute()
@@ -83,7 +103,7 @@ def set_summary(key: str, payload: dict[str, Any], *, ttl: int,
     (summaries.local_cache). ``cached_at``: when the summary was made (epoch
     seconds; now unless given), stored in the payload for ``max_age``."""
     payload = {**payload, "cached_at": time.time() if cached_at is None else cached_at}
-    pipe = client().pipeline(transaction=False)
+    pipe = cache_client().pipeline(transaction=False)
     pipe.set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
     pipe.publish(INVALIDATE_CHANNEL, key)
     pipe.execute()
@@ -101,7 +121,7 @@ def summary_age(payload: dict[str, Any]) -> float:
 def delete_summary(key: str) -> bool:
     """Remove a summary and announce it: every process drops its copy.
     True if there was one."""
-    pipe = client().pipeline(transaction=False)
+    pipe = cache_client().pipeline(transaction=False)
     pipe.delete(f"summary:{key}")
     pipe.publish(INVALIDATE_CHANNEL, key)
     deleted, _ = pipe.execute()
@@ -111,16 +131,19 @@ def delete_summary(key: str) -> bool:
 def remember_failure(key: str, job_id: str, *, ttl: int) -> None:
     """Remember the job that failed to fetch ``key`` so resubmits reuse it."""
     if ttl > 0:
-        client().set(f"failed:{key}", job_id, ex=ttl)
+        cache_client().set(f"failed:{key}", job_id, ex=ttl)
 
 
 def recent_failure(key: str) -> str | None:
-    return cast(str | None, client().get(f"failed:{key}"))
+    return cast(str | None, cache_client().get(f"failed:{key}"))
 
 
 def forget_failure(key: str) -> None:
-    client().delete(f"failed:{key}")
+    cache_client().delete(f"failed:{key}")
 
 
 def ping() -> bool:
-    return bool(client().ping())
+    """Both servers answer (one ping when they are the same)."""
+    if _cache_url() == settings.VALKEY_URL:
+        return bool(client().ping())
+    return bool(client().ping()) and bool(cache_client().ping())

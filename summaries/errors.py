@@ -37,6 +37,12 @@ class RetryLater(Exception):
         self.delay = delay
 
 
+class JobFailed(Exception):
+    """The job failed for good and its row says so: raised out of the task so
+    Celery records FAILURE (Flower counts it, and sends task-failed). An
+    expected outcome (the task's ``throws``): acked, logged in one line."""
+
+
 class QuotaWait(Exception):
     """The shared AI quota is used up for ``delay`` seconds: the job steps
     aside (rescheduled, its attempt not counted) instead of waiting."""

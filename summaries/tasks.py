@@ -14,6 +14,11 @@ The retry story, end to end:
   visibility timeout); the task schedules the next try with ``self.retry``.
   Fetch timeouts get fewer attempts (FETCH_TIMEOUT_MAX_ATTEMPTS): a dead site
   should not cost its submitter minutes. Permanent failures fail at once.
+- A job that fails for good (permanent error, or out of attempts) raises
+  JobFailed after its row is marked failed, so Celery records FAILURE and
+  Flower shows a failed task. It is in the task's ``throws``: an expected
+  outcome, acked like any raised exception (never redelivered), logged as
+  the one "job ... failed" line without a traceback.
 - ``autoretry_for`` is not used: it counts retries in the message, which a
   redelivery resets, and it cannot put the job row in its "retrying" state
   with the reason before the next try. Hence ``max_retries=None`` here: the
@@ -29,7 +34,7 @@ from celery import Task, shared_task
 from celery.signals import worker_init
 
 from summaries import queues
-from summaries.errors import RetryLater
+from summaries.errors import JobFailed, RetryLater
 from summaries.services import jobs, retention
 from summaries.services.config import summarizer
 
@@ -39,7 +44,8 @@ logger = logging.getLogger(__name__)
 # ignore_result: the job row is the result. It also keeps apply_async from
 # subscribing to the result backend's pub/sub, which is not thread-safe under
 # a threaded web server.
-@shared_task(bind=True, name="summaries.process_job", max_retries=None, ignore_result=True)
+@shared_task(bind=True, name="summaries.process_job", max_retries=None, ignore_result=True,
+             throws=(JobFailed,))
 def process_job(self: Task[Any, Any], job_id: str) -> None:
     """Process one job. Attempts are counted on the job row, which decides
     when to give up; the task only schedules the next try."""

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import override_settings
 
 from summaries import cache
-from summaries.errors import JobError, RetryLater
+from summaries.errors import JobError, JobFailed, RetryLater
 from summaries.inputs import normalize_input
 from summaries.models import Job
 from summaries.services import inflight, jobs, pipeline
@@ -212,7 +212,8 @@ def test_a_permanent_error_of_the_pipeline_is_not_retried(namespace: str,
 
     monkeypatch.setattr(pipeline, "run", refuse)
     job = pending_job(text_about("refused"), namespace)
-    jobs.job_process(job_id=str(job.id))
+    with pytest.raises(JobFailed):
+        jobs.job_process(job_id=str(job.id))
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "ai_rejected")
 
@@ -239,6 +240,7 @@ def test_a_page_that_times_out_gets_fewer_attempts_than_a_busy_ai(
     job = pending_job(text_about("dead site"), namespace)
     with pytest.raises(RetryLater):
         jobs.job_process(job_id=str(job.id))
-    jobs.job_process(job_id=str(job.id))  # FETCH_TIMEOUT_MAX_ATTEMPTS = 2
+    with pytest.raises(JobFailed):  # FETCH_TIMEOUT_MAX_ATTEMPTS = 2
+        jobs.job_process(job_id=str(job.id))
     job.refresh_from_db()
     assert (job.status, job.error_code, job.attempts) == ("failed", "fetch_timeout", 2)

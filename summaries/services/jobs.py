@@ -20,7 +20,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import cache, metrics, queues
-from summaries.errors import JobError, QuotaWait, RetryLater
+from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
 from summaries.services import ai_quota, inflight, pipeline
@@ -65,7 +65,8 @@ def job_claim(*, job_id: str) -> Job | None:
 
 
 def job_process(*, job_id: str) -> None:
-    """Run one attempt of a job. Raises RetryLater for transient failures."""
+    """Run one attempt of a job. Raises RetryLater for transient failures,
+    JobFailed once the job has failed for good (its row says failed)."""
     job = job_claim(job_id=job_id)
     if job is None:
         logger.info("job %s is not claimable (done, or owned by another worker)", job_id)
@@ -248,6 +249,8 @@ def _fail(job: Job, error: JobError) -> None:
         except RedisError as exc:  # the marker expires; the row already says failed
             logger.warning("job %s: could not update Valkey (%s)", job.id, exc)
     logger.warning("job %s failed: %s (%s)", job.id, error.message, error.code)
+    if updated:  # this attempt failed it (no newer attempt owns the job)
+        raise JobFailed(f"{error.code}: {error.message}")
 
 
 def jobs_reconcile() -> list[tuple[str, str]]:
