@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from smartcache import valkey_urls
 from summaries import cache
 from summaries.errors import JobError
 from summaries.inputs import InvalidInput, NormalizedInput, normalize_input
@@ -78,6 +78,4 @@ def _valkey_answers() -> bool:
 
 def _shown(url: str) -> str:
     """The URL without its credentials (a password in VALKEY_URL stays out of logs)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=host).geturl()
+    return valkey_urls.parse(url).shown()
