@@ -133,7 +133,7 @@ def test_build_provider() -> None:
     with pytest.raises(ValueError, match="API key"):
         build_provider("gemini")
     with pytest.raises(ValueError, match="unknown summary provider"):
-        build_provider("openai")
+        build_provider("nope")
 
 
 # --- local provider -----------------------------------------------------------------

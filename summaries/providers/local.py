@@ -95,7 +95,12 @@ class LocalProvider:
     def cache_namespace(self) -> str:
         return f"{self.name}:{self.model}:{ALGORITHM_VERSION}"
 
-    def summarize(self, text: str, *, title: str | None = None) -> SummaryResult:
+    @property
+    def translates(self) -> bool:
+        return False  # extractive: its sentences are the text's, in the text's language
+
+    def summarize(self, text: str, *, title: str | None = None,
+                  language: str | None = None) -> SummaryResult:
         sentences = _leading_sentences(clean_text(text))
         if len(sentences) < 2:
             raise JobError("text has fewer than two sentences to summarise",
