@@ -64,7 +64,9 @@ why's will with within without won't would wouldn't yes yet you you'd you'll you
 your yours yourself yourselves come comes coming want wants wanted year years day days time
 times lot lots kind sort part new old good great big small high low long little right left
 told tell tells think thinks thought found find finds went able going look looks looked
-mr mrs ms dr per cent percent also via etc
+mr mrs ms dr per cent percent also via etc simple easy hard sure clear different certain
+entire various similar important possible true fine nice bad worse worst huge tiny end front
+side
 """),
     connectives=_words("""
 and but yet however also so then still moreover furthermore meanwhile instead besides thus
@@ -223,6 +225,7 @@ isto já lhe lhes mais mas me mesmo meu minha muito muitos na nas não nem no no
 os ou para pela pelas pelo pelos por porque quando que quem se sem ser seu seus sua suas também
 te tem têm tinha um uma umas uns você vocês ano anos disse diz segundo após cada pode podem
 fazer faz assim então embora ainda dois três primeiro primeira novo nova grande sobre
+aqui ali lá aquele aquela aquilo coisa coisas vez vezes sempre nunca bem
 """),
     connectives=_words("""
 e mas porém contudo todavia também além_disso assim então depois ou nem entretanto

@@ -225,7 +225,11 @@ def _about_format(exc: openai.BadRequestError) -> bool:
 
 def _status_error(exc: openai.APIStatusError) -> JobError:
     status = exc.status_code
-    detail = brief(f"the model's server answered HTTP {status}: {exc.message}")
+    # The SDK's message repeats the status and the whole body; the body's own
+    # message is the part worth keeping.
+    said = exc.body.get("message") if isinstance(exc.body, dict) else None
+    detail = brief(f"the model's server answered HTTP {status}: "
+                   f"{said if isinstance(said, str) else exc.message}")
     if status == 429:
         return JobError(detail, code="ai_rate_limited", transient=True,
                         retry_after=_retry_after(exc.response))
