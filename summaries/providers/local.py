@@ -92,6 +92,9 @@ class LocalProvider:
         ranked = [usable[j] for j in rank_sentences([tokens[i] for i in usable])]
         order = _reading_order(sentences, ranked, words)
         summary = _compose([words.standalone(sentences[i]) for i in order], order, want)
+        if len(split_sentences(summary)) < 2:
+            raise JobError("text has fewer than two distinct sentences to summarise",
+                           code="input_too_short", transient=False)
         tags = extract_tags(sentences, title=title, words=words)
         if len(tags) < 2:
             raise JobError("text has too few distinct content words to tag",
@@ -115,6 +118,7 @@ _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+")
 # A run of letters and digits: a word glued to a number ("£38million",
 # "60fps") is no word of the text, and is dropped.
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019\-][^\W_]+)*")
+_DIGIT = re.compile(r"\d")
 # Verb forms ("confirmed", "announcing") make poor tags; nouns with these
 # endings are let through by a name's capital letter or a phrase.
 _VERB_ENDINGS = ("ed", "ing")
@@ -134,14 +138,18 @@ class Words:
         self.pronouns = lex.pronouns | english.pronouns
         self.verbs = lex.verbs | english.verbs
         self.english = language in (None, "en")
+        self._tokens: dict[str, list[str]] = {}
 
     def tokens(self, sentence: str) -> list[str]:
         """The words of ``sentence`` in their case, apostrophes as ``'``,
         elisions split off ("l'état" → "état"), possessives dropped
         ("president's" → "president")."""
+        known = self._tokens.get(sentence)
+        if known is not None:  # the same sentences are read to rank and to tag
+            return known
         out = []
         for raw in _TOKEN.findall(_NOT_WORDS.sub(" ", sentence)):
-            if any(ch.isdigit() for ch in raw):
+            if not raw.isalpha() and _DIGIT.search(raw):
                 continue
             token = raw.replace("\u2019", "'")
             if "'" in token:
@@ -155,6 +163,7 @@ class Words:
                     token = token[:-1]
             if token:
                 out.append(token)
+        self._tokens[sentence] = out
         return out
 
     def is_content(self, word: str) -> bool:
@@ -225,26 +234,28 @@ def _reading_order(sentences: list[str], ranked: list[int], words: Words) -> lis
     go last (used only when nothing else will do; a pronoun's sentence is
     fine right after the sentence before it, which holds its referent), and
     a lead that carries the story goes first."""
-    good = [i for i in ranked if not words.connective(sentences[i])
-            and not words.refers_back(sentences[i])]
+    plain = [i for i in ranked if not words.connective(sentences[i])
+             and not words.refers_back(sentences[i])]
     # A question asks; a summary tells. Questions come after the statements.
-    good = ([i for i in good if not sentences[i].endswith("?")]
-            + [i for i in good if sentences[i].endswith("?")])
-    lead = next((i for i in sorted(good) if i < LEAD_WITHIN), None)
+    good = ([i for i in plain if not sentences[i].endswith("?")]
+            + [i for i in plain if sentences[i].endswith("?")])
+    lead = min((i for i in good if i < LEAD_WITHIN), default=None)
     if lead is not None and good.index(lead) < max(2, round(len(ranked) * LEAD_RANK_SHARE)):
         good.remove(lead)
         good.insert(0, lead)
-    # A sentence whose predecessor is chosen may refer back to it.
-    followers = [i for i in ranked if i not in good and words.refers_back(sentences[i])
-                 and not words.connective(sentences[i])]
-    picked = set(good[:3])
-    for i in followers:
-        if i - 1 in picked and i - 1 in good[:2]:
-            good.insert(good.index(i - 1) + 1, i)
-    rescued = [i for i in ranked if i not in good and words.standalone(sentences[i])
-               is not sentences[i]]
-    rest = [i for i in ranked if i not in good and i not in rescued]
-    return good + rescued + rest
+    # A sentence whose predecessor opens the summary may refer back to it.
+    placed, usable = set(good), set(ranked)
+    for first in good[:2]:
+        follower = first + 1
+        if (follower not in placed and follower in usable
+                and words.refers_back(sentences[follower])
+                and not words.connective(sentences[follower])):
+            good.insert(good.index(first) + 1, follower)
+            placed.add(follower)
+    rescued = [i for i in ranked if i not in placed
+               and words.standalone(sentences[i]) is not sentences[i]]
+    placed.update(rescued)
+    return good + rescued + [i for i in ranked if i not in placed]
 
 
 def _leading_sentences(text: str) -> list[str]:
@@ -438,8 +449,9 @@ def extract_tags(sentences: list[str], *, title: str | None = None,
     scores: dict[str, float] = {}
     for term, count in counts.items():
         parts = term.split()
-        if len(parts) > 1 and count < 2:
-            continue  # a phrase seen once is a coincidence, not a phrase
+        if len(parts) > 1 and (count < 2 or parts[0] in words.verbs
+                               or parts[-1] in words.verbs):
+            continue  # seen once: a coincidence; "smith met": a clause, not a noun phrase
         if len(parts) == 1 and (term in words.verbs or (
                 term not in names and not _noun_like(term, words, verbal, counts))):
             continue  # a verb, even capitalised ("Plan & Grow"), is no topic
