@@ -23,7 +23,9 @@ from summaries.language import detect_language, normalize_language
 from summaries.models import Job
 from summaries.providers import BatchItem
 from summaries.providers.common import build_batch_prompt, instructions
+from summaries.providers.gemini import GeminiProvider
 from summaries.services.pipeline import article_key
+from tests.helpers.fakes.gemini import FakeGemini
 
 ARTICLES = Path(__file__).parent / "fixtures" / "articles"
 ENGLISH = (ARTICLES / "en-harbour-bridge.txt").read_text(encoding="utf-8")
@@ -153,3 +155,13 @@ def test_a_batch_item_may_name_a_language(client: Client) -> None:
     first, second = response.json()["results"]
     assert first["http_status"] == 202 and second["http_status"] == 400
     assert second["code"] == "invalid_language"
+
+
+@pytest.mark.no_valkey
+def test_gemini_is_asked_for_the_language(gemini: FakeGemini) -> None:
+    provider = GeminiProvider("k", "gemini-test", gemini.base_url, 5)
+    provider.summarize(GERMAN)
+    provider.summarize(ENGLISH, language="pt-BR")
+    german, brazilian = gemini.prompts
+    assert "in German (the language of the text)" in german
+    assert "in Portuguese (pt-BR), whatever the language of the text" in brazilian
