@@ -332,8 +332,9 @@ AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
 MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
 
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
-if SUMMARIZER not in {"auto", "gemini", "local"}:
-    raise ImproperlyConfigured(f"SUMMARIZER must be auto, gemini or local, not {SUMMARIZER!r}")
+if SUMMARIZER not in {"auto", "gemini", "openai", "local"}:
+    raise ImproperlyConfigured(
+        f"SUMMARIZER must be auto, gemini, openai or local, not {SUMMARIZER!r}")
 GEMINI_API_KEY = env_str("GEMINI_API_KEY")
 GEMINI_MODEL = env_str("GEMINI_MODEL", "gemini-2.5-flash")
 GEMINI_BASE_URL = env_str("GEMINI_BASE_URL")
@@ -342,6 +343,17 @@ if SUMMARIZER == "auto":
     SUMMARIZER = "gemini" if GEMINI_API_KEY else "local"
 if SUMMARIZER == "gemini" and not GEMINI_API_KEY:
     raise ImproperlyConfigured("SUMMARIZER=gemini needs GEMINI_API_KEY")
+# SUMMARIZER=openai: any OpenAI-compatible Chat Completions server
+# (summaries/providers/openai.py). The base URL ends in /v1 (OpenAI's own when
+# empty; Ollama: http://localhost:11434/v1); the key may stay empty for
+# servers that need none. Never chosen by "auto": set SUMMARIZER=openai.
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0)
+if SUMMARIZER == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
+    raise ImproperlyConfigured("SUMMARIZER=openai needs OPENAI_API_KEY (OpenAI) or "
+                               "OPENAI_BASE_URL (a server of your own)")
 
 # The provider's limits, shared by every worker (summaries/services/ai_quota.py):
 # requests and estimated tokens per minute; 0 = no limit.

@@ -17,13 +17,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from summaries import urls
 from summaries.errors import InvalidInput
+from summaries.language import detect_language
 
-__all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url", "normalize_input",
-           "normalize_text", "reject_unstorable"]
+__all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
+           "language_namespace", "namespace_language", "normalize_input", "normalize_text",
+           "reject_unstorable"]
 
 TEXT = "text"
 URL = "url"
@@ -40,12 +42,51 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # a valid pair is one code poi
 class NormalizedInput:
     kind: str  # TEXT or URL
     value: str  # normalised text or canonical URL
+    # The language the summary is asked in, when that changes the summary
+    # (see ``in_language``); None: the text's own.
+    language: str | None = None
 
     def cache_key(self, namespace: str) -> str:
-        """SHA-256 over the input and the summariser's namespace (provider,
-        model, prompt version): a new prompt or model never serves an old answer."""
-        material = f"{namespace}\n{self.kind}\n{self.value}".encode()
-        return hashlib.sha256(material).hexdigest()
+        """SHA-256 over the input, its requested language (if any) and the
+        summariser's namespace (provider, model, prompt version): a new
+        prompt or model never serves an old answer, nor a summary in one
+        language a request for another."""
+        material = f"{namespace}\n{self.kind}\n{self.value}"
+        if self.language is not None:
+            material += f"\nlanguage={self.language}"
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def in_language(self, language: str | None, *, translates: bool) -> NormalizedInput:
+        """This input asked in ``language`` (a canonical tag, see
+        ``summaries.language.normalize_language``): keyed apart only when it
+        may change the summary. Not for a summariser that cannot translate
+        (``translates`` False: the offline one quotes the text), nor for a
+        text whose detected language is the one asked (a German text asked
+        in German is the same request as a plain one). A URL's page is not
+        known yet: its language stays in the key (the worker shares the
+        article's summary when the page turns out to be in that language)."""
+        if language is None or not translates:
+            return replace(self, language=None)
+        if self.kind == TEXT and detect_language(self.value) == language:
+            return replace(self, language=None)
+        return replace(self, language=language)
+
+
+# The job row keeps the summariser's namespace its key was made with
+# (Job.provider); a request's language rides along in it, so the worker
+# knows what was asked without a column of its own.
+_LANGUAGE_MARK = "|language="
+
+
+def language_namespace(namespace: str, language: str | None) -> str:
+    """``namespace`` with ``language`` noted in it (unchanged for None)."""
+    return namespace if language is None else f"{namespace}{_LANGUAGE_MARK}{language}"
+
+
+def namespace_language(namespace: str) -> tuple[str, str | None]:
+    """(the summariser's namespace, the language) of a ``language_namespace``."""
+    base, mark, language = namespace.partition(_LANGUAGE_MARK)
+    return base, (language or None) if mark else None
 
 
 def reject_unstorable(text: str) -> None:

@@ -50,6 +50,10 @@ MAX_AGE_HELP = ("Seconds. A cached summary older than this is not served: the su
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
+LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \"de\" or "
+                 "\"pt-BR\" (400 invalid_language otherwise). Without it, the input's own "
+                 "language (detected). The offline summariser quotes the text, so it always "
+                 "writes in the text's language.")
 
 
 class SubmitRequest(serializers.Serializer):
@@ -59,6 +63,7 @@ class SubmitRequest(serializers.Serializer):
     max_age = StrictIntegerField(required=False, min_value=0, max_value=2**31 - 1,
                                  help_text=MAX_AGE_HELP)
     store = StrictBooleanField(default=True, help_text=STORE_HELP)
+    language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -87,7 +92,8 @@ class SubmitRequest(serializers.Serializer):
     def arguments(values: dict[str, Any]) -> dict[str, Any]:
         """summary_request's keyword arguments from validated data."""
         return {"raw": values["input"], "refresh": values["refresh"],
-                "max_age": values.get("max_age"), "store": values["store"]}
+                "max_age": values.get("max_age"), "store": values["store"],
+                "language": values.get("language")}
 
 
 class ShapedResponse(serializers.Serializer):
@@ -308,7 +314,8 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "refresh": {"type": "boolean", "default": False,
                     "description": "Bypass the cache and summarise anew."},
         "max_age": {"type": "integer", "minimum": 0, "description": MAX_AGE_HELP},
-        "store": {"type": "boolean", "default": True, "description": STORE_HELP}}},
+        "store": {"type": "boolean", "default": True, "description": STORE_HELP},
+        "language": {"type": "string", "description": LANGUAGE_HELP}}},
 ]}
 
 

@@ -47,7 +47,7 @@ class Provider(Protocol):
 
     @property
     def name(self) -> str:
-        """``"gemini"`` or ``"local"``."""
+        """``"gemini"``, ``"openai"`` or ``"local"``."""
 
     @property
     def model(self) -> str:
@@ -61,8 +61,17 @@ class Provider(Protocol):
         model, prompt or algorithm version), so old summaries are not reused.
         """
 
-    def summarize(self, text: str, *, title: str | None = None) -> SummaryResult:
-        """A contract-checked summary of ``text``, or ``JobError``."""
+    @property
+    def translates(self) -> bool:
+        """Whether a requested ``language`` changes the output (an AI writes in
+        it; the offline summariser can only quote the text): then it is part
+        of the cache key (``summaries.inputs.language_namespace``)."""
+
+    def summarize(self, text: str, *, title: str | None = None,
+                  language: str | None = None) -> SummaryResult:
+        """A contract-checked summary of ``text``, or ``JobError``; written in
+        ``language`` (a tag such as ``"de"``) if given and the provider
+        ``translates``, else in the text's own language."""
 
 
 class BatchProvider(Provider, Protocol):
@@ -72,6 +81,10 @@ class BatchProvider(Provider, Protocol):
     @property
     def supports_batches(self) -> bool:
         """True."""
+
+    @property
+    def timeout_s(self) -> float:
+        """How long one call may take in all."""
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Every item's contract-checked result, or the ``ContractError`` that
@@ -93,9 +106,14 @@ def build_provider(
     gemini_model: str = "gemini-2.5-flash",
     gemini_base_url: str = "",
     gemini_timeout_s: float = 30.0,
+    openai_api_key: str = "",
+    openai_model: str = "gpt-4o-mini",
+    openai_base_url: str = "",
+    openai_timeout_s: float = 30.0,
 ) -> Provider:
-    """The provider called ``name`` (``"gemini"`` or ``"local"``); ValueError otherwise
-    (also for ``"gemini"`` without an API key)."""
+    """The provider called ``name`` (``"gemini"``, ``"openai"`` or ``"local"``);
+    ValueError otherwise (also for ``"gemini"`` without an API key, ``"openai"``
+    without a model)."""
     if name == "local":
         return LocalProvider()
     if name == "gemini":
@@ -103,4 +121,9 @@ def build_provider(
         from summaries.providers.gemini import GeminiProvider
 
         return GeminiProvider(gemini_api_key, gemini_model, gemini_base_url, gemini_timeout_s)
-    raise ValueError(f"unknown summary provider {name!r}; expected 'gemini' or 'local'")
+    if name == "openai":
+        from summaries.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(openai_api_key, openai_model, openai_base_url, openai_timeout_s)
+    raise ValueError(f"unknown summary provider {name!r}; expected 'gemini', 'openai' or "
+                     f"'local'")

@@ -18,6 +18,8 @@ import re
 from collections import Counter, defaultdict
 
 from summaries.errors import JobError
+from summaries.language import WORD, detect_language
+from summaries.lexicon import ALL_STOPWORDS, LEXICONS, lexicon
 from summaries.providers.contract import (
     MAX_SUMMARY_CHARS,
     MAX_TAG_CHARS,
@@ -27,7 +29,7 @@ from summaries.providers.contract import (
     split_sentences,
 )
 
-ALGORITHM_VERSION = "v3"  # bump when the output for a given text changes (cache key)
+ALGORITHM_VERSION = "v4"  # bump when the output for a given text changes (cache key)
 
 # What is read of a long text: a 2M-character page is summarised from its
 # first 100,000 characters (about 15,000 words), like the API's longest text.
@@ -44,49 +46,21 @@ NEIGHBOURS = 20  # edges kept per sentence (a sparse k-NN graph converges the sa
 DAMPING, TOLERANCE, MAX_ITERATIONS = 0.85, 1e-6, 100
 MAX_TAGS = 4
 
-_WORD = re.compile(r"[a-z][a-z0-9]*(?:['-][a-z0-9]+)*")
-
-
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-# Function words and filler that carry no topic; terms of 1-2 letters and
-# numbers are dropped separately.
-STOPWORDS = _wordset("""
-about above across after afterwards again against ago ahead all almost alone along already also
-although always among amongst and another any anybody anyone anything anyway anywhere are
-aren't around as ask asked asks away back be became because become becomes becoming been before
-beforehand behind being below beside besides best better between beyond both but by came can
-can't cannot could couldn't did didn't do does doesn't doing don't done down during each
-either else elsewhere enough especially even ever every everybody everyone everything
-everywhere except far few fifth first five for former formerly four from further furthermore
-get gets getting give given gives go goes going gone got had hadn't has hasn't have haven't
-having he he'd he'll he's hence her here here's hers herself him himself his how how's however
-i'd i'll i'm i've if in indeed instead into is isn't it it's its itself just keep kept know
-known knows last later latter least less let let's like likely made make makes making many may
-maybe me meanwhile might mine more moreover most mostly much must mustn't my myself namely
-near nearly need needs neither never nevertheless next nine no nobody none nor not nothing now
-nowhere of off often on once one only onto or other others otherwise ought our ours ourselves
-out over overall own per perhaps put quite rather really said same saw say saying says second
-see seem seemed seeming seems seen several shall shan't she she'd she'll she's should
-shouldn't since six so some somebody someone something sometime sometimes somewhere soon still
-such take taken takes ten than that that's the their theirs them themselves then thence there
-there's thereafter thereby therefore therein these they they'd they'll they're they've thing
-things third this those though three through throughout thus to together too took toward
-towards two under unless until up upon us use used uses using very via was wasn't way ways we
-we'd we'll we're we've well went were weren't what what's whatever when whence whenever where
-where's whereas whereby wherever whether which while who who's whoever whole whom whose why
-why's will with within without won't would wouldn't yes yet you you'd you'll you're you've
-your yours yourself yourselves also around came come comes coming want wants wanted year years
-""")
-
 
 class LocalProvider:
     """Extractive summary (2-3 central sentences, in original order) plus
     2-4 keyword tags. Raises ``JobError(code="input_too_short")`` when the text
-    has fewer than two sentences or too few content words to tag."""
+    has fewer than two sentences or too few content words to tag.
+
+    Reads like a summary: a sentence that opens with a connective ("But",
+    "However") or a pronoun that refers back ("He", "This") is chosen only
+    when nothing else will do (and then without its connective); a news
+    article's lead opens the summary when it carries the story (it ranks
+    among the central sentences). Tags are names and noun phrases of the
+    text: never stopwords, common verbs or possessives. Works in the text's
+    language (``summaries.language.detect_language``: the word lists of
+    English, German, French, Spanish, Italian, Portuguese, Dutch), on
+    Unicode words."""
 
     name = "local"
     model = "textrank"
@@ -95,12 +69,19 @@ class LocalProvider:
     def cache_namespace(self) -> str:
         return f"{self.name}:{self.model}:{ALGORITHM_VERSION}"
 
-    def summarize(self, text: str, *, title: str | None = None) -> SummaryResult:
+    @property
+    def translates(self) -> bool:
+        return False  # extractive: its sentences are the text's, in the text's language
+
+    def summarize(self, text: str, *, title: str | None = None,
+                  language: str | None = None) -> SummaryResult:
+        # ``language`` (a requested one) is ignored: an extract is in the text's own.
         sentences = _leading_sentences(clean_text(text))
         if len(sentences) < 2:
             raise JobError("text has fewer than two sentences to summarise",
                            code="input_too_short", transient=False)
-        tokens = [_terms(s) for s in sentences]
+        words = Words(detect_language(" ".join(sentences[:40])))
+        tokens = [words.terms(s) for s in sentences]
         usable = [i for i, s in enumerate(sentences) if _usable(s, tokens[i])]
         if len(usable) < 2:  # nothing well-formed: fall back to any sentence with content
             usable = [i for i, toks in enumerate(tokens) if toks]
@@ -108,14 +89,173 @@ class LocalProvider:
             raise JobError("text has fewer than two sentences with content words",
                            code="input_too_short", transient=False)
         want = 3 if len(usable) >= THREE_SENTENCES_FROM else 2
-        ranked = rank_sentences([tokens[i] for i in usable])
-        summary = _compose([sentences[usable[j]] for j in ranked], [usable[j] for j in ranked],
-                           want)
-        tags = extract_tags(sentences, title=title)
+        ranked = [usable[j] for j in rank_sentences([tokens[i] for i in usable])]
+        order = _reading_order(sentences, ranked, words)
+        summary = _compose([words.standalone(sentences[i]) for i in order], order, want)
+        if len(split_sentences(summary)) < 2:
+            raise JobError("text has fewer than two distinct sentences to summarise",
+                           code="input_too_short", transient=False)
+        tags = extract_tags(sentences, title=title, words=words)
         if len(tags) < 2:
             raise JobError("text has too few distinct content words to tag",
                            code="input_too_short", transient=False)
         return check_output(summary, tags)
+
+
+# --- words ----------------------------------------------------------------------
+
+# "l'état", "dell'anno", "d'Italia": the elided article or preposition is a
+# word of its own (a stopword), the rest is the word.
+_ELIDED_MAX = 5
+_OPENING = re.compile(r"^[\s\"'\u201c\u2018\u00ab(\[\u2014\u2013-]+")
+# English words after which a word is used as a verb ("to open", "they say").
+_VERB_CONTEXT_WORDS = (
+    "to will would can could should may might must shall not did does do don't doesn't didn't"
+    " we you they who")
+_VERB_CONTEXT = frozenset(_VERB_CONTEXT_WORDS.split())
+# Addresses, handles and hashtags' marks are no words of the text.
+_NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+")
+# A run of letters and digits: a word glued to a number ("£38million",
+# "60fps") is no word of the text, and is dropped.
+_TOKEN = re.compile(r"[^\W_]+(?:['\u2019\-][^\W_]+)*")
+_DIGIT = re.compile(r"\d")
+# Verb forms ("confirmed", "announcing") make poor tags; nouns with these
+# endings are let through by a name's capital letter or a phrase.
+_VERB_ENDINGS = ("ed", "ing")
+
+
+class Words:
+    """Tokenising and word classes for one text, in its language."""
+
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        lex = lexicon(language)
+        english = LEXICONS["en"]
+        # A text's own function words, and English ones (quoted names, mixed
+        # text); every language's when the language is unknown.
+        self.stopwords = (lex.stopwords | english.stopwords) if language else ALL_STOPWORDS
+        self.connectives = lex.connectives | english.connectives
+        self.pronouns = lex.pronouns | english.pronouns
+        self.verbs = lex.verbs | english.verbs
+        self.english = language in (None, "en")
+        self._tokens: dict[str, list[str]] = {}
+
+    def tokens(self, sentence: str) -> list[str]:
+        """The words of ``sentence`` in their case, apostrophes as ``'``,
+        elisions split off ("l'état" → "état"), possessives dropped
+        ("president's" → "president")."""
+        known = self._tokens.get(sentence)
+        if known is not None:  # the same sentences are read to rank and to tag
+            return known
+        out = []
+        for raw in _TOKEN.findall(_NOT_WORDS.sub(" ", sentence)):
+            if not raw.isalpha() and _DIGIT.search(raw):
+                continue
+            token = raw.replace("\u2019", "'")
+            if "'" in token:
+                head, _, tail = token.partition("'")
+                if len(head) <= _ELIDED_MAX and (head.lower() + "'") in self.stopwords and tail:
+                    token = tail
+                lowered = token.lower()
+                if lowered.endswith("'s"):
+                    token = token[:-2]
+                elif lowered.endswith("s'"):
+                    token = token[:-1]
+            if token:
+                out.append(token)
+        self._tokens[sentence] = out
+        return out
+
+    def is_content(self, word: str) -> bool:
+        """``word`` (lower case) names something: not a function word, not too short."""
+        return len(word) > 2 and word not in self.stopwords and "'" not in word
+
+    def stem(self, word: str) -> str:
+        # Just enough folding for overlap ("volunteers" ~ "volunteer"); a real
+        # stemmer would mangle the surface forms we show as tags. Plural -s
+        # only where it is the plural (not German or Dutch).
+        if self.language not in (None, "en", "fr", "es", "pt"):
+            return word
+        if self.english and word.endswith("ies") and len(word) > 4:
+            return word[:-3] + "y"
+        if word.endswith("s") and len(word) > 3 and not word.endswith(("ss", "us", "is")):
+            return word[:-1]
+        return word
+
+    def terms(self, sentence: str) -> list[str]:
+        return [self.stem(w) for w in (t.lower() for t in self.tokens(sentence))
+                if self.is_content(w)]
+
+    def opening(self, sentence: str) -> list[str]:
+        """The first three words of ``sentence``, lower case."""
+        return [w.lower().replace("\u2019", "'")
+                for w in WORD.findall(_OPENING.sub("", sentence))[:3]]
+
+    def connective(self, sentence: str) -> int:
+        """How many words of the connective ``sentence`` opens with (0: none)."""
+        first = self.opening(sentence)
+        for n in range(len(first), 0, -1):
+            if " ".join(first[:n]) in self.connectives:
+                return n
+        return 0
+
+    def refers_back(self, sentence: str) -> bool:
+        """Whether ``sentence`` opens with a pronoun or demonstrative ("He",
+        "This", "Its") whose referent is in an earlier sentence."""
+        first = self.opening(sentence)
+        return bool(first) and first[0] in self.pronouns
+
+    def standalone(self, sentence: str) -> str:
+        """``sentence`` without its opening connective ("But the plan failed."
+        → "The plan failed."), when it has one and the rest stands alone."""
+        n = self.connective(sentence)
+        if n == 0:
+            return sentence
+        rest = _OPENING.sub("", sentence)
+        for _ in range(n):
+            rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) == 2 else ""
+        rest = rest.lstrip(",;:\u2014\u2013- ")
+        if len(rest.split()) < MIN_WORDS or self.refers_back(rest):
+            return sentence
+        return rest[0].upper() + rest[1:]
+
+
+# --- choosing sentences -----------------------------------------------------------
+
+# The lead opens the summary when it ranks among this share of the
+# candidates (and is one of the first ones): it carries the story.
+LEAD_RANK_SHARE = 0.5
+LEAD_WITHIN = 3  # sentences from the start that may be the lead
+
+
+def _reading_order(sentences: list[str], ranked: list[int], words: Words) -> list[int]:
+    """``ranked`` (indices, best first) reordered for a summary that reads
+    well: sentences that open with a connective or a back-referring pronoun
+    go last (used only when nothing else will do; a pronoun's sentence is
+    fine right after the sentence before it, which holds its referent), and
+    a lead that carries the story goes first."""
+    plain = [i for i in ranked if not words.connective(sentences[i])
+             and not words.refers_back(sentences[i])]
+    # A question asks; a summary tells. Questions come after the statements.
+    good = ([i for i in plain if not sentences[i].endswith("?")]
+            + [i for i in plain if sentences[i].endswith("?")])
+    lead = min((i for i in good if i < LEAD_WITHIN), default=None)
+    if lead is not None and good.index(lead) < max(2, round(len(ranked) * LEAD_RANK_SHARE)):
+        good.remove(lead)
+        good.insert(0, lead)
+    # A sentence whose predecessor opens the summary may refer back to it.
+    placed, usable = set(good), set(ranked)
+    for first in good[:2]:
+        follower = first + 1
+        if (follower not in placed and follower in usable
+                and words.refers_back(sentences[follower])
+                and not words.connective(sentences[follower])):
+            good.insert(good.index(first) + 1, follower)
+            placed.add(follower)
+    rescued = [i for i in ranked if i not in placed
+               and words.standalone(sentences[i]) is not sentences[i]]
+    placed.update(rescued)
+    return good + rescued + [i for i in ranked if i not in placed]
 
 
 def _leading_sentences(text: str) -> list[str]:
@@ -222,7 +362,10 @@ def _compose(ranked: list[str], positions: list[int], want: int) -> str:
     re-splits into exactly the chosen sentences and stays within the length cap."""
     chosen: dict[int, str] = {}
     for sentence, pos in zip(ranked, positions, strict=True):
-        candidate = {**chosen, pos: _tidy(sentence)}
+        tidy = _tidy(sentence)
+        if tidy in chosen.values():
+            continue  # the same sentence twice (a quote or an embed repeated)
+        candidate = {**chosen, pos: tidy}
         joined = " ".join(candidate[p] for p in sorted(candidate))
         if len(joined) <= MAX_SUMMARY_CHARS and len(split_sentences(joined)) == len(candidate):
             chosen = candidate
@@ -242,91 +385,94 @@ def _tidy(sentence: str) -> str:
     return sentence
 
 
-def _words(sentence: str) -> list[str]:
-    return _WORD.findall(sentence.lower().replace("\u2019", "'"))
-
-
-def _terms(sentence: str) -> list[str]:
-    return [_stem(w) for w in _words(sentence) if _is_content(w)]
-
-
-def _is_content(word: str) -> bool:
-    return len(word) > 2 and word not in STOPWORDS and not word[0].isdigit()
-
-
-def _stem(word: str) -> str:
-    # Just enough folding for overlap ("volunteers" ~ "volunteer", "city's" ~
-    # "city"); a real stemmer would mangle the surface forms we show as tags.
-    word = word.removesuffix("'s")
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and len(word) > 3 and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 def _usable(sentence: str, terms: list[str]) -> bool:
     words = len(sentence.split())
-    return MIN_WORDS <= words <= MAX_WORDS and len(sentence) <= MAX_CHARS and len(terms) >= 2
+    return (MIN_WORDS <= words <= MAX_WORDS and len(sentence) <= MAX_CHARS and len(terms) >= 2
+            and not sentence.endswith(":"))  # it introduces a list, which is not there
 
 
-def extract_tags(sentences: list[str], *, title: str | None = None) -> list[str]:
-    """2-4 lower-case keyword tags: content words and adjacent content-word pairs
-    scored by frequency x spread (share of the text's sections they occur in),
-    with a bonus for title words and for names (capitalised inside a sentence).
-    Ties go to the term seen first. Shows each term's most frequent surface form."""
+# --- tags ---------------------------------------------------------------------------
+
+
+def extract_tags(sentences: list[str], *, title: str | None = None,
+                 words: Words | None = None) -> list[str]:
+    """2-4 lower-case tags: names and noun phrases of the text.
+
+    Candidates are content words (no stopwords, no common verbs, no word the
+    text mostly uses as a verb), runs of two or three adjacent content words
+    seen at least twice, and names (capitalised words inside a sentence,
+    e.g. "Google Stadia"). Each is scored by frequency x spread (the share of
+    the text's sections it occurs in), with a bonus for phrases, for names
+    and for title words. Ties go to the term seen first. Each tag shows the
+    surface form the text uses most (possessives dropped)."""
+    words = words or Words(detect_language(" ".join(sentences[:40])))
     n = len(sentences)
-    names = _names(sentences)
-    first_seen: dict[str, int] = {}
     sections = max(1, min(5, n))
     counts: Counter[str] = Counter()
     spread: dict[str, set[int]] = defaultdict(set)
     surface: dict[str, Counter[str]] = defaultdict(Counter)
+    first_seen: dict[str, int] = {}
+    capitalised: Counter[str] = Counter()  # inside a sentence, written with a capital
+    inside: Counter[str] = Counter()  # inside a sentence at all
+    verbal: Counter[str] = Counter()  # after "to", a modal or a subject
     for i, sentence in enumerate(sentences):
         section = i * sections // n
-        previous: str | None = None
-        for word in _words(sentence):
-            if not _is_content(word):
-                previous = None
+        run: list[tuple[str, str]] = []  # (stem, surface) of adjacent content words
+        previous = ""
+        for position, token in enumerate(words.tokens(sentence)):
+            word = token.lower()
+            if words.english and previous in _VERB_CONTEXT:
+                verbal[words.stem(word)] += 1
+            previous = word
+            if not words.is_content(word):
+                run = []
                 continue
-            stem = _stem(word)
-            first_seen.setdefault(stem, len(first_seen))
-            surface[stem][word] += 1
-            counts[stem] += 1
-            spread[stem].add(section)
-            if previous is not None and previous != stem:
-                pair = f"{previous} {stem}"
-                counts[pair] += 1
-                spread[pair].add(section)
-            previous = stem
-    title_terms = set(_terms(title or ""))
+            stem = words.stem(word)
+            if position > 0:
+                inside[stem] += 1
+                if token[0].isupper():
+                    capitalised[stem] += 1
+            run.append((stem, word))
+            for size in (1, 2, 3):
+                if len(run) < size:
+                    break
+                part = run[-size:]
+                if len({stem for stem, _ in part}) < size:
+                    continue  # "cats cats" is no phrase
+                term = " ".join(stem for stem, _ in part)
+                first_seen.setdefault(term, len(first_seen))
+                counts[term] += 1
+                spread[term].add(section)
+                surface[term][" ".join(w for _, w in part)] += 1
+    title_terms = set(words.terms(title or ""))
+    names = {stem for stem, c in capitalised.items() if c * 2 > inside[stem]}
     scores: dict[str, float] = {}
     for term, count in counts.items():
         parts = term.split()
-        if len(parts) == 2 and count < 2:
-            continue  # a pair seen once is a coincidence, not a phrase
+        if len(parts) > 1 and (count < 2 or parts[0] in words.verbs
+                               or parts[-1] in words.verbs):
+            continue  # seen once: a coincidence; "smith met": a clause, not a noun phrase
+        if len(parts) == 1 and (term in words.verbs or (
+                term not in names and not _noun_like(term, words, verbal, counts))):
+            continue  # a verb, even capitalised ("Plan & Grow"), is no topic
         score = count * len(spread[term]) / sections
-        if len(parts) == 2:
+        if len(parts) > 1:
             score *= 1.5
         if title_terms.intersection(parts):
             score *= 2.0
         if names.intersection(parts):
             score *= 1.5
         scores[term] = score
-    order = {term: min(first_seen.get(p, len(first_seen)) for p in term.split())
-             for term in scores}
-    return _pick_tags(scores, surface, order)
+    return _pick_tags(scores, surface, first_seen)
 
 
-def _names(sentences: list[str]) -> set[str]:
-    """Terms written capitalised somewhere other than a sentence's first word."""
-    names: set[str] = set()
-    for sentence in sentences:
-        for token in sentence.split()[1:]:
-            token = token.strip("\"'()[],.;:!?\u201c\u201d\u2018\u2019")
-            if token[:1].isupper() and not token.isupper():
-                names.update(_stem(w) for w in _words(token) if _is_content(w))
-    return names
+def _noun_like(stem: str, words: Words, verbal: Counter[str], counts: Counter[str]) -> bool:
+    """Whether a single word may stand as a tag: not a common verb form, not
+    used as a verb in this text, not an "-ed"/"-ing" form (English)."""
+    if stem in words.verbs:
+        return False
+    return not (words.english and (stem.endswith(_VERB_ENDINGS)
+                                   or verbal[stem] * 3 >= max(1, counts[stem])))
 
 
 def _pick_tags(scores: dict[str, float], surface: dict[str, Counter[str]],
@@ -351,7 +497,7 @@ def _pick(scores: dict[str, float], surface: dict[str, Counter[str]],
             continue  # overlaps a chosen tag: "windmill" then "windmill project" says little
         if len(tags) >= 2 and scores[term] < best / 4:
             break  # weak extras add noise, not information
-        tag = " ".join(surface[p].most_common(1)[0][0] if surface[p] else p for p in parts)
+        tag = surface[term].most_common(1)[0][0]
         if len(tag) > MAX_TAG_CHARS or tag in tags:
             continue
         tags.append(tag)

@@ -83,13 +83,14 @@ class Batcher:
                                             daemon=True)
         self._dispatcher.start()
 
-    def summarize(self, text: str, title: str | None = None) -> SummaryResult | None:
+    def summarize(self, text: str, title: str | None = None,
+                  language: str | None = None) -> SummaryResult | None:
         """``text``'s contract-checked summary from a batched call, or None when
         it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
         the quota) or a transient/permanent ``JobError`` (the batch call failed,
         or took longer than it may)."""
         with self._cond:
-            waiting = _Waiting(BatchItem(str(next(self._ids)), text, title),
+            waiting = _Waiting(BatchItem(str(next(self._ids)), text, title, language),
                                ai_quota.estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
             self._cond.notify()
@@ -177,7 +178,7 @@ def batcher_for(provider: Provider, text: str) -> Batcher | None:
         if built is None or built[0] != os.getpid() or built[1] is not provider:
             batcher = Batcher(batch_provider, size=size,
                               wait_s=settings.AI_BATCH_WAIT_MS / 1000,
-                              timeout_s=float(settings.GEMINI_TIMEOUT))
+                              timeout_s=batch_provider.timeout_s)
             built = (os.getpid(), provider, batcher)
             _batcher = built
     return built[2]

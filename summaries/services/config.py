@@ -31,6 +31,10 @@ def summarizer() -> Provider:
                     gemini_model=settings.GEMINI_MODEL,
                     gemini_base_url=settings.GEMINI_BASE_URL,
                     gemini_timeout_s=settings.GEMINI_TIMEOUT,
+                    openai_api_key=settings.OPENAI_API_KEY,
+                    openai_model=settings.OPENAI_MODEL,
+                    openai_base_url=settings.OPENAI_BASE_URL,
+                    openai_timeout_s=settings.OPENAI_TIMEOUT,
                 )
             provider = _provider
     return provider

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from summaries import cache, metrics, queues
 from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
-from summaries.inputs import NormalizedInput
+from summaries.inputs import NormalizedInput, namespace_language
 from summaries.models import Job
 from summaries.services import ai_quota, inflight, pipeline
 from summaries.services.config import summarizer
@@ -79,7 +79,7 @@ def job_process(*, job_id: str) -> None:
     try:
         inflight.renew(job.input_hash, str(job.id))
         outcome = pipeline.run(
-            NormalizedInput(job.kind, job.input_text),
+            NormalizedInput(job.kind, job.input_text, namespace_language(job.provider)[1]),
             key=job.input_hash,
             holder=str(job.id),
             refresh=job.refresh,

@@ -18,7 +18,8 @@ from summaries import cache, metrics
 from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
-from summaries.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.inputs import TEXT, NormalizedInput, namespace_language, normalize_text
+from summaries.language import detect_language
 from summaries.providers import clean_text
 from summaries.services import ai_quota, batching, inflight
 from summaries.services.config import fetch_policy, summarizer
@@ -61,7 +62,7 @@ def run(
     if use_cache and not refresh and (hit := cache.get_summary(key)):
         return _from_cache(hit)
     if item.kind == TEXT:
-        return _summarize(item.value, None, on_stage)
+        return _summarize(item.value, None, on_stage, item.language)
 
     on_stage("fetching")
     page = fetch_page(item.value, fetch_policy())
@@ -71,15 +72,13 @@ def run(
         raise JobError(f"no article to summarise: {reason}", code="content_unavailable")
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
-    content_key = NormalizedInput(TEXT, normalize_text(article.text)).cache_key(
-        summarizer().cache_namespace
-    )
+    content_key = article_key(article.text, summarizer().cache_namespace, item.language)
     hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
     if hit:
         outcome = _from_cache(hit)
     else:
         try:
-            outcome = _summarize(article.text, article.title, on_stage)
+            outcome = _summarize(article.text, article.title, on_stage, item.language)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
@@ -92,7 +91,19 @@ def run(
     return outcome
 
 
-def _summarize(text: str, title: str | None, on_stage: Callable[[str], None]) -> Outcome:
+def article_key(text: str, namespace: str, language: str | None = None) -> str:
+    """The key of a page's article text: the one a text submit of it (asked
+    in ``language``, if given) would get. ``namespace`` may carry a language
+    itself (``inputs.language_namespace``, as job rows keep it)."""
+    namespace, noted = namespace_language(namespace)
+    language = language or noted
+    if language is not None and detect_language(text) == language:
+        language = None  # asked in its own language: a plain request
+    return NormalizedInput(TEXT, normalize_text(text), language).cache_key(namespace)
+
+
+def _summarize(text: str, title: str | None, on_stage: Callable[[str], None],
+               language: str | None = None) -> Outcome:
     """One AI call, within the provider's shared quota (raises QuotaWait when
     it is used up for longer than a moment). A short text may share its call
     with others waiting in this process (services/batching.py); one that was
@@ -101,13 +112,13 @@ def _summarize(text: str, title: str | None, on_stage: Callable[[str], None]) ->
     provider = summarizer()
     if (batcher := batching.batcher_for(provider, text)) is not None:
         on_stage("summarizing")
-        batched = batcher.summarize(text, title)  # the batch takes the quota
+        batched = batcher.summarize(text, title, language)  # the batch takes the quota
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=ai_quota.estimate_tokens(text))
     on_stage("summarizing")
-    result = provider.summarize(text, title=title)
+    result = provider.summarize(text, title=title, language=language)
     metrics.record_ai_call(provider, [text], [result])
     return Outcome(result.summary, result.tags, cached=False)
 

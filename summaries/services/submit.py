@@ -16,11 +16,13 @@ from django.utils import timezone
 from summaries import cache, local_cache, metrics, queues
 from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
 from summaries.fetching import check_submit_url
-from summaries.inputs import TEXT, URL, NormalizedInput, normalize_input, normalize_text
+from summaries.inputs import URL, NormalizedInput, language_namespace, normalize_input
+from summaries.language import normalize_language
 from summaries.models import Job
 from summaries.providers import has_sentences
 from summaries.services import inflight
 from summaries.services.config import fetch_policy, summarizer
+from summaries.services.pipeline import article_key
 from summaries.tasks import enqueue
 
 # A submit that lost the race for an input waits this long for the winner's
@@ -56,13 +58,16 @@ class Submission:
 
 
 def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTERACTIVE,
-                    max_age: int | None = None, store: bool = True) -> Submission:
+                    max_age: int | None = None, store: bool = True,
+                    language: str | None = None) -> Submission:
     """Answer from the cache, join the in-flight job, or start a new one.
 
     ``max_age`` (seconds): a cached summary older than that is not served;
     the submit then refreshes it (``refreshed`` on the answer). ``store=False``:
     a new job's result is not cached and its input is blanked once it is
     finished (reading the cache, and joining a job in flight, still happen).
+    ``language`` (a tag, "de"): the summary is written in it; without, in the
+    input's own (see ``NormalizedInput.in_language`` for when it is keyed apart).
 
     Raises InvalidInput (400), InputTooLarge (413), Busy (503) and
     redis.RedisError when Valkey is down (503).
@@ -71,6 +76,8 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
     item = _validated(raw)
+    if language is not None:
+        item = item.in_language(normalize_language(language), translates=summarizer().translates)
     key = item.cache_key(summarizer().cache_namespace)
     answer = None if refresh else _remembered(item, key, local=True)
     refreshed = answer is not None and not _fresh(answer, max_age)
@@ -314,7 +321,7 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         refresh=refresh,
         store=store,
         queue=queue,
-        provider=summarizer().cache_namespace,
+        provider=language_namespace(summarizer().cache_namespace, item.language),
         stage="queued",
     )
     transaction.on_commit(lambda: enqueue(job_id, queue=queue))
@@ -373,7 +380,7 @@ def purge_key(*, key: str) -> Purge:
 
 def _content_key(text: str, namespace: str) -> str:
     """The key a page's article text was cached under (services.pipeline)."""
-    return NormalizedInput(TEXT, normalize_text(text)).cache_key(namespace)
+    return article_key(text, namespace)
 
 
 def job_retry(*, job: Job) -> Job:

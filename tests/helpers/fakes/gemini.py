@@ -54,18 +54,16 @@ Counters live in this (the test's) process; worker processes reach it over HTTP.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from summaries.providers.contract import split_sentences
+from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_retry_info",
                    "batch_drop", "batch_mangle", "batch_wrong_id", "unavailable", "rejected",
@@ -94,70 +92,23 @@ class Call:
     items: list[dict[str, Any]] | None = None  # a batch prompt's items; None: a single prompt
 
 
-class _Server(ThreadingHTTPServer):
-    # Many concurrent clients (thread-safety tests, threaded workers): the
-    # default backlog of 5 would reset connections before they are accepted.
-    request_queue_size = 128
-
-
-class FakeGemini:
+class FakeGemini(LoopbackServer[Call]):
     """Threaded HTTP server speaking enough of the Gemini REST API for the SDK."""
 
+    modes = MODES
+    thread_name = "fake-gemini"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self._port = port
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._release = threading.Event()  # set to end current hangs/delays early
-        self._mode = "ok"
-        self._mode_calls = 0
-        self._script: list[str] = []
-        self._calls: list[Call] = []
-        self.delay_s = 0.0  # before every answer, any mode
-        self.hang_s = 60.0  # how long "hang" holds the request
+        super().__init__(host, port)
         self.drip_s = 1.0  # "drip" modes: seconds between bytes
         self.drip_bytes = 12  # "drip" modes: how many bytes are dripped
         self.retry_after_s = 3  # the delay the "rate_limit_retry_*" modes ask for
 
-    # -- configuration and inspection (thread-safe) ------------------------
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}")
-        with self._lock:
-            self._mode, self._mode_calls = mode, 0
-
-    def script(self, modes: list[str]) -> None:
-        """Answer the next calls with these modes, one each, then with ``mode``."""
-        unknown = set(modes) - MODES
-        if unknown:
-            raise ValueError(f"unknown modes {sorted(unknown)}")
-        with self._lock:
-            self._script = list(modes)
-
     def reset(self) -> None:
         """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
-        with self._lock:
-            self._mode, self._mode_calls, self._script = "ok", 0, []
-            self._calls.clear()
-            self._release.set()
-            self._release = threading.Event()
-        self.delay_s = 0.0
+        super().reset()
         self.drip_s, self.drip_bytes = 1.0, 12
         self.retry_after_s = 3
-
-    @property
-    def calls(self) -> int:
-        """generateContent requests received (any outcome)."""
-        with self._lock:
-            return len(self._calls)
 
     @property
     def items_per_call(self) -> list[int]:
@@ -165,96 +116,38 @@ class FakeGemini:
         return [len(call.items) if call.items is not None else 1 for call in self.received]
 
     @property
-    def received(self) -> list[Call]:
-        with self._lock:
-            return list(self._calls)
-
-    @property
     def prompts(self) -> list[str]:
         return [call.prompt for call in self.received]
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeGemini is not running")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    # -- lifecycle -----------------------------------------------------------
-
-    def start(self) -> Self:
-        fake = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                # The client may have timed out and left, as it should.
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    fake._handle(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # keep test output clean
-
-        self._stopping.clear()
-        self._server = _Server((self.host, self._port), _Handler)
-        self._server.daemon_threads = True  # a hanging handler must not block stop()
-        # A short poll interval keeps stop() quick (the default is 0.5 s).
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="fake-gemini", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        return self.root_url
 
     # -- request handling ------------------------------------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
         match = _PATH.match(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
         if match is None:
-            _send(handler, 404, _error(404, "NOT_FOUND", f"no route for {handler.path}"))
+            send(handler, 404, _error(404, "NOT_FOUND", f"no route for {handler.path}"))
             return
         body = json.loads(raw or b"{}")
         system, user = _texts_of(body)
         call = Call(model=match.group("model"), api_key=handler.headers.get("x-goog-api-key", ""),
                     prompt="\n\n".join(system + user), user_text="\n\n".join(user), body=body,
                     path=handler.path, items=_batch_items("\n\n".join(user)))
-        with self._lock:
-            self._calls.append(call)
-            number = len(self._calls)
-            scripted = bool(self._script)
-            mode = self._script.pop(0) if scripted else self._mode
-            if mode == "bad_then_ok":  # scripted, it is one call: the bad one
-                mode = "bad" if scripted or self._mode_calls == 0 else "ok"
-            if not scripted:
-                self._mode_calls += 1
-            release = self._release
-        if self.delay_s > 0 and self._wait(release, self.delay_s):
+        mode, number, release = self.record(call)
+        if self.delay_s > 0 and self.wait(release, self.delay_s):
             return
         if mode == "hang":
-            self._wait(release, self.hang_s)
+            self.wait(release, self.hang_s)
             return  # closing without an answer; the client has long given up
         if mode in _ERRORS:
             status, name, message = _ERRORS[mode]
-            _send(handler, status, _error(status, name, message))
+            send(handler, status, _error(status, name, message))
             return
         if mode == "rate_limit_retry_after":
             status, name, message = _ERRORS["rate_limit"]
-            _send(handler, status, _error(status, name, message),
+            send(handler, status, _error(status, name, message),
                   {"Retry-After": str(self.retry_after_s)})
             return
         if mode == "rate_limit_retry_info":
@@ -267,16 +160,16 @@ class FakeGemini:
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo",
                  "retryDelay": f"{self.retry_after_s}s"},
             ]
-            _send(handler, status, payload)
+            send(handler, status, payload)
             return
         if mode in _BROKEN:
             status, content_type, data, extra = _BROKEN[mode]
-            _send_raw(handler, status, content_type, data, extra)
+            send_raw(handler, status, content_type, data, extra)
             return
         if mode in ("drip", "drip_headers"):
             self._drip(handler, release, _answer("ok", call, number), mode == "drip_headers")
             return
-        _send(handler, 200, _answer(mode, call, number))
+        send(handler, 200, _answer(mode, call, number))
 
     def _drip(self, handler: BaseHTTPRequestHandler, release: threading.Event,
               payload: dict[str, Any], headers_too: bool) -> None:
@@ -292,18 +185,10 @@ class FakeGemini:
         for i in range(dripped - self.drip_bytes, dripped):
             handler.wfile.write(raw[i : i + 1])
             handler.wfile.flush()
-            if self._wait(release, self.drip_s):
+            if self.wait(release, self.drip_s):
                 return
         handler.wfile.write(raw[dripped:])
         handler.close_connection = True
-
-    def _wait(self, release: threading.Event, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True when cut short by stop() or reset()."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if release.wait(min(left, 0.1)) or self._stopping.is_set():
-                return True
-        return False
 
 
 def _texts_of(body: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -419,20 +304,3 @@ def _usage(call: Call, text: str) -> dict[str, int]:
 
 def _error(status: int, name: str, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": name}}
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
-          extra: dict[str, str] | None = None) -> None:
-    _send_raw(handler, status, "application/json; charset=UTF-8", json.dumps(payload).encode(),
-              extra)
-
-
-def _send_raw(handler: BaseHTTPRequestHandler, status: int, content_type: str, data: bytes,
-              extra: dict[str, str] | None = None) -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (extra or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)

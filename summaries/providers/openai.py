@@ -1,0 +1,301 @@
+"""Any OpenAI-compatible Chat Completions server, through the official SDK.
+
+OpenAI itself, Ollama, vLLM, llama.cpp's server, a LiteLLM proxy ...: they
+all take ``POST <base>/chat/completions``, but not all take the same
+structured-output request. So the answer's format is asked for in the best
+way the server accepts, stepping down once per process when a server refuses
+one (HTTP 400 naming ``response_format``, ``json_schema`` or ``json_object``):
+
+1. ``json_schema``: a strict JSON schema (OpenAI, vLLM, Ollama, llama.cpp);
+2. ``json_object``: "some JSON object" (older servers and proxies);
+3. ``prompt``: no ``response_format`` at all; the instructions ask for JSON
+   and the answer's first JSON value is read (a model may wrap it in prose
+   or a code fence).
+
+Everything else is as for Gemini (summaries/providers/common.py): the same
+prompts, output contract and one re-ask, the whole call bounded by the
+timeout (``within``), the SDK's own retries off (the Celery task retries),
+and failures mapped to ``JobError``:
+
+=================  =========  ==============================================
+ai_rate_limited    transient  HTTP 429 (``retry_after`` from ``Retry-After`` or
+                              ``retry-after-ms`` when the server sends one)
+ai_timeout         transient  the call took longer than the timeout, HTTP 408
+ai_unavailable     transient  HTTP 5xx and 409, connection errors, garbled response
+ai_rejected        permanent  other HTTP 4xx (bad request, key, model ...)
+ai_blocked         permanent  ``finish_reason`` content_filter, or a refusal
+ai_bad_output      permanent  contract broken twice (a ``length`` finish is a
+                              broken answer: asked again once)
+=================  =========  ==============================================
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion
+
+from summaries.errors import JobError
+from summaries.providers.common import (
+    GARBLED,
+    OBJECT,
+    PROMPT_VERSION,
+    ProcessClient,
+    ask_twice,
+    batch_instructions,
+    batch_outcome,
+    bounded_delay,
+    brief,
+    build_batch_prompt,
+    build_prompt,
+    checked,
+    instructions,
+    read_batch,
+    retry_after_header,
+)
+from summaries.providers.contract import BatchItem, ContractError, SummaryResult
+from summaries.providers.deadline import deadline_client, within
+
+# The structured-output modes, best first.
+JSON_SCHEMA, JSON_OBJECT, PROMPT_ONLY = "json_schema", "json_object", "prompt"
+MODES = (JSON_SCHEMA, JSON_OBJECT, PROMPT_ONLY)
+# What a 400 about the answer's format names (OpenAI: "Invalid parameter:
+# 'response_format' ..."; vLLM, llama.cpp and LiteLLM name the field or its type).
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "response format")
+
+_TAGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_SUMMARY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"summary": {"type": "string"}, "tags": _TAGS},
+    "required": ["summary", "tags"],
+    "additionalProperties": False,
+}
+# Strict schemas want an object at the top: the batch's array goes in "items".
+_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"items": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "summary": {"type": "string"}, "tags": _TAGS},
+        "required": ["id", "summary", "tags"],
+        "additionalProperties": False,
+    }}},
+    "required": ["items"],
+    "additionalProperties": False,
+}
+_JSON_ONLY = ("Answer with the JSON value only: no prose before or after it, no code fence.")
+
+# Where a JSON value may start, tried at most this often (each try reads on
+# from there: bounded work on a long, JSON-less answer).
+_MAX_JSON_STARTS = 20
+
+# A response the SDK could not read as a completion.
+_UNREADABLE: tuple[type[Exception], ...] = (openai.APIResponseValidationError, *GARBLED)
+
+# An API key is required by the SDK; local servers (Ollama, llama.cpp) need none.
+_NO_KEY = "unused"
+
+
+class OpenAIProvider:
+    """Summaries from a Chat Completions model (``summarize`` contract: see ``Provider``)."""
+
+    name = "openai"
+
+    def __init__(self, api_key: str = "", model: str = "gpt-4o-mini", base_url: str = "",
+                 timeout_s: float = 30.0) -> None:
+        if not model:
+            raise ValueError("the openai provider needs a model (OPENAI_MODEL)")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self.model = model
+        self._api_key = api_key
+        self._base_url = base_url
+        self.timeout_s = timeout_s
+        self._client = ProcessClient(self._new_client)
+        # The best structured-output mode this server has not refused. Shared
+        # by every thread of the process; it only ever steps down.
+        self._mode_index = 0
+        self._mode_lock = threading.Lock()
+
+    @property
+    def cache_namespace(self) -> str:
+        # Not the base URL: a proxy serves the same model. The mode is not in
+        # it either: each asks for the same answer.
+        return f"{self.name}:{self.model}:{PROMPT_VERSION}"
+
+    @property
+    def translates(self) -> bool:
+        return True
+
+    @property
+    def supports_batches(self) -> bool:
+        return True
+
+    @property
+    def mode(self) -> str:
+        """The structured-output mode calls use now (``MODES``)."""
+        return MODES[self._mode_index]
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
+
+    def summarize(self, text: str, *, title: str | None = None,
+                  language: str | None = None) -> SummaryResult:
+        system = instructions(text, language)
+        return ask_twice(lambda prompt: checked(self._complete(prompt, system, _SUMMARY_SCHEMA,
+                                                               "summary")),
+                         build_prompt(text, title=title), "The model")
+
+    def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
+        """As ``GeminiProvider.summarize_batch``: one call for all ``items``."""
+        return batch_outcome(items, lambda: read_batch(self._complete(
+            build_batch_prompt(items), batch_instructions(OBJECT), _BATCH_SCHEMA, "batch")))
+
+    # -- the call ----------------------------------------------------------------
+
+    def _complete(self, prompt: str, system: str, schema: dict[str, Any], name: str) -> object:
+        """The answer's parsed JSON from one call in the best mode the server
+        takes (a refused mode costs one more call, once per process); raises
+        ``JobError`` / ``ContractError``."""
+        while True:
+            index = self._mode_index
+            try:
+                return self._complete_in(MODES[index], prompt, system, schema, name)
+            except openai.BadRequestError as exc:
+                if index + 1 == len(MODES) or not _about_format(exc):
+                    raise _status_error(exc) from exc
+                with self._mode_lock:  # another thread may have stepped down already
+                    self._mode_index = max(self._mode_index, index + 1)
+
+    def _complete_in(self, mode: str, prompt: str, system: str, schema: dict[str, Any],
+                     name: str) -> object:
+        if mode != JSON_SCHEMA:
+            system += "\n" + _JSON_ONLY
+        extra: dict[str, Any] = {}
+        if mode == JSON_SCHEMA:
+            extra["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": name, "strict": True, "schema": schema}}
+        elif mode == JSON_OBJECT:
+            extra["response_format"] = {"type": "json_object"}
+        client = self._client.get()
+        try:
+            with within(self.timeout_s):
+                completion = client.chat.completions.create(
+                    model=self.model, n=1, **extra,
+                    messages=[{"role": "system", "content": system},
+                              {"role": "user", "content": prompt}],
+                )
+        except openai.BadRequestError:
+            raise  # _complete decides: a refused mode, or a rejected request
+        except openai.APIStatusError as exc:
+            raise _status_error(exc) from exc
+        except openai.APITimeoutError as exc:
+            raise JobError(f"the model did not answer within {self.timeout_s:g}s",
+                           code="ai_timeout", transient=True) from exc
+        except (openai.APIConnectionError, httpx2.HTTPError, OSError) as exc:
+            raise JobError(f"the model's server is unreachable or the connection broke: "
+                           f"{type(exc).__name__}", code="ai_unavailable",
+                           transient=True) from exc
+        except _UNREADABLE as exc:
+            raise JobError(f"the model's server sent an unreadable response "
+                           f"({type(exc).__name__})", code="ai_unavailable",
+                           transient=True) from exc
+        return _parsed(completion)
+
+    def _new_client(self) -> openai.OpenAI:
+        return openai.OpenAI(
+            api_key=self._api_key or _NO_KEY,
+            base_url=self._base_url or None,  # None: OpenAI's own
+            timeout=self.timeout_s,  # per request; within() bounds the whole call
+            max_retries=0,  # the Celery task retries
+            http_client=deadline_client(),  # ours: the SDK never closes it
+        )
+
+
+def _about_format(exc: openai.BadRequestError) -> bool:
+    """Whether a 400 refuses the ``response_format`` asked for (not the request)."""
+    text = f"{exc.message} {getattr(exc, 'param', '') or ''} {exc.body or ''}".lower()
+    return any(word in text for word in _FORMAT_WORDS)
+
+
+def _status_error(exc: openai.APIStatusError) -> JobError:
+    status = exc.status_code
+    # The SDK's message repeats the status and the whole body; the body's own
+    # message is the part worth keeping.
+    said = exc.body.get("message") if isinstance(exc.body, dict) else None
+    detail = brief(f"the model's server answered HTTP {status}: "
+                   f"{said if isinstance(said, str) else exc.message}")
+    if status == 429:
+        return JobError(detail, code="ai_rate_limited", transient=True,
+                        retry_after=_retry_after(exc.response))
+    if status == 408:
+        return JobError(detail, code="ai_timeout", transient=True)
+    if status == 409:  # OpenAI: a lock timeout, "try again"
+        return JobError(detail, code="ai_unavailable", transient=True)
+    if 400 <= status < 500:
+        return JobError(detail, code="ai_rejected", transient=False)
+    return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    """The delay a 429 asks for: ``retry-after-ms`` (OpenAI's), else
+    ``Retry-After`` (seconds or an HTTP date); None if neither says."""
+    millis = response.headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return bounded_delay(float(millis) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    return bounded_delay(retry_after_header(value) if value is not None else None)
+
+
+def _parsed(completion: ChatCompletion) -> object:
+    """The JSON in a completion's first choice; ``JobError(ai_blocked)`` for a
+    content filter or a refusal, ``ContractError`` for no answer, a cut-off
+    one or one that holds no JSON, ``JobError(ai_unavailable)`` when the
+    response is not a completion at all (a proxy's page parsed as one)."""
+    if not isinstance(completion, ChatCompletion) or completion.choices is None:
+        raise JobError("the model's server sent something that is not a completion",
+                       code="ai_unavailable", transient=True)
+    if not completion.choices:
+        raise ContractError("the model returned no answer")
+    choice = completion.choices[0]
+    if choice.finish_reason == "content_filter":
+        raise JobError("the model's content filter stopped the answer", code="ai_blocked",
+                       transient=False)
+    message = choice.message
+    refusal = getattr(message, "refusal", None) if message is not None else None
+    if refusal:
+        raise JobError(brief(f"the model refused: {refusal}"), code="ai_blocked",
+                       transient=False)
+    if choice.finish_reason == "length":
+        raise ContractError("answer was cut off (finish_reason length)")
+    content = message.content if message is not None else None
+    if not isinstance(content, str) or not content.strip():
+        raise ContractError("the model's answer is empty")
+    return first_json(content)
+
+
+def first_json(content: str) -> object:
+    """The first JSON object or array in ``content`` (all of it, when it is
+    JSON; else the first one in the text, as in a code fence or after a
+    sentence of prose); ``ContractError`` when there is none."""
+    text = content.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    decoder = json.JSONDecoder()
+    starts = (i for i, char in enumerate(text) if char in "{[")
+    for start in itertools.islice(starts, _MAX_JSON_STARTS):
+        try:
+            return decoder.raw_decode(text, start)[0]
+        except ValueError:
+            continue
+    raise ContractError("the model's answer holds no JSON")

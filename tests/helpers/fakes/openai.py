@@ -1,0 +1,169 @@
+"""A loopback fake of an OpenAI-compatible ``/v1/chat/completions``, for the real SDK.
+
+Usage::
+
+    with FakeOpenAI() as server:                  # 127.0.0.1, free port
+        provider = OpenAIProvider("key", "gpt-x", server.base_url, 2.0)
+        server.mode = "rate_limit_retry_after"    # switch behaviour at runtime
+        server.script(["server_error", "ok"])     # or one mode per coming call
+        server.formats = {"json_object"}          # a server without json_schema
+        assert server.calls == 2 and server.received[0].response_format == "json_schema"
+
+``base_url`` ends in ``/v1``, as an OpenAI-compatible base URL does. The
+answer is built like the fake Gemini's (tests/helpers/fakes/gemini.py): the
+first two sentences of the text between ``<text>`` markers and its most
+frequent words as tags; a batch prompt (a JSON array of items) is answered
+``{"items": [{"id", "summary", "tags"}, ...]}``.
+
+``formats``: the ``response_format`` types the server accepts (default both
+``json_schema`` and ``json_object``); a request with another one gets a 400
+naming ``response_format``, as vLLM, llama.cpp and LiteLLM answer. With no
+``response_format`` at all the answer comes in a Markdown code fence after a
+sentence of prose, as chat models write when only asked for JSON in words.
+
+Modes: ``ok``; ``rate_limit`` (429), ``rate_limit_retry_after`` (the same
+with ``Retry-After: <retry_after_s>``); ``server_error`` (500),
+``unavailable`` (503); ``rejected`` (400, not about the format),
+``unauthorized`` (401), ``not_found`` (404, an unknown model); ``hang`` (no
+answer for ``hang_s``); ``content_filter`` and ``length`` (those
+finish_reasons); ``refusal`` (a refusal message); ``bad`` (an answer that
+breaks the contract), ``bad_then_ok``; ``html`` (200 with an HTML page).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.helpers.fakes.gemini import _batch_items, _summary_of
+from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
+
+MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "server_error", "unavailable",
+                   "rejected", "unauthorized", "not_found", "hang", "content_filter", "length",
+                   "refusal", "bad", "bad_then_ok", "html"})
+FORMATS = frozenset({"json_schema", "json_object"})
+_ERRORS = {
+    "rate_limit": (429, "rate_limit_exceeded", "Rate limit reached for requests"),
+    "rate_limit_retry_after": (429, "rate_limit_exceeded", "Rate limit reached for requests"),
+    "server_error": (500, "server_error", "The server had an error processing your request."),
+    "unavailable": (503, "service_unavailable", "The engine is currently overloaded."),
+    "rejected": (400, "invalid_request_error", "'messages' must contain at least one message."),
+    "unauthorized": (401, "invalid_api_key", "Incorrect API key provided."),
+    "not_found": (404, "model_not_found", "The model does not exist."),
+}
+_HTML = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One chat.completions request as received."""
+
+    model: str
+    api_key: str
+    system: str
+    user: str
+    response_format: str  # its "type", or "" when none was sent
+    body: dict[str, Any]
+    items: list[dict[str, Any]] | None = None  # a batch prompt's items
+
+
+class FakeOpenAI(LoopbackServer[Call]):
+    """Threaded HTTP server speaking enough of the Chat Completions API for the SDK."""
+
+    modes = MODES
+    thread_name = "fake-openai"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.formats: set[str] = set(FORMATS)
+        self.retry_after_s = 3
+
+    def reset(self) -> None:
+        super().reset()
+        self.formats = set(FORMATS)
+        self.retry_after_s = 3
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + "/v1"
+
+    @property
+    def items_per_call(self) -> list[int]:
+        return [len(call.items) if call.items is not None else 1 for call in self.received]
+
+    def handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        if handler.path.rstrip("/") != "/v1/chat/completions":
+            send(handler, 404, _error(404, "not_found", f"no route for {handler.path}"))
+            return
+        body = json.loads(raw or b"{}")
+        messages = body.get("messages", [])
+        system = "\n\n".join(str(m.get("content", "")) for m in messages
+                             if m.get("role") == "system")
+        user = "\n\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        fmt = (body.get("response_format") or {}).get("type", "")
+        auth = handler.headers.get("Authorization", "")
+        call = Call(model=str(body.get("model", "")), api_key=auth.removeprefix("Bearer "),
+                    system=system, user=user, response_format=fmt, body=body,
+                    items=_batch_items(user))
+        mode, number, release = self.record(call)
+        if self.delay_s > 0 and self.wait(release, self.delay_s):
+            return
+        if fmt and fmt not in self.formats:
+            send(handler, 400, _error(400, "invalid_request_error",
+                                      f"response_format of type {fmt!r} is not supported by "
+                                      f"this model", param="response_format"))
+            return
+        if mode == "hang":
+            self.wait(release, self.hang_s)
+            return
+        if mode in _ERRORS:
+            status, code, message = _ERRORS[mode]
+            extra = {"Retry-After": str(self.retry_after_s)} if mode.endswith("retry_after") \
+                else {}
+            send(handler, status, _error(status, code, message), extra)
+            return
+        if mode == "html":
+            send_raw(handler, 200, "text/html; charset=utf-8", _HTML)
+            return
+        send(handler, 200, _completion(mode, call, number))
+
+
+def _completion(mode: str, call: Call, number: int) -> dict[str, Any]:
+    finish = "stop"
+    refusal = None
+    if mode == "bad":
+        content = json.dumps({"summary": " ".join(["This is one sentence."] * 6), "tags": ["x"]})
+    elif call.items is not None:
+        content = json.dumps({"items": [{"id": item["id"], **_summary_of(item["text"])}
+                                        for item in call.items]})
+    else:
+        content = json.dumps(_summary_of(call.user))
+    if mode == "length":
+        content, finish = content[: len(content) // 2], "length"
+    elif mode == "content_filter":
+        content, finish = "", "content_filter"
+    elif mode == "refusal":
+        content, refusal = "", "I can't help with that."
+    elif not call.response_format:
+        content = f"Here is the JSON you asked for:\n```json\n{content}\n```"
+    message: dict[str, Any] = {"role": "assistant", "content": content or None}
+    if refusal:
+        message["refusal"] = refusal
+    prompt_tokens = (len(call.system) + len(call.user)) // 4 + 1
+    return {
+        "id": f"chatcmpl-fake-{number}", "object": "chat.completion",
+        "created": int(time.time()), "model": call.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish,
+                     "logprobs": None}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content) // 4,
+                  "total_tokens": prompt_tokens + len(content) // 4},
+    }
+
+
+def _error(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    kind = "invalid_request_error" if 400 <= status < 500 and status != 429 else code
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
