@@ -82,6 +82,12 @@ def test_the_tag_checks_catch_what_they_should(tag: str, problem: str) -> None:
     assert tag_problem(tag, text, "en") == problem
 
 
+def test_a_name_after_to_is_not_taken_for_a_verb() -> None:
+    text = "The probe flew to Mars in May. A second mission to Mars will try to land."
+    assert tag_problem("mars", text, "en") is None
+    assert tag_problem("land", text, "en") == "bare verb"
+
+
 def test_connectives_are_dropped_when_every_sentence_opens_with_one() -> None:
     text = ("But the harbour crew checked the ferry schedule before dawn. "
             "And the freight records showed a late cargo ship from Lisbon. "

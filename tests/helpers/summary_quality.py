@@ -72,7 +72,7 @@ def tag_problem(tag: str, text: str, language: str | None) -> str | None:
         word = words[0]
         if word in lexicon(language).verbs or word in LEXICONS["en"].verbs:
             return "bare verb"
-        if language in (None, "en") and _mostly_verb(word, lowered):
+        if language in (None, "en") and _mostly_verb(word, text):
             return "bare verb"
     return None
 
@@ -83,10 +83,13 @@ def _written_as_name(tag: str, text: str) -> bool:
     return re.search(r"(?<!\w)" + name + r"(?!\w)", text) is not None
 
 
-def _mostly_verb(word: str, lowered: str) -> bool:
-    tokens = [t.replace("\u2019", "'") for t in WORD.findall(lowered)]
-    uses = [tokens[i - 1] for i in range(1, len(tokens)) if tokens[i] == word]
-    verbal = sum(1 for before in uses if before in _VERB_CONTEXT)
+def _mostly_verb(word: str, text: str) -> bool:
+    """Whether the text mostly uses ``word`` after a verb context. A use
+    written capitalised there is a name, not a verb ("a mission to Mars")."""
+    tokens = [t.replace("\u2019", "'") for t in WORD.findall(text)]
+    uses = [(tokens[i - 1].lower(), tokens[i]) for i in range(1, len(tokens))
+            if tokens[i].lower() == word]
+    verbal = sum(1 for before, used in uses if before in _VERB_CONTEXT and used.islower())
     return bool(uses) and verbal * 2 >= len(uses)
 
 
