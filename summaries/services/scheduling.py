@@ -54,18 +54,19 @@ def check_run_at(run_at: datetime) -> None:
 
 
 def job_schedule(*, item: NormalizedInput, key: str, namespace: str, run_at: datetime,
-                 queue: str, refresh: bool, store: bool, callback_url: str = "") -> Job:
+                 queue: str, refresh: bool, store: bool,
+                 callback: webhooks.Callback | None = None) -> Job:
     """Create the scheduled job (checked by check_run_at), with its webhook
-    delivery if ``callback_url``, and, if it is due soon, send its start
+    delivery if ``callback``, and, if it is due soon, send its start
     with a countdown."""
     with transaction.atomic():
         job = Job.objects.create(
             id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage="scheduled",
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
             refresh=refresh, store=store, queue=queue, provider=namespace, run_at=run_at,
-            has_callbacks=bool(callback_url))
-        if callback_url:
-            webhooks.subscribe_new(job=job, url=callback_url)
+            has_callbacks=callback is not None)
+        if callback is not None:
+            webhooks.subscribe_new(job=job, callback=callback)
     delay = max(0.0, (run_at - timezone.now()).total_seconds())
     metrics.record_request(metrics.MISS, text="" if item.kind == URL else item.value)
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:

@@ -144,15 +144,14 @@ def watch_check(*, watch_id: str) -> None:
                     last_error_code="")
         return
     try:
-        job_id = summary_request(raw=watch.url, refresh=True, queue=queues.BULK).job_id
+        job_id = summary_request(raw=watch.url, refresh=True, queue=queues.BULK,
+                                 callback_url=watch.callback_url, watch_id=watch_id).job_id
     except Exception as exc:  # Valkey down, busy ...: the next turn tries again
         logger.warning("watch %s: could not start its job: %s", watch_id, exc)
         mine.update(last_checked_at=now, checks=F("checks") + 1,
                     last_error=f"could not start the summary ({type(exc).__name__})",
                     last_error_code="job_not_started")
         return
-    if watch.callback_url:
-        webhooks.subscribe(job_id=job_id, url=watch.callback_url, watch_id=watch_id)
     mine.update(content_hash=digest, last_checked_at=now, last_changed_at=now,
                 last_job_id=job_id, checks=F("checks") + 1, changes=F("changes") + 1,
                 last_error="", last_error_code="")

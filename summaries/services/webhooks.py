@@ -48,6 +48,7 @@ import random
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
@@ -79,6 +80,15 @@ AWAIT_POLLS: Final = 120
 _slots = threading.BoundedSemaphore(settings.WEBHOOK_CONCURRENCY)
 
 
+@dataclass(frozen=True)
+class Callback:
+    """Where to deliver a job's status: a URL checked by check_callback_url,
+    and the watch whose change made the job, if any."""
+
+    url: str
+    watch_id: str | None = None
+
+
 def check_callback_url(url: str) -> str:
     """The canonical form of a callback URL, checked as a page URL is at
     submit: http(s), no credentials, not an IP literal (in any form) or a
@@ -104,10 +114,10 @@ def _callback_code(code: str) -> str:
     return "invalid_callback_url" if code == "invalid_url" else "blocked_callback_url"
 
 
-def subscribe(*, job_id: str, url: str, watch_id: str | None = None) -> WebhookDelivery | None:
-    """Deliver job ``job_id``'s status to ``url`` (checked by
-    check_callback_url) once it is finished: at once if it is. None if the
-    job row does not exist (a cache entry outliving its row)."""
+def subscribe(*, job_id: str, callback: Callback) -> WebhookDelivery | None:
+    """Deliver job ``job_id``'s status to the callback once it is finished:
+    at once if it is. None if the job row does not exist (a cache entry
+    outliving its row)."""
     now = timezone.now()
     with transaction.atomic():
         status = Job.objects.filter(id=job_id).values_list("status", flat=True).first()
@@ -117,7 +127,7 @@ def subscribe(*, job_id: str, url: str, watch_id: str | None = None) -> WebhookD
         Job.objects.filter(id=job_id, has_callbacks=False).update(has_callbacks=True)
         finished = status in FINISHED
         delivery = WebhookDelivery.objects.create(
-            job_id=job_id, watch_id=watch_id, url=url,
+            job_id=job_id, watch_id=callback.watch_id, url=callback.url,
             status=Delivery.PENDING if finished else Delivery.WAITING,
             next_attempt_at=now if finished else None)
     if finished:
@@ -143,11 +153,12 @@ def await_job(*, job_id: str, polls: int = 0) -> None:
         logger.warning("job %s: callbacks left to the tick", job_id, exc_info=True)
 
 
-def subscribe_new(*, job: Job, url: str) -> WebhookDelivery:
+def subscribe_new(*, job: Job, callback: Callback) -> WebhookDelivery:
     """The delivery of a job being created (flagged has_callbacks in its
     INSERT, so the worker that finishes it releases the delivery at once);
     in the creating transaction."""
-    return WebhookDelivery.objects.create(job=job, url=url, status=Delivery.WAITING)
+    return WebhookDelivery.objects.create(job=job, url=callback.url, watch_id=callback.watch_id,
+                                          status=Delivery.WAITING)
 
 
 def job_finished(*, job_id: str) -> None:
