@@ -72,8 +72,6 @@ SUBMIT_FRESH = OpenApiExample("URL, at most an hour old", request_only=True,
 SUBMIT_CALLBACK = OpenApiExample("URL, with a webhook", request_only=True, value={
     "input": "https://example.com/some-article",
     "callback_url": "https://hooks.example.com/smartcache"})
-SUBMIT_LATER = OpenApiExample("text, at a given time", request_only=True,
-                              value={"input": ARTICLE, "run_at": "2030-01-01T08:00:00Z"})
 SUBMIT_NO_STORE = OpenApiExample("text, not stored", request_only=True,
                                  value={"input": ARTICLE, "store": False})
 BATCH = OpenApiExample("two texts and a URL", request_only=True, value={"inputs": [
@@ -101,8 +99,7 @@ class SubmitView(APIView):
                              "running for this input (JOINED); poll Location.",
                              examples=[SUBMIT_MISS]),
         **ERRORS}, parameters=CACHE_HEADERS,
-        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE, SUBMIT_CALLBACK,
-                  SUBMIT_LATER])
+        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE, SUBMIT_CALLBACK])
     def post(self, request: Request) -> Response:
         submission = summary_request(**s.SubmitRequest.parse(request.data))
         headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
@@ -310,8 +307,8 @@ class WatchListView(OperatorView):
     call per change, none when unchanged) and ``callback_url`` is called with
     the new job's status. GET lists them, newest first, paginated."""
 
-    @extend_schema(parameters=[OpenApiParameter("page", int),
-                               OpenApiParameter("page_size", int)], responses={
+    @extend_schema(operation_id="watches_list", parameters=[
+        OpenApiParameter("page", int), OpenApiParameter("page_size", int)], responses={
         200: s.WatchPage, 403: OpenApiResponse(s.ErrorResponse),
         404: OpenApiResponse(s.ErrorResponse)})
     def get(self, request: Request) -> Response:

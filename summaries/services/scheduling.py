@@ -70,7 +70,8 @@ def job_schedule(*, item: NormalizedInput, key: str, namespace: str, run_at: dat
     delay = max(0.0, (run_at - timezone.now()).total_seconds())
     metrics.record_request(metrics.MISS, text="" if item.kind == URL else item.value)
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:
-        _send_start(str(job.id), queue, delay)
+        job_id = str(job.id)
+        transaction.on_commit(lambda: _send_start(job_id, queue, delay))
     return job
 
 
