@@ -261,8 +261,12 @@ def _attempt(delivery_id: str) -> None:
     if not claimed:
         return  # delivered, failed, not due yet, or another worker is sending it
     delivery = WebhookDelivery.objects.select_related("job").get(id=delivery_id)
-    body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
-    status, error, final = _post(delivery, body)
+    try:
+        body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
+        status, error, final = _post(delivery, body)
+    except Exception as exc:  # a bug, not the receiver: fail visibly instead of looping
+        logger.exception("delivery %s crashed", delivery_id)
+        status, error, final = None, f"internal error ({type(exc).__name__})", True
     mine = WebhookDelivery.objects.filter(id=delivery_id, status=Delivery.SENDING,
                                           attempts=delivery.attempts)
     now = timezone.now()
