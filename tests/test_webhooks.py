@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
+from celery import Celery
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from summaries.models import Job, WebhookDelivery
 from summaries.services import webhooks
@@ -186,6 +189,35 @@ def test_the_address_is_checked_again_at_delivery(api: Api, canary: Canary,
     refused = WebhookDelivery.objects.get(id=sneaky.id)
     assert "blocked" in refused.last_error and refused.last_status_code is None
     assert canary.connections == 0
+
+
+def test_the_tick_sends_what_was_missed_or_lost(api: Api, receiver: FakeReceiver) -> None:
+    """At least once: a delivery still waiting for a job that finished (its
+    worker never saw the flag), and a pending one whose message was lost,
+    are both sent by beat's tick."""
+    job_id = api.submit(unique_text("webhook sweep")).json()["job_id"]
+    api.wait(job_id)
+    job = Job.objects.get(id=job_id)
+    Job.objects.filter(id=job_id).update(has_callbacks=True)
+    missed = WebhookDelivery.objects.create(job=job, url=receiver.url("/missed"))
+    lost = WebhookDelivery.objects.create(
+        job=job, url=receiver.url("/lost"), status=WebhookDelivery.Status.PENDING,
+        next_attempt_at=timezone.now() - timedelta(minutes=5))
+    app = Celery("ticker", broker=settings.VALKEY_URL)
+    try:
+        app.send_task("summaries.integrations_tick", ignore_result=True)  # as beat does
+    finally:
+        app.close()
+    [a] = receiver.wait_for("/missed", 1)
+    [b] = receiver.wait_for("/lost", 1)
+    assert (a.delivery_id, b.delivery_id) == (str(missed.id), str(lost.id))
+    assert {c["status"] for c in delivery_list(api, job_id)} == {"delivered"}
+
+
+def delivery_list(api: Api, job_id: str) -> list[dict[str, Any]]:
+    wait_for(lambda: all(c["status"] == "delivered"
+                         for c in api.status(job_id).json()["callbacks"]), 20, "deliveries")
+    return list(api.status(job_id).json()["callbacks"])
 
 
 def test_bulk_items_take_a_callback_url(api: Api, receiver: FakeReceiver) -> None:
