@@ -484,8 +484,10 @@ SCHEDULE_TICK_SECONDS = env_float("SCHEDULE_TICK_SECONDS", 5.0)
 RUN_AT_MAX_DAYS = env_int("RUN_AT_MAX_DAYS", 30, minimum=1)
 RUN_AT_COUNTDOWN_MAX = VISIBILITY_TIMEOUT // 2
 CELERY_TASK_QUEUES.append(Queue(WEBHOOK_QUEUE))
+# A tick stuck behind a backlog is dropped when the next one is due.
 CELERY_BEAT_SCHEDULE["integrations-tick"] = {"task": "summaries.integrations_tick",
-                                              "schedule": SCHEDULE_TICK_SECONDS}
+                                              "schedule": SCHEDULE_TICK_SECONDS,
+                                              "options": {"expires": SCHEDULE_TICK_SECONDS}}
 QUIET_TASKS += ("summaries.integrations_tick",)
 
 

@@ -51,7 +51,9 @@ def delivery_of(api: Api, job_id: str, timeout: float = 30) -> dict[str, Any]:
 
 
 def test_a_miss_calls_back_with_the_signed_status_body(api: Api, receiver: FakeReceiver) -> None:
-    response = api.submit(unique_text("webhook miss"), callback_url=receiver.url("/miss"))
+    # The callback's query is the receiver's: kept whole, tracking-like names too.
+    callback = receiver.url("/miss?token=abc&utm_source=x")
+    response = api.submit(unique_text("webhook miss"), callback_url=callback)
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
 
@@ -67,6 +69,7 @@ def test_a_miss_calls_back_with_the_signed_status_body(api: Api, receiver: FakeR
 
     delivery = delivery_of(api, job_id)
     assert delivery["delivery_id"] == got.delivery_id
+    assert delivery["url"] == callback and got.target == "/miss?token=abc&utm_source=x"
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
         "delivered", 1, 200)
     assert delivery["delivered_at"]

@@ -90,16 +90,21 @@ class Callback:
 
 
 def check_callback_url(url: str) -> str:
-    """The canonical form of a callback URL, checked as a page URL is at
+    """A callback URL as we will call it, checked as a page URL is at
     submit: http(s), no credentials, not an IP literal (in any form) or a
-    ``localhost`` name the address policy refuses. Names are resolved and
-    checked at every delivery, not here (no DNS in the request). Raises
-    InvalidInput: ``invalid_callback_url`` or ``blocked_callback_url``."""
+    ``localhost`` name the address policy refuses. Its query is kept whole
+    (no tracking parameter is the receiver's business to lose). Names are
+    resolved and checked at every delivery, not here (no DNS in the
+    request). Raises InvalidInput: ``invalid_callback_url`` or
+    ``blocked_callback_url``."""
     try:
-        canonical = urls.canonical_url(url)
-        host = urls.parse_url(canonical).host
+        parsed = urls.parse_url(url.strip())
     except urls.InvalidURL as exc:
         raise InvalidInput(f"callback_url: {exc.message}", code=_callback_code(exc.code)) from None
+    canonical, host = parsed.url, parsed.host
+    if len(canonical) > urls.MAX_URL_CHARS:
+        raise InvalidInput(f"callback_url: longer than {urls.MAX_URL_CHARS} characters",
+                           code="invalid_callback_url")
     if host == "localhost" or host.endswith(".localhost"):  # loopback by definition (RFC 6761)
         raise InvalidInput("callback_url: localhost is not a destination we call",
                            code="blocked_callback_url")

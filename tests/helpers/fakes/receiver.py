@@ -30,7 +30,8 @@ from typing import Any, Self
 class Received:
     """One POST as the receiver got it."""
 
-    path: str
+    path: str  # without the query
+    target: str  # as requested, query included
     headers: dict[str, str]
     body: bytes
 
@@ -83,7 +84,8 @@ class FakeReceiver:
                 body = self.rfile.read(length)
                 path = self.path.split("?", 1)[0]
                 with receiver._lock:
-                    receiver._received.append(Received(path, dict(self.headers.items()), body))
+                    receiver._received.append(
+                        Received(path, self.path, dict(self.headers.items()), body))
                     script = receiver._scripts.get(path)
                     status = script.pop(0) if script else 200
                 self.send_response(status)
