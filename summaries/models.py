@@ -167,8 +167,8 @@ class WebhookDelivery(models.Model):
                                            help_text="When a pending delivery is due.")
     lease_expires_at = models.DateTimeField(
         null=True, blank=True, help_text="A sending delivery whose lease is over is tried again.")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was subscribed.")
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change of any kind.")
     delivered_at = models.DateTimeField(null=True, blank=True,
                                         help_text="When the receiver answered 2xx.")
 
@@ -184,7 +184,8 @@ class Watch(models.Model):
     """A URL re-fetched every ``every_seconds`` (services/watches.py): when its
     extracted text changes, it is summarised again and the callback called."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          help_text="Public watch id, as returned by the API.")
     url = models.URLField(max_length=MAX_URL_CHARS, help_text="The canonical URL watched.")
     every_seconds = models.PositiveIntegerField(help_text="Seconds between checks (≥ 60).")
     callback_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
@@ -192,15 +193,18 @@ class Watch(models.Model):
     next_run_at = models.DateTimeField(help_text="When the next check is due.")
     content_hash = models.CharField(max_length=64, blank=True,
                                     help_text="SHA-256 of the extracted text last seen.")
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    last_changed_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When the page was last fetched.")
+    last_changed_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When a check last found new text.")
     last_job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True,
                                  related_name="+", help_text="The job of the last change.")
     last_error = models.TextField(blank=True, help_text="Why the last check failed.")
-    last_error_code = models.CharField(max_length=64, blank=True)
+    last_error_code = models.CharField(max_length=64, blank=True,
+                                       help_text="Machine code of that error.")
     checks = models.PositiveIntegerField(default=0, help_text="Checks run.")
     changes = models.PositiveIntegerField(default=0, help_text="Checks that found new content.")
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was created.")
 
     class Meta:
         ordering = ["-created_at"]
