@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.utils import (
+    OpenApiCallback,
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
@@ -82,6 +83,18 @@ SUBMIT_MISS = OpenApiExample("job queued", response_only=True, status_codes=[202
     "cache_key": EXAMPLE_KEY})
 
 
+JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", extend_schema(
+    summary="The job is completed or failed (at once for a cache hit)",
+    description="The job's status body as GET /api/status/<job_id> renders it (without "
+                "callbacks). Headers: X-SmartCache-Signature: t=<unix>,v1=<hex HMAC-SHA256 "
+                "with WEBHOOK_SECRET over \"<t>.<raw body>\">; X-SmartCache-Delivery: the "
+                "delivery id, the same on every retry (dedupe on it); X-SmartCache-Event: "
+                "job.completed or job.failed; X-SmartCache-Attempt; X-SmartCache-Watch for a "
+                "watch's change. Answer 2xx: network errors, timeouts, 5xx, 408 and 429 are "
+                "retried with backoff, other answers are final; redirects are not followed.",
+    request=s.JobWebhookBody, responses={200: None}))
+
+
 class SubmitView(APIView):
     """Submit text or a URL. A cached answer comes back at once (200); otherwise
     a job is queued (202) and its status URL is in the Location header.
@@ -99,7 +112,8 @@ class SubmitView(APIView):
                              "running for this input (JOINED); poll Location.",
                              examples=[SUBMIT_MISS]),
         **ERRORS}, parameters=CACHE_HEADERS,
-        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE, SUBMIT_CALLBACK])
+        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE, SUBMIT_CALLBACK],
+        callbacks=[JOB_FINISHED])
     def post(self, request: Request) -> Response:
         submission = summary_request(**s.SubmitRequest.parse(request.data))
         headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
