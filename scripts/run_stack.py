@@ -447,6 +447,9 @@ def banner(env: Mapping[str, str], host: str, port: int, flower_port: int) -> st
     everywhere = ("\n  (listening on every interface: set DJANGO_ALLOWED_HOSTS to the names "
                   "clients use)" if is_wildcard(host) else "")
     key_state = "set" if env.get("GEMINI_API_KEY") else "not set"
+    hook_secret = ("$WEBHOOK_SECRET" if env.get("WEBHOOK_SECRET") else
+                   env.get("WEBHOOK_SECRET_FILE")
+                   or str(Path(env["SMARTCACHE_VAR_DIR"]) / "webhook-secret"))
     return f"""
 SmartCache is running (Ctrl-C stops everything):
   API            http://{shown}:{port}/api/   (browsable; POST /api/submit)
@@ -454,7 +457,8 @@ SmartCache is running (Ctrl-C stops everything):
                  change it with: .venv/bin/python manage.py changepassword admin)
   Flower         http://{shown}:{flower_port}/
   Valkey         {env['VALKEY_URL']}
-  Summariser     {env.get('SUMMARIZER', 'auto')} (GEMINI_API_KEY {key_state}){everywhere}
+  Summariser     {env.get('SUMMARIZER', 'auto')} (GEMINI_API_KEY {key_state})
+  Webhooks       signed with {hook_secret}{everywhere}
 """
 
 

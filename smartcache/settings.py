@@ -480,7 +480,52 @@ CELERY_BEAT_SCHEDULE = {
 # "Sending due task", the worker's "received" and "succeeded") and bury
 # everything else. Their routine lines are dropped; what they change is logged
 # by the tasks themselves, and their failures (ERROR) still show.
-QUIET_TASKS = ("summaries.reconcile_jobs", "summaries.purge_old_jobs")
+QUIET_TASKS: tuple[str, ...] = ("summaries.reconcile_jobs", "summaries.purge_old_jobs")
+
+# --- Webhooks, watched URLs, scheduled jobs (issue 12) -----------------------
+# summaries/services/webhooks.py, watches.py, scheduling.py. Deliveries run on
+# a lane of their own, which every worker consumes (CELERY_TASK_QUEUES), and
+# at most WEBHOOK_CONCURRENCY of a worker's threads deliver at once, so slow
+# receivers never take the threads that summarise.
+
+
+def _webhook_secret() -> str:
+    """Like the Django key: WEBHOOK_SECRET, else a file generated on first use
+    (var/webhook-secret; compose: the shared secrets volume). Receivers need
+    it to verify signatures: on several machines, set WEBHOOK_SECRET."""
+    path = Path(env_str("WEBHOOK_SECRET_FILE") or VAR_DIR / "webhook-secret")
+    try:
+        return read_or_create(path, nbytes=32)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{exc}, or set WEBHOOK_SECRET") from None
+
+
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET") or _webhook_secret()
+WEBHOOK_QUEUE = "webhooks"
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_BACKOFF_BASE = env_float("WEBHOOK_BACKOFF_BASE", 5.0)
+WEBHOOK_BACKOFF_MAX = env_float("WEBHOOK_BACKOFF_MAX", 300.0)
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 10, minimum=1)
+# A retry's countdown waits unacknowledged in the worker: past the visibility
+# timeout the broker would hand it out again meanwhile.
+if WEBHOOK_BACKOFF_MAX + WEBHOOK_TIMEOUT >= VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("WEBHOOK_BACKOFF_MAX + WEBHOOK_TIMEOUT must stay below "
+                               "CELERY_VISIBILITY_TIMEOUT")
+# The tick (beat): claims due watches, starts due scheduled jobs, sends
+# deliveries whose job finished or whose message was lost.
+SCHEDULE_TICK_SECONDS = env_float("SCHEDULE_TICK_SECONDS", 5.0)
+# run_at: at most this far ahead; within RUN_AT_COUNTDOWN_MAX seconds a job is
+# sent with a countdown (kept below the visibility timeout), later ones are
+# started by the tick.
+RUN_AT_MAX_DAYS = env_int("RUN_AT_MAX_DAYS", 30, minimum=1)
+RUN_AT_COUNTDOWN_MAX = VISIBILITY_TIMEOUT // 2
+CELERY_TASK_QUEUES.append(Queue(WEBHOOK_QUEUE))
+# A tick stuck behind a backlog is dropped when the next one is due.
+CELERY_BEAT_SCHEDULE["integrations-tick"] = {"task": "summaries.integrations_tick",
+                                              "schedule": SCHEDULE_TICK_SECONDS,
+                                              "options": {"expires": SCHEDULE_TICK_SECONDS}}
+QUIET_TASKS += ("summaries.integrations_tick",)
 
 
 def _not_routine_housekeeping(record: logging.LogRecord) -> bool:

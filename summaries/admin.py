@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
 from summaries.errors import Busy, NotRetryable
-from summaries.models import Job
+from summaries.models import Job, Watch, WebhookDelivery
 from summaries.services import insights
 from summaries.services.submit import job_retry, purge_key
 
@@ -42,6 +42,22 @@ INSIGHTS_PAGE = engines["django"].from_string("""{% extends "admin/base_site.htm
 {% endblock %}""")
 
 
+class WebhookDeliveryInline(admin.TabularInline[WebhookDelivery, Job]):
+    """The job's webhook deliveries and their outcomes, read-only."""
+
+    model = WebhookDelivery
+    fk_name = "job"
+    fields = ("id", "url", "status", "attempts", "last_status_code", "last_error",
+              "next_attempt_at", "delivered_at", "watch")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin[Job]):
     list_display = ("id", "kind", "status", "stage", "cached", "attempts", "duration_ms",
@@ -62,6 +78,7 @@ class JobAdmin(admin.ModelAdmin[Job]):
                                "lease_expires_at")}),
     )
     actions = ("retry_failed", "purge_cached_summary")
+    inlines = (WebhookDeliveryInline,)
 
     def get_urls(self) -> list[URLPattern]:
         insights_page = self.admin_site.admin_view(self.insights_view)
@@ -134,3 +151,28 @@ class JobAdmin(admin.ModelAdmin[Job]):
             return
         self.message_user(request, f"Purged {len(keys)} input(s); {deleted} had a cached "
                                    "summary.", messages.SUCCESS)
+
+
+class WatchDeliveryInline(WebhookDeliveryInline):
+    fk_name = "watch"
+
+
+@admin.register(Watch)
+class WatchAdmin(admin.ModelAdmin[Watch]):
+    """Watched URLs, read-only (create and delete them with /api/watches),
+    with the deliveries their changes made."""
+
+    list_display = ("id", "url", "every_seconds", "next_run_at", "last_checked_at",
+                    "last_changed_at", "checks", "changes", "last_error_code")
+    search_fields = ("=id", "url")
+    ordering = ("-created_at",)
+    inlines = (WatchDeliveryInline,)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Watch | None = None) -> list[str]:
+        return [field.name for field in Watch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Watch | None = None) -> bool:
+        return False

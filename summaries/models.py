@@ -16,6 +16,9 @@ class Job(models.Model):
         PROCESSING = "processing", "Processing"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        # run_at in the future: not yet pending (so not "active": submits of
+        # the input neither join it nor wait for it); beat starts it when due.
+        SCHEDULED = "scheduled", "Scheduled"
 
     class Kind(models.TextChoices):
         TEXT = "text", "Text"
@@ -77,6 +80,11 @@ class Job(models.Model):
     lease_expires_at = models.DateTimeField(
         null=True, blank=True,
         help_text="A processing job whose lease is over is re-enqueued by the reconciler.")
+    run_at = models.DateTimeField(
+        null=True, blank=True, help_text="A scheduled job (run_at on submit) starts then.")
+    has_callbacks = models.BooleanField(
+        default=False, help_text="Webhook deliveries wait for this job to finish "
+                                 "(callback_url on a submit).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -87,6 +95,7 @@ class Job(models.Model):
             models.Index(fields=["created_at"], name="job_created"),
             models.Index(fields=["input_hash"], name="job_input_hash"),
             models.Index(fields=["url"], name="job_url"),
+            models.Index(fields=["status", "run_at"], name="job_status_run_at"),
         ]
         constraints = [
             # The guarantee behind "identical inputs never cost a second AI
@@ -115,6 +124,91 @@ class Job(models.Model):
         the client polls for; input_hash stays: dedup and purge key on it."""
         return dict(FORGOTTEN_INPUT) if not self.store else fields
 
+    def callback_deliveries(self) -> list[WebhookDelivery]:
+        """Its webhook deliveries, oldest first; no query for a job without any."""
+        return list(self.deliveries.order_by("created_at")) if self.has_callbacks else []
+
 
 # The fields a finished store:false job blanks.
 FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": ""}
+
+
+class WebhookDelivery(models.Model):
+    """One POST of a finished job's status body to a callback URL
+    (services/webhooks.py): at least once, retried with backoff, its id the
+    idempotency key receivers dedupe on."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for the job"
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          help_text="Delivery id (X-SmartCache-Delivery), the same on every "
+                                    "attempt.")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="deliveries",
+                            help_text="The job whose status body is delivered.")
+    watch = models.ForeignKey("Watch", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="deliveries",
+                              help_text="The watch whose change made the job, if any.")
+    url = models.URLField(max_length=MAX_URL_CHARS, help_text="The callback URL.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING,
+                              help_text="waiting (job running) → pending → sending → "
+                                        "delivered or failed.")
+    attempts = models.PositiveIntegerField(default=0, help_text="POSTs tried so far.")
+    body = models.TextField(blank=True, help_text="The JSON sent, frozen at the first attempt "
+                                                  "so every retry sends the same bytes.")
+    last_status_code = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The receiver's HTTP status at the last attempt.")
+    last_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When a pending delivery is due.")
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A sending delivery whose lease is over is tried again.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was subscribed.")
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change of any kind.")
+    delivered_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When the receiver answered 2xx.")
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"delivery {self.id} to {self.url} ({self.status})"
+
+
+class Watch(models.Model):
+    """A URL re-fetched every ``every_seconds`` (services/watches.py): when its
+    extracted text changes, it is summarised again and the callback called."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          help_text="Public watch id, as returned by the API.")
+    url = models.URLField(max_length=MAX_URL_CHARS, help_text="The canonical URL watched.")
+    every_seconds = models.PositiveIntegerField(help_text="Seconds between checks (≥ 60).")
+    callback_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
+                                   help_text="Called with the new job's status on a change.")
+    next_run_at = models.DateTimeField(help_text="When the next check is due.")
+    content_hash = models.CharField(max_length=64, blank=True,
+                                    help_text="SHA-256 of the extracted text last seen.")
+    last_checked_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When the page was last fetched.")
+    last_changed_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When a check last found new text.")
+    last_job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+", help_text="The job of the last change.")
+    last_error = models.TextField(blank=True, help_text="Why the last check failed.")
+    last_error_code = models.CharField(max_length=64, blank=True,
+                                       help_text="Machine code of that error.")
+    checks = models.PositiveIntegerField(default=0, help_text="Checks run.")
+    changes = models.PositiveIntegerField(default=0, help_text="Checks that found new content.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was created.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["next_run_at"], name="watch_next_run")]
+
+    def __str__(self) -> str:
+        return f"watch {self.id} of {self.url} every {self.every_seconds}s"

@@ -35,7 +35,7 @@ from celery.signals import worker_init
 
 from summaries import queues
 from summaries.errors import JobFailed, RetryLater
-from summaries.services import jobs, retention
+from summaries.services import jobs, retention, scheduling, watches, webhooks
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -89,3 +89,65 @@ def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
         process_job.apply_async(args=(job_id,), task_id=job_id, queue=queue, retry=True)
     except Exception:
         logger.exception("could not enqueue job %s; the reconciler will retry", job_id)
+
+
+# --- Webhooks, watches, scheduled jobs (services/webhooks.py, watches.py,
+# scheduling.py) -----------------------------------------------------------
+
+
+def dispatch(task: Task[Any, Any], *args: str, queue: str, countdown: float = 0) -> None:
+    """Send ``task(*args)`` on ``queue``; every enqueue of the services above
+    goes through here (tests that must not run them patch it)."""
+    if countdown > 0:
+        task.apply_async(args=args, queue=queue, countdown=countdown, retry=True)
+    else:
+        task.apply_async(args=args, queue=queue, retry=True)
+
+
+@shared_task(bind=True, name="summaries.deliver_webhook", max_retries=None, ignore_result=True)
+def deliver_webhook(self: Task[Any, Any], delivery_id: str) -> None:
+    """One attempt of a webhook delivery; the delivery row counts attempts
+    and decides when to give up (WEBHOOK_MAX_ATTEMPTS)."""
+    try:
+        webhooks.attempt(delivery_id=delivery_id)
+    except RetryLater as retry:
+        raise self.retry(countdown=retry.delay, exc=retry.error) from None
+
+
+@shared_task(name="summaries.release_callbacks", ignore_result=True)
+def release_callbacks(job_id: str) -> None:
+    """A job with callbacks finished: send its waiting deliveries."""
+    for delivery_id in webhooks.release(job_id=job_id) or []:
+        webhooks.send(delivery_id)
+
+
+@shared_task(name="summaries.await_job_callbacks", ignore_result=True)
+def await_job_callbacks(job_id: str, polls: str) -> None:
+    """Callbacks joined a running job: release them once it is finished."""
+    for delivery_id in webhooks.await_release(job_id=job_id, polls=int(polls)):
+        webhooks.send(delivery_id)
+
+
+@shared_task(name="summaries.check_watch", ignore_result=True)
+def check_watch(watch_id: str) -> None:
+    watches.watch_check(watch_id=watch_id)
+
+
+@shared_task(name="summaries.start_scheduled_job", ignore_result=True)
+def start_scheduled_job(job_id: str) -> None:
+    """A scheduled job's countdown is over: make it pending and enqueue it."""
+    if (queue := scheduling.job_start(job_id=job_id)) is not None:
+        enqueue(job_id, queue=queue)
+
+
+@shared_task(name="summaries.integrations_tick", ignore_result=True)
+def integrations_tick() -> None:
+    """Periodic (beat, SCHEDULE_TICK_SECONDS): due watches, due scheduled
+    jobs, and deliveries to (re)send. Each claims its rows with a conditional
+    UPDATE, so ticks racing in several processes do each thing once."""
+    for watch_id in watches.watches_due():
+        watches.send_check(watch_id)
+    for job_id, queue in scheduling.jobs_due():
+        enqueue(job_id, queue=queue)
+    for delivery_id in webhooks.sweep():
+        webhooks.send(delivery_id)

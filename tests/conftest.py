@@ -73,6 +73,7 @@ def no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
     tests of the HTTP contract or of the job services driven by hand, whose
     inputs may name hosts no worker should fetch)."""
     monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
+    monkeypatch.setattr("summaries.tasks.dispatch", lambda *args, **kw: None)  # webhooks, watches
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from summaries import metrics
-from summaries.models import Job
-from summaries.services import insights
+from summaries.models import Job, WebhookDelivery
+from summaries.services import insights, watches
 
 
 class StrictCharField(serializers.CharField):
@@ -47,6 +47,15 @@ MAX_AGE_HELP = ("Seconds. A cached summary older than this is not served: the su
                 "refreshes it (202, \"refreshed\": true; X-Cache: MISS, or JOINED when a job for "
                 "the input is already running). 0 always refreshes. Without it, the cache "
                 "TTL rules.")
+CALLBACK_HELP = ("An http(s) URL: once the job is completed or failed (at once for a cache "
+                 "hit), its status body is POSTed there, signed (X-SmartCache-Signature: "
+                 "t=<unix>,v1=<HMAC-SHA256 hex of \"<t>.<body>\"> with WEBHOOK_SECRET), with "
+                 "the delivery id in X-SmartCache-Delivery; retried with backoff. Refused "
+                 "(400) for addresses page fetches may not reach.")
+RUN_AT_HELP = ("ISO 8601 date-time (UTC without an offset): the job waits (status "
+               "\"scheduled\") and starts then; it is neither answered from the cache now nor "
+               "joined by other submits. At most RUN_AT_MAX_DAYS (30) days ahead; more than a "
+               "minute in the past is a 400.")
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
@@ -64,6 +73,8 @@ class SubmitRequest(serializers.Serializer):
                                  help_text=MAX_AGE_HELP)
     store = StrictBooleanField(default=True, help_text=STORE_HELP)
     language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
+    callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
+    run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -93,7 +104,8 @@ class SubmitRequest(serializers.Serializer):
         """summary_request's keyword arguments from validated data."""
         return {"raw": values["input"], "refresh": values["refresh"],
                 "max_age": values.get("max_age"), "store": values["store"],
-                "language": values.get("language")}
+                "language": values.get("language"),
+                "callback_url": values.get("callback_url", ""), "run_at": values.get("run_at")}
 
 
 class ShapedResponse(serializers.Serializer):
@@ -175,6 +187,35 @@ class SubmitResponse(ShapedResponse):
                   "error": _failed, "code": _failed, "refreshed": lambda sub: sub.refreshed}
 
 
+class DeliveryResponse(ShapedResponse):
+    """One webhook delivery of a job (its ``callbacks``)."""
+
+    delivery_id = serializers.UUIDField(source="id", help_text="X-SmartCache-Delivery: the "
+                                        "same on every attempt; receivers dedupe on it.")
+    url = serializers.CharField()
+    status = serializers.ChoiceField(WebhookDelivery.Status.choices,
+                                     help_text="waiting (for the job), pending, sending, "
+                                               "delivered, failed (for good).")
+    attempts = serializers.IntegerField()
+    last_status_code = serializers.IntegerField(required=False,
+                                                help_text="The receiver's last HTTP status.")
+    last_error = serializers.CharField(required=False, help_text="Why the last attempt failed.")
+    next_attempt_at = serializers.DateTimeField(required=False, help_text="While pending.")
+    delivered_at = serializers.DateTimeField(required=False)
+    watch_id = serializers.UUIDField(required=False,
+                                     help_text="The watch whose change made the job.")
+    created_at = serializers.DateTimeField()
+
+    shown_when = {
+        "last_status_code": lambda d: d.last_status_code is not None,
+        "last_error": lambda d: bool(d.last_error),
+        "next_attempt_at": lambda d: d.status == WebhookDelivery.Status.PENDING
+        and d.next_attempt_at is not None,
+        "delivered_at": lambda d: d.delivered_at is not None,
+        "watch_id": lambda d: d.watch_id is not None,
+    }
+
+
 class JobResponse(ShapedResponse):
     """A job's status (GET /api/status/<id>, the operator endpoints)."""
 
@@ -200,6 +241,11 @@ class JobResponse(ShapedResponse):
                                       help_text="URL jobs, once fetched: after redirects.")
     title = serializers.CharField(required=False)
     extracted_chars = serializers.IntegerField(required=False)
+    run_at = serializers.DateTimeField(required=False,
+                                       help_text="A scheduled job (run_at on submit) starts then.")
+    callbacks = DeliveryResponse(many=True, required=False, source="callback_deliveries",
+                                 help_text="Webhook deliveries (callback_url on a submit), "
+                                           "oldest first.")
 
     shown_when = {
         "summary": _completed, "tags": _completed,
@@ -208,7 +254,16 @@ class JobResponse(ShapedResponse):
         "completed_at": lambda job: job.completed_at is not None,
         "duration_ms": lambda job: job.duration_ms is not None,
         "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
+        "run_at": lambda job: job.run_at is not None,
+        "callbacks": lambda job: job.has_callbacks,
     }
+
+
+class JobWebhookBody(JobResponse):
+    """What a webhook delivery POSTs: the job's status body without its
+    ``callbacks`` (they describe the delivery itself)."""
+
+    callbacks = None  # type: ignore[assignment]
 
 
 class JobFilter(serializers.Serializer):
@@ -315,7 +370,9 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
                     "description": "Bypass the cache and summarise anew."},
         "max_age": {"type": "integer", "minimum": 0, "description": MAX_AGE_HELP},
         "store": {"type": "boolean", "default": True, "description": STORE_HELP},
-        "language": {"type": "string", "description": LANGUAGE_HELP}}},
+        "language": {"type": "string", "description": LANGUAGE_HELP},
+        "callback_url": {"type": "string", "description": CALLBACK_HELP},
+        "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP}}},
 ]}
 
 
@@ -338,7 +395,8 @@ class BatchRequest(serializers.Serializer):
     inputs = serializers.ListField(
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
-                  f"\"max_age\": int, \"store\": bool}}.")
+                  f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
+                  f"\"run_at\": date-time}}.")
 
 
 def _answered(item: Any) -> bool:
@@ -402,3 +460,78 @@ class PurgeResponse(serializers.Serializer):
     jobs_purged = serializers.IntegerField(
         source="jobs", help_text="Completed jobs of this input that will no longer "
                                  "re-cache their summary.")
+
+
+# --- Watched URLs (operators) ---------------------------------------------------
+
+EVERY_SCHEMA = {"oneOf": [
+    {"type": "integer", "minimum": watches.MIN_EVERY, "maximum": watches.MAX_EVERY,
+     "description": "Seconds."},
+    {"type": "string", "pattern": "^[1-9][0-9]{0,6}[mhd]$",
+     "description": "Minutes, hours or days: \"15m\", \"1h\", \"1d\"."},
+]}
+
+
+@extend_schema_field(EVERY_SCHEMA)
+class EveryField(serializers.Field):
+    """Kept as given: services.watches.parse_every reads it."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class WatchRequest(serializers.Serializer):
+    url = StrictCharField(max_length=4096, help_text="The http(s) page to watch.")
+    every = EveryField(help_text="How often to check: at least a minute.")
+    callback_url = StrictCharField(required=False, max_length=4096,
+                                   help_text="Called (as a submit's callback_url) with the "
+                                             "new job's status whenever the page changed.")
+
+
+def _watch_summary(watch: Any) -> bool:
+    return watch.last_job is not None and watch.last_job.status == Job.Status.COMPLETED
+
+
+class WatchResponse(ShapedResponse):
+    watch_id = serializers.UUIDField(source="id")
+    url = serializers.CharField(help_text="The canonical URL watched.")
+    every = serializers.IntegerField(source="every_seconds", help_text="Seconds between checks.")
+    callback_url = serializers.CharField(required=False)
+    created_at = serializers.DateTimeField()
+    next_run_at = serializers.DateTimeField(help_text="When the next check is due.")
+    last_checked_at = serializers.DateTimeField(required=False)
+    last_changed_at = serializers.DateTimeField(
+        required=False, help_text="When a check last found new content.")
+    last_job_id = serializers.UUIDField(required=False,
+                                        help_text="The job that summarised the last change.")
+    last_job_status = serializers.ChoiceField(Job.Status.choices, source="last_job.status",
+                                              required=False)
+    summary = serializers.CharField(source="last_job.summary", required=False,
+                                    help_text="The last change's summary, once completed.")
+    tags = serializers.ListField(child=serializers.CharField(), source="last_job.tags",
+                                 required=False)
+    last_error = serializers.CharField(required=False, help_text="Why the last check failed.")
+    last_error_code = serializers.CharField(required=False)
+    checks = serializers.IntegerField(help_text="Checks run.")
+    changes = serializers.IntegerField(help_text="Checks that found new content.")
+
+    shown_when = {
+        "callback_url": lambda w: bool(w.callback_url),
+        "last_checked_at": lambda w: w.last_checked_at is not None,
+        "last_changed_at": lambda w: w.last_changed_at is not None,
+        "last_job_id": lambda w: w.last_job_id is not None,
+        "last_job_status": lambda w: w.last_job is not None,
+        "summary": _watch_summary, "tags": _watch_summary,
+        "last_error": lambda w: bool(w.last_error),
+        "last_error_code": lambda w: bool(w.last_error_code),
+    }
+
+
+class WatchPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = WatchResponse(many=True)

@@ -16,8 +16,8 @@ def api_root(request: Request) -> Response:
     """SmartCache: POST text or a URL to /api/submit, then poll /api/status/<job_id>."""
     return Response({
         name: reverse(name, request=request)
-        for name in ("submit", "submit-batch", "jobs", "cache-purge", "analytics", "insights",
-                     "health", "schema", "docs")
+        for name in ("submit", "submit-batch", "jobs", "cache-purge", "watches", "analytics",
+                     "insights", "health", "schema", "docs")
     })
 
 
@@ -43,6 +43,8 @@ urlpatterns = [
     *both("insights", views.InsightsView.as_view(), "insights"),
     *both("cache/purge", views.CachePurgeView.as_view(), "cache-purge"),
     *both("cache/<str:key>", views.CacheKeyView.as_view(), "cache-key"),
+    *both("watches", views.WatchListView.as_view(), "watches"),
+    *both("watches/<str:watch_id>", views.WatchDetailView.as_view(), "watch-detail"),
     *both("health", views.HealthView.as_view(), "health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.utils import (
+    OpenApiCallback,
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
@@ -31,7 +32,8 @@ from summaries.api import schema  # noqa: F401  (documents the operator token)
 from summaries.api import serializers as s
 from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
-from summaries.models import Job
+from summaries.models import Job, Watch
+from summaries.services import watches
 from summaries.services.insights import failure_insights
 from summaries.services.submit import (
     job_list,
@@ -68,6 +70,9 @@ SUBMIT_URL = OpenApiExample("URL, bypassing the cache", request_only=True,
                             value={"input": "https://example.com/some-article", "refresh": True})
 SUBMIT_FRESH = OpenApiExample("URL, at most an hour old", request_only=True,
                               value={"input": "https://example.com/some-article", "max_age": 3600})
+SUBMIT_CALLBACK = OpenApiExample("URL, with a webhook", request_only=True, value={
+    "input": "https://example.com/some-article",
+    "callback_url": "https://hooks.example.com/smartcache"})
 SUBMIT_NO_STORE = OpenApiExample("text, not stored", request_only=True,
                                  value={"input": ARTICLE, "store": False})
 BATCH = OpenApiExample("two texts and a URL", request_only=True, value={"inputs": [
@@ -76,6 +81,18 @@ BATCH = OpenApiExample("two texts and a URL", request_only=True, value={"inputs"
 SUBMIT_MISS = OpenApiExample("job queued", response_only=True, status_codes=[202], value={
     "job_id": "5a0c2f4e-8b1d-4c3a-9e7f-0123456789ab", "status": "pending", "cached": False,
     "cache_key": EXAMPLE_KEY})
+
+
+JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", extend_schema(
+    summary="The job is completed or failed (at once for a cache hit)",
+    description="The job's status body as GET /api/status/<job_id> renders it (without "
+                "callbacks). Headers: X-SmartCache-Signature: t=<unix>,v1=<hex HMAC-SHA256 "
+                "with WEBHOOK_SECRET over \"<t>.<raw body>\">; X-SmartCache-Delivery: the "
+                "delivery id, the same on every retry (dedupe on it); X-SmartCache-Event: "
+                "job.completed or job.failed; X-SmartCache-Attempt; X-SmartCache-Watch for a "
+                "watch's change. Answer 2xx: network errors, timeouts, 5xx, 408 and 429 are "
+                "retried with backoff, other answers are final; redirects are not followed.",
+    request=s.JobWebhookBody, responses={200: None}))
 
 
 class SubmitView(APIView):
@@ -95,7 +112,8 @@ class SubmitView(APIView):
                              "running for this input (JOINED); poll Location.",
                              examples=[SUBMIT_MISS]),
         **ERRORS}, parameters=CACHE_HEADERS,
-        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE])
+        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE, SUBMIT_CALLBACK],
+        callbacks=[JOB_FINISHED])
     def post(self, request: Request) -> Response:
         submission = summary_request(**s.SubmitRequest.parse(request.data))
         headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
@@ -281,6 +299,71 @@ class InsightsView(OperatorView):
         groups = [asdict(group) for group in failure_insights(hours=hours)]
         return Response({"hours": hours, "total_failures": sum(g["count"] for g in groups),
                          "groups": groups})
+
+
+def _get_watch(watch_id: str) -> Watch:
+    try:
+        return Watch.objects.select_related("last_job").get(id=uuid.UUID(watch_id))
+    except (ValueError, Watch.DoesNotExist):
+        raise NotFound(f"no watch with id {watch_id!r}") from None
+
+
+WATCH_ID = OpenApiParameter("watch_id", str, OpenApiParameter.PATH, description="A watch's id.")
+WATCH = OpenApiExample("hourly, with a webhook", request_only=True, value={
+    "url": "https://example.com/some-article", "every": "1h",
+    "callback_url": "https://hooks.example.com/smartcache"})
+
+
+class WatchListView(OperatorView):
+    """Watched URLs (operators: each makes the server fetch a page again and
+    again). POST creates one: the page is checked at once, then every
+    ``every``; when its article text changed it is summarised again (one AI
+    call per change, none when unchanged) and ``callback_url`` is called with
+    the new job's status. GET lists them, newest first, paginated."""
+
+    @extend_schema(operation_id="watches_list", parameters=[
+        OpenApiParameter("page", int), OpenApiParameter("page_size", int)], responses={
+        200: s.WatchPage, 403: OpenApiResponse(s.ErrorResponse),
+        404: OpenApiResponse(s.ErrorResponse)})
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        paginator.page_size = 50
+        paginator.page_size_query_param = "page_size"
+        paginator.max_page_size = 200
+        page = paginator.paginate_queryset(watches.watch_list(), request, view=self)
+        return paginator.get_paginated_response([s.WatchResponse.render(w) for w in page or []])
+
+    @extend_schema(request=s.WatchRequest, examples=[WATCH], responses={
+        201: s.WatchResponse, 400: OpenApiResponse(s.ErrorResponse),
+        403: OpenApiResponse(s.ErrorResponse), 413: OpenApiResponse(s.ErrorResponse),
+        415: OpenApiResponse(s.ErrorResponse)})
+    def post(self, request: Request) -> Response:
+        form = s.WatchRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        values = form.validated_data
+        watch = watches.watch_create(url=values["url"], every=watches.parse_every(values["every"]),
+                                     callback_url=values.get("callback_url", ""))
+        location = request.build_absolute_uri(
+            reverse("watch-detail", kwargs={"watch_id": str(watch.id)}))
+        return Response(s.WatchResponse.render(watch), status=status.HTTP_201_CREATED,
+                        headers={"Location": location})
+
+
+class WatchDetailView(OperatorView):
+    """One watch: last checked, last changed, the last change's job and
+    summary, the last error. DELETE stops watching (204)."""
+
+    @extend_schema(parameters=[WATCH_ID], responses={
+        200: s.WatchResponse, 403: OpenApiResponse(s.ErrorResponse),
+        404: OpenApiResponse(s.ErrorResponse)})
+    def get(self, request: Request, watch_id: str) -> Response:
+        return Response(s.WatchResponse.render(_get_watch(watch_id)))
+
+    @extend_schema(parameters=[WATCH_ID], responses={
+        204: None, 403: OpenApiResponse(s.ErrorResponse), 404: OpenApiResponse(s.ErrorResponse)})
+    def delete(self, request: Request, watch_id: str) -> Response:
+        watches.watch_delete(watch=_get_watch(watch_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AnalyticsView(APIView):

@@ -72,6 +72,32 @@ def get(target: ParsedURL, policy: FetchPolicy, deadline: float) -> Body | Redir
         sock.close()
 
 
+def post(target: ParsedURL, body: bytes, headers: dict[str, str], policy: FetchPolicy,
+         deadline: float) -> int:
+    """POST ``body`` to a checked address (webhook deliveries) and return the
+    answer's status; a 3xx is returned as is, never followed. The answer's
+    body is read (at most 64 KiB) and dropped. Raises JobError
+    (blocked_destination, fetch_failed), TimeoutError, or a connection's errors.
+    """
+    sock = _connect(target, policy, deadline)
+    conn = http.client.HTTPConnection(target.host, target.port)
+    conn.sock = _DeadlineSocket(sock, deadline)
+    try:
+        conn.putrequest("POST", target.request_target, skip_host=True,
+                        skip_accept_encoding=True)
+        for name, value in {"Host": target.netloc, "User-Agent": policy.user_agent,
+                            "Content-Length": str(len(body)), "Connection": "close",
+                            **headers}.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        response = conn.getresponse()
+        response.read1(_CHUNK)
+        return response.status
+    finally:
+        conn.close()
+        sock.close()
+
+
 def _answer(response: http.client.HTTPResponse, policy: FetchPolicy) -> Body | Redirect:
     status = response.status
     if status in _REDIRECT_STATUSES:

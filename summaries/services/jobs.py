@@ -23,7 +23,7 @@ from summaries import cache, metrics, queues
 from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput, namespace_language
 from summaries.models import Job
-from summaries.services import ai_quota, inflight, pipeline
+from summaries.services import ai_quota, inflight, pipeline, webhooks
 from summaries.services.config import summarizer
 from summaries.urls import MAX_URL_CHARS
 
@@ -187,6 +187,8 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         inflight.release(job.input_hash, str(job.id))
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
+    if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
+        webhooks.job_finished(job_id=str(job.id))
 
 
 def max_attempts(code: str) -> int:
@@ -248,6 +250,8 @@ def _fail(job: Job, error: JobError) -> None:
             inflight.release(job.input_hash, str(job.id))
         except RedisError as exc:  # the marker expires; the row already says failed
             logger.warning("job %s: could not update Valkey (%s)", job.id, exc)
+        if job.has_callbacks:
+            webhooks.job_finished(job_id=str(job.id))
     logger.warning("job %s failed: %s (%s)", job.id, error.message, error.code)
     if updated:  # this attempt failed it (no newer attempt owns the job)
         raise JobFailed(f"{error.code}: {error.message}")

@@ -63,7 +63,7 @@ def _delete_finished(cutoff: datetime, batch_size: int, max_batches: int) -> int
             break
         # The same conditions again: a job retried since it was selected is
         # active (or newer) now and must stay.
-        total += old.filter(id__in=ids).delete()[0]
+        total += old.filter(id__in=ids).delete()[1].get("summaries.Job", 0)  # not deliveries
         if len(ids) < batch_size:
             break
     return total

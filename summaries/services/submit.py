@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -20,9 +20,10 @@ from summaries.inputs import URL, NormalizedInput, language_namespace, normalize
 from summaries.language import normalize_language
 from summaries.models import Job
 from summaries.providers import has_sentences
-from summaries.services import inflight
+from summaries.services import inflight, scheduling, webhooks
 from summaries.services.config import fetch_policy, summarizer
 from summaries.services.pipeline import article_key
+from summaries.services.webhooks import Callback
 from summaries.tasks import enqueue
 
 # A submit that lost the race for an input waits this long for the winner's
@@ -59,7 +60,8 @@ class Submission:
 
 def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTERACTIVE,
                     max_age: int | None = None, store: bool = True,
-                    language: str | None = None) -> Submission:
+                    language: str | None = None, callback_url: str = "",
+                    run_at: datetime | None = None, watch_id: str | None = None) -> Submission:
     """Answer from the cache, join the in-flight job, or start a new one.
 
     ``max_age`` (seconds): a cached summary older than that is not served;
@@ -68,6 +70,10 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     finished (reading the cache, and joining a job in flight, still happen).
     ``language`` (a tag, "de"): the summary is written in it; without, in the
     input's own (see ``NormalizedInput.in_language`` for when it is keyed apart).
+    ``callback_url``: the answer's job status is POSTed there once finished
+    (services/webhooks.py; ``watch_id``: for a watch's change). ``run_at``:
+    a scheduled job that starts then (services/scheduling.py), neither
+    answered from the cache nor joined.
 
     Raises InvalidInput (400), InputTooLarge (413), Busy (503) and
     redis.RedisError when Valkey is down (503).
@@ -75,17 +81,29 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     if len(raw) > settings.MAX_INPUT_CHARS:
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
+    callback = (Callback(webhooks.check_callback_url(callback_url), watch_id)
+                if callback_url else None)
+    if run_at is not None:
+        scheduling.check_run_at(run_at)
     item = _validated(raw)
     if language is not None:
         item = item.in_language(normalize_language(language), translates=summarizer().translates)
     key = item.cache_key(summarizer().cache_namespace)
+    if run_at is not None:
+        namespace = language_namespace(summarizer().cache_namespace, item.language)
+        job = scheduling.job_schedule(item=item, key=key, namespace=namespace, run_at=run_at,
+                                      queue=queue, refresh=refresh, store=store,
+                                      callback=callback)
+        return Submission(str(job.id), job.status, cached=False, cache_key=key)
     answer = None if refresh else _remembered(item, key, local=True)
     refreshed = answer is not None and not _fresh(answer, max_age)
     if answer is None or refreshed:
         answer = _job_answer(item, key, refresh or refreshed, queue, max_age=max_age,
-                             store=store)
+                             store=store, callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
     metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
+    if callback is not None and answer.outcome != metrics.MISS:  # a new job: subscribed in it
+        webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
 
 
@@ -139,10 +157,11 @@ def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Subm
 
 
 def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str, *,
-                max_age: int | None = None, store: bool = True) -> Submission:
+                max_age: int | None = None, store: bool = True,
+                callback: Callback | None = None) -> Submission:
     job_id = str(uuid.uuid4())  # the id of the job, if this submit creates it
     job = _join_or_create(job_id, item, key, refresh=refresh, queue=queue, max_age=max_age,
-                          store=store)
+                          store=store, callback=callback)
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
@@ -203,7 +222,7 @@ def _recache(job: Job) -> None:
 
 def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                     queue: str, max_age: int | None = None,
-                    store: bool = True) -> Job | Submission:
+                    store: bool = True, callback: Callback | None = None) -> Job | Submission:
     """The active job for ``key`` (joined), or a new one with id ``job_id``.
 
     The in-flight marker (services.inflight) is the fast path: the submit that
@@ -229,7 +248,7 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
             return done
         refresh = True  # cached meanwhile, but too old for max_age: make it anew
     return _create_or_join(job_id, item, key, refresh=refresh, queue=queue, claimed=claimed,
-                           max_age=max_age, store=store)
+                           max_age=max_age, store=store, callback=callback)
 
 
 def _owner_row(key: str, owner: str) -> Job | None:
@@ -264,7 +283,7 @@ def _active_or_completed(key: str, *, refresh: bool, max_age: int | None = None)
 
 def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                     queue: str, claimed: bool, max_age: int | None = None,
-                    store: bool = True) -> Job:
+                    store: bool = True, callback: Callback | None = None) -> Job:
     """Create the job for ``key`` unless one is active (join it) or, without
     ``refresh``, one just completed (answer with it).
 
@@ -285,7 +304,8 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
                         inflight.release(key, job_id)
                     _recache(current)
                 return current
-            job = _create_job(job_id, item, key, refresh=refresh, queue=queue, store=store)
+            job = _create_job(job_id, item, key, refresh=refresh, queue=queue, store=store,
+                              callback=callback)
     except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
         if active is None:
@@ -311,7 +331,7 @@ def _lock_input(key: str) -> None:
 
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                queue: str, store: bool = True) -> Job:
+                queue: str, store: bool = True, callback: Callback | None = None) -> Job:
     job = Job.objects.create(
         id=job_id,
         kind=item.kind,
@@ -320,10 +340,14 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         url=item.value if item.kind == URL else "",
         refresh=refresh,
         store=store,
+        # Set at creation, so the worker that finishes the job knows (services/webhooks.py).
+        has_callbacks=callback is not None,
         queue=queue,
         provider=language_namespace(summarizer().cache_namespace, item.language),
         stage="queued",
     )
+    if callback is not None:
+        webhooks.subscribe_new(job=job, callback=callback)
     transaction.on_commit(lambda: enqueue(job_id, queue=queue))
     return job
 

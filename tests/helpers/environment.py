@@ -37,6 +37,8 @@ PROCESS_TIMINGS = {
     "JOB_LEASE_SECONDS": "12",
     "TASK_TIME_LIMIT": "10",
     "RECONCILE_INTERVAL": "1",
+    # Webhook retries and the tick (watches, run_at, deliveries), quickly.
+    "WEBHOOK_BACKOFF_BASE": "0.2", "WEBHOOK_BACKOFF_MAX": "1", "SCHEDULE_TICK_SECONDS": "1",
 }
 
 # Layer 3's timings, which fault tests assert against. Every process of a
