@@ -262,6 +262,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["summaries.api.schema.public_endpoints"],
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "summaries.models.Job.Status"},
+    # Swagger UI lists the groups in this order: what a new user does first, first.
+    "TAGS": [
+        {"name": "submit", "description": "Start here: POST a text or a URL."},
+        {"name": "status", "description": "Poll a job until it is completed."},
+        {"name": "analytics", "description": "What the cache saved."},
+        {"name": "health", "description": "Is the service up?"},
+        {"name": "jobs", "description": "Operators: jobs and the dead-letter queue."},
+        {"name": "insights", "description": "Operators: why jobs fail."},
+        {"name": "cache", "description": "Operators: forget cached summaries."},
+    ],
     # Swagger UI's files come from the drf-spectacular-sidecar wheel: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -456,6 +466,10 @@ def _not_routine_housekeeping(record: logging.LogRecord) -> bool:
 # Filters on the loggers themselves: Celery replaces the root's handlers.
 QUIET_LOGGERS = {name: {"filters": ["quiet_housekeeping"]} for name in (
     "celery.beat", "celery.worker.strategy", "celery.app.trace")}
+
+# Where the admin links each job's Celery task (the task id is the job id);
+# by default the Flower of `make run` on this machine.
+FLOWER_URL = env_str("FLOWER_URL", f"http://127.0.0.1:{env_int('FLOWER_PORT', 5555)}")
 
 LOGGING = {
     "version": 1,
