@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import shlex
 import uuid
 from dataclasses import asdict
@@ -39,12 +40,15 @@ from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
 from summaries.services.insights import failure_insights
 from summaries.services.submit import (
+    Submission,
     job_list,
     job_retry,
     purge_input,
     purge_key,
     summary_request,
 )
+
+logger = logging.getLogger(__name__)
 
 CACHE_HEADERS = [
     OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200, 202],
@@ -139,6 +143,7 @@ class SubmitView(BrowsableForm):
         if submission.cached:
             return Response(s.SubmitResponse.render(submission), status=status.HTTP_200_OK,
                             headers=headers)
+        _log_job(submission, lane="interactive")
         headers["Location"] = _status_url(request, submission.job_id)
         return Response(s.SubmitResponse.render(submission), status=status.HTTP_202_ACCEPTED,
                         headers=headers)
@@ -166,6 +171,9 @@ class SubmitBatchView(BrowsableForm):
         form.is_valid(raise_exception=True)
         answers = answer_items(form.validated_data["inputs"],
                                lambda job_id: _status_url(request, job_id))
+        for answer in answers:
+            if answer.submission is not None and not answer.submission.cached:
+                _log_job(answer.submission, lane="bulk")
         running = any(answer.http_status == status.HTTP_202_ACCEPTED for answer in answers)
         return Response(s.BatchResponse({"results": answers}).data,
                         status=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
@@ -231,6 +239,15 @@ def _root_url(request: Request, name: str) -> str:
     marker = "PARAMETER"
     url = request.build_absolute_uri(reverse(name, kwargs={parameter: marker}))
     return url.replace(marker, f"{{{parameter}}}")
+
+
+def _log_job(submission: Submission, *, lane: str) -> None:
+    """The API's line about a job: this request created it or joined it (a
+    hit logs nothing beyond the access log: it is the hot path)."""
+    joined = submission.outcome == metrics.JOINED
+    logger.info("submit joined the job in flight" if joined else "submit created a job",
+                extra={"job_id": submission.job_id, "cache": s.CACHE_STATUS[submission.outcome],
+                       "lane": lane})
 
 
 def _status_url(request: Request, job_id: str) -> str:
