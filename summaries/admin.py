@@ -157,11 +157,14 @@ class JobAdmin(admin.ModelAdmin[Job]):
             return f"{job.duration_ms} ms"
         return f"{job.duration_ms / 1000:.0f} s"
 
-    @admin.display(description="Flower")
+    @admin.display(description="see also")
     def flower(self, job: Job) -> str:
-        """The job's Celery task in Flower: the task id is the job id."""
-        return format_html('<a href="{}/task/{}" target="_blank" rel="noopener">task</a>',
-                           settings.FLOWER_URL.rstrip("/"), job.id)
+        """The job's Celery task in Flower (the task id is the job id), and
+        its status as the API answers it."""
+        return format_html(
+            '<a href="{}/task/{}" target="_blank" rel="noopener">its Celery task in Flower</a>'
+            ' · <a href="{}">its status in the API</a>', settings.FLOWER_URL.rstrip("/"),
+            job.id, reverse("job-status", kwargs={"job_id": str(job.id)}))
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Job],
                            search_term: str) -> tuple[QuerySet[Job], bool]:

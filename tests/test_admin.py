@@ -134,6 +134,9 @@ def test_the_retry_action_requeues_a_failed_job_that_a_worker_completes(
                       input_text=text, input_hash=normalize_input(text).cache_key(namespace))
     staff.post("/admin/summaries/job/", {"action": "retry_failed",
                                          "_selected_action": [str(failed.id)]})
-    wait_for(lambda: Job.objects.get(id=failed.id).status == Job.Status.COMPLETED, 30,
-             "the retried job to complete")
-    assert Job.objects.get(id=failed.id).summary
+    wait_for(lambda: Job.objects.get(id=failed.id).status in (Job.Status.COMPLETED,
+                                                              Job.Status.FAILED), 30,
+             "the retried job to finish")
+    done = Job.objects.get(id=failed.id)
+    assert (done.status, done.error_code, done.attempts) == ("completed", "", 1)
+    assert done.summary
