@@ -257,7 +257,10 @@ else:
                                "security.W016"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "SmartCache API",
-    "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.",
+    "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.\n\n"
+                   "Start here: open **POST /api/submit**, press *Try it out*, then *Execute* "
+                   "(the body is an example that works). A 202 gives a `job_id`: paste it "
+                   "into **GET /api/status/{job_id}** until `status` is `completed`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["summaries.api.schema.public_endpoints"],

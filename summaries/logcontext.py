@@ -142,6 +142,7 @@ class JsonFormatter(logging.Formatter):
 
 # --- gunicorn ---------------------------------------------------------------
 
+STATIC_PREFIX = "/static/"
 _JOB_IN_PATH = re.compile(r"/api/(?:status|jobs)/(?P<id>[0-9a-fA-F-]{36})(?:/|$)")
 
 
@@ -154,16 +155,39 @@ def _job_of(path: str, location: str) -> str | None:
     return None
 
 
+# For a gunicorn serving no SmartCache (bench/bare_app.py): the same lines.
+PLAIN_LOGGING: dict[str, Any] = {
+    "version": 1, "disable_existing_loggers": False,
+    "formatters": {"keyvalue": {"()": "summaries.logcontext.KeyValueFormatter"}},
+    "filters": {"job_id": {"()": "summaries.logcontext.JobIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "keyvalue",
+                             "filters": ["job_id"]}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+}
+
+
+def _settings_logging() -> dict[str, Any]:
+    """settings.LOGGING, read in gunicorn's master process (which loads no
+    Django app: a HUP reload re-reads the application's code, not its
+    settings; restart to change those, as compose and `make run` do)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return dict(settings.LOGGING)
+    except ImproperlyConfigured:  # no DJANGO_SETTINGS_MODULE: not SmartCache's app
+        return PLAIN_LOGGING
+
+
 class GunicornLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
     """gunicorn's own lines and its access log through settings.LOGGING: the
     same format as every other line, and an access line names the job its
-    request is about (``job_id``) and how a submit was answered (``cache``)."""
+    request is about (``job_id``) and how a submit was answered (``cache``).
+    Static files served without error are not logged."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        from django.conf import settings  # the master process has no Django app loaded
-
-        configure(settings.LOGGING)
+        configure(_settings_logging())
         for log in (self.error_log, self.access_log):
             for handler in list(log.handlers):
                 if getattr(handler, "_gunicorn", False):
@@ -174,8 +198,10 @@ class GunicornLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn is unty
                request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
-        headers = {name.lower(): value for name, value in resp.headers}
         method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        if path.startswith(STATIC_PREFIX) and resp.status_code < 400:
+            return  # a page's scripts and styles: a dozen lines per page view, no news
+        headers = {name.lower(): value for name, value in resp.headers}
         extra: dict[str, Any] = {
             "job_id": _job_of(path, headers.get("location", "")),
             "status": resp.status_code, "ms": round(request_time.total_seconds() * 1000, 1),
