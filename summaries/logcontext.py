@@ -20,12 +20,12 @@ import contextvars
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Iterator
+from datetime import timedelta
 from logging.config import dictConfig
 from typing import Any
 
-from celery._state import get_current_task
 from gunicorn import glogging
 
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
@@ -57,15 +57,12 @@ def current_job_id() -> str | None:
 
 
 def _celery_job_id(record: logging.LogRecord) -> str | None:
-    """The job of one of Celery's own lines about a job task (its arguments
-    name the task), or of any line logged while such a task runs."""
+    """The job of one of Celery's own lines about a job task (received,
+    retry, succeeded, failed): their arguments name the task. (Lines the
+    task itself logs are inside its job_context.)"""
     args = record.args
-    if isinstance(args, Mapping) and args.get("name") in JOB_TASKS and args.get("id"):
+    if type(args) is dict and args.get("name") in JOB_TASKS and args.get("id"):
         return str(args["id"])
-    task = get_current_task()
-    if task is not None and task.name in JOB_TASKS:
-        task_id = task.request.id
-        return str(task_id) if task_id else None
     return None
 
 
@@ -78,35 +75,50 @@ class JobIdFilter(logging.Filter):
         return True
 
 
-# The attributes every LogRecord has: anything else was passed in ``extra``.
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# The attributes every LogRecord has (and job_id, placed first): anything
+# else was passed in ``extra``.
+_NOT_EXTRA = (frozenset(vars(logging.makeLogRecord({})))
+              | {"message", "asctime", "taskName", "job_id"})
 _SCALARS = (str, int, float, bool)
+# A logfmt value is written bare unless it is empty or holds a space, a
+# quote, "=", a backslash or anything but printable ASCII.
+_NEEDS_QUOTES = re.compile(r'[^\x21-\x7e]|[="\\]|^$')
+
+
+def _timestamp(created: float) -> str:
+    """UTC, ISO 8601 with milliseconds (the whole seconds cached: a busy
+    process logs many lines per second)."""
+    global _last_second
+    whole = int(created)
+    if _last_second[0] != whole:
+        _last_second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_last_second[1]}.{int((created - whole) * 1000):03d}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
     """A record as ordered fields: time, level, logger, job_id (when it has
     one), msg, then its scalar extras (Celery's dict-valued ``data`` is left
     out: it repeats the task's arguments)."""
-    out: dict[str, Any] = {
-        "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z"),
-        "level": record.levelname.lower(),
-        "logger": record.name,
-    }
+    out: dict[str, Any] = {"time": _timestamp(record.created),
+                           "level": record.levelname.lower(), "logger": record.name}
     if (job_id := getattr(record, "job_id", None)) is not None:
         out["job_id"] = job_id
     out["msg"] = record.getMessage()
-    for name, value in vars(record).items():
-        if name not in _STANDARD and name != "job_id" and isinstance(value, _SCALARS):
+    for name, value in record.__dict__.items():  # in the order they were given
+        if name not in _NOT_EXTRA and isinstance(value, _SCALARS):
             out[name] = value
     return out
 
 
 def _logfmt_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    if text and not any(c in text for c in ' ="\\\n\t') and text.isprintable():
-        return text
-    return json.dumps(text, ensure_ascii=False)
+    if type(value) is bool:
+        return "true" if value else "false"
+    if type(value) is not str:
+        return str(value)  # a number
+    return json.dumps(value, ensure_ascii=False) if _NEEDS_QUOTES.search(value) else value
 
 
 def _traceback(formatter: logging.Formatter, record: logging.LogRecord) -> str:
