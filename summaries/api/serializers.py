@@ -170,8 +170,8 @@ class SubmitResponse(ShapedResponse):
 
 
 # The two documented shapes of a submit's answer (the OpenAPI schema's 200
-# and 202; the view renders with each). Both are SubmitResponse: only what
-# the schema promises is narrowed.
+# and 202). The view renders both with SubmitResponse, whose shown_when
+# already gives each its shape; these only narrow what the schema promises.
 class SubmitAnsweredResponse(SubmitResponse):
     """200: answered at once. A cache hit (X-Cache: HIT) has the summary and
     tags; a URL that failed to fetch moments ago (FAILED) has error and code."""
