@@ -31,6 +31,9 @@ def web(*, bind: str, workers: int, control_socket: Path) -> list[str]:
         str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", bind,
         "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "5",
         "--access-logfile", "-",
+        # Its lines, access log included, in the format of every other line
+        # (key=value or JSON), each access line with the job it is about.
+        "--logger-class", "summaries.logcontext.GunicornLogger",
         # Its own control socket: the default one, per user, would be taken
         # over (and removed on exit) by any other gunicorn of the same user.
         "--control-socket", str(control_socket),

@@ -258,11 +258,24 @@ else:
                                "security.W016"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "SmartCache API",
-    "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.",
+    "DESCRIPTION": "Submit text or a URL; get a cached 2-3 sentence summary and tags.\n\n"
+                   "Start here: open **POST /api/submit**, press *Try it out*, then *Execute* "
+                   "(the body is an example that works). A 202 gives a `job_id`: paste it "
+                   "into **GET /api/status/{job_id}** until `status` is `completed`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["summaries.api.schema.public_endpoints"],
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "summaries.models.Job.Status"},
+    # Swagger UI lists the groups in this order: what a new user does first, first.
+    "TAGS": [
+        {"name": "submit", "description": "Start here: POST a text or a URL."},
+        {"name": "status", "description": "Poll a job until it is completed."},
+        {"name": "analytics", "description": "What the cache saved."},
+        {"name": "health", "description": "Is the service up?"},
+        {"name": "jobs", "description": "Operators: jobs and the dead-letter queue."},
+        {"name": "insights", "description": "Operators: why jobs fail."},
+        {"name": "cache", "description": "Operators: forget cached summaries."},
+    ],
     # Swagger UI's files come from the drf-spectacular-sidecar wheel: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -543,14 +556,33 @@ def _not_routine_housekeeping(record: logging.LogRecord) -> bool:
 QUIET_LOGGERS = {name: {"filters": ["quiet_housekeeping"]} for name in (
     "celery.beat", "celery.worker.strategy", "celery.app.trace")}
 
+# Where the admin links each job's Celery task (the task id is the job id);
+# by default the Flower of `make run` on this machine.
+FLOWER_URL = env_str("FLOWER_URL", f"http://127.0.0.1:{env_int('FLOWER_PORT', 5555)}")
+
+# Structured logs (summaries/logcontext.py): key=value (logfmt) lines, or one
+# JSON object per line with LOG_FORMAT=json; every line about a job carries
+# its job_id, in the API, the workers and beat alike (smartcache/celery.py
+# hands Celery's logging to this dict).
+LOG_FORMAT = env_str("LOG_FORMAT", "keyvalue").lower()
+if LOG_FORMAT not in ("keyvalue", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be keyvalue or json, not {LOG_FORMAT!r}")
+
+LOGGING_CONFIG = "summaries.logcontext.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"quiet_housekeeping": {"()": lambda: _not_routine_housekeeping}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"keyvalue": {"()": "summaries.logcontext.KeyValueFormatter"},
+                   "json": {"()": "summaries.logcontext.JsonFormatter"}},
+    "filters": {"quiet_housekeeping": {"()": lambda: _not_routine_housekeeping},
+                "job_id": {"()": "summaries.logcontext.JobIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["job_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    # No per-call chatter from the AI SDK and its HTTP clients (a line per request).
+    # No per-call chatter from the AI SDK and its HTTP clients (a line per
+    # request), and no second line for a client's 4xx (the access log has it;
+    # 5xx are still logged, with their traceback).
     "loggers": {name: {"level": "WARNING"} for name in (
-        "google_genai", "httpx", "httpx2", "httpcore", "httpcore2")} | QUIET_LOGGERS,
+        "google_genai", "httpx", "httpx2", "httpcore", "httpcore2")}
+    | {"django.request": {"level": "ERROR"}} | QUIET_LOGGERS,
 }

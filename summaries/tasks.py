@@ -35,6 +35,7 @@ from celery.signals import worker_init
 
 from summaries import queues
 from summaries.errors import JobFailed, RetryLater
+from summaries.logcontext import job_context
 from summaries.services import jobs, retention, scheduling, watches, webhooks
 from summaries.services.config import summarizer
 
@@ -49,10 +50,11 @@ logger = logging.getLogger(__name__)
 def process_job(self: Task[Any, Any], job_id: str) -> None:
     """Process one job. Attempts are counted on the job row, which decides
     when to give up; the task only schedules the next try."""
-    try:
-        jobs.job_process(job_id=job_id)
-    except RetryLater as retry:
-        raise self.retry(countdown=retry.delay, exc=retry.error) from None
+    with job_context(job_id):  # every line of this attempt carries job_id
+        try:
+            jobs.job_process(job_id=job_id)
+        except RetryLater as retry:
+            raise self.retry(countdown=retry.delay, exc=retry.error) from None
 
 
 @shared_task(name="summaries.reconcile_jobs")
@@ -88,7 +90,8 @@ def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
         # The task id is the job id: the reconciler finds a job's message by it.
         process_job.apply_async(args=(job_id,), task_id=job_id, queue=queue, retry=True)
     except Exception:
-        logger.exception("could not enqueue job %s; the reconciler will retry", job_id)
+        logger.exception("could not enqueue job %s; the reconciler will retry", job_id,
+                         extra={"job_id": job_id})
 
 
 # --- Webhooks, watches, scheduled jobs (services/webhooks.py, watches.py,

@@ -271,6 +271,6 @@ def test_the_schema_documents_cache_control(api: Api) -> None:
     schema = api.http.get(f"{api.base_url}/api/schema/?format=json", timeout=10).json()
     submit = schema["components"]["schemas"]["SubmitRequest"]["properties"]
     assert {"max_age", "store"} <= submit.keys()
-    assert "refreshed" in schema["components"]["schemas"]["SubmitResponse"]["properties"]
+    assert "refreshed" in schema["components"]["schemas"]["SubmitAcceptedResponse"]["properties"]
     assert "delete" in schema["paths"]["/api/cache/{key}"]
     assert "post" in schema["paths"]["/api/cache/purge"]

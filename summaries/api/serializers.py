@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from summaries import metrics
@@ -214,6 +214,25 @@ class DeliveryResponse(ShapedResponse):
         "delivered_at": lambda d: d.delivered_at is not None,
         "watch_id": lambda d: d.watch_id is not None,
     }
+
+
+# The two documented shapes of a submit's answer (the OpenAPI schema's 200
+# and 202). The view renders both with SubmitResponse, whose shown_when
+# already gives each its shape; these only narrow what the schema promises.
+class SubmitAnsweredResponse(SubmitResponse):
+    """200: answered at once. A cache hit (X-Cache: HIT) has the summary and
+    tags; a URL that failed to fetch moments ago (FAILED) has error and code."""
+
+    status = serializers.ChoiceField([Job.Status.COMPLETED.value, Job.Status.FAILED.value])
+
+
+@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code"))
+class SubmitAcceptedResponse(SubmitResponse):
+    """202: a job for this input is queued or running (X-Cache: MISS when
+    this submit created it, JOINED when it joined it); poll the Location."""
+
+    status = serializers.ChoiceField([Job.Status.PENDING.value, Job.Status.PROCESSING.value])
+    cached = serializers.BooleanField(help_text="Always false: the summary is not ready yet.")
 
 
 class JobResponse(ShapedResponse):

@@ -5,20 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.reverse import reverse
 
 from summaries.api import views
 from summaries.api.errors import error_response
-
-
-@api_view(["GET"])
-def api_root(request: Request) -> Response:
-    """SmartCache: POST text or a URL to /api/submit, then poll /api/status/<job_id>."""
-    return Response({
-        name: reverse(name, request=request)
-        for name in ("submit", "submit-batch", "jobs", "cache-purge", "watches", "analytics",
-                     "insights", "health", "schema", "docs")
-    })
 
 
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -33,7 +22,7 @@ def both(route: str, view: Any, name: str) -> list[URLPattern]:
 
 
 urlpatterns = [
-    path("", api_root, name="api-root"),
+    path("", views.ApiRootView.as_view(), name="api-root"),
     *both("submit", views.SubmitView.as_view(), "submit"),
     *both("submit/batch", views.SubmitBatchView.as_view(), "submit-batch"),
     *both("status/<str:job_id>", views.StatusView.as_view(), "job-status"),

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hmac
+import json
+import logging
+import shlex
 import uuid
 from dataclasses import asdict
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.urls import reverse
+from django.utils.html import format_html
 from drf_spectacular.utils import (
     OpenApiCallback,
-    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -23,12 +26,15 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from summaries import cache, metrics
-from summaries.api import schema  # noqa: F401  (documents the operator token)
+from summaries.api import schema  # also documents the operator token
 from summaries.api import serializers as s
 from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
@@ -36,6 +42,7 @@ from summaries.models import Job, Watch
 from summaries.services import watches
 from summaries.services.insights import failure_insights
 from summaries.services.submit import (
+    Submission,
     job_list,
     job_retry,
     purge_input,
@@ -43,8 +50,7 @@ from summaries.services.submit import (
     summary_request,
 )
 
-ERRORS = {code: OpenApiResponse(s.ErrorResponse) for code in (400, 413, 415, 429, 503)}
-
+logger = logging.getLogger(__name__)
 
 CACHE_HEADERS = [
     OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200, 202],
@@ -57,30 +63,6 @@ CACHE_HEADERS = [
     OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[202],
                      description="The job's status URL."),
 ]
-EXAMPLE_KEY = "3f1c9a0e5b7d2c4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"
-SUBMIT_HIT = OpenApiExample("cache hit", response_only=True, status_codes=[200], value={
-    "job_id": "5a0c2f4e-8b1d-4c3a-9e7f-0123456789ab", "status": "completed", "cached": True,
-    "cache_key": EXAMPLE_KEY, "summary": "Valkey is an open source key-value store forked "
-    "from Redis in 2024. Many cloud providers offer it as a managed service.",
-    "tags": ["valkey", "redis", "databases"]})
-ARTICLE = ("Valkey is an open source key-value store. It forked from Redis in 2024. "
-           "Many cloud providers now offer it as a managed service.")
-SUBMIT_TEXT = OpenApiExample("text", request_only=True, value={"input": ARTICLE})
-SUBMIT_URL = OpenApiExample("URL, bypassing the cache", request_only=True,
-                            value={"input": "https://example.com/some-article", "refresh": True})
-SUBMIT_FRESH = OpenApiExample("URL, at most an hour old", request_only=True,
-                              value={"input": "https://example.com/some-article", "max_age": 3600})
-SUBMIT_CALLBACK = OpenApiExample("URL, with a webhook", request_only=True, value={
-    "input": "https://example.com/some-article",
-    "callback_url": "https://hooks.example.com/smartcache"})
-SUBMIT_NO_STORE = OpenApiExample("text, not stored", request_only=True,
-                                 value={"input": ARTICLE, "store": False})
-BATCH = OpenApiExample("two texts and a URL", request_only=True, value={"inputs": [
-    ARTICLE, {"input": "https://example.com/some-article", "refresh": False},
-    "The lighthouse was built in 1874. It still guides ships into the harbour."]})
-SUBMIT_MISS = OpenApiExample("job queued", response_only=True, status_codes=[202], value={
-    "job_id": "5a0c2f4e-8b1d-4c3a-9e7f-0123456789ab", "status": "pending", "cached": False,
-    "cache_key": EXAMPLE_KEY})
 
 
 JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", extend_schema(
@@ -95,24 +77,79 @@ JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", e
     request=s.JobWebhookBody, responses={200: None}))
 
 
-class SubmitView(APIView):
+class BrowsableForm(APIView):
+    """A POST-only endpoint a person may open in a browser.
+
+    A GET that asked for HTML (the browsable API) answers 200: the view's
+    description, how to call it with an example body and a curl line, and
+    the POST form below filled with that example. Every other GET is still
+    the JSON 405 an API client expects (Allow: POST, OPTIONS). Only POSTs
+    are rate limited.
+    """
+
+    example: ClassVar[dict[str, Any]]
+    form_class: ClassVar[type[Serializer[Any]]]
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Serializer[Any]:
+        """What the browsable API fills its raw-data form from: the example."""
+        if args or kwargs:
+            return self.form_class(*args, **kwargs)
+        return self.form_class(instance=self.example)
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    # (DRF's stubs type this as both Django's View and APIView do: one must lose.)
+    def http_method_not_allowed(  # type: ignore[override]
+            self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if request.method == "GET" and isinstance(request.accepted_renderer, BrowsableAPIRenderer):
+            return Response(self.usage(request))
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+    def usage(self, request: Request) -> dict[str, Any]:
+        """The body of the browser's GET page (the curl line is in the description)."""
+        return {"how": f"POST a JSON body to {request.build_absolute_uri(request.path)}: "
+                       "the form below holds an example; press POST to send it.",
+                "docs": request.build_absolute_uri(reverse("docs"))}
+
+    def get_view_description(self, html: bool = False) -> str:
+        """The browsable page's description, with the example as a curl line."""
+        description = super().get_view_description(html)
+        if not html:
+            return description
+        url = self.request.build_absolute_uri(self.request.path)
+        body = json.dumps(self.example, ensure_ascii=False)
+        curl = (f"curl -s -X POST {url} \\\n  -H 'Content-Type: application/json' \\\n"
+                f"  -d {shlex.quote(body)}")
+        return format_html("{}<p>From a terminal:</p><pre {}>{}</pre>", description, PRE_WRAP,
+                           curl)
+
+
+# A long curl line wraps instead of widening the browsable page.
+PRE_WRAP = format_html('style="{}"', "white-space: pre-wrap; word-break: break-all")
+
+
+class SubmitView(BrowsableForm):
     """Submit text or a URL. A cached answer comes back at once (200); otherwise
-    a job is queued (202) and its status URL is in the Location header.
+    a job is queued (202) and its status URL is in the Location header: GET it
+    until its status is completed (or failed).
     X-Cache says how it was answered (HIT, MISS, JOINED or FAILED) and
     X-Cache-Key gives the input's cache key."""
 
     serializer_class = s.SubmitRequest
+    form_class = s.SubmitRequest
+    example = schema.SUBMIT_BODY
     throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(request=s.SubmitRequest, responses={
-        200: OpenApiResponse(s.SubmitResponse, "Answered at once: a cached summary "
+        200: OpenApiResponse(s.SubmitAnsweredResponse, "Answered at once: a cached summary "
                              "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
-                             examples=[SUBMIT_HIT]),
-        202: OpenApiResponse(s.SubmitResponse, "A job is queued (X-Cache: MISS) or already "
-                             "running for this input (JOINED); poll Location.",
-                             examples=[SUBMIT_MISS]),
-        **ERRORS}, parameters=CACHE_HEADERS,
-        examples=[SUBMIT_TEXT, SUBMIT_URL, SUBMIT_FRESH, SUBMIT_NO_STORE, SUBMIT_CALLBACK],
+                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_KNOWN_FAILURE]),
+        202: OpenApiResponse(s.SubmitAcceptedResponse, "A job is queued (X-Cache: MISS) or "
+                             "already running for this input (JOINED); poll Location.",
+                             examples=[schema.SUBMIT_MISS, schema.SUBMIT_JOINED]),
+        **schema.errors(400, 413, 415, 429, 503)}, parameters=CACHE_HEADERS,
+        examples=schema.SUBMIT_REQUESTS,
         callbacks=[JOB_FINISHED])
     def post(self, request: Request) -> Response:
         submission = summary_request(**s.SubmitRequest.parse(request.data))
@@ -121,31 +158,37 @@ class SubmitView(APIView):
         if submission.cached:
             return Response(s.SubmitResponse.render(submission), status=status.HTTP_200_OK,
                             headers=headers)
+        _log_job(submission, lane="interactive")
         headers["Location"] = _status_url(request, submission.job_id)
         return Response(s.SubmitResponse.render(submission), status=status.HTTP_202_ACCEPTED,
                         headers=headers)
 
 
-class SubmitBatchView(APIView):
+class SubmitBatchView(BrowsableForm):
     """Submit up to 100 inputs at once, for the bulk lane. Each item is
     answered, in order, as a single submit of it would be (hits inline, jobs
     with their status URL, a refused item alone with its error and
     http_status); 202 if any item's job is queued or running, else 200.
     Each item counts against the rate limit."""
 
+    form_class = s.BatchRequest
+    example = schema.BATCH_BODY
     throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(request=s.BatchRequest, responses={
         200: OpenApiResponse(s.BatchResponse, "Every item answered at once (from the cache, "
-                             "or refused)."),
+                             "or refused).", examples=[schema.BATCH_ANSWERED]),
         202: OpenApiResponse(s.BatchResponse, "At least one item's job is queued or running: "
-                             "poll its status_url."),
-        **ERRORS}, examples=[BATCH])
+                             "poll its status_url.", examples=[schema.BATCH_ANSWER]),
+        **schema.errors(400, 413, 415, 429, 503)}, examples=[schema.BATCH_REQUEST])
     def post(self, request: Request) -> Response:
         form = s.BatchRequest(data=request.data)
         form.is_valid(raise_exception=True)
         answers = answer_items(form.validated_data["inputs"],
                                lambda job_id: _status_url(request, job_id))
+        for answer in answers:
+            if answer.submission is not None and not answer.submission.cached:
+                _log_job(answer.submission, lane="bulk")
         running = any(answer.http_status == status.HTTP_202_ACCEPTED for answer in answers)
         return Response(s.BatchResponse({"results": answers}).data,
                         status=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
@@ -156,6 +199,76 @@ class SubmitBatchView(APIView):
         return len(inputs) if isinstance(inputs, list) and inputs else 1
 
 
+# What the API root lists: URL name, method, what it does. Operator
+# endpoints need the operator token when JOBS_API_TOKEN is set.
+ENDPOINTS = (
+    ("submit", "POST", "Summarise a text or an http(s) URL: 200 from the cache, or 202 with a "
+                       "job to poll. Open it in a browser for a form with an example."),
+    ("submit-batch", "POST", "Up to 100 inputs at once, answered item by item."),
+    ("job-status", "GET", "A job's status, stage and, once completed, its summary and tags."),
+    ("analytics", "GET", "Hits, misses, processing times, AI calls and cost saved."),
+    ("health", "GET", "200 when the database and Valkey answer, else 503."),
+    ("jobs", "GET", "Operators: all jobs, newest first; ?status=failed is the dead-letter "
+                    "queue."),
+    ("job-retry", "POST", "Operators: re-queue a failed job."),
+    ("insights", "GET", "Operators: recent failures by error code, with what to do."),
+    ("cache-purge", "POST", "Operators: forget the cached summary of an input."),
+    ("cache-key", "DELETE", "Operators: forget the cached summary under a cache key."),
+    ("watches", "GET", "Operators: watched URLs (POST one to re-summarise a page when it "
+                       "changes)."),
+    ("watch-detail", "GET", "Operators: one watch, its last check and summary (DELETE stops it)."),
+    ("docs", "GET", "Swagger UI: every endpoint, with examples to try."),
+    ("schema", "GET", "The OpenAPI schema (YAML; ?format=json)."),
+)
+# Path parameters, shown in the root's URLs as {placeholders}.
+PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "cache-key": "key",
+                   "watch-detail": "watch_id"}
+
+
+class ApiRootView(APIView):
+    """SmartCache turns a text or a web page into a 2-3 sentence summary and
+    tags, and caches the answer. Start with submit: POST a text or URL, then
+    GET the job's status URL until it is completed."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        return Response({"endpoints": {f"{method} {_root_url(request, name)}": does
+                                       for name, method, does in ENDPOINTS}})
+
+    def get_view_name(self) -> str:
+        return "SmartCache API"
+
+    def get_view_description(self, html: bool = False) -> str:
+        description = super().get_view_description(html)
+        if not html:
+            return description
+        body = shlex.quote(json.dumps(schema.SUBMIT_BODY, ensure_ascii=False))
+        curl = (f"curl -s -X POST {_root_url(self.request, 'submit')} "
+                f"-H 'Content-Type: application/json' -d {body}\n"
+                f"curl -s {_root_url(self.request, 'job-status')}   "
+                "# the job_id of the first answer")
+        return format_html("{}<p>Try it from a terminal:</p><pre {}>{}</pre>", description,
+                           PRE_WRAP, curl)
+
+
+def _root_url(request: Request, name: str) -> str:
+    """The endpoint's absolute URL, its path parameter as a {placeholder}."""
+    if (parameter := PATH_PARAMETERS.get(name)) is None:
+        return request.build_absolute_uri(reverse(name))
+    marker = "PARAMETER"
+    url = request.build_absolute_uri(reverse(name, kwargs={parameter: marker}))
+    return url.replace(marker, f"{{{parameter}}}")
+
+
+def _log_job(submission: Submission, *, lane: str) -> None:
+    """The API's line about a job: this request created it or joined it (a
+    hit logs nothing beyond the access log: it is the hot path)."""
+    joined = submission.outcome == metrics.JOINED
+    logger.info("submit joined the job in flight" if joined else "submit created a job",
+                extra={"job_id": submission.job_id, "cache": s.CACHE_STATUS[submission.outcome],
+                       "lane": lane})
+
+
 def _status_url(request: Request, job_id: str) -> str:
     return request.build_absolute_uri(reverse("job-status", kwargs={"job_id": job_id}))
 
@@ -163,7 +276,10 @@ def _status_url(request: Request, job_id: str) -> str:
 class StatusView(APIView):
     """A job's status; with its summary and tags once completed."""
 
-    @extend_schema(responses={200: s.JobResponse, 404: OpenApiResponse(s.ErrorResponse)})
+    @extend_schema(parameters=[schema.JOB_ID_PARAMETER], responses={
+        200: OpenApiResponse(s.JobResponse, "The job.", examples=[
+            schema.STATUS_COMPLETED, schema.STATUS_FAILED]),
+        **schema.errors(404)})
     def get(self, request: Request, job_id: str) -> Response:
         return Response(s.JobResponse.render(_get_job(job_id)))
 
@@ -230,8 +346,7 @@ class JobListView(OperatorView):
     """All jobs, newest first, paginated; ?status=failed is the dead-letter view."""
 
     @extend_schema(parameters=[s.JobFilter], responses={
-        200: s.JobPage, 400: OpenApiResponse(s.ErrorResponse),
-        403: OpenApiResponse(s.ErrorResponse), 404: OpenApiResponse(s.ErrorResponse)})
+        200: s.JobPage, **schema.errors(400, 403, 404)})
     def get(self, request: Request) -> Response:
         query = s.JobFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -246,16 +361,16 @@ class JobListView(OperatorView):
 class JobRetryView(OperatorView):
     """Re-queue a failed job (202). Other states: 409."""
 
-    @extend_schema(request=None, responses={
-        202: s.JobResponse, 403: OpenApiResponse(s.ErrorResponse),
-        404: OpenApiResponse(s.ErrorResponse), 409: OpenApiResponse(s.ErrorResponse)})
+    @extend_schema(request=None, parameters=[schema.JOB_ID_PARAMETER], responses={
+        202: s.JobResponse, **schema.errors(403, 404, 409)})
     def post(self, request: Request, job_id: str) -> Response:
         retried = job_retry(job=_get_job(job_id))
         return Response(s.JobResponse.render(retried), status=status.HTTP_202_ACCEPTED)
 
 
-PURGE_RESPONSES = {200: s.PurgeResponse, 400: OpenApiResponse(s.ErrorResponse),
-                   403: OpenApiResponse(s.ErrorResponse), 503: OpenApiResponse(s.ErrorResponse)}
+PURGE_RESPONSES = {200: OpenApiResponse(s.PurgeResponse, "Purged (or nothing was cached).",
+                                         examples=[schema.PURGE_ANSWER]),
+                   **schema.errors(400, 403, 503)}
 
 
 class CacheKeyView(OperatorView):
@@ -264,20 +379,20 @@ class CacheKeyView(OperatorView):
     miss with a new job. Idempotent: an unknown key answers 200 with
     "deleted": false."""
 
-    @extend_schema(responses=PURGE_RESPONSES, parameters=[OpenApiParameter(
-        "key", str, OpenApiParameter.PATH, pattern="^[0-9a-f]{64}$",
-        description="The input's cache key (a submit's X-Cache-Key).")])
+    @extend_schema(responses=PURGE_RESPONSES, parameters=[schema.CACHE_KEY_PARAMETER])
     def delete(self, request: Request, key: str) -> Response:
         return Response(s.PurgeResponse(purge_key(key=key)).data)
 
 
-class CachePurgeView(OperatorView):
+class CachePurgeView(BrowsableForm, OperatorView):
     """Purge the cached summary of an input (text or URL), normalised and
     keyed as a submit of it is; as DELETE /api/cache/<key> otherwise."""
 
+    form_class = s.PurgeRequest
+    example = schema.SUBMIT_BODY
+
     @extend_schema(request=s.PurgeRequest, responses={
-        **PURGE_RESPONSES, 413: OpenApiResponse(s.ErrorResponse),
-        415: OpenApiResponse(s.ErrorResponse)})
+        **PURGE_RESPONSES, **schema.errors(413, 415)}, examples=[schema.PURGE_REQUEST])
     def post(self, request: Request) -> Response:
         form = s.PurgeRequest(data=request.data)
         form.is_valid(raise_exception=True)
@@ -290,8 +405,7 @@ class InsightsView(OperatorView):
     quota, the site blocks fetching ...)."""
 
     @extend_schema(parameters=[s.InsightsFilter], responses={
-        200: s.InsightsResponse, 400: OpenApiResponse(s.ErrorResponse),
-        403: OpenApiResponse(s.ErrorResponse)})
+        200: s.InsightsResponse, **schema.errors(400, 403)})
     def get(self, request: Request) -> Response:
         query = s.InsightsFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -306,12 +420,6 @@ def _get_watch(watch_id: str) -> Watch:
         return Watch.objects.select_related("last_job").get(id=uuid.UUID(watch_id))
     except (ValueError, Watch.DoesNotExist):
         raise NotFound(f"no watch with id {watch_id!r}") from None
-
-
-WATCH_ID = OpenApiParameter("watch_id", str, OpenApiParameter.PATH, description="A watch's id.")
-WATCH = OpenApiExample("hourly, with a webhook", request_only=True, value={
-    "url": "https://example.com/some-article", "every": "1h",
-    "callback_url": "https://hooks.example.com/smartcache"})
 
 
 class WatchListView(OperatorView):
@@ -333,7 +441,7 @@ class WatchListView(OperatorView):
         page = paginator.paginate_queryset(watches.watch_list(), request, view=self)
         return paginator.get_paginated_response([s.WatchResponse.render(w) for w in page or []])
 
-    @extend_schema(request=s.WatchRequest, examples=[WATCH], responses={
+    @extend_schema(request=s.WatchRequest, examples=[schema.WATCH_REQUEST], responses={
         201: s.WatchResponse, 400: OpenApiResponse(s.ErrorResponse),
         403: OpenApiResponse(s.ErrorResponse), 413: OpenApiResponse(s.ErrorResponse),
         415: OpenApiResponse(s.ErrorResponse)})
@@ -353,13 +461,13 @@ class WatchDetailView(OperatorView):
     """One watch: last checked, last changed, the last change's job and
     summary, the last error. DELETE stops watching (204)."""
 
-    @extend_schema(parameters=[WATCH_ID], responses={
+    @extend_schema(parameters=[schema.WATCH_ID_PARAMETER], responses={
         200: s.WatchResponse, 403: OpenApiResponse(s.ErrorResponse),
         404: OpenApiResponse(s.ErrorResponse)})
     def get(self, request: Request, watch_id: str) -> Response:
         return Response(s.WatchResponse.render(_get_watch(watch_id)))
 
-    @extend_schema(parameters=[WATCH_ID], responses={
+    @extend_schema(parameters=[schema.WATCH_ID_PARAMETER], responses={
         204: None, 403: OpenApiResponse(s.ErrorResponse), 404: OpenApiResponse(s.ErrorResponse)})
     def delete(self, request: Request, watch_id: str) -> Response:
         watches.watch_delete(watch=_get_watch(watch_id))
@@ -369,7 +477,7 @@ class WatchDetailView(OperatorView):
 class AnalyticsView(APIView):
     """Request, cache and job counters across all API and worker processes."""
 
-    @extend_schema(responses={200: s.AnalyticsResponse, 503: OpenApiResponse(s.ErrorResponse)})
+    @extend_schema(responses={200: s.AnalyticsResponse, **schema.errors(503)})
     def get(self, request: Request) -> Response:
         queue_size = Job.objects.filter(status=Job.Status.PENDING).count()
         return Response({**metrics.snapshot(), "queue_size": queue_size})

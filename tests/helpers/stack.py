@@ -84,7 +84,9 @@ class Stack:
 
         Waits on the worker's log, not on a result: the task ignores results.
         """
-        app = Celery("faults", broker=self.url)
+        # Not the current app: shared tasks (process_job) of this process
+        # would be sent to this stack's broker ever after.
+        app = Celery("faults", broker=self.url, set_as_current=False)
         try:
             task_id = app.send_task("summaries.process_job", args=[job_id],
                                     ignore_result=True).id
