@@ -194,6 +194,15 @@ class JobResponse(ShapedResponse):
                                       help_text="URL jobs, once fetched: after redirects.")
     title = serializers.CharField(required=False)
     extracted_chars = serializers.IntegerField(required=False)
+    # Progress (summaries/services/progress.py), on /api/status and its events.
+    queue_position = serializers.IntegerField(
+        required=False, help_text="While pending: 1 = next in its lane (1 + the pending jobs "
+                                  "of the same lane created before it).")
+    eta_seconds = serializers.IntegerField(
+        required=False, help_text="While pending or processing: estimated seconds until it "
+                                  "finishes, from the recent mean processing time W and the "
+                                  "worker threads online C: pending W*ceil(position/C), "
+                                  "processing W minus the time spent. Absent when unknown.")
 
     shown_when = {
         "summary": _completed, "tags": _completed,
@@ -202,6 +211,8 @@ class JobResponse(ShapedResponse):
         "completed_at": lambda job: job.completed_at is not None,
         "duration_ms": lambda job: job.duration_ms is not None,
         "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
+        "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
+        "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
     }
 
 

@@ -33,6 +33,7 @@ from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job
 from summaries.services.insights import failure_insights
+from summaries.services.progress import with_progress
 from summaries.services.submit import (
     job_list,
     job_retry,
@@ -147,7 +148,7 @@ class StatusView(APIView):
 
     @extend_schema(responses={200: s.JobResponse, 404: OpenApiResponse(s.ErrorResponse)})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(s.JobResponse.render(_get_job(job_id)))
+        return Response(s.JobResponse.render(with_progress(_get_job(job_id))))
 
 
 def _get_job(job_id: str) -> Job:

@@ -23,7 +23,7 @@ from summaries import cache, metrics, queues
 from summaries.errors import JobError, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
-from summaries.services import ai_quota, inflight, pipeline
+from summaries.services import ai_quota, events, inflight, pipeline
 from summaries.services.config import summarizer
 from summaries.urls import MAX_URL_CHARS
 
@@ -139,6 +139,7 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     metrics.stage_started(job, stage)
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
         raise JobError("the attempt took too long", code="job_timeout", transient=True)
+    events.job_stage(job, stage)
     if stage == job.stage:
         return  # set by the claim, with a fresh lease
     now = timezone.now()
@@ -180,6 +181,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
     metrics.job_completed(job, outcome, duration_ms=duration_ms)
+    events.job_completed(job, outcome, duration_ms=duration_ms)
     try:
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
                        keep=job.store)
@@ -208,6 +210,7 @@ def _step_aside(job: Job, delay: float, reason: str) -> None:
         updated_at=timezone.now(),
         lease_expires_at=None,
     )
+    events.job_pending(job, "waiting", reason)
     raise RetryLater(JobError(reason, code="ai_quota", transient=True), delay=delay)
 
 
@@ -224,6 +227,7 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
         updated_at=timezone.now(),
         lease_expires_at=None,
     )
+    events.job_pending(job, "retrying", error.message)
     raise RetryLater(error, delay=delay)
 
 
@@ -241,6 +245,7 @@ def _fail(job: Job, error: JobError) -> None:
     )
     if updated:
         metrics.job_failed(job, error.code)
+        events.job_failed(job, error)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
                 cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)
