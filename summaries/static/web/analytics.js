@@ -58,7 +58,9 @@
 
   function drawRequests(minutes) {
     var container = $("chart-requests");
-    var max = niceMax(Math.max.apply(null, minutes.map(function (m) { return m.hit + m.miss + m.joined; })));
+    // Whole numbers on the axis: a multiple of its four steps.
+    var peak = Math.max.apply(null, minutes.map(function (m) { return m.hit + m.miss + m.joined; }));
+    var max = Math.max(4, Math.ceil(niceMax(peak) / 4) * 4);
     var f = frame(container, minutes, max, function (v) { return String(Math.round(v)); });
     var slot = f.plot.w / minutes.length, bar = Math.max(1, slot * 0.7);
     var drawn = 0;
@@ -109,10 +111,10 @@
     $("k-requests").textContent = a.total_requests.toLocaleString();
     $("k-ratio").textContent = Math.round(a.hit_ratio * 100) + "%";
     $("k-saved").textContent = a.ai_calls_saved.toLocaleString();
-    $("k-latency").textContent = a.completed_jobs ?
-      duration(a.p50_processing_time_ms) + " / " + duration(a.p95_processing_time_ms) : "–";
-    $("k-queue").textContent = a.queue_size.toLocaleString();
-    $("k-failures").textContent = (a.failure_rate * 100).toFixed(1) + "%";
+    $("k-p50").textContent = a.completed_jobs ? duration(a.p50_processing_time_ms) : "–";
+    $("k-p95").textContent = a.completed_jobs ? duration(a.p95_processing_time_ms) : "–";
+    $("k-failures").textContent = a.failed_jobs ?
+      a.failed_jobs.toLocaleString() + " (" + (a.failure_rate * 100).toFixed(1) + "%)" : "0";
   }
 
   function getJson(url) {

@@ -42,6 +42,7 @@
       "SmartCache could not be reached");
     var text = (body && body.error) ? body.error : "Please try again in a moment.";
     text = text.charAt(0).toUpperCase() + text.slice(1);
+    if (!/[.!?]$/.test(text)) text += ".";
     if (retryAfter) text += " Try again in " + retryAfter + " s.";
     box.className = "alert" + (status === 429 || status === 503 ? " alert-warn" : "");
     box.dataset.status = String(status || 0);
