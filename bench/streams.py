@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import re
 import selectors
-import signal
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -90,8 +91,8 @@ def wrk(url: str, seconds: float) -> Wrk:
                + (sum(int(g) for g in errors.groups()) if errors else 0))
 
 
-def request(port: int, method: str, path: str, body: object = None) -> tuple[int, dict[str, object]]:
-    import http.client
+def request(port: int, method: str, path: str,
+            body: object = None) -> tuple[int, dict[str, object]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         data = None if body is None else json.dumps(body).encode()
@@ -290,8 +291,11 @@ def main() -> int:
     args = parser.parse_args()
     # Stopped by a signal: still stop everything started (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+    try:
+        from throughput import ensure_wrk  # installs it with apt-get where it can
+        ensure_wrk()
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="smartcache-streams-"))
     valkey_port, port = st.free_port(), st.free_port()
@@ -310,10 +314,10 @@ def main() -> int:
                        env=env, check=True)
         argv = commands.from_environment("web", env)
         argv = [a for a in argv if a != "--access-logfile" and a != "-"]  # no per-request log
-        say(f"web server: {' '.join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))}")
+        say(f"web server: {Path(argv[0]).name} {' '.join(argv[1:])}")
         result = measure("gthread", argv, env, port, args, workdir, valkey_url)
         if args.compare_sync:
-            sync = [a for a in argv]
+            sync = list(argv)
             at = sync.index("--worker-class")
             del sync[at:at + 4]  # --worker-class gthread --threads N
             say("the same with sync workers (the model before; reported only)")

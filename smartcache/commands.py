@@ -26,8 +26,11 @@ def _celery(*args: str) -> list[str]:
 
 # Threads per web process (WEB_THREADS): an open event stream
 # (/api/jobs/<id>/events) holds one for its whole life, the settings keep
-# some free for the rest of the API (SSE_MAX_STREAMS).
-WEB_THREADS = 128
+# some free for the rest of the API (SSE_MAX_STREAMS). Threads are created
+# only as needed, and a waiting stream costs no CPU; so many that one
+# process can take every stream gunicorn happens to hand it (its workers
+# do not share connections evenly: bench/streams.py).
+WEB_THREADS = 256
 
 
 def web(*, bind: str, workers: int, control_socket: Path,

@@ -169,7 +169,7 @@ def test_the_analytics_page_draws_its_charts(page: Any, site: WebServer) -> None
     assert page.locator("#chart-requests rect.bar-miss").count() >= 1
     assert page.locator("#chart-processing path.line").count() == 1
     assert page.locator("#chart-processing circle.dot").count() >= 1
-    assert page.text_content("#k-requests") not in ("", "–")
+    assert page.text_content("#k-requests") not in ("", "\N{EN DASH}")
     assert page.text_content("#k-ratio").endswith("%")
     shoot(page, "analytics")
 
@@ -184,7 +184,8 @@ def test_the_page_fits_a_phone(browser: Any, site: WebServer) -> None:
         tab.goto(site.url + "/")
         overflows.append(tab.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
         box = tab.locator("#submit").bounding_box()
-        links = tab.locator("footer a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        links = tab.locator("footer a").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))")
     finally:
         context.close()
     assert max(overflows) <= 0  # nothing wider than the screen
