@@ -137,16 +137,21 @@ def test_a_resubmit_shows_the_cached_badge(page: Any, site: WebServer) -> None:
     shoot(page, "home-result")
 
 
-def test_an_api_error_is_shown_to_the_person(page: Any, site: WebServer) -> None:
+@pytest.mark.parametrize(("text", "status", "title", "words"), [
+    ("Too short", "400", "That input can't be summarised", "two sentences"),
+    ("A sentence of the text. " * 4200, "413", "That's too long to summarise", "the limit"),
+])
+def test_an_api_error_is_shown_to_the_person(page: Any, site: WebServer, text: str,
+                                             status: str, title: str, words: str) -> None:
     page.goto(site.url + "/")
-    submit(page, "Too short")
+    submit(page, text)
     page.wait_for_selector("#error:not([hidden])")
-    assert page.get_attribute("#error", "data-status") == "400"
-    assert page.text_content("#error-title") == "That input can't be summarised"
-    assert "two sentences" in page.text_content("#error-text")
+    assert page.get_attribute("#error", "data-status") == status
+    assert page.text_content("#error-title") == title
+    assert words in page.text_content("#error-text")
     assert page.is_hidden("#result")
     assert page.is_enabled("#submit")
-    shoot(page, "home-error")
+    shoot(page, f"home-error-{status}")
 
 
 def test_the_analytics_page_draws_its_charts(page: Any, site: WebServer) -> None:

@@ -243,9 +243,15 @@
     });
   }
 
+  // No maxlength on the box: a long paste is not cut silently, the API's
+  // 413 says what the limit is.
+  var limit = Number(input.dataset.max) || 0;
   function count() {
     var n = input.value.length;
-    setText("counter", n.toLocaleString() + (n === 1 ? " character" : " characters"));
+    var counter = $("counter");
+    counter.textContent = n.toLocaleString() + (limit ? " / " + limit.toLocaleString() : "") +
+      (n === 1 ? " character" : " characters");
+    counter.classList.toggle("is-over", limit > 0 && n > limit);
   }
 
   form.addEventListener("submit", submit);
