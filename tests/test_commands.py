@@ -15,7 +15,8 @@ def test_commands_from_the_environment() -> None:
            "FLOWER_PORT": "5601", "FLOWER_BASIC_AUTH": "ops:secret", "WEB_THREADS": "64"}
     web = commands.from_environment("web", env)
     assert web[1:] == ["smartcache.wsgi:application", "--bind", "[::1]:8123", "--workers", "5",
-                       "--worker-class", "gthread", "--threads", "64", "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
+                       "--worker-class", "gthread", "--threads", "64", "--timeout", "30",
+                       "--graceful-timeout", "5", "--access-logfile", "-",
                        "--control-socket", "/v/gunicorn.ctl"]
     assert Path(web[0]).name == "gunicorn"
     assert commands.from_environment("beat", env)[-2:] == ["--schedule", "/v/celerybeat-schedule"]
