@@ -101,6 +101,26 @@ def test_it_streams_each_stage_in_order_and_ends_with_the_summary(
     assert [int(e.id) for e in stream.events] == list(range(1, len(stream.events) + 1))
 
 
+def test_a_retry_is_an_event_and_a_failure_is_the_result(
+        sse_server: WebServer, worker: Worker, gemini: FakeGemini) -> None:
+    gemini.delay_s = 0.8  # the stream is connected before the first answer
+    gemini.script(["unavailable", "rejected"])  # transient, then permanent
+    api = Api(sse_server.url)
+    job_id = api.submit(unique_text("retried")).json()["job_id"]
+
+    stream = read_events(events_url(sse_server, job_id), timeout=30)
+
+    changes = [(e.data["status"], e.data["stage"], e.data.get("attempts"))
+               for e in stream.events]
+    assert ("pending", "retrying", 1) in changes
+    assert changes.index(("pending", "retrying", 1)) < changes.index(
+        ("processing", "summarizing", 2))
+    last = stream.events[-1]
+    assert last.name == "result" and last.data["status"] == "failed"
+    assert last.data["code"] and last.data["error"] and "summary" not in last.data
+    assert last.data == api.status(job_id).json()  # the same body polling gives
+
+
 def test_a_late_client_gets_the_final_state_at_once(
         sse_server: WebServer, worker: Worker, gemini: FakeGemini) -> None:
     api = Api(sse_server.url)

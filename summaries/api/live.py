@@ -25,7 +25,8 @@ from summaries.services.progress import with_progress
 EVENTS_HELP = (
     "Server-Sent Events (text/event-stream). At once an `event: status` with the job's "
     "whole /api/status body; then one `event: status` per change of status or stage "
-    "(job_id, status, stage, attempts; last_error while retrying); finally an "
+    "(job_id, status, stage, attempts; last_error while retrying), and the whole body again "
+    "at a heartbeat when queue_position or eta_seconds moved; finally an "
     "`event: result` with the whole status body (completed: summary, tags; failed: error, "
     "code), and the stream ends. A comment every SSE_HEARTBEAT_SECONDS; the stream ends "
     "after SSE_MAX_SECONDS (reconnect: the current state comes at once). 503 when this "
