@@ -9,7 +9,9 @@ was published, to order it against the row; see ``JobEventStream``).
 
 Publishing is one PUBLISH, fire and forget: the row is the truth, so an
 error from Valkey is logged and never fails the job; a stream that missed a
-message catches up from the row at its next heartbeat.
+message catches up from the row at its next heartbeat. The worker announces
+a job's end after its row and its cache entry are written, so a client that
+resubmits on hearing it gets a plain cache hit.
 
 A stream never loses a change: it subscribes first (and waits for Valkey to
 confirm), then reads the row and sends it, then relays what it hears. A

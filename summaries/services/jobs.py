@@ -181,13 +181,13 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
     metrics.job_completed(job, outcome, duration_ms=duration_ms)
-    events.job_completed(job, outcome, duration_ms=duration_ms)
     try:
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
                        keep=job.store)
         inflight.release(job.input_hash, str(job.id))
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
+    events.job_completed(job, outcome, duration_ms=duration_ms)
 
 
 def max_attempts(code: str) -> int:
@@ -245,13 +245,13 @@ def _fail(job: Job, error: JobError) -> None:
     )
     if updated:
         metrics.job_failed(job, error.code)
-        events.job_failed(job, error)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
                 cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)
             inflight.release(job.input_hash, str(job.id))
         except RedisError as exc:  # the marker expires; the row already says failed
             logger.warning("job %s: could not update Valkey (%s)", job.id, exc)
+        events.job_failed(job, error)
     logger.warning("job %s failed: %s (%s)", job.id, error.message, error.code)
 
 
