@@ -452,6 +452,7 @@ def banner(env: Mapping[str, str], host: str, port: int, flower_port: int) -> st
                    or str(Path(env["SMARTCACHE_VAR_DIR"]) / "webhook-secret"))
     return f"""
 SmartCache is running (Ctrl-C stops everything):
+  Web page       http://{shown}:{port}/   (submit and watch it run; charts at /analytics/)
   API            http://{shown}:{port}/api/   (browsable; POST /api/submit)
   Admin          http://{shown}:{port}/admin/  (user admin; {admin_hint};
                  change it with: .venv/bin/python manage.py changepassword admin)

@@ -7,7 +7,7 @@ process needs (pool, concurrency, time limits, queues) comes from the
 settings, so it is the same however the process is started.
 
 From a shell or a container: ``python -m smartcache.commands web|worker|beat|flower``
-runs the command (exec), reading HOST/PORT/WEB_CONCURRENCY/FLOWER_PORT/
+runs the command (exec), reading HOST/PORT/WEB_CONCURRENCY/WEB_THREADS/FLOWER_PORT/
 FLOWER_BASIC_AUTH/SMARTCACHE_VAR_DIR from the environment.
 """
 
@@ -24,12 +24,28 @@ def _celery(*args: str) -> list[str]:
     return [str(BIN / "celery"), "-A", "smartcache", *args]
 
 
-def web(*, bind: str, workers: int, control_socket: Path) -> list[str]:
-    """gunicorn with sync workers: under threaded workers redis-py's connection
-    setup raced at cold start (sockets closed under another thread)."""
+# Threads per web process (WEB_THREADS): an open event stream
+# (/api/jobs/<id>/events) holds one for its whole life, the settings keep
+# some free for the rest of the API (SSE_MAX_STREAMS). Threads are created
+# only as needed, and a waiting stream costs no CPU; so many that one
+# process can take every stream gunicorn happens to hand it (its workers
+# do not share connections evenly: bench/streams.py).
+WEB_THREADS = 256
+
+
+def web(*, bind: str, workers: int, control_socket: Path,
+        threads: int = WEB_THREADS) -> list[str]:
+    """gunicorn with threaded workers (gthread), chosen by measurement
+    (bench/streams.py): a sync worker would be held whole by each open event
+    stream, so 3 streams would starve the API; threads keep the API's
+    request path as it is (WSGI, no event loop) and cost about nothing
+    while a stream waits. Every client shared across threads is
+    thread-safe (redis-py's pool, the SDK client; a stream's subscription
+    belongs to its thread)."""
     return [
         str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", bind,
-        "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "5",
+        "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+        "--timeout", "30", "--graceful-timeout", "5",
         "--access-logfile", "-",
         # Its lines, access log included, in the format of every other line
         # (key=value or JSON), each access line with the job it is about.
@@ -63,7 +79,8 @@ def from_environment(name: str, env: dict[str, str]) -> list[str]:
     if name == "web":
         return web(bind=f"{bind_host}:{env.get('PORT') or 8000}",
                    workers=int(env.get("WEB_CONCURRENCY") or 3),
-                   control_socket=var / "gunicorn.ctl")
+                   control_socket=var / "gunicorn.ctl",
+                   threads=int(env.get("WEB_THREADS") or WEB_THREADS))
     if name == "worker":
         return worker()
     if name == "beat":

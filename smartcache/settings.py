@@ -16,6 +16,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from smartcache import commands as _commands
 from smartcache import valkey_urls
 from smartcache.secret_files import read_or_create
 
@@ -198,6 +199,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Serve the apps' static files (the web page's CSS and JS, the admin's) even
+# where collectstatic has not run (tests, a plain checkout); collected files
+# in STATIC_ROOT are served first.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -343,6 +348,18 @@ METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 0.5)
 AI_PRICE_PER_1K_INPUT = env_float("AI_PRICE_PER_1K_INPUT", 0.0)
 AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
 MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)
+
+# Live job updates (GET /api/jobs/<id>/events, summaries/services/events.py).
+# Each web process runs WEB_THREADS threads (smartcache/commands.py); an open
+# stream holds one, so at most SSE_MAX_STREAMS streams per process (the rest
+# of the threads stay for the API; a stream refused is a 503, the client
+# polls). A comment (and a look at the row) every SSE_HEARTBEAT_SECONDS
+# keeps proxies from closing idle streams; a stream ends after
+# SSE_MAX_SECONDS (the browser reconnects and gets the current state).
+WEB_THREADS = env_int("WEB_THREADS", _commands.WEB_THREADS, minimum=1)
+SSE_MAX_STREAMS = env_int("SSE_MAX_STREAMS", max(1, WEB_THREADS - 32), minimum=1)
+SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
+SSE_MAX_SECONDS = env_float("SSE_MAX_SECONDS", 300.0)
 
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
 if SUMMARIZER not in {"auto", "gemini", "openai", "local"}:

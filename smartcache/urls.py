@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from summaries.api.monitoring import metrics_view
+from summaries.web import views as web
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/api/", permanent=False)),
+    path("", web.home, name="home"),
+    path("analytics/", web.analytics, name="analytics-page"),
     path("admin/", admin.site.urls),
     path("api/", include("summaries.api.urls")),
     path("metrics", metrics_view, name="metrics"),

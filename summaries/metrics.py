@@ -186,6 +186,7 @@ def record_request(outcome: str, *, text: str = "") -> None:
         for counter in _COUNTERS[outcome]:
             _pending[counter] += 1
     _add(SUBMISSIONS, outcome)
+    _per_minute(outcome)
     if outcome in (HIT, JOINED):
         _saved("cache" if outcome == HIT else "dedup", text)
 
@@ -223,6 +224,7 @@ def stage_started(job: Job, stage: str) -> None:
 def job_completed(job: Job, outcome: Outcome, *, duration_ms: int) -> None:
     """The job completed; a result found in the cache by the worker saved a call."""
     _add(JOBS_FINISHED, "completed", "")
+    _per_minute("completed", ms=duration_ms)
     _end_stage(job)
     observe("total", duration_ms / 1000)
     if outcome.cached:
@@ -231,6 +233,7 @@ def job_completed(job: Job, outcome: Outcome, *, duration_ms: int) -> None:
 
 def job_failed(job: Job, code: str) -> None:
     _add(JOBS_FINISHED, "failed", code)
+    _per_minute("failed")
     _end_stage(job)
 
 
@@ -295,6 +298,8 @@ def flush() -> None:
             pipe.hincrby(key, field, amount)
         for (key, field), total in sums.items():
             pipe.hincrbyfloat(key, field, total)
+        for key in {key for key, _ in fields if key.startswith(TIMELINE_PREFIX)}:
+            pipe.expire(key, TIMELINE_TTL)  # bounded: a minute's hash lives a day
         pipe.execute()
     except RedisError:
         with _lock:
@@ -324,6 +329,46 @@ def _flush_forever() -> None:
         time.sleep(settings.METRICS_FLUSH_SECONDS)
         with contextlib.suppress(RedisError):
             flush()
+
+
+# --- per-minute timeline (the web page's charts) ---------------------------------
+# A hash per minute, ``metrics:m:<epoch minute>``: fields hit, miss, joined,
+# known_failure (submits by outcome), completed, failed (jobs), ms (the
+# completed jobs' processing milliseconds, summed). Counted with the other
+# batched counters (one flush per interval), each hash expiring after
+# TIMELINE_TTL: at most a day of minutes is ever kept.
+TIMELINE_PREFIX = "metrics:m:"
+TIMELINE_TTL = 24 * 3600
+TIMELINE_MAX_MINUTES = TIMELINE_TTL // 60
+TIMELINE_FIELDS = (HIT, MISS, JOINED, KNOWN_FAILURE, "completed", "failed", "ms")
+
+
+def _per_minute(field: str, *, ms: int = 0) -> None:
+    key = f"{TIMELINE_PREFIX}{int(time.time() // 60)}"
+    _ensure_flusher()
+    with _lock:
+        _pending_fields[(key, field)] += 1
+        if ms:
+            _pending_fields[(key, "ms")] += ms
+
+
+def timeline(minutes: int) -> list[dict[str, int]]:
+    """The last ``minutes`` minutes, oldest first, each ``{"minute": epoch
+    seconds, <field>: count ...}`` (zeros where nothing happened).
+    Raises redis.RedisError when Valkey is down."""
+    flush()
+    minutes = max(1, min(minutes, TIMELINE_MAX_MINUTES))
+    now = int(time.time() // 60)
+    span = range(now - minutes + 1, now + 1)
+    pipe = cache.client().pipeline(transaction=False)
+    for minute in span:
+        pipe.hgetall(f"{TIMELINE_PREFIX}{minute}")
+    rows = []
+    for minute, counts in zip(span, pipe.execute(), strict=True):
+        row = {"minute": minute * 60}
+        row.update({name: int(counts.get(name, 0)) for name in TIMELINE_FIELDS})
+        rows.append(row)
+    return rows
 
 
 # --- workers online ------------------------------------------------------------

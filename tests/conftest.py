@@ -22,6 +22,16 @@ from tests.helpers.processes import WebServer, Worker, database_url
 OUR_KEYS = ("summary:*", "inflight:*", "failed:*", "metrics:*", "ratelimit:*")
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say it loudly when the browser tests (tests/test_browser.py) could not run."""
+    reasons = {str(report.longrepr[2]) for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple) and "browser tests not run"
+               in str(report.longrepr[2])}
+    for reason in sorted(reasons):
+        terminalreporter.write_line(f"NOTE: {reason.removeprefix('Skipped: ')}", yellow=True,
+                                    bold=True)
+
+
 @pytest.fixture(scope="session")
 def valkey() -> redis.Redis:
     return redis.Redis.from_url(settings.VALKEY_URL, decode_responses=True)

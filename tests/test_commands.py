@@ -12,10 +12,11 @@ from tests.helpers.processes import ROOT
 
 def test_commands_from_the_environment() -> None:
     env = {"HOST": "::1", "PORT": "8123", "WEB_CONCURRENCY": "5", "SMARTCACHE_VAR_DIR": "/v",
-           "FLOWER_PORT": "5601", "FLOWER_BASIC_AUTH": "ops:secret"}
+           "FLOWER_PORT": "5601", "FLOWER_BASIC_AUTH": "ops:secret", "WEB_THREADS": "64"}
     web = commands.from_environment("web", env)
     assert web[1:] == ["smartcache.wsgi:application", "--bind", "[::1]:8123", "--workers", "5",
-                       "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
+                       "--worker-class", "gthread", "--threads", "64", "--timeout", "30",
+                       "--graceful-timeout", "5", "--access-logfile", "-",
                        "--logger-class", "summaries.logcontext.GunicornLogger",
                        "--control-socket", "/v/gunicorn.ctl"]
     assert Path(web[0]).name == "gunicorn"

@@ -265,6 +265,15 @@ class JobResponse(ShapedResponse):
     callbacks = DeliveryResponse(many=True, required=False, source="callback_deliveries",
                                  help_text="Webhook deliveries (callback_url on a submit), "
                                            "oldest first.")
+    # Progress (summaries/services/progress.py), on /api/status and its events.
+    queue_position = serializers.IntegerField(
+        required=False, help_text="While pending: 1 = next in its lane (1 + the pending jobs "
+                                  "of the same lane created before it).")
+    eta_seconds = serializers.IntegerField(
+        required=False, help_text="While pending or processing: estimated seconds until it "
+                                  "finishes, from the recent mean processing time W and the "
+                                  "worker threads online C: pending W*ceil(position/C), "
+                                  "processing W minus the time spent. Absent when unknown.")
 
     shown_when = {
         "summary": _completed, "tags": _completed,
@@ -275,6 +284,8 @@ class JobResponse(ShapedResponse):
         "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
         "callbacks": lambda job: job.has_callbacks,
+        "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
+        "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
     }
 
 

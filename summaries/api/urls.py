@@ -6,7 +6,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from summaries.api import views
+from summaries.api import live, views
 from summaries.api.errors import error_response
 
 
@@ -28,6 +28,8 @@ urlpatterns = [
     *both("status/<str:job_id>", views.StatusView.as_view(), "job-status"),
     *both("jobs", views.JobListView.as_view(), "jobs"),
     *both("jobs/<str:job_id>/retry", views.JobRetryView.as_view(), "job-retry"),
+    *both("jobs/<str:job_id>/events", live.JobEventsView.as_view(), "job-events"),
+    *both("analytics/timeline", live.TimelineView.as_view(), "analytics-timeline"),
     *both("analytics", views.AnalyticsView.as_view(), "analytics"),
     *both("insights", views.InsightsView.as_view(), "insights"),
     *both("cache/purge", views.CachePurgeView.as_view(), "cache-purge"),

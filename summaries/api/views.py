@@ -41,6 +41,7 @@ from summaries.api.throttling import SubmitRateThrottle
 from summaries.models import Job, Watch
 from summaries.services import watches
 from summaries.services.insights import failure_insights
+from summaries.services.progress import with_progress
 from summaries.services.submit import (
     Submission,
     job_list,
@@ -207,6 +208,10 @@ ENDPOINTS = (
     ("submit-batch", "POST", "Up to 100 inputs at once, answered item by item."),
     ("job-status", "GET", "A job's status, stage and, once completed, its summary and tags."),
     ("analytics", "GET", "Hits, misses, processing times, AI calls and cost saved."),
+    ("analytics-timeline", "GET", "Per-minute hits, misses and processing time (the last "
+                                  "day; ?minutes=60)."),
+    ("job-events", "GET", "A job's status pushed live as Server-Sent Events, ending with "
+                          "the result."),
     ("health", "GET", "200 when the database and Valkey answer, else 503."),
     ("jobs", "GET", "Operators: all jobs, newest first; ?status=failed is the dead-letter "
                     "queue."),
@@ -221,7 +226,8 @@ ENDPOINTS = (
     ("schema", "GET", "The OpenAPI schema (YAML; ?format=json)."),
 )
 # Path parameters, shown in the root's URLs as {placeholders}.
-PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "cache-key": "key",
+PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "job-events": "job_id",
+                   "cache-key": "key",
                    "watch-detail": "watch_id"}
 
 
@@ -281,7 +287,7 @@ class StatusView(APIView):
             schema.STATUS_COMPLETED, schema.STATUS_FAILED]),
         **schema.errors(404)})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(s.JobResponse.render(_get_job(job_id)))
+        return Response(s.JobResponse.render(with_progress(_get_job(job_id))))
 
 
 def _get_job(job_id: str) -> Job:

@@ -23,7 +23,7 @@ from summaries import cache, metrics, queues
 from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput, namespace_language
 from summaries.models import Job
-from summaries.services import ai_quota, inflight, pipeline, webhooks
+from summaries.services import ai_quota, events, inflight, pipeline, webhooks
 from summaries.services.config import summarizer
 from summaries.urls import MAX_URL_CHARS
 
@@ -140,6 +140,7 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     metrics.stage_started(job, stage)
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
         raise JobError("the attempt took too long", code="job_timeout", transient=True)
+    events.job_stage(job, stage)
     if stage == job.stage:
         return  # set by the claim, with a fresh lease
     now = timezone.now()
@@ -189,6 +190,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
         webhooks.job_finished(job_id=str(job.id))
+    events.job_completed(job, outcome, duration_ms=duration_ms)
 
 
 def max_attempts(code: str) -> int:
@@ -211,6 +213,7 @@ def _step_aside(job: Job, delay: float, reason: str) -> None:
         updated_at=timezone.now(),
         lease_expires_at=None,
     )
+    events.job_pending(job, "waiting", reason)
     raise RetryLater(JobError(reason, code="ai_quota", transient=True), delay=delay)
 
 
@@ -227,6 +230,7 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
         updated_at=timezone.now(),
         lease_expires_at=None,
     )
+    events.job_pending(job, "retrying", error.message)
     raise RetryLater(error, delay=delay)
 
 
@@ -252,6 +256,7 @@ def _fail(job: Job, error: JobError) -> None:
             logger.warning("job %s: could not update Valkey (%s)", job.id, exc)
         if job.has_callbacks:
             webhooks.job_finished(job_id=str(job.id))
+        events.job_failed(job, error)
     logger.warning("job %s failed: %s (%s)", job.id, error.message, error.code)
     if updated:  # this attempt failed it (no newer attempt owns the job)
         raise JobFailed(f"{error.code}: {error.message}")
