@@ -8,6 +8,7 @@ import unicodedata
 
 import pytest
 
+from summaries.errors import JobError
 from summaries.providers import (
     ContractError,
     LocalProvider,
@@ -100,11 +101,19 @@ def test_long_words_are_not_abbreviations() -> None:
         "Visit the U.S.", "The rest followed."]
 
 
-def test_local_summarises_two_million_characters_of_cats() -> None:
-    result = LocalProvider().summarize(CATS)
+def test_local_summarises_two_million_characters_of_two_sentences() -> None:
+    pets = "Cats purr at night. Dogs bark at the postman. " * 45_000  # 2.1M characters
+    result = LocalProvider().summarize(pets)
     sentences = split_sentences(result.summary)
-    assert set(sentences) == {"Cats purr."} and 2 <= len(sentences) <= 3
-    assert sorted(result.tags) == ["cats", "purr"]
+    assert set(sentences) == {"Cats purr at night.", "Dogs bark at the postman."}
+    assert len(sentences) == 2  # each distinct sentence once
+
+
+def test_one_sentence_repeated_two_million_characters_is_too_short() -> None:
+    # A summary would have to repeat it: refused as input_too_short, not garbled.
+    with pytest.raises(JobError) as refused:
+        LocalProvider().summarize(CATS)
+    assert refused.value.code == "input_too_short" and not refused.value.transient
 
 
 # --- control characters and lone surrogates (PostgreSQL refuses NUL) ------------------

@@ -61,7 +61,7 @@ def _examples(content: dict[str, Any]) -> dict[str, Any]:
 # Each documented request body, and the serializer its view validates it with.
 REQUEST_FORMS: dict[str, type[drf_serializers.Serializer[Any]]] = {
     "/api/submit": s.SubmitRequest, "/api/submit/batch": s.BatchRequest,
-    "/api/cache/purge": s.PurgeRequest}
+    "/api/cache/purge": s.PurgeRequest, "/api/watches": s.WatchRequest}
 
 
 def test_every_body_has_examples_that_its_serializer_accepts() -> None:
@@ -129,7 +129,7 @@ def test_path_parameters_have_real_looking_examples() -> None:
                 values = [example["value"] for example in parameter["examples"].values()]
                 assert values, (method, path, parameter["name"])
                 for value in values:
-                    if parameter["name"] == "job_id":
+                    if parameter["name"] in ("job_id", "watch_id"):
                         uuid.UUID(value)
                     else:
                         assert re.fullmatch(parameter["schema"]["pattern"], value)

@@ -437,8 +437,7 @@ class WatchListView(OperatorView):
 
     @extend_schema(operation_id="watches_list", parameters=[
         OpenApiParameter("page", int), OpenApiParameter("page_size", int)], responses={
-        200: s.WatchPage, 403: OpenApiResponse(s.ErrorResponse),
-        404: OpenApiResponse(s.ErrorResponse)})
+        200: s.WatchPage, **schema.errors(403, 404)})
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         paginator.page_size = 50
@@ -448,9 +447,7 @@ class WatchListView(OperatorView):
         return paginator.get_paginated_response([s.WatchResponse.render(w) for w in page or []])
 
     @extend_schema(request=s.WatchRequest, examples=[schema.WATCH_REQUEST], responses={
-        201: s.WatchResponse, 400: OpenApiResponse(s.ErrorResponse),
-        403: OpenApiResponse(s.ErrorResponse), 413: OpenApiResponse(s.ErrorResponse),
-        415: OpenApiResponse(s.ErrorResponse)})
+        201: s.WatchResponse, **schema.errors(400, 403, 413, 415)})
     def post(self, request: Request) -> Response:
         form = s.WatchRequest(data=request.data)
         form.is_valid(raise_exception=True)
@@ -468,13 +465,12 @@ class WatchDetailView(OperatorView):
     summary, the last error. DELETE stops watching (204)."""
 
     @extend_schema(parameters=[schema.WATCH_ID_PARAMETER], responses={
-        200: s.WatchResponse, 403: OpenApiResponse(s.ErrorResponse),
-        404: OpenApiResponse(s.ErrorResponse)})
+        200: s.WatchResponse, **schema.errors(403, 404)})
     def get(self, request: Request, watch_id: str) -> Response:
         return Response(s.WatchResponse.render(_get_watch(watch_id)))
 
     @extend_schema(parameters=[schema.WATCH_ID_PARAMETER], responses={
-        204: None, 403: OpenApiResponse(s.ErrorResponse), 404: OpenApiResponse(s.ErrorResponse)})
+        204: None, **schema.errors(403, 404)})
     def delete(self, request: Request, watch_id: str) -> Response:
         watches.watch_delete(watch=_get_watch(watch_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -76,7 +76,9 @@ class LocalProvider:
     def summarize(self, text: str, *, title: str | None = None,
                   language: str | None = None) -> SummaryResult:
         # ``language`` (a requested one) is ignored: an extract is in the text's own.
-        sentences = _leading_sentences(clean_text(text))
+        # Each distinct sentence once (a repeated quote, embed or boilerplate
+        # line would otherwise outrank everything by agreeing with itself).
+        sentences = list(dict.fromkeys(_leading_sentences(clean_text(text))))
         if len(sentences) < 2:
             raise JobError("text has fewer than two sentences to summarise",
                            code="input_too_short", transient=False)
