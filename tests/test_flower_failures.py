@@ -58,7 +58,7 @@ class Events:
     """Every task event the workers send, gathered by a Celery event receiver."""
 
     def __init__(self, broker_url: str) -> None:
-        self.app = Celery("events", broker=broker_url)
+        self.app = Celery("events", broker=broker_url, set_as_current=False)
         self.seen: list[dict[str, Any]] = []
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._capture, daemon=True)

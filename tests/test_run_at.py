@@ -34,7 +34,7 @@ def iso(moment: datetime) -> str:
 
 def send_tick() -> None:
     """What beat sends every SCHEDULE_TICK_SECONDS, to the session's worker."""
-    app = Celery("ticker", broker=settings.VALKEY_URL)
+    app = Celery("ticker", broker=settings.VALKEY_URL, set_as_current=False)
     try:
         app.send_task("summaries.integrations_tick", ignore_result=True)
     finally:

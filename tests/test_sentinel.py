@@ -194,7 +194,8 @@ def sentinel_stack(group: Group, worker_env: dict[str, str]) -> Iterator[tuple[A
 def sentinel_client_app(url: str) -> Celery:
     """A Celery client on the group, configured as settings configure ours."""
     target = valkey_urls.parse(url)
-    app = Celery("sentinel-probe", broker=target.celery_url(), backend=target.celery_url())
+    app = Celery("sentinel-probe", broker=target.celery_url(), backend=target.celery_url(),
+                 set_as_current=False)
     app.conf.broker_transport_options = target.transport_options(timeout=2)
     app.conf.result_backend_transport_options = target.transport_options(timeout=2)
     return app

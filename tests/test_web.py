@@ -41,8 +41,9 @@ def test_the_analytics_page_is_served(web_server: WebServer) -> None:
 
 
 def test_the_api_root_is_still_reachable(web_server: WebServer) -> None:
-    root = requests.get(f"{web_server.url}/api/", timeout=10).json()
-    assert root["analytics-timeline"].endswith("/api/analytics/timeline")
+    endpoints = requests.get(f"{web_server.url}/api/", timeout=10).json()["endpoints"]
+    assert any(route.endswith("/api/analytics/timeline") for route in endpoints)
+    assert any(route.endswith("/api/jobs/{job_id}/events") for route in endpoints)
 
 
 def test_the_timeline_counts_each_minute(web_server: WebServer, worker: Worker,

@@ -205,7 +205,7 @@ def test_the_tick_sends_what_was_missed_or_lost(api: Api, receiver: FakeReceiver
     lost = WebhookDelivery.objects.create(
         job=job, url=receiver.url("/lost"), status=WebhookDelivery.Status.PENDING,
         next_attempt_at=timezone.now() - timedelta(minutes=5))
-    app = Celery("ticker", broker=settings.VALKEY_URL)
+    app = Celery("ticker", broker=settings.VALKEY_URL, set_as_current=False)
     try:
         app.send_task("summaries.integrations_tick", ignore_result=True)  # as beat does
     finally:

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from summaries import metrics
+from summaries.api import schema
 from summaries.api import serializers as s
 from summaries.models import Job
 from summaries.services import events
@@ -49,9 +50,9 @@ class JobEventsView(APIView):
 
     @extend_schema(
         responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, EVENTS_HELP),
-                   404: OpenApiResponse(s.ErrorResponse),
-                   503: OpenApiResponse(s.ErrorResponse)},
-        parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER,
+                   **schema.errors(404, 503)},
+        parameters=[schema.JOB_ID_PARAMETER,
+                    OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER,
                                      required=False,
                                      description="Sent by a reconnecting EventSource; "
                                                  "the current state follows at once.")])
@@ -102,8 +103,7 @@ class TimelineView(APIView):
     ``minutes`` minutes (oldest first; at most a day is kept)."""
 
     @extend_schema(parameters=[TimelineFilter], responses={
-        200: TimelineResponse, 400: OpenApiResponse(s.ErrorResponse),
-        503: OpenApiResponse(s.ErrorResponse)})
+        200: TimelineResponse, **schema.errors(400, 503)})
     def get(self, request: Request) -> Response:
         query = TimelineFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
