@@ -61,6 +61,7 @@ from rest_framework.renderers import JSONRenderer
 from summaries import urls
 from summaries.errors import InvalidInput, JobError, RetryLater
 from summaries.fetching import check_submit_url, transport
+from summaries.logcontext import job_context
 from summaries.models import Job, WebhookDelivery
 from summaries.services.config import fetch_policy
 
@@ -266,6 +267,13 @@ def _attempt(delivery_id: str) -> None:
     if not claimed:
         return  # delivered, failed, not due yet, or another worker is sending it
     delivery = WebhookDelivery.objects.select_related("job").get(id=delivery_id)
+    with job_context(str(delivery.job_id)):  # its lines carry the job id, as the job's do
+        _send(delivery)
+
+
+def _send(delivery: WebhookDelivery) -> None:
+    """POST a claimed delivery and record the outcome (raises RetryLater to try again)."""
+    delivery_id = str(delivery.id)
     try:
         body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
         status, error, final = _post(delivery, body)
