@@ -167,7 +167,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept (DATABASE_CONN_MAX_AGE, per thread): opening one
+    # per request or job cost more CPU than the job's queries, and closing
+    # the last one checkpoints the WAL (bench/throughput.py, figure 3).
     # Tests run real worker processes, which need a file they can open too
     # (one per test session: tests/valkey_plugin.py sets SMARTCACHE_TEST_DB).
     DATABASES["default"]["TEST"] = {

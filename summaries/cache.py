@@ -77,16 +77,30 @@ def get_summary_with_ttl(key: str) -> tuple[dict[str, Any] | None, int]:
     return (cast(dict[str, Any], json.loads(raw)) if raw else None), int(ttl_ms)
 
 
+def summary_name(key: str) -> str:
+    """The Valkey key of ``key``'s summary (for scripts that read it)."""
+    return f"summary:{key}"
+
+
+def parse_summary(raw: str) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(raw))
+
+
 def set_summary(key: str, payload: dict[str, Any], *, ttl: int,
-                cached_at: float | None = None) -> None:
+                cached_at: float | None = None, pipe: redis.client.Pipeline | None = None,
+                ) -> None:
     """Store a summary and announce it, so processes drop older local copies
     (summaries.local_cache). ``cached_at``: when the summary was made (epoch
-    seconds; now unless given), stored in the payload for ``max_age``."""
+    seconds; now unless given), stored in the payload for ``max_age``.
+    ``pipe``: queue the commands there (the caller executes it) instead of
+    sending them now."""
     payload = {**payload, "cached_at": time.time() if cached_at is None else cached_at}
-    pipe = client().pipeline(transaction=False)
-    pipe.set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
+    own = pipe is None
+    pipe = client().pipeline(transaction=False) if pipe is None else pipe
+    pipe.set(summary_name(key), json.dumps(payload), ex=max(1, ttl))
     pipe.publish(INVALIDATE_CHANNEL, key)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def summary_age(payload: dict[str, Any]) -> float:
@@ -108,18 +122,23 @@ def delete_summary(key: str) -> bool:
     return bool(deleted)
 
 
+def failure_name(key: str) -> str:
+    """The Valkey key remembering a failed fetch of ``key``."""
+    return f"failed:{key}"
+
+
 def remember_failure(key: str, job_id: str, *, ttl: int) -> None:
     """Remember the job that failed to fetch ``key`` so resubmits reuse it."""
     if ttl > 0:
-        client().set(f"failed:{key}", job_id, ex=ttl)
+        client().set(failure_name(key), job_id, ex=ttl)
 
 
 def recent_failure(key: str) -> str | None:
-    return cast(str | None, client().get(f"failed:{key}"))
+    return cast(str | None, client().get(failure_name(key)))
 
 
 def forget_failure(key: str) -> None:
-    client().delete(f"failed:{key}")
+    client().delete(failure_name(key))
 
 
 def ping() -> bool:

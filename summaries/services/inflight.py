@@ -29,8 +29,10 @@ Every function raises ``redis.RedisError`` when Valkey is down.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, cast
 
+import redis
 from django.conf import settings
 
 from summaries import cache
@@ -49,6 +51,23 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
     return redis.call('expire', KEYS[1], ARGV[2])
 end
 return 0
+"""
+
+# A submit's first look, in one round trip: the summary if cached (and its
+# time to live), else a URL's remembered fetch failure, else the claim; and
+# when another holder has the marker, who. Atomic, so nothing can finish
+# between the look and the claim.
+_LOOK_OR_CLAIM = """
+if KEYS[2] ~= '' then
+    local hit = redis.call('get', KEYS[2])
+    if hit then return {'hit', hit, redis.call('pttl', KEYS[2])} end
+end
+if KEYS[3] ~= '' then
+    local failed = redis.call('get', KEYS[3])
+    if failed then return {'failed', failed} end
+end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {'claimed'} end
+return {'owner', redis.call('get', KEYS[1])}
 """
 
 # How long a job waits for another job that is summarising the same article
@@ -73,6 +92,38 @@ def claim(key: str, holder: str, *, ttl: int = CLAIM_TTL) -> bool:
     return bool(cache.client().set(_name(key), holder, nx=True, ex=ttl))
 
 
+@dataclass(frozen=True)
+class Look:
+    """What ``look_or_claim`` found: exactly one of a cached summary (``hit``,
+    with ``hit_ttl_ms``), a remembered fetch failure (``failed_job``), our
+    claim (``claimed``), or another holder's (``owner``)."""
+
+    claimed: bool = False
+    owner: str | None = None
+    hit: dict[str, Any] | None = None
+    hit_ttl_ms: int = 0
+    failed_job: str | None = None
+
+
+def look_or_claim(key: str, holder: str, *, cached: bool = True, failure: bool = False,
+                  ttl: int = CLAIM_TTL) -> Look:
+    """A submit's first look at Valkey, one round trip: with ``cached``, the
+    summary of ``key`` if there is one; with ``failure``, a remembered failed
+    fetch of it (``cache.remember_failure``); otherwise ``claim`` (nothing is
+    claimed when either is found)."""
+    reply = cache.client().eval(
+        _LOOK_OR_CLAIM, 3, _name(key), cache.summary_name(key) if cached else "",
+        cache.failure_name(key) if failure else "", holder, ttl)
+    found = reply[0]
+    if found == "hit":
+        return Look(hit=cache.parse_summary(reply[1]), hit_ttl_ms=int(reply[2]))
+    if found == "failed":
+        return Look(failed_job=str(reply[1]))
+    if found == "claimed":
+        return Look(claimed=True)
+    return Look(owner=str(reply[1]) if len(reply) > 1 and reply[1] else None)
+
+
 def owner(key: str) -> str | None:
     return cast(str | None, cache.client().get(_name(key)))
 
@@ -82,8 +133,16 @@ def adopt(key: str, holder: str) -> None:
     cache.client().set(_name(key), holder, ex=settings.INFLIGHT_TTL)
 
 
-# A worker's renewal is the same write: the job it claimed is the active one.
-renew = adopt
+def renew(key: str, holder: str, *, read_summary: bool = False) -> dict[str, Any] | None:
+    """A worker's renewal is ``adopt``: the job it claimed is the active one.
+    With ``read_summary``, also read ``key``'s cached summary in the same
+    round trip, and return it (None if there is none)."""
+    pipe = cache.client().pipeline(transaction=False)
+    pipe.set(_name(key), holder, ex=settings.INFLIGHT_TTL)
+    if read_summary:
+        pipe.get(cache.summary_name(key))
+    replies = pipe.execute()
+    return cache.parse_summary(replies[1]) if read_summary and replies[1] else None
 
 
 def confirm(key: str, holder: str) -> None:
@@ -92,8 +151,10 @@ def confirm(key: str, holder: str) -> None:
     cache.client().eval(_EXTEND_IF_OWNER, 1, _name(key), holder, settings.INFLIGHT_TTL)
 
 
-def release(key: str, holder: str) -> None:
-    cache.client().eval(_RELEASE_IF_OWNER, 1, _name(key), holder)
+def release(key: str, holder: str, *, pipe: redis.client.Pipeline | None = None) -> None:
+    """Remove ``holder``'s marker (only if it is still ``holder``'s); with
+    ``pipe``, queued there for the caller to execute."""
+    (pipe or cache.client()).eval(_RELEASE_IF_OWNER, 1, _name(key), holder)
 
 
 def await_content(key: str, holder: str, *, wait: float = CONTENT_WAIT_SECONDS
