@@ -325,7 +325,7 @@ def _lock_input(key: str) -> None:
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                 queue: str, store: bool = True) -> Job:
-    job = Job.objects.create(
+    job = job_rows.insert(Job(
         id=job_id,
         kind=item.kind,
         input_hash=key,
@@ -336,7 +336,7 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         queue=queue,
         provider=summarizer().cache_namespace,
         stage="queued",
-    )
+    ))
     transaction.on_commit(lambda: enqueue(job_id, queue=queue))
     return job
 
