@@ -79,7 +79,8 @@ def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
     """Hand a job to Celery on its lane. A broker failure leaves it pending
     for the reconciler rather than failing the request that created it."""
     try:
-        # The task id is the job id: the reconciler finds a job's message by it.
-        process_job.apply_async(args=(job_id,), task_id=job_id, queue=queue, retry=True)
+        # The task id is the job id: the reconciler finds a job's message by
+        # it. queues.publish writes what apply_async would, at a tenth of its CPU.
+        queues.publish(process_job, job_id, (job_id,), queue=queue)
     except Exception:
         logger.exception("could not enqueue job %s; the reconciler will retry", job_id)
