@@ -16,7 +16,7 @@ from summaries import queues
 from summaries.tasks import process_job
 
 
-def _shape(raw: str, task_id: str) -> dict[str, Any]:
+def _shape(raw: str | bytes, task_id: str) -> dict[str, Any]:
     """A message with its task id replaced by "<id>" and its body decoded;
     the delivery tag (a fresh uuid per message) left out."""
     message = json.loads(raw)
