@@ -4,8 +4,11 @@ Its whole lifecycle lives here:
 
 - **claim**: the first submit of an input sets the marker with SET NX, so of
   any number of simultaneous identical submits one goes on to create the job
-  and the others *join* it by reading the owner's id.
-- **confirm**: the claimer extends its claim once its job row is written.
+  and the others *join* it by reading the owner's id. A submit looks at the
+  cache and claims in one atomic step (``look_or_claim``). The claim lasts
+  INFLIGHT_TTL at once: its holder writes the job row right after. If it
+  died first, the next submit of the input waits a moment for that row
+  (services.submit), then creates the job itself and adopts the marker.
 - **adopt**: once the database has settled which job is active for the input
   (see below), the marker is pointed at that job.
 - **renew**: every attempt of the job re-sets it, so it outlives retries.
@@ -46,13 +49,6 @@ end
 return 0
 """
 
-_EXTEND_IF_OWNER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('expire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
 # A submit's first look, in one round trip: the summary if cached (and its
 # time to live), else a URL's remembered fetch failure, else the claim; and
 # when another holder has the marker, who. Atomic, so nothing can finish
@@ -75,21 +71,13 @@ return {'owner', redis.call('get', KEYS[1])}
 CONTENT_WAIT_SECONDS = 20.0
 
 
-# A claim not yet confirmed by a job row lapses after this many seconds.
-CLAIM_TTL = 20
-
-
 def _name(key: str) -> str:
     return f"inflight:{key}"
 
 
-def claim(key: str, holder: str, *, ttl: int = CLAIM_TTL) -> bool:
-    """True if ``holder`` now holds the marker; False if another one does.
-
-    A claim is short-lived until ``confirm`` extends it: if its holder dies
-    before recording a job, the input is free again within ``ttl`` seconds.
-    """
-    return bool(cache.client().set(_name(key), holder, nx=True, ex=ttl))
+def claim(key: str, holder: str) -> bool:
+    """True if ``holder`` now holds the marker; False if another one does."""
+    return bool(cache.client().set(_name(key), holder, nx=True, ex=settings.INFLIGHT_TTL))
 
 
 @dataclass(frozen=True)
@@ -106,14 +94,14 @@ class Look:
 
 
 def look_or_claim(key: str, holder: str, *, cached: bool = True, failure: bool = False,
-                  ttl: int = CLAIM_TTL) -> Look:
+                  ) -> Look:
     """A submit's first look at Valkey, one round trip: with ``cached``, the
     summary of ``key`` if there is one; with ``failure``, a remembered failed
     fetch of it (``cache.remember_failure``); otherwise ``claim`` (nothing is
     claimed when either is found)."""
     reply = cache.client().eval(
         _LOOK_OR_CLAIM, 3, _name(key), cache.summary_name(key) if cached else "",
-        cache.failure_name(key) if failure else "", holder, ttl)
+        cache.failure_name(key) if failure else "", holder, settings.INFLIGHT_TTL)
     found = reply[0]
     if found == "hit":
         return Look(hit=cache.parse_summary(reply[1]), hit_ttl_ms=int(reply[2]))
@@ -145,12 +133,6 @@ def renew(key: str, holder: str, *, read_summary: bool = False) -> dict[str, Any
     return cache.parse_summary(replies[1]) if read_summary and replies[1] else None
 
 
-def confirm(key: str, holder: str) -> None:
-    """Extend ``holder``'s claim to the full TTL once its job row exists; a
-    claim that already ended (its job finished) is not brought back."""
-    cache.client().eval(_EXTEND_IF_OWNER, 1, _name(key), holder, settings.INFLIGHT_TTL)
-
-
 def release(key: str, holder: str, *, pipe: redis.client.Pipeline | None = None) -> None:
     """Remove ``holder``'s marker (only if it is still ``holder``'s); with
     ``pipe``, queued there for the caller to execute."""
@@ -166,7 +148,7 @@ def await_content(key: str, holder: str, *, wait: float = CONTENT_WAIT_SECONDS
     while True:
         if hit := cache.get_summary(key):
             return hit
-        if claim(key, holder, ttl=settings.INFLIGHT_TTL):
+        if claim(key, holder):
             return None
         if owner(key) in (None, holder) or time.monotonic() > deadline:
             return None

@@ -302,15 +302,16 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
         if active is None:
+            if claimed:
+                inflight.release(key, job_id)
             raise Busy("a job for this input just ended; try again") from None
+        inflight.adopt(key, str(active.id))
         return active
     except BaseException:
         if claimed:  # no job came of our claim: free the input at once
             inflight.release(key, job_id)
         raise
-    if claimed:
-        inflight.confirm(key, job_id)
-    else:
+    if not claimed:
         inflight.adopt(key, job_id)
     return job
 
