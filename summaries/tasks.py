@@ -26,7 +26,8 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
+from django.db import close_old_connections
 
 from summaries import queues
 from summaries.errors import RetryLater
@@ -66,6 +67,16 @@ def purge_old_jobs() -> None:
     if purged.deleted or purged.cleared:
         logger.info("retention: deleted %d old jobs, cleared the page text of %d",
                     purged.deleted, purged.cleared)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs: Any) -> None:
+    """Django's rule for a request's database connections, for a task's: kept
+    up to CONN_MAX_AGE, closed when broken. Celery's own Django fixup would
+    close them before and after every task (CELERY_DB_REUSE_MAX in settings
+    makes it rare), which with SQLite reopened the database twice per job."""
+    close_old_connections()
 
 
 @worker_init.connect
