@@ -169,7 +169,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept (DATABASE_CONN_MAX_AGE, per thread): opening one
+    # per request or job cost more CPU than the job's queries, and closing
+    # the last one checkpoints the WAL (bench/throughput.py, figure 3).
     # Tests run real worker processes, which need a file they can open too
     # (one per test session: tests/valkey_plugin.py sets SMARTCACHE_TEST_DB).
     DATABASES["default"]["TEST"] = {
@@ -497,6 +499,12 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # sees each task from the worker's events (received, started, succeeded).
 CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_TASK_TRACK_STARTED = True
+# Celery's Django fixup closes every database connection before and after
+# each task unless this is set; then only once per this many tasks. Django's
+# own rule (CONN_MAX_AGE, broken connections) applies after every task
+# instead (summaries/tasks.py): with SQLite, reopening the database twice per
+# job cost more CPU than the job's queries (bench/throughput.py, figure 3).
+CELERY_DB_REUSE_MAX = 10_000
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-jobs": {

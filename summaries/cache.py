@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
@@ -83,6 +84,33 @@ def cache_client() -> redis.Redis:
     return _client(_cache_url(), settings.VALKEY_SOCKET_TIMEOUT)
 
 
+def one_server() -> bool:
+    """Whether the cache and the main Valkey are one server (the default):
+    then a script or a pipeline may touch the keys of both in one round trip."""
+    return _cache_url() == settings.VALKEY_URL
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Commands for both servers queued together: ``cache`` for the cache's
+    keys, ``main`` for the main server's. One pipeline, one round trip, when
+    they are one server; else one each, the cache's sent first (a summary is
+    written before the marker that guards its input is released)."""
+
+    main: redis.client.Pipeline
+    cache: redis.client.Pipeline
+
+    def execute(self) -> None:
+        self.cache.execute()
+        if self.main is not self.cache:
+            self.main.execute()
+
+
+def batch() -> Batch:
+    main = client().pipeline(transaction=False)
+    return Batch(main, main if one_server() else cache_client().pipeline(transaction=False))
+
+
 def get_summary(key: str) -> dict[str, Any] | None:
     raw = cache_client().get(f"summary:{key}")
     return cast(dict[str, Any], json.loads(raw)) if raw else None
@@ -97,16 +125,30 @@ def get_summary_with_ttl(key: str) -> tuple[dict[str, Any] | None, int]:
     return (cast(dict[str, Any], json.loads(raw)) if raw else None), int(ttl_ms)
 
 
+def summary_name(key: str) -> str:
+    """The Valkey key of ``key``'s summary (for scripts that read it)."""
+    return f"summary:{key}"
+
+
+def parse_summary(raw: str) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(raw))
+
+
 def set_summary(key: str, payload: dict[str, Any], *, ttl: int,
-                cached_at: float | None = None) -> None:
+                cached_at: float | None = None, pipe: redis.client.Pipeline | None = None,
+                ) -> None:
     """Store a summary and announce it, so processes drop older local copies
     (summaries.local_cache). ``cached_at``: when the summary was made (epoch
-    seconds; now unless given), stored in the payload for ``max_age``."""
+    seconds; now unless given), stored in the payload for ``max_age``.
+    ``pipe``: queue the commands there (the caller executes it) instead of
+    sending them now."""
     payload = {**payload, "cached_at": time.time() if cached_at is None else cached_at}
-    pipe = cache_client().pipeline(transaction=False)
-    pipe.set(f"summary:{key}", json.dumps(payload), ex=max(1, ttl))
+    own = pipe is None
+    pipe = cache_client().pipeline(transaction=False) if pipe is None else pipe
+    pipe.set(summary_name(key), json.dumps(payload), ex=max(1, ttl))
     pipe.publish(INVALIDATE_CHANNEL, key)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def summary_age(payload: dict[str, Any]) -> float:
@@ -128,22 +170,27 @@ def delete_summary(key: str) -> bool:
     return bool(deleted)
 
 
+def failure_name(key: str) -> str:
+    """The Valkey key remembering a failed fetch of ``key``."""
+    return f"failed:{key}"
+
+
 def remember_failure(key: str, job_id: str, *, ttl: int) -> None:
     """Remember the job that failed to fetch ``key`` so resubmits reuse it."""
     if ttl > 0:
-        cache_client().set(f"failed:{key}", job_id, ex=ttl)
+        cache_client().set(failure_name(key), job_id, ex=ttl)
 
 
 def recent_failure(key: str) -> str | None:
-    return cast(str | None, cache_client().get(f"failed:{key}"))
+    return cast(str | None, cache_client().get(failure_name(key)))
 
 
 def forget_failure(key: str) -> None:
-    cache_client().delete(f"failed:{key}")
+    cache_client().delete(failure_name(key))
 
 
 def ping() -> bool:
     """Both servers answer (one ping when they are the same)."""
-    if _cache_url() == settings.VALKEY_URL:
+    if one_server():
         return bool(client().ping())
     return bool(client().ping()) and bool(cache_client().ping())

@@ -55,19 +55,35 @@ def get_summary(key: str) -> dict[str, Any] | None:
     _ensure_listener()
     if (held := peek(key)) is not None:
         return held
-    now = time.monotonic()
-    generation = _generation
+    read = reading()
     payload, ttl_ms = cache.get_summary_with_ttl(key)
-    if payload is not None and ttl_ms > 0:
-        expires = now + min(settings.LOCAL_CACHE_SECONDS, ttl_ms / 1000)
-        with _lock:
-            if generation != _generation:
-                return payload  # invalidated while we read: don't keep it
-            _entries[key] = (expires, payload)
-            _entries.move_to_end(key)
-            while len(_entries) > settings.LOCAL_CACHE_SIZE:
-                _entries.popitem(last=False)
+    if payload is not None:
+        keep(key, payload, ttl_ms=ttl_ms, read=read)
     return payload
+
+
+def reading() -> tuple[float, int]:
+    """Call before reading a summary from Valkey that may be ``keep``-ed: when
+    (monotonic) and after which invalidation the read began."""
+    return time.monotonic(), _generation
+
+
+def keep(key: str, payload: dict[str, Any], *, ttl_ms: int, read: tuple[float, int]) -> None:
+    """Hold ``payload``, read from Valkey as ``read`` (``reading()``) says,
+    with ``ttl_ms`` left there: for LOCAL_CACHE_SECONDS at most, never past
+    its TTL, and not at all if an invalidation came since the read began."""
+    if settings.LOCAL_CACHE_SIZE <= 0 or ttl_ms <= 0:
+        return
+    _ensure_listener()
+    started, generation = read
+    expires = started + min(settings.LOCAL_CACHE_SECONDS, ttl_ms / 1000)
+    with _lock:
+        if generation != _generation:
+            return  # invalidated while we read: don't keep it
+        _entries[key] = (expires, payload)
+        _entries.move_to_end(key)
+        while len(_entries) > settings.LOCAL_CACHE_SIZE:
+            _entries.popitem(last=False)
 
 
 def forget(key: str) -> None:

@@ -42,6 +42,7 @@ runs. Each process adds its counts to Valkey every METRICS_FLUSH_SECONDS.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -270,6 +271,9 @@ def _le(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
+# Label sets are few (views, statuses, outcomes, stages, codes): each is
+# encoded once, not on every count.
+@functools.lru_cache(maxsize=4096)
 def _field(*labels: str) -> str:
     return json.dumps(labels)
 

@@ -31,7 +31,8 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
+from django.db import close_old_connections
 
 from summaries import queues
 from summaries.errors import JobFailed, RetryLater
@@ -76,6 +77,16 @@ def purge_old_jobs() -> None:
                     purged.deleted, purged.cleared)
 
 
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs: Any) -> None:
+    """Django's rule for a request's database connections, for a task's: kept
+    up to CONN_MAX_AGE, closed when broken. Celery's own Django fixup would
+    close them before and after every task (CELERY_DB_REUSE_MAX in settings
+    makes it rare), which with SQLite reopened the database twice per job."""
+    close_old_connections()
+
+
 @worker_init.connect
 def _build_summariser(**kwargs: Any) -> None:
     """Build the summariser (and import its SDK) as the worker starts, not in
@@ -87,8 +98,9 @@ def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
     """Hand a job to Celery on its lane. A broker failure leaves it pending
     for the reconciler rather than failing the request that created it."""
     try:
-        # The task id is the job id: the reconciler finds a job's message by it.
-        process_job.apply_async(args=(job_id,), task_id=job_id, queue=queue, retry=True)
+        # The task id is the job id: the reconciler finds a job's message by
+        # it. queues.publish writes what apply_async would, at a tenth of its CPU.
+        queues.publish(process_job, job_id, (job_id,), queue=queue)
     except Exception:
         logger.exception("could not enqueue job %s; the reconciler will retry", job_id,
                          extra={"job_id": job_id})

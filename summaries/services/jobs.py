@@ -11,15 +11,16 @@ import logging
 import random
 import time
 from datetime import timedelta
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import cache, metrics, queues
+from summaries import cache, job_rows, metrics, queues
 from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
 from summaries.inputs import NormalizedInput, namespace_language
 from summaries.models import Job
@@ -46,22 +47,34 @@ def job_claim(*, job_id: str) -> Job | None:
     """Take the job for this worker: pending, or processing with a lapsed lease.
 
     Returns None (and changes nothing) if another worker holds it or it is done.
+    The row is read, then taken with an UPDATE conditional on what was read
+    (status and attempts, and for a lapsed job that its lease is still over):
+    if another worker took it in between, that UPDATE changes nothing and
+    this one backs off. Plain SQL (summaries/job_rows.py): this runs once per
+    attempt.
     """
+    job = job_rows.load(job_id)
     now = timezone.now()
-    claimable = Q(status=Job.Status.PENDING) | Q(
-        status=Job.Status.PROCESSING, lease_expires_at__lt=now
-    )
-    claimed = Job.objects.filter(claimable, id=job_id).update(
-        status=Job.Status.PROCESSING,
+    if job is None or not (job.status == Job.Status.PENDING or (
+            job.status == Job.Status.PROCESSING and job.lease_expires_at is not None
+            and job.lease_expires_at < now)):
+        return None
+    taken = {
+        "status": Job.Status.PROCESSING,
         # The first stage at once: one write fewer per job (see _set_stage).
-        stage=Case(When(kind=Job.Kind.TEXT, then=Value("summarizing")),
-                   default=Value("fetching")),
-        attempts=F("attempts") + 1,
-        started_at=now,
-        updated_at=now,
-        lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-    )
-    return Job.objects.get(id=job_id) if claimed else None
+        "stage": "summarizing" if job.kind == Job.Kind.TEXT else "fetching",
+        "attempts": job.attempts + 1,
+        "started_at": now,
+        "updated_at": now,
+        "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+    }
+    claimed = job_rows.update(
+        job_id, where={"status": job.status, "attempts": job.attempts}, values=taken,
+        lease_lapsed_before=now if job.status == Job.Status.PROCESSING else None)
+    if not claimed:
+        return None  # another worker got there first
+    _apply(job, taken)
+    return job
 
 
 def job_process(*, job_id: str) -> None:
@@ -77,12 +90,14 @@ def job_process(*, job_id: str) -> None:
         return
     started = time.monotonic()
     try:
-        inflight.renew(job.input_hash, str(job.id))
-        outcome = pipeline.run(
+        # Renewing the marker also reads the cache: one round trip.
+        hit = inflight.renew(job.input_hash, str(job.id), read_summary=not job.refresh)
+        outcome = pipeline.from_cache(hit) if hit else pipeline.run(
             NormalizedInput(job.kind, job.input_text, namespace_language(job.provider)[1]),
             key=job.input_hash,
             holder=str(job.id),
             refresh=job.refresh,
+            cache_checked=True,
             on_stage=lambda stage: _set_stage(job, stage, started=started),
         )
     except SoftTimeLimitExceeded:
@@ -124,9 +139,19 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     )
 
 
-def _mine(job: Job) -> Q:
-    """The job as this attempt claimed it (no newer attempt has taken over)."""
-    return Q(id=job.id, status=Job.Status.PROCESSING, attempts=job.attempts)
+def _update_mine(job: Job, values: dict[str, Any]) -> bool:
+    """Write ``values`` to the job's row if this attempt still owns it (no
+    newer attempt has taken over), and to ``job`` too; whether it did."""
+    mine = {"status": Job.Status.PROCESSING, "attempts": job.attempts}
+    if not job_rows.update(str(job.id), where=mine, values=values):
+        return False
+    _apply(job, values)
+    return True
+
+
+def _apply(job: Job, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(job, name, value)
 
 
 def _set_stage(job: Job, stage: str, *, started: float) -> None:
@@ -144,11 +169,8 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     if stage == job.stage:
         return  # set by the claim, with a fresh lease
     now = timezone.now()
-    Job.objects.filter(_mine(job)).update(
-        stage=stage, updated_at=now,
-        lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-    )
-    job.stage = stage
+    _update_mine(job, {"stage": stage, "updated_at": now,
+                       "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS)})
 
 
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
@@ -157,24 +179,25 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     fails, submits find the completed row instead (services.submit)."""
     now = timezone.now()
     try:
-        updated = Job.objects.filter(_mine(job)).update(
-            status=Job.Status.COMPLETED,
-            stage="done",
-            summary=outcome.summary,
-            tags=outcome.tags,
-            cached=outcome.cached,
+        updated = _update_mine(job, {
+            "status": Job.Status.COMPLETED,
+            "stage": "done",
+            "summary": outcome.summary,
+            "tags": outcome.tags,
+            "cached": outcome.cached,
             # A store:false job keeps none of its input once finished.
             **job.input_when_finished(final_url=outcome.final_url[:MAX_URL_CHARS],
                                       extracted_text=outcome.extracted_text),
-            title=outcome.title[:512],
-            extracted_chars=len(outcome.extracted_text) if job.kind == Job.Kind.URL else None,
-            error="",
-            error_code="",
-            duration_ms=duration_ms,
-            completed_at=now,
-            updated_at=now,
-            lease_expires_at=None,
-        )
+            "title": outcome.title[:512],
+            "extracted_chars": (len(outcome.extracted_text) if job.kind == Job.Kind.URL
+                                else None),
+            "error": "",
+            "error_code": "",
+            "duration_ms": duration_ms,
+            "completed_at": now,
+            "updated_at": now,
+            "lease_expires_at": None,
+        })
     except DataError as exc:  # the database refused the values: retrying cannot help
         logger.warning("job %s: result not storable: %s", job.id, exc)
         _fail(job, JobError("the result could not be stored", code="unstorable_result"))
@@ -182,10 +205,12 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
     metrics.job_completed(job, outcome, duration_ms=duration_ms)
-    try:
+    try:  # cache, announce, release the marker: one round trip (one a server)
+        both = cache.batch()
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
-                       keep=job.store)
-        inflight.release(job.input_hash, str(job.id))
+                       keep=job.store, batch=both)
+        inflight.release(job.input_hash, str(job.id), pipe=both.main)
+        both.execute()
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
@@ -205,14 +230,14 @@ def _step_aside(job: Job, delay: float, reason: str) -> None:
     """Reschedule the job after ``delay`` seconds without counting the attempt:
     waiting for the provider's quota is nobody's failure."""
     delay += random.uniform(0, min(1.0, delay))  # don't all come back at once
-    Job.objects.filter(_mine(job)).update(
-        status=Job.Status.PENDING,
-        stage="waiting",
-        attempts=F("attempts") - 1,
-        error=f"{reason} (trying again in {delay:.0f}s)",
-        updated_at=timezone.now(),
-        lease_expires_at=None,
-    )
+    _update_mine(job, {
+        "status": Job.Status.PENDING,
+        "stage": "waiting",
+        "attempts": job.attempts - 1,
+        "error": f"{reason} (trying again in {delay:.0f}s)",
+        "updated_at": timezone.now(),
+        "lease_expires_at": None,
+    })
     events.job_pending(job, "waiting", reason)
     raise RetryLater(JobError(reason, code="ai_quota", transient=True), delay=delay)
 
@@ -222,30 +247,30 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
         _fail(job, error)
         return
     delay = retry_delay(job.attempts)
-    Job.objects.filter(_mine(job)).update(
-        status=Job.Status.PENDING,
-        stage="retrying",
-        error=f"{error.message} (attempt {job.attempts}; retrying in {delay:.0f}s)",
-        error_code=error.code,
-        updated_at=timezone.now(),
-        lease_expires_at=None,
-    )
+    _update_mine(job, {
+        "status": Job.Status.PENDING,
+        "stage": "retrying",
+        "error": f"{error.message} (attempt {job.attempts}; retrying in {delay:.0f}s)",
+        "error_code": error.code,
+        "updated_at": timezone.now(),
+        "lease_expires_at": None,
+    })
     events.job_pending(job, "retrying", error.message)
     raise RetryLater(error, delay=delay)
 
 
 def _fail(job: Job, error: JobError) -> None:
     now = timezone.now()
-    updated = Job.objects.filter(_mine(job)).update(
-        status=Job.Status.FAILED,
-        stage="failed",
-        error=error.message,
-        error_code=error.code,
-        completed_at=now,
-        updated_at=now,
-        lease_expires_at=None,
+    updated = _update_mine(job, {
+        "status": Job.Status.FAILED,
+        "stage": "failed",
+        "error": error.message,
+        "error_code": error.code,
+        "completed_at": now,
+        "updated_at": now,
+        "lease_expires_at": None,
         **job.input_when_finished(),
-    )
+    })
     if updated:
         metrics.job_failed(job, error.code)
         try:

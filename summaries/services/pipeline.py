@@ -39,7 +39,8 @@ class Outcome:
     cached_at: float | None = None
 
 
-def _from_cache(hit: dict[str, Any]) -> Outcome:
+def from_cache(hit: dict[str, Any]) -> Outcome:
+    """The outcome of a summary found in the cache."""
     made = hit.get("cached_at")
     return Outcome(hit["summary"], hit["tags"], cached=True,
                    cached_at=made if isinstance(made, (int, float)) else None)
@@ -56,11 +57,14 @@ def run(
     holder: str,
     refresh: bool = False,
     use_cache: bool = True,
+    cache_checked: bool = False,
     on_stage: Callable[[str], None] = _no_stage,
 ) -> Outcome:
-    """Summarise ``item``; raises JobError (transient or permanent)."""
-    if use_cache and not refresh and (hit := cache.get_summary(key)):
-        return _from_cache(hit)
+    """Summarise ``item``; raises JobError (transient or permanent).
+    ``cache_checked``: the caller has just looked ``key`` up in the cache and
+    found nothing (services.jobs does, in the round trip renewing its marker)."""
+    if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
+        return from_cache(hit)
     if item.kind == TEXT:
         return _summarize(item.value, None, on_stage, item.language)
 
@@ -75,7 +79,7 @@ def run(
     content_key = article_key(article.text, summarizer().cache_namespace, item.language)
     hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
     if hit:
-        outcome = _from_cache(hit)
+        outcome = from_cache(hit)
     else:
         try:
             outcome = _summarize(article.text, article.title, on_stage, item.language)
@@ -123,17 +127,24 @@ def _summarize(text: str, title: str | None, on_stage: Callable[[str], None],
     return Outcome(result.summary, result.tags, cached=False)
 
 
-def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = True) -> None:
+def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = True,
+          batch: cache.Batch | None = None) -> None:
     """Cache the result under the input's key and, for URLs, the content key;
     ``job_id`` is the job whose row holds it (every cached job_id resolves).
     ``keep=False`` (a store:false job) caches nothing, but still frees the
-    content marker so jobs waiting on that article go on."""
+    content marker so jobs waiting on that article go on. ``batch``: queue
+    the commands there (the caller executes it), else send them now."""
+    own = batch is None
+    batch = cache.batch() if batch is None else batch
     if keep:
         payload = {"job_id": job_id, "summary": outcome.summary, "tags": outcome.tags}
-        cache.set_summary(key, payload, ttl=settings.CACHE_TTL, cached_at=outcome.cached_at)
+        cache.set_summary(key, payload, ttl=settings.CACHE_TTL, cached_at=outcome.cached_at,
+                          pipe=batch.cache)
         if outcome.content_key:
             cache.set_summary(outcome.content_key, payload, ttl=settings.CACHE_TTL,
-                              cached_at=outcome.cached_at)
+                              cached_at=outcome.cached_at, pipe=batch.cache)
     if outcome.content_key:
-        inflight.release(outcome.content_key, holder)
+        inflight.release(outcome.content_key, holder, pipe=batch.main)
+    if own:
+        batch.execute()
 

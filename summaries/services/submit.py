@@ -7,13 +7,14 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from summaries import cache, local_cache, metrics, queues
+from summaries import cache, job_rows, local_cache, metrics, queues
 from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
 from summaries.fetching import check_submit_url
 from summaries.inputs import URL, NormalizedInput, language_namespace, normalize_input
@@ -95,11 +96,24 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
                                       queue=queue, refresh=refresh, store=store,
                                       callback=callback)
         return Submission(str(job.id), job.status, cached=False, cache_key=key)
-    answer = None if refresh else _remembered(item, key, local=True)
+    job_id = str(uuid.uuid4())  # the id of the job, if this submit creates it
+    answer, look = None, None
+    if not refresh and (held := local_cache.peek(key)) is not None:
+        answer = _hit(held)
+    elif not refresh:
+        # The cache (and a URL's failure memory) and the claim: one round trip.
+        read = local_cache.reading()
+        look = inflight.look_or_claim(key, job_id, failure=item.kind == URL)
+        if look.hit is not None:
+            local_cache.keep(key, look.hit, ttl_ms=look.hit_ttl_ms, read=read)
+            answer = _hit(look.hit)
+        elif look.failed_job is not None:
+            answer = _known_failure(look.failed_job)
     refreshed = answer is not None and not _fresh(answer, max_age)
     if answer is None or refreshed:
-        answer = _job_answer(item, key, refresh or refreshed, queue, max_age=max_age,
-                             store=store, callback=callback)
+        answer = _job_answer(job_id, item, key, refresh or refreshed, queue, max_age=max_age,
+                             store=store, look=None if refreshed else look,
+                             callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
     metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
     if callback is not None and answer.outcome != metrics.MISS:  # a new job: subscribed in it
@@ -147,21 +161,26 @@ def cached_summary(*, raw: str) -> Submission | None:
                       tags=hit["tags"], cache_key=key)
 
 
-def _remembered(item: NormalizedInput, key: str, *, local: bool = False) -> Submission | None:
-    """A cached summary or, for a URL, a fetch that failed moments ago.
-    ``local``: a copy this process holds will do (the first look of a submit)."""
-    if hit := (local_cache.get_summary(key) if local else cache.get_summary(key)):
-        return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True,
-                          summary=hit["summary"], tags=hit["tags"], age=cache.summary_age(hit))
-    return _recent_failure(key) if item.kind == URL else None
+def _remembered(item: NormalizedInput, key: str) -> Submission | None:
+    """A cached summary or, for a URL, a fetch that failed moments ago."""
+    if hit := cache.get_summary(key):
+        return _hit(hit)
+    if item.kind == URL and (job_id := cache.recent_failure(key)):
+        return _known_failure(job_id)
+    return None
 
 
-def _job_answer(item: NormalizedInput, key: str, refresh: bool, queue: str, *,
+def _hit(hit: dict[str, Any]) -> Submission:
+    return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
+                      tags=hit["tags"], age=cache.summary_age(hit))
+
+
+def _job_answer(job_id: str, item: NormalizedInput, key: str, refresh: bool, queue: str, *,
                 max_age: int | None = None, store: bool = True,
+                look: inflight.Look | None = None,
                 callback: Callback | None = None) -> Submission:
-    job_id = str(uuid.uuid4())  # the id of the job, if this submit creates it
     job = _join_or_create(job_id, item, key, refresh=refresh, queue=queue, max_age=max_age,
-                          store=store, callback=callback)
+                          store=store, look=look, callback=callback)
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
@@ -201,9 +220,9 @@ def _validated(raw: str) -> NormalizedInput:
     return item
 
 
-def _recent_failure(key: str) -> Submission | None:
-    job_id = cache.recent_failure(key)
-    job = Job.objects.filter(id=job_id, status=Job.Status.FAILED).first() if job_id else None
+def _known_failure(job_id: str) -> Submission | None:
+    """The answer of a URL whose fetch failed moments ago, in job ``job_id``."""
+    job = Job.objects.filter(id=job_id, status=Job.Status.FAILED).first()
     if job is None:
         return None
     return Submission(str(job.id), job.status, cached=True, error=job.error, code=job.error_code,
@@ -221,8 +240,9 @@ def _recache(job: Job) -> None:
 
 
 def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                    queue: str, max_age: int | None = None,
-                    store: bool = True, callback: Callback | None = None) -> Job | Submission:
+                    queue: str, max_age: int | None = None, store: bool = True,
+                    look: inflight.Look | None = None,
+                    callback: Callback | None = None) -> Job | Submission:
     """The active job for ``key`` (joined), or a new one with id ``job_id``.
 
     The in-flight marker (services.inflight) is the fast path: the submit that
@@ -232,16 +252,23 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     creator died): we try to create the job, and if another one is active the
     INSERT fails (or waits for the other INSERT, then fails) and we join that
     one. A slow database costs waiting, never a second job.
+
+    ``look``: the submit's first look (inflight.look_or_claim), if it made
+    one that claimed the marker or found its owner.
     """
-    claimed = inflight.claim(key, job_id)
-    if not claimed and (owner := inflight.owner(key)) is not None:
-        job = _owner_row(key, owner)
+    looked = look is not None and (look.claimed or look.owner is not None)
+    if look is None or not looked:
+        look = inflight.look_or_claim(key, job_id, cached=False)
+    claimed = look.claimed
+    if not claimed and look.owner is not None:
+        job = _owner_row(key, look.owner)
         if job is not None and (job.is_active or (not refresh and _reusable(job, max_age))):
             return job
     # Nobody is computing it now. A job releases the marker only after
     # completing, so the cache tells whether one finished between our first
     # look and now (and the row does, under the lock in _create_or_join).
-    if not refresh and (done := _remembered(item, key)):
+    # A claim made in the same atomic step as that look needs no second one.
+    if not refresh and not (looked and claimed) and (done := _remembered(item, key)):
         if _fresh(done, max_age):
             if claimed:
                 inflight.release(key, job_id)
@@ -257,7 +284,7 @@ def _owner_row(key: str, owner: str) -> Job | None:
     the caller then tries to create the job itself, which the database allows
     only if no other job for the input is active."""
     deadline = time.monotonic() + OWNER_ROW_WAIT_SECONDS
-    while (job := Job.objects.filter(id=owner).first()) is None:
+    while (job := job_rows.load(owner)) is None:
         if inflight.owner(key) != owner or time.monotonic() > deadline:
             return None
         time.sleep(0.02)
@@ -267,18 +294,13 @@ def _owner_row(key: str, owner: str) -> Job | None:
 def _active_or_completed(key: str, *, refresh: bool, max_age: int | None = None) -> Job | None:
     """The active job for ``key``, or (unless ``refresh``) the newest one that
     completed it within the cache TTL (and ``max_age``), if that row may be
-    reused (_reusable: not store:false, not purged); one query."""
-    wanted = Q(status__in=Job.ACTIVE)
+    reused (_reusable: not store:false, not purged); one query, in plain SQL
+    (summaries/job_rows.py): every submit that misses the cache makes it."""
+    since = None
     if not refresh:
         window = settings.CACHE_TTL if max_age is None else min(settings.CACHE_TTL, max_age)
         since = timezone.now() - timedelta(seconds=window)
-        wanted |= Q(status=Job.Status.COMPLETED, completed_at__gt=since, store=True,
-                    purged_at__isnull=True)
-    # Active first (pending/processing sort after completed alphabetically:
-    # order on a flag instead), then the newest completion.
-    active_first = Case(When(status__in=Job.ACTIVE, then=Value(0)), default=Value(1))
-    return (Job.objects.filter(wanted, input_hash=key)
-            .order_by(active_first, F("completed_at").desc(nulls_last=True)).first())
+    return job_rows.active_or_completed(key, completed_since=since)
 
 
 def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
@@ -309,15 +331,16 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
         if active is None:
+            if claimed:
+                inflight.release(key, job_id)
             raise Busy("a job for this input just ended; try again") from None
+        inflight.adopt(key, str(active.id))
         return active
     except BaseException:
         if claimed:  # no job came of our claim: free the input at once
             inflight.release(key, job_id)
         raise
-    if claimed:
-        inflight.confirm(key, job_id)
-    else:
+    if not claimed:
         inflight.adopt(key, job_id)
     return job
 
@@ -332,7 +355,7 @@ def _lock_input(key: str) -> None:
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                 queue: str, store: bool = True, callback: Callback | None = None) -> Job:
-    job = Job.objects.create(
+    job = job_rows.insert(Job(
         id=job_id,
         kind=item.kind,
         input_hash=key,
@@ -345,7 +368,7 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         queue=queue,
         provider=language_namespace(summarizer().cache_namespace, item.language),
         stage="queued",
-    )
+    ))
     if callback is not None:
         webhooks.subscribe_new(job=job, callback=callback)
     transaction.on_commit(lambda: enqueue(job_id, queue=queue))
