@@ -24,7 +24,7 @@ from summaries.errors import InvalidInput
 from summaries.language import detect_language
 
 __all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
-           "language_namespace", "namespace_language", "normalize_input", "normalize_text",
+           "normalize_input", "normalize_text",
            "reject_unstorable"]
 
 TEXT = "text"
@@ -70,23 +70,6 @@ class NormalizedInput:
         if self.kind == TEXT and detect_language(self.value) == language:
             return replace(self, language=None)
         return replace(self, language=language)
-
-
-# The job row keeps the summariser's namespace its key was made with
-# (Job.provider); a request's language rides along in it, so the worker
-# knows what was asked without a column of its own.
-_LANGUAGE_MARK = "|language="
-
-
-def language_namespace(namespace: str, language: str | None) -> str:
-    """``namespace`` with ``language`` noted in it (unchanged for None)."""
-    return namespace if language is None else f"{namespace}{_LANGUAGE_MARK}{language}"
-
-
-def namespace_language(namespace: str) -> tuple[str, str | None]:
-    """(the summariser's namespace, the language) of a ``language_namespace``."""
-    base, mark, language = namespace.partition(_LANGUAGE_MARK)
-    return base, (language or None) if mark else None
 
 
 def reject_unstorable(text: str) -> None:

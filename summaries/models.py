@@ -55,6 +55,10 @@ class Job(models.Model):
                                          "the row no longer re-caches it.")
     provider = models.CharField(max_length=128, blank=True,
                                 help_text="Summariser namespace (provider:model:version).")
+    language = models.CharField(
+        max_length=35, blank=True,
+        help_text="The language the summary was asked in (a submit's language, when it "
+                  "changes the summary); empty: the input's own.")
     final_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
                                 help_text="Where the URL led after redirects.")
     title = models.CharField(max_length=512, blank=True, help_text="The page's title.")

@@ -15,8 +15,6 @@ from summaries.inputs import (
     TEXT,
     URL,
     NormalizedInput,
-    language_namespace,
-    namespace_language,
     normalize_input,
 )
 from summaries.language import detect_language, normalize_language
@@ -24,6 +22,7 @@ from summaries.models import Job
 from summaries.providers import BatchItem
 from summaries.providers.common import build_batch_prompt, instructions
 from summaries.providers.gemini import GeminiProvider
+from summaries.services.config import summarizer
 from summaries.services.pipeline import article_key
 from tests.helpers.fakes.gemini import FakeGemini
 
@@ -89,13 +88,9 @@ def test_a_requested_language_keys_apart_only_when_it_changes_the_summary() -> N
 
 
 @pytest.mark.no_valkey
-def test_the_job_namespace_carries_the_language() -> None:
-    assert namespace_language(language_namespace("openai:m:p2", "de")) == ("openai:m:p2", "de")
-    assert namespace_language(language_namespace("openai:m:p2", None)) == ("openai:m:p2", None)
-    # An article in the language asked shares the plain request's key.
-    assert article_key(GERMAN, "gemini:m:p2|language=de") == article_key(GERMAN, "gemini:m:p2")
-    assert article_key(ENGLISH, "gemini:m:p2|language=de") != article_key(ENGLISH,
-                                                                          "gemini:m:p2")
+def test_an_article_in_the_language_asked_shares_the_plain_key() -> None:
+    assert article_key(GERMAN, "gemini:m:p2", "de") == article_key(GERMAN, "gemini:m:p2")
+    assert article_key(ENGLISH, "gemini:m:p2", "de") != article_key(ENGLISH, "gemini:m:p2")
     plain = NormalizedInput(TEXT, " ".join(GERMAN.split())).cache_key("gemini:m:p2")
     assert article_key(GERMAN, "gemini:m:p2") == plain
 
@@ -127,7 +122,7 @@ def test_a_submit_in_another_language_is_another_job(client: Client) -> None:
     assert german.json()["job_id"] != plain.json()["job_id"]
     assert again.json()["job_id"] == german.json()["job_id"]  # "DE" is "de"
     job = Job.objects.get(id=german.json()["job_id"])
-    assert namespace_language(job.provider)[1] == "de"
+    assert (job.language, job.provider) == ("de", summarizer().cache_namespace)
 
 
 @pytest.mark.django_db

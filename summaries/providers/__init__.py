@@ -65,7 +65,7 @@ class Provider(Protocol):
     def translates(self) -> bool:
         """Whether a requested ``language`` changes the output (an AI writes in
         it; the offline summariser can only quote the text): then it is part
-        of the cache key (``summaries.inputs.language_namespace``)."""
+        of the cache key (``NormalizedInput.in_language``) and kept on the job (Job.language)."""
 
     def summarize(self, text: str, *, title: str | None = None,
                   language: str | None = None) -> SummaryResult:

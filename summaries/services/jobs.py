@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from summaries import cache, job_rows, metrics, queues
 from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
-from summaries.inputs import NormalizedInput, namespace_language
+from summaries.inputs import NormalizedInput
 from summaries.models import Job
 from summaries.services import ai_quota, events, inflight, pipeline, webhooks
 from summaries.services.config import summarizer
@@ -93,7 +93,7 @@ def job_process(*, job_id: str) -> None:
         # Renewing the marker also reads the cache: one round trip.
         hit = inflight.renew(job.input_hash, str(job.id), read_summary=not job.refresh)
         outcome = pipeline.from_cache(hit) if hit else pipeline.run(
-            NormalizedInput(job.kind, job.input_text, namespace_language(job.provider)[1]),
+            NormalizedInput(job.kind, job.input_text, job.language or None),
             key=job.input_hash,
             holder=str(job.id),
             refresh=job.refresh,

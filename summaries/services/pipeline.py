@@ -18,7 +18,7 @@ from summaries import cache, metrics
 from summaries.errors import JobError
 from summaries.extraction import extract_article, unavailable_reason
 from summaries.fetching import fetch_page
-from summaries.inputs import TEXT, NormalizedInput, namespace_language, normalize_text
+from summaries.inputs import TEXT, NormalizedInput, normalize_text
 from summaries.language import detect_language
 from summaries.providers import clean_text
 from summaries.services import ai_quota, batching, inflight
@@ -97,10 +97,7 @@ def run(
 
 def article_key(text: str, namespace: str, language: str | None = None) -> str:
     """The key of a page's article text: the one a text submit of it (asked
-    in ``language``, if given) would get. ``namespace`` may carry a language
-    itself (``inputs.language_namespace``, as job rows keep it)."""
-    namespace, noted = namespace_language(namespace)
-    language = language or noted
+    in ``language``, if given) would get."""
     if language is not None and detect_language(text) == language:
         language = None  # asked in its own language: a plain request
     return NormalizedInput(TEXT, normalize_text(text), language).cache_key(namespace)

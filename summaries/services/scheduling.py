@@ -34,6 +34,7 @@ from summaries.errors import InvalidInput
 from summaries.inputs import URL, NormalizedInput
 from summaries.models import Job
 from summaries.services import inflight, webhooks
+from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def check_run_at(run_at: datetime) -> None:
                            code="invalid_run_at")
 
 
-def job_schedule(*, item: NormalizedInput, key: str, namespace: str, run_at: datetime,
+def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
                  queue: str, refresh: bool, store: bool,
                  callback: webhooks.Callback | None = None) -> Job:
     """Create the scheduled job (checked by check_run_at), with its webhook
@@ -63,7 +64,8 @@ def job_schedule(*, item: NormalizedInput, key: str, namespace: str, run_at: dat
         job = Job.objects.create(
             id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage="scheduled",
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
-            refresh=refresh, store=store, queue=queue, provider=namespace, run_at=run_at,
+            refresh=refresh, store=store, queue=queue, provider=summarizer().cache_namespace,
+            language=item.language or "", run_at=run_at,
             has_callbacks=callback is not None)
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from summaries import cache, job_rows, local_cache, metrics, queues
 from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, NormalizedInput, language_namespace, normalize_input
+from summaries.inputs import URL, NormalizedInput, normalize_input
 from summaries.language import normalize_language
 from summaries.models import Job
 from summaries.providers import has_sentences
@@ -91,8 +91,7 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
         item = item.in_language(normalize_language(language), translates=summarizer().translates)
     key = item.cache_key(summarizer().cache_namespace)
     if run_at is not None:
-        namespace = language_namespace(summarizer().cache_namespace, item.language)
-        job = scheduling.job_schedule(item=item, key=key, namespace=namespace, run_at=run_at,
+        job = scheduling.job_schedule(item=item, key=key, run_at=run_at,
                                       queue=queue, refresh=refresh, store=store,
                                       callback=callback)
         return Submission(str(job.id), job.status, cached=False, cache_key=key)
@@ -366,7 +365,8 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         # Set at creation, so the worker that finishes the job knows (services/webhooks.py).
         has_callbacks=callback is not None,
         queue=queue,
-        provider=language_namespace(summarizer().cache_namespace, item.language),
+        provider=summarizer().cache_namespace,
+        language=item.language or "",
         stage="queued",
     ))
     if callback is not None:
@@ -413,9 +413,10 @@ def purge_key(*, key: str) -> Purge:
         _lock_input(key)
         rows = Job.objects.filter(input_hash=key, status=Job.Status.COMPLETED,
                                   purged_at__isnull=True)
-        content_keys = {_content_key(text, provider) for text, provider in
+        content_keys = {article_key(text, provider, language or None)
+                        for text, provider, language in
                         rows.filter(kind=URL).exclude(extracted_text="")
-                        .values_list("extracted_text", "provider")}
+                        .values_list("extracted_text", "provider", "language")}
         jobs = rows.update(purged_at=timezone.now())
     deleted = cache.delete_summary(key)
     for content_key in content_keys - {key}:
@@ -423,11 +424,6 @@ def purge_key(*, key: str) -> Purge:
     cache.forget_failure(key)
     local_cache.forget(key)  # this process at once; the others hear the announcement
     return Purge(key, deleted, jobs)
-
-
-def _content_key(text: str, namespace: str) -> str:
-    """The key a page's article text was cached under (services.pipeline)."""
-    return article_key(text, namespace)
 
 
 def job_retry(*, job: Job) -> Job:
