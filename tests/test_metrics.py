@@ -123,7 +123,9 @@ def test_totals_add_up_across_two_api_processes(api: Api,
 
 def test_queue_depth_shows_waiting_jobs(worker_env: dict[str, str], settings: Any) -> None:
     # An API on a Valkey database no worker reads: its job waits in the queue.
-    url = re.sub(r"/\d*$", "", settings.VALKEY_URL) + "/9"
+    own = re.search(r"/(\d+)$", settings.VALKEY_URL)
+    other = 8 if own and own.group(1) == "9" else 9  # not the session's own database
+    url = re.sub(r"/\d*$", "", settings.VALKEY_URL) + f"/{other}"
     web = WebServer({**worker_env, "VALKEY_URL": url}, workers=1)
     try:
         web.start()
