@@ -112,17 +112,17 @@ def batch() -> Batch:
 
 
 def get_summary(key: str) -> dict[str, Any] | None:
-    raw = cache_client().get(f"summary:{key}")
-    return cast(dict[str, Any], json.loads(raw)) if raw else None
+    raw = cache_client().get(summary_name(key))
+    return parse_summary(raw) if raw else None
 
 
 def get_summary_with_ttl(key: str) -> tuple[dict[str, Any] | None, int]:
     """The summary and its remaining time to live in milliseconds."""
     pipe = cache_client().pipeline(transaction=False)
-    pipe.get(f"summary:{key}")
-    pipe.pttl(f"summary:{key}")
+    pipe.get(summary_name(key))
+    pipe.pttl(summary_name(key))
     raw, ttl_ms = pipe.execute()
-    return (cast(dict[str, Any], json.loads(raw)) if raw else None), int(ttl_ms)
+    return (parse_summary(raw) if raw else None), int(ttl_ms)
 
 
 def summary_name(key: str) -> str:
@@ -130,7 +130,7 @@ def summary_name(key: str) -> str:
     return f"summary:{key}"
 
 
-def parse_summary(raw: str) -> dict[str, Any]:
+def parse_summary(raw: str | bytes) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(raw))
 
 
@@ -164,7 +164,7 @@ def delete_summary(key: str) -> bool:
     """Remove a summary and announce it: every process drops its copy.
     True if there was one."""
     pipe = cache_client().pipeline(transaction=False)
-    pipe.delete(f"summary:{key}")
+    pipe.delete(summary_name(key))
     pipe.publish(INVALIDATE_CHANNEL, key)
     deleted, _ = pipe.execute()
     return bool(deleted)

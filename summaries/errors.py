@@ -5,6 +5,8 @@ retried job (summaries/services/jobs.py, summaries/tasks.py)."""
 
 from __future__ import annotations
 
+import random
+
 
 class JobError(Exception):
     """A failure while processing a job.
@@ -26,6 +28,12 @@ class JobError(Exception):
     def __repr__(self) -> str:
         name = type(self).__name__
         return f"{name}({self.message!r}, code={self.code!r}, transient={self.transient})"
+
+
+def backoff(attempt: int, *, base: float, cap: float) -> float:
+    """Seconds before try ``attempt + 1``: exponential (``base`` x 2^(attempt-1)),
+    capped at ``cap``, jittered down to half so retries do not come back at once."""
+    return float(min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
 
 
 class RetryLater(Exception):

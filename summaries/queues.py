@@ -99,8 +99,9 @@ def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue:
     of a whole submit that misses the cache; this is about a tenth of that
     (bench/throughput.py, figure 3). tests/test_queues.py checks that the
     message stays the one apply_async writes, field for field, so a Celery
-    upgrade that changes it fails there first. The broker is the cache's
-    Valkey (CELERY_BROKER_URL is VALKEY_URL), as everywhere in this module.
+    upgrade that changes it fails there first. The broker is the main Valkey
+    (``cache.client()``: CELERY_BROKER_URL is VALKEY_URL), as everywhere in
+    this module.
     Raises redis.RedisError.
     """
     body = json.dumps([list(args), {}, {"callbacks": None, "errbacks": None, "chain": None,

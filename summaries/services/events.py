@@ -55,10 +55,16 @@ def channel(job_id: str) -> str:
 
 # --- publishing (the worker) ------------------------------------------------------
 
-def publish(job_id: str, status: str, stage: str, **fields: Any) -> None:
-    """Announce a job's new state (one PUBLISH; errors logged, not raised)."""
+def publish(job_id: str, status: str, stage: str, *, pipe: redis.client.Pipeline | None = None,
+            **fields: Any) -> None:
+    """Announce a job's new state (one PUBLISH; errors logged, not raised).
+    ``pipe``: queue it there instead, for the caller to send (and to handle
+    its errors)."""
     payload = {"job_id": job_id, "status": status, "stage": stage, **fields,
                "at": time.time()}
+    if pipe is not None:
+        pipe.publish(channel(job_id), json.dumps(payload))
+        return
     try:
         cache.client().publish(channel(job_id), json.dumps(payload))
     except RedisError as exc:
@@ -69,9 +75,13 @@ def job_stage(job: Job, stage: str) -> None:
     publish(str(job.id), "processing", stage, attempts=job.attempts)
 
 
-def job_completed(job: Job, outcome: Outcome, *, duration_ms: int) -> None:
-    publish(str(job.id), "completed", "done", attempts=job.attempts, summary=outcome.summary,
-            tags=outcome.tags, cached=outcome.cached, duration_ms=duration_ms)
+def job_completed(job: Job, outcome: Outcome, *, duration_ms: int,
+                  pipe: redis.client.Pipeline | None = None) -> None:
+    """``pipe``: the main server's part of the completion's batch (sent after
+    the cache's part, so the end is announced once the summary is cached)."""
+    publish(str(job.id), "completed", "done", pipe=pipe, attempts=job.attempts,
+            summary=outcome.summary, tags=outcome.tags, cached=outcome.cached,
+            duration_ms=duration_ms)
 
 
 def job_failed(job: Job, error: JobError) -> None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import cache, job_rows, metrics, queues
-from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater
+from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
 from summaries.services import ai_quota, events, inflight, pipeline, webhooks
@@ -39,8 +39,8 @@ FETCH_FAILURE_CODES = frozenset({
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with jitter, capped well below the visibility timeout."""
-    base, cap = float(settings.RETRY_BACKOFF_BASE), float(settings.RETRY_BACKOFF_MAX)
-    return min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    return backoff(attempt, base=float(settings.RETRY_BACKOFF_BASE),
+                   cap=float(settings.RETRY_BACKOFF_MAX))
 
 
 def job_claim(*, job_id: str) -> Job | None:
@@ -205,17 +205,19 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
     metrics.job_completed(job, outcome, duration_ms=duration_ms)
-    try:  # cache, announce, release the marker: one round trip (one a server)
+    # Cache, announce, release the marker, tell the job's event streams: one
+    # round trip (one a server).
+    try:
         both = cache.batch()
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
                        keep=job.store, batch=both)
         inflight.release(job.input_hash, str(job.id), pipe=both.main)
+        events.job_completed(job, outcome, duration_ms=duration_ms, pipe=both.main)
         both.execute()
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
         webhooks.job_finished(job_id=str(job.id))
-    events.job_completed(job, outcome, duration_ms=duration_ms)
 
 
 def max_attempts(code: str) -> int:

@@ -16,8 +16,8 @@ from django.conf import settings
 
 from summaries import cache, metrics
 from summaries.errors import JobError
-from summaries.extraction import extract_article, unavailable_reason
-from summaries.fetching import fetch_page
+from summaries.extraction import Article, extract_article, unavailable_reason
+from summaries.fetching import FetchedPage, fetch_page
 from summaries.inputs import TEXT, NormalizedInput, normalize_text
 from summaries.language import detect_language
 from summaries.providers import clean_text
@@ -68,12 +68,7 @@ def run(
     if item.kind == TEXT:
         return _summarize(item.value, None, on_stage, item.language)
 
-    on_stage("fetching")
-    page = fetch_page(item.value, fetch_policy())
-    on_stage("extracting")
-    article = extract_article(page.html, url=page.final_url)
-    if reason := unavailable_reason(page.html, article):
-        raise JobError(f"no article to summarise: {reason}", code="content_unavailable")
+    page, article = fetch_article(item.value, on_stage)
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
     content_key = article_key(article.text, summarizer().cache_namespace, item.language)
@@ -93,6 +88,19 @@ def run(
     outcome.title = clean_text(article.title or "")
     outcome.extracted_text = clean_text(article.text)
     return outcome
+
+
+def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
+                  ) -> tuple[FetchedPage, Article]:
+    """Fetch ``url`` (under the fetch policy) and extract its article; raises
+    JobError, ``content_unavailable`` when the page holds none to summarise."""
+    on_stage("fetching")
+    page = fetch_page(url, fetch_policy())
+    on_stage("extracting")
+    article = extract_article(page.html, url=page.final_url)
+    if reason := unavailable_reason(page.html, article):
+        raise JobError(f"no article to summarise: {reason}", code="content_unavailable")
+    return page, article
 
 
 def article_key(text: str, namespace: str, language: str | None = None) -> str:

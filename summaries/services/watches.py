@@ -30,12 +30,12 @@ from django.utils import timezone
 
 from summaries import queues
 from summaries.errors import InvalidInput, JobError
-from summaries.extraction import extract_article, unavailable_reason
-from summaries.fetching import check_submit_url, fetch_page
+from summaries.fetching import check_submit_url
 from summaries.inputs import URL, normalize_input, normalize_text
 from summaries.models import Watch
 from summaries.services import webhooks
 from summaries.services.config import fetch_policy
+from summaries.services.pipeline import fetch_article
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,7 @@ def watch_check(*, watch_id: str) -> None:
     mine = Watch.objects.filter(id=watch_id)
     now = timezone.now()
     try:
-        page = fetch_page(watch.url, fetch_policy())
-        article = extract_article(page.html, url=page.final_url)
-        if reason := unavailable_reason(page.html, article):
-            raise JobError(f"no article to summarise: {reason}", code="content_unavailable")
+        _, article = fetch_article(watch.url)
     except JobError as exc:
         mine.update(last_checked_at=now, checks=F("checks") + 1, last_error=exc.message,
                     last_error_code=exc.code)

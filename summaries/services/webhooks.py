@@ -59,7 +59,7 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from summaries import urls
-from summaries.errors import InvalidInput, JobError, RetryLater
+from summaries.errors import InvalidInput, JobError, RetryLater, backoff
 from summaries.fetching import check_submit_url, transport
 from summaries.logcontext import job_context
 from summaries.models import Job, WebhookDelivery
@@ -236,8 +236,7 @@ def send(delivery_id: str, *, countdown: float = 0) -> None:
 
 
 def retry_delay(attempt: int) -> float:
-    base, cap = settings.WEBHOOK_BACKOFF_BASE, settings.WEBHOOK_BACKOFF_MAX
-    return float(min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+    return backoff(attempt, base=settings.WEBHOOK_BACKOFF_BASE, cap=settings.WEBHOOK_BACKOFF_MAX)
 
 
 def signature(body: bytes, *, timestamp: int, secret: str) -> str:
