@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Task
@@ -31,6 +34,8 @@ QUEUE_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0
 UNACKED = "unacked"
 _CHUNK = 1000
+
+logger = logging.getLogger(__name__)
 
 
 def queue_lists(queue: str) -> list[str]:
@@ -124,4 +129,51 @@ def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue:
             "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
         },
     }
+    held = getattr(_holding, "messages", None)
+    if held is not None:
+        held.append((queue, task_id, json.dumps(message)))
+        return
     cache.client().lpush(queue, json.dumps(message))
+
+
+_holding = threading.local()
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Hold this thread's ``publish`` calls until the block ends, then send
+    them together: one round trip, one LPUSH per queue, in publishing order.
+
+    For a bulk submit: its jobs reach the workers at once rather than one by
+    one while the request goes on, so short texts find company for an AI
+    batch (services/batching.py) instead of leaving in small ones. Sent even
+    if the block raises (its jobs' rows are committed). A failed send is
+    logged, not raised: the jobs stay pending and the reconciler re-enqueues
+    them (tasks.reconcile_jobs), as for a single publish that failed.
+    A block inside another adds to the outer one.
+    """
+    if getattr(_holding, "messages", None) is not None:
+        yield
+        return
+    messages: list[tuple[str, str, str]] = []
+    _holding.messages = messages
+    try:
+        yield
+    finally:
+        _holding.messages = None
+        if messages:
+            _send(messages)
+
+
+def _send(messages: list[tuple[str, str, str]]) -> None:
+    by_queue: dict[str, list[str]] = {}
+    for queue, _, message in messages:
+        by_queue.setdefault(queue, []).append(message)
+    try:
+        pipe = cache.client().pipeline(transaction=False)
+        for queue, batch in by_queue.items():
+            pipe.lpush(queue, *batch)
+        pipe.execute()
+    except Exception:
+        logger.exception("could not enqueue %d held job(s) (first %s); the reconciler will "
+                         "retry", len(messages), messages[0][1])

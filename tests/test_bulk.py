@@ -158,3 +158,24 @@ def test_the_schema_documents_the_batch_endpoint(client: Client) -> None:
     assert {"200", "202", "400", "413", "429", "503"} <= set(answers)
     submit = schema["paths"]["/api/submit"]["post"]["responses"]
     assert {"X-Cache", "X-Cache-Key"} <= set(submit["200"]["headers"])
+
+
+def test_a_batchs_new_jobs_are_sent_to_the_workers_together(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs leave in one send at the end of the request, in item order, so
+    a worker gets them at once (short texts then share AI batches)."""
+    sends: list[list[tuple[str, str, str]]] = []
+    real_send = queues._send
+
+    def send(messages: list[tuple[str, str, str]]) -> None:
+        sends.append(list(messages))
+        real_send(messages)
+
+    monkeypatch.setattr(queues, "_send", send)
+    texts = [text_about(f"together {i}") for i in range(3)]
+    response = post_batch(client, {"inputs": [*texts, texts[0]]})  # the last one joins
+    assert response.status_code == 202
+    job_ids = [item["job_id"] for item in response.json()["results"]]
+    assert [[(queue, task_id) for queue, task_id, _ in send] for send in sends] == [
+        [(queues.BULK, job_id) for job_id in job_ids[:3]]]
+    assert job_ids[3] == job_ids[0]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from typing import Any
 
+import pytest
 import redis
 
 from summaries import queues
@@ -36,3 +38,58 @@ def test_publish_writes_what_apply_async_writes(valkey: redis.Redis) -> None:
         valkey.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     assert _shape(oldest, ours) == _shape(newest, celerys)
     assert queues.task_ids([queue]) == set()  # deleted: nothing left behind
+
+
+def _ids_in(valkey: redis.Redis, queue: str) -> list[str]:
+    """Task ids in ``queue``, the one a worker takes first (the tail) first."""
+    return [_shape_id(raw) for raw in reversed(valkey.lrange(queue, 0, -1))]
+
+
+def _shape_id(raw: str | bytes) -> str:
+    return str(json.loads(raw)["headers"]["id"])
+
+
+def test_held_messages_are_sent_together_once_the_block_ends(valkey: redis.Redis) -> None:
+    queue, other = (f"test-held-{uuid.uuid4().hex}" for _ in range(2))
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    try:
+        with queues.held():
+            for task_id in ids[:3]:
+                queues.publish(process_job, task_id, (task_id,), queue=queue)
+            with queues.held():  # an inner block adds to the outer one
+                queues.publish(process_job, ids[3], (ids[3],), queue=other)
+            assert valkey.llen(queue) == valkey.llen(other) == 0  # nothing sent yet
+        assert _ids_in(valkey, queue) == ids[:3]  # taken in publishing order
+        assert _ids_in(valkey, other) == ids[3:]
+        queues.publish(process_job, ids[0], (ids[0],), queue=queue)  # not held any more
+        assert valkey.llen(queue) == 4
+    finally:
+        valkey.delete(queue, other)
+
+
+def _publish_then_fail(queue: str, task_id: str) -> None:
+    with queues.held():
+        queues.publish(process_job, task_id, (task_id,), queue=queue)
+        raise RuntimeError("the request failed after this job was created")
+
+
+def test_held_messages_are_sent_even_if_the_block_raises(valkey: redis.Redis) -> None:
+    queue = f"test-held-{uuid.uuid4().hex}"
+    task_id = str(uuid.uuid4())
+    try:
+        with pytest.raises(RuntimeError, match="after this job"):
+            _publish_then_fail(queue, task_id)
+        assert _ids_in(valkey, queue) == [task_id]
+    finally:
+        valkey.delete(queue)
+
+
+def test_a_held_send_that_fails_is_logged_not_raised(
+        settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.VALKEY_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    task_id = str(uuid.uuid4())
+    with caplog.at_level(logging.ERROR, logger="summaries.queues"), queues.held():
+        queues.publish(process_job, task_id, (task_id,), queue="test-held-down")
+    # The job stays pending; the reconciler re-enqueues it (test_faults).
+    assert any(task_id in r.getMessage() and "reconciler" in r.getMessage()
+               for r in caplog.records)

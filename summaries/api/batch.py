@@ -39,8 +39,10 @@ def answer_items(items: Sequence[Any], status_url: Callable[[str], str]) -> list
     joins the first one's job). A refused item (invalid, too large, busy) is
     answered alone; an unavailable Valkey or database raises, and the whole
     batch gets the single submit's 503. ``status_url`` maps a job id to
-    its status URL."""
-    return [_answer(item, status_url) for item in items]
+    its status URL. The new jobs' messages are sent together once every
+    item is answered (``queues.held``): the workers get them at once."""
+    with queues.held():
+        return [_answer(item, status_url) for item in items]
 
 
 def _answer(item: Any, status_url: Callable[[str], str]) -> ItemAnswer:
