@@ -395,9 +395,13 @@ AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
 # AI_BATCH_MAX_CHARS) waiting together in one worker process go to the AI in
 # one request of up to AI_BATCH_SIZE items (1 = off), after waiting at most
 # AI_BATCH_WAIT_MS for company. 10 measured ~9x fewer AI calls for the same
-# jobs (bench/throughput.py), for 100 ms of waiting beside a ~1 s AI call.
+# jobs (bench/throughput.py). The wait is 200 ms, beside a ~1 s AI call: under
+# load a worker process's job threads reach the batcher at about 60-70 a
+# second (each claims its row first, on a shared CPU), so 100 ms gathered ~6
+# texts a call (1,000 texts: 114 calls in bulk, 143 single) and 200 ms ~10
+# (104 and 106; bench/throughput.py figure 6, 2026-12-02).
 AI_BATCH_SIZE = env_int("AI_BATCH_SIZE", 10, minimum=1)
-AI_BATCH_WAIT_MS = env_int("AI_BATCH_WAIT_MS", 100)
+AI_BATCH_WAIT_MS = env_int("AI_BATCH_WAIT_MS", 200)
 AI_BATCH_MAX_CHARS = env_int("AI_BATCH_MAX_CHARS", 4000, minimum=1)
 
 FETCH_ALLOWED_NETWORKS = env_str("FETCH_ALLOWED_NETWORKS")
