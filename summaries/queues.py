@@ -129,11 +129,12 @@ def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue:
             "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
         },
     }
+    raw = json.dumps(message)
     held = getattr(_holding, "messages", None)
     if held is not None:
-        held.append((queue, task_id, json.dumps(message)))
+        held.append((queue, task_id, raw))
         return
-    cache.client().lpush(queue, json.dumps(message))
+    cache.client().lpush(queue, raw)
 
 
 _holding = threading.local()
