@@ -340,3 +340,12 @@ def test_the_documented_request_examples_are_accepted(client: Client) -> None:
             response = client.post(endpoint, data=json.dumps(body),
                                    content_type="application/json")
             assert response.status_code == 202, (endpoint, body, response.content)
+
+
+@pytest.mark.django_db
+def test_an_unknown_format_parameter_is_ignored(client: Client) -> None:
+    """DRF answers an unknown ?format= with 404; the API serves JSON instead."""
+    response = client.get("/api/analytics/timeline?format=null&minutes=5")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert client.get("/api/analytics?format=json").status_code == 200
