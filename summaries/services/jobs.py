@@ -21,6 +21,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import cache, job_rows, metrics, queues
+from summaries.database import release_connection
 from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.inputs import NormalizedInput
 from summaries.models import Job
@@ -166,11 +167,12 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
         raise JobError("the attempt took too long", code="job_timeout", transient=True)
     events.job_stage(job, stage)
-    if stage == job.stage:
-        return  # set by the claim, with a fresh lease
-    now = timezone.now()
-    _update_mine(job, {"stage": stage, "updated_at": now,
-                       "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS)})
+    if stage != job.stage:  # else set by the claim, with a fresh lease
+        now = timezone.now()
+        _update_mine(job, {"stage": stage, "updated_at": now,
+                           "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS)})
+    # Each stage waits on the network (the page, the AI): not holding a pooled connection.
+    release_connection()
 
 
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:

@@ -29,6 +29,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from summaries import queues
+from summaries.database import release_connection
 from summaries.errors import InvalidInput, JobError
 from summaries.fetching import check_submit_url
 from summaries.inputs import URL, normalize_input, normalize_text
@@ -129,6 +130,7 @@ def watch_check(*, watch_id: str) -> None:
         return  # deleted meanwhile
     mine = Watch.objects.filter(id=watch_id)
     now = timezone.now()
+    release_connection()  # not held through the fetch (summaries/database.py)
     try:
         _, article = fetch_article(watch.url)
     except JobError as exc:

@@ -59,6 +59,7 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from summaries import urls
+from summaries.database import release_connection
 from summaries.errors import InvalidInput, JobError, RetryLater, backoff
 from summaries.fetching import check_submit_url, transport
 from summaries.logcontext import job_context
@@ -275,6 +276,7 @@ def _send(delivery: WebhookDelivery) -> None:
     delivery_id = str(delivery.id)
     try:
         body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
+        release_connection()  # not held through the POST (summaries/database.py)
         status, error, final = _post(delivery, body)
     except Exception as exc:  # a bug, not the receiver: fail visibly instead of looping
         logger.exception("delivery %s crashed", delivery_id)

@@ -9,6 +9,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -40,6 +41,8 @@ class LoopbackServer(Generic[CallT]):
         self._mode_calls = 0
         self._script: list[str] = []
         self._calls: list[CallT] = []
+        self._handling = 0  # requests being answered now
+        self._most_at_once = 0
         self.delay_s = 0.0  # before every answer, any mode
         self.hang_s = 60.0  # how long "hang" holds the request
 
@@ -69,6 +72,7 @@ class LoopbackServer(Generic[CallT]):
         with self._lock:
             self._mode, self._mode_calls, self._script = "ok", 0, []
             self._calls.clear()
+            self._most_at_once = self._handling
             self._release.set()
             self._release = threading.Event()
         self.delay_s = 0.0
@@ -77,6 +81,13 @@ class LoopbackServer(Generic[CallT]):
     def calls(self) -> int:
         with self._lock:
             return len(self._calls)
+
+    @property
+    def most_at_once(self) -> int:
+        """The most requests this server was answering at the same time (since
+        the last reset): how many callers overlapped."""
+        with self._lock:
+            return self._most_at_once
 
     @property
     def received(self) -> list[CallT]:
@@ -99,7 +110,8 @@ class LoopbackServer(Generic[CallT]):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 # The client may have timed out and left, as it should.
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                with fake._answering(), contextlib.suppress(BrokenPipeError,
+                                                            ConnectionResetError):
                     fake.handle(self, raw)
 
             def log_message(self, format: str, *args: object) -> None:
@@ -129,6 +141,17 @@ class LoopbackServer(Generic[CallT]):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        with self._lock:
+            self._handling += 1
+            self._most_at_once = max(self._most_at_once, self._handling)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._handling -= 1
 
     # -- for handle() ---------------------------------------------------------------
 
