@@ -111,6 +111,15 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / ticks
 
 
+def cpu_by_program(pids: Iterable[int]) -> dict[str, float]:
+    """CPU seconds so far per program name (see program_name) of these processes."""
+    by_program: dict[str, float] = {}
+    for pid in pids:
+        name = program_name(cmdline(pid))
+        by_program[name] = by_program.get(name, 0.0) + cpu_seconds([pid])
+    return by_program
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
