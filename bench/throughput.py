@@ -580,6 +580,8 @@ def figure_overhead(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace, 
     worker, env, worker_args = noop_worker(stack, workdir)
     pipeline: list[float] = []
     noop: list[float] = []
+    cpu: dict[str, float] = {}  # the stack's CPU seconds during the pipeline rounds
+    completed = 0
     incomplete = ""
     try:
         say(f"figure 3: instant fake AI, {args.n3} jobs vs {args.n3} no-op tasks, "
@@ -587,8 +589,12 @@ def figure_overhead(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace, 
         for i in range(args.repeats):
             if i % 2 == 0:  # alternate which goes first
                 noop.append(noop_round_trip(env, args.n3, args.cap))
+            before = st.cpu_by_program(st.process_tree(stack.pid))
             load = run_load(stack.port, texts(run, args.n3, f"o{i}"), cap=args.cap,
                             label="overhead")
+            for name, seconds in st.cpu_by_program(st.process_tree(stack.pid)).items():
+                cpu[name] = cpu.get(name, 0.0) + seconds - before.get(name, 0.0)
+            completed += load.completed
             pipeline.append(load.jobs_per_s)
             if i % 2 == 1:
                 noop.append(noop_round_trip(env, args.n3, args.cap))
@@ -608,7 +614,12 @@ def figure_overhead(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace, 
     rounds = (f"{', '.join(f'{p:.1f}' for p in pipeline)} vs "
               f"{', '.join(f'{q:.1f}' for q in noop)}")
     notes = [f"median pipeline {statistics.median(pipeline):.1f} jobs/s, no-op Celery "
-             f"{statistics.median(noop):.1f} tasks/s (rounds: {rounds})"]
+             f"{statistics.median(noop):.1f} tasks/s (rounds: {rounds})",
+             f"stack CPU ms per completed job, {sum(cpu.values()) * 1000 / max(completed, 1):.1f} "
+             "in all: " + ", ".join(
+                 f"{name} {seconds * 1000 / max(completed, 1):.1f}"
+                 for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])
+                 if seconds * 1000 / max(completed, 1) >= 0.05)]
     if incomplete:
         notes.append(incomplete)
     record(Result("3 pipeline overhead (jobs/s vs no-op task)", f"{ratio:.2f}x", ">= 0.5x",
