@@ -76,3 +76,26 @@ def test_a_browser_gets_the_browsable_api_not_the_fast_path(
     post(client, cached_text)
     answer = post(client, cached_text, HTTP_ACCEPT="text/html")
     assert answer.status_code == 200 and answer["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_a_miss_is_checked_once_through_both_paths(
+        client: Client, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from summaries.services import submit
+
+    checked: list[str] = []
+    check = submit._validated
+
+    def counted(raw: str) -> Any:
+        checked.append(raw)
+        return check(raw)
+
+    monkeypatch.setattr(submit, "_validated", counted)
+    first, second = (text_about(f"miss {uuid.uuid4().hex[:6]}") for _ in range(2))
+    answers = [post(client, first), post(client, second)]
+
+    assert [a.status_code for a in answers] == [202, 202]
+    # Each its own key: the second was not answered with the first one's check.
+    assert [json.loads(a.content)["cache_key"] for a in answers] == [
+        normalize_input(text).cache_key(namespace) for text in (first, second)]
+    assert checked == [first, second]  # by the fast path; the full path took it over

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -86,10 +87,10 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
                 if callback_url else None)
     if run_at is not None:
         scheduling.check_run_at(run_at)
-    item = _validated(raw)
+    item, key = _validated_and_keyed(raw)
     if language is not None:
         item = item.in_language(normalize_language(language), translates=summarizer().translates)
-    key = item.cache_key(summarizer().cache_namespace)
+        key = item.cache_key(summarizer().cache_namespace)
     if run_at is not None:
         job = scheduling.job_schedule(item=item, key=key, run_at=run_at,
                                       queue=queue, refresh=refresh, store=store,
@@ -120,6 +121,21 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     return replace(answer, cache_key=key)
 
 
+# The input the fast path for hits (cached_summary) checked last in this
+# thread, with its cache key: when it was no hit, summary_request takes it
+# over moments later instead of normalising and checking it again.
+_checked = threading.local()
+
+
+def _validated_and_keyed(raw: str) -> tuple[NormalizedInput, str]:
+    """``raw`` checked (_validated) and its cache key, language aside."""
+    last = _checked.__dict__.pop("last", None)
+    if last is not None and last[0] == raw:
+        return last[1], last[2]
+    item = _validated(raw)
+    return item, item.cache_key(summarizer().cache_namespace)
+
+
 def _fresh(answer: Submission, max_age: int | None) -> bool:
     """Whether an answer from the cache may be served under ``max_age``. A
     remembered failure is always fresh enough: it is kept only briefly."""
@@ -146,8 +162,10 @@ def cached_summary(*, raw: str) -> Submission | None:
             item = _validated(raw)
         except InvalidInput:
             return None
-        known = (item.cache_key(summarizer().cache_namespace),
-                 "" if item.kind == URL else item.value)
+        key = item.cache_key(summarizer().cache_namespace)
+        # If it is no hit, summary_request checks it next, in this thread.
+        _checked.last = (raw, item, key)
+        known = (key, "" if item.kind == URL else item.value)
     key, text = known
     if (hit := local_cache.peek(key)) is None:
         return None
