@@ -92,6 +92,26 @@ def test_an_item_missing_or_mangled_in_the_answer_is_asked_alone(
     assert first.items[0]["text"] in rest[0].user_text
 
 
+def test_a_model_that_cannot_answer_batches_gets_single_calls(
+        batch_stack: Stack, gemini: FakeGemini) -> None:
+    gemini.mode = "batch_unsupported"  # one summary object for the whole array
+    topics = [topic_text(n) for n in range(40)]
+    api, done = run_backlog(batch_stack, [text for _, text in topics])
+    assert all(job["status"] == "completed" for job in done), done
+    for (word, _), job in zip(topics, done, strict=True):
+        assert word in job["summary"], (word, job)  # each asked alone, after its batch
+    first_round = gemini.calls
+
+    later = [topic_text(n) for n in range(40, 60)]
+    again = [api.wait(job_id, timeout=60) for job_id in bulk(api, [t for _, t in later])]
+
+    assert all(job["status"] == "completed" for job in again), again
+    # Arriving together, they would have shared two batches; batches are off
+    # now: 20 single calls, none wasted before them.
+    assert gemini.items_per_call[first_round:] == [1] * 20
+    assert "single calls only" in batch_stack.logs()
+
+
 def test_a_long_input_goes_alone(batch_stack: Stack, gemini: FakeGemini) -> None:
     (_, short_a), (_, short_b), (word, long_text) = (topic_text(n) for n in range(3))
     long_text += " More measurements followed in the winter." * 40  # > AI_BATCH_MAX_CHARS

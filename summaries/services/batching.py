@@ -20,6 +20,8 @@ single call, with its own quota and its one re-ask. So every item still gets
 its own job, cache entry and result; the cache namespace is the provider's
 usual one (a batched answer meets the same contract as a single one).
 
+When the answers to batches keep having no usable item (a model or gateway
+that cannot answer them), the process sends single calls only for a while.
 A caller never waits longer than the batch wait, the quota wait, the
 provider's timeout and a margin: then it gets a transient ``ai_timeout``.
 """
@@ -27,6 +29,7 @@ provider's timeout and a margin: then it gets a transient ``ai_timeout``.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -50,6 +53,14 @@ QUOTA_MAX_WAIT_S = 2.0  # as ai_quota.acquire's default for a single call
 # How long past its own bound a caller gives the batch (thread scheduling,
 # a backlog of batches in the pool).
 MARGIN_S = 5.0
+# A model or gateway that cannot answer batches (every item of every batch
+# unusable: a single answer to the array, prose ...) would cost each item a
+# wasted call before its own. After this many such batches in a row the
+# process sends single calls only, for OFF_S, then tries batches again.
+UNUSABLE_IN_A_ROW = 3
+OFF_S = 300.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,12 +87,19 @@ class Batcher:
         self._wait_s = max(0.0, wait_s)
         self._timeout_s = timeout_s
         self._queue: deque[_Waiting] = deque()
+        self._unusable = 0  # batches in a row whose answer had no usable item
+        self._off_until = 0.0  # monotonic time until which items go alone
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._executor = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="ai-batch")
         self._dispatcher = threading.Thread(target=self._dispatch, name="ai-batcher",
                                             daemon=True)
         self._dispatcher.start()
+
+    @property
+    def off(self) -> bool:
+        """Whether batches are off for now (answers to them kept being unusable)."""
+        return time.monotonic() < self._off_until
 
     def summarize(self, text: str, title: str | None = None,
                   language: str | None = None) -> SummaryResult | None:
@@ -146,6 +164,19 @@ class Batcher:
         for waiting in live:
             result = results.get(waiting.item.id)
             waiting.future.set_result(result if isinstance(result, SummaryResult) else None)
+        self._judge(any(isinstance(r, SummaryResult) for r in results.values()))
+
+    def _judge(self, usable: bool) -> None:
+        """Count answers that had no usable item; turn batches off for OFF_S
+        after UNUSABLE_IN_A_ROW of them."""
+        with self._cond:
+            self._unusable = 0 if usable else self._unusable + 1
+            if self._unusable < UNUSABLE_IN_A_ROW:
+                return
+            self._unusable = 0
+            self._off_until = time.monotonic() + OFF_S
+        logger.warning("%d batched AI answers in a row had no usable item: single calls "
+                       "only for %.0f s", UNUSABLE_IN_A_ROW, OFF_S)
 
 
 _lock = threading.Lock()
@@ -172,7 +203,7 @@ def batcher_for(provider: Provider, text: str) -> Batcher | None:
         return None
     built = _batcher
     if built is not None and built[0] == os.getpid() and built[1] is provider:
-        return built[2]
+        return None if built[2].off else built[2]
     with _lock:
         built = _batcher
         if built is None or built[0] != os.getpid() or built[1] is not provider:

@@ -35,8 +35,9 @@ Batches: a user turn that is a JSON array of ``{"id", "title", "text"}`` items
 modes apply to the call as a whole). Modes for batches only (single prompts get
 ``ok``): ``batch_drop`` leaves the first item out, ``batch_mangle`` breaks the
 contract in the first item's answer, ``batch_wrong_id`` answers the first item
-under an id that was not asked. ``items_per_call`` counts the items of each call
-(1 for a single prompt).
+under an id that was not asked, ``batch_unsupported`` answers the whole array
+with one summary object (as a model that cannot do batches would).
+``items_per_call`` counts the items of each call (1 for a single prompt).
 
 Answers from a broken gateway or network rather than from Gemini:
 
@@ -66,7 +67,8 @@ from summaries.providers.contract import split_sentences
 from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_retry_info",
-                   "batch_drop", "batch_mangle", "batch_wrong_id", "unavailable", "rejected",
+                   "batch_drop", "batch_mangle", "batch_wrong_id", "batch_unsupported",
+                   "unavailable", "rejected",
                    "hang", "blocked", "safety",
                    "truncated", "bad", "bad_then_ok", "nul", "html", "not_object", "wrong_shape",
                    "bad_gzip", "html_error", "drip", "drip_headers"})
@@ -242,6 +244,8 @@ def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
                            "tags": ["wind\x00mill", "\x1bvolunteers", "proj\udfffect"]})
     elif mode == "bad":
         text = json.dumps({"summary": " ".join(["This is one sentence."] * 6), "tags": ["x"]})
+    elif call.items is not None and mode == "batch_unsupported":
+        text = json.dumps(_summary_of(call.user_text))  # one answer for the whole array
     elif call.items is not None:
         text = _batch_answer_text(mode, call.items)
         if mode == "truncated":
