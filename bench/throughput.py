@@ -353,6 +353,22 @@ def dedup_verdict(port: int, fake: st.FakeAI, dedup: Dedup, label: str, wait: fl
     return Result(f"4 dedup {label}", f"{matching} AI call(s)", "exactly 1", passed, notes)
 
 
+# --- the stack's CPU --------------------------------------------------------------------
+
+def cpu_since(stack: st.Stack, before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per program of the stack since ``before`` (st.cpu_by_program)."""
+    return {name: seconds - before.get(name, 0.0)
+            for name, seconds in st.cpu_by_program(st.process_tree(stack.pid)).items()}
+
+
+def cpu_per_job(used: dict[str, float], jobs: int) -> str:
+    """A note: the stack's CPU ms per job, in all and by program (largest first)."""
+    per_job = {name: seconds * 1000 / max(jobs, 1) for name, seconds in used.items()}
+    return (f"stack CPU ms per completed job, {sum(per_job.values()):.1f} in all: "
+            + ", ".join(f"{name} {ms:.1f}" for name, ms in
+                        sorted(per_job.items(), key=lambda kv: -kv[1]) if ms >= 0.05))
+
+
 # --- figure 1 (+4 under load, +5 after) ---------------------------------------------------
 
 def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace,
@@ -365,9 +381,7 @@ def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace
         say("  dedup under load: 50 identical submits now")
         dedup.append(dedup_submit(stack.port, run))
 
-    stack_pids = st.process_tree(stack.pid)
-    cpu_stack, cpu_fake = st.cpu_seconds(stack_pids), fake.cpu_seconds()
-    cpu_parts = st.cpu_by_program(stack_pids)
+    cpu_before, cpu_fake = st.cpu_by_program(st.process_tree(stack.pid)), fake.cpu_seconds()
     cpu_bench = sum(os.times()[:2])
     say(f"figure 1: {n} distinct texts, {CLIENTS} clients, fake AI {AI_LATENCY_S:.0f} s "
         f"(cap {args.cap:.0f} s); load {st.load_average()}")
@@ -379,11 +393,8 @@ def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace
         if request(stack.port, "GET", f"/api/status/{job_id}").body.get("status") == "completed":
             load.completed -= 1
     complete = load.done_at is not None and load.completed >= n
-    stack_pids = st.process_tree(stack.pid)
-    cpu_stack = st.cpu_seconds(stack_pids) - cpu_stack
-    # Per program: which part of the stack the CPU per job goes to.
-    per_job = {name: (seconds - cpu_parts.get(name, 0.0)) * 1000 / max(load.completed, 1)
-               for name, seconds in st.cpu_by_program(stack_pids).items()}
+    cpu_used = cpu_since(stack, cpu_before)
+    cpu_stack = sum(cpu_used.values())
     cpu_fake = fake.cpu_seconds() - cpu_fake
     cpu_bench = sum(os.times()[:2]) - cpu_bench
     codes = failed_codes(stack.port)
@@ -396,9 +407,7 @@ def figure_throughput(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace
         f"CPU seconds during the load: stack {cpu_stack:.1f}, fake Gemini {cpu_fake:.1f}, "
         f"bench clients {cpu_bench:.1f}; "
         f"load average {st.load_average()}",
-        "stack CPU ms per completed job by program: " + ", ".join(
-            f"{name} {ms:.1f}" for name, ms in sorted(per_job.items(), key=lambda kv: -kv[1])
-            if ms >= 0.05),
+        cpu_per_job(cpu_used, load.completed),
     ]
     passed = (complete and load.jobs_per_s >= 100 and internal == 0
               and load.server_errors == 0)
@@ -592,8 +601,8 @@ def figure_overhead(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace, 
             before = st.cpu_by_program(st.process_tree(stack.pid))
             load = run_load(stack.port, texts(run, args.n3, f"o{i}"), cap=args.cap,
                             label="overhead")
-            for name, seconds in st.cpu_by_program(st.process_tree(stack.pid)).items():
-                cpu[name] = cpu.get(name, 0.0) + seconds - before.get(name, 0.0)
+            for name, seconds in cpu_since(stack, before).items():
+                cpu[name] = cpu.get(name, 0.0) + seconds
             completed += load.completed
             pipeline.append(load.jobs_per_s)
             if i % 2 == 1:
@@ -615,11 +624,7 @@ def figure_overhead(stack: st.Stack, fake: st.FakeAI, args: argparse.Namespace, 
               f"{', '.join(f'{q:.1f}' for q in noop)}")
     notes = [f"median pipeline {statistics.median(pipeline):.1f} jobs/s, no-op Celery "
              f"{statistics.median(noop):.1f} tasks/s (rounds: {rounds})",
-             f"stack CPU ms per completed job, {sum(cpu.values()) * 1000 / max(completed, 1):.1f} "
-             "in all: " + ", ".join(
-                 f"{name} {seconds * 1000 / max(completed, 1):.1f}"
-                 for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])
-                 if seconds * 1000 / max(completed, 1) >= 0.05)]
+             cpu_per_job(cpu, completed)]
     if incomplete:
         notes.append(incomplete)
     record(Result("3 pipeline overhead (jobs/s vs no-op task)", f"{ratio:.2f}x", ">= 0.5x",

@@ -171,7 +171,8 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
         now = timezone.now()
         _update_mine(job, {"stage": stage, "updated_at": now,
                            "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS)})
-    # Each stage waits on the network (the page, the AI): not holding a pooled connection.
+    # A stage's work is mostly a wait on the network (the page, the AI):
+    # not with a pooled connection held.
     release_connection()
 
 

@@ -128,10 +128,15 @@ _checked = threading.local()
 
 
 def _validated_and_keyed(raw: str) -> tuple[NormalizedInput, str]:
-    """``raw`` checked (_validated) and its cache key, language aside."""
+    """``raw`` checked (_validated) and its cache key, language aside: the
+    fast path's, if it just checked this input in this thread."""
     last = _checked.__dict__.pop("last", None)
     if last is not None and last[0] == raw:
         return last[1], last[2]
+    return _keyed(raw)
+
+
+def _keyed(raw: str) -> tuple[NormalizedInput, str]:
     item = _validated(raw)
     return item, item.cache_key(summarizer().cache_namespace)
 
@@ -155,19 +160,19 @@ def cached_summary(*, raw: str) -> Submission | None:
     that is not valid (the full path, summary_request, answers those).
     Touches neither Valkey nor the database: the fast path for hits
     (summaries/api/fastpath.py)."""
+    item = None
     if (known := _hit_keys.get(raw)) is None:
         if len(raw) > settings.MAX_INPUT_CHARS:
             return None
         try:
-            item = _validated(raw)
+            item, key = _keyed(raw)
         except InvalidInput:
             return None
-        key = item.cache_key(summarizer().cache_namespace)
-        # If it is no hit, summary_request checks it next, in this thread.
-        _checked.last = (raw, item, key)
         known = (key, "" if item.kind == URL else item.value)
     key, text = known
     if (hit := local_cache.peek(key)) is None:
+        if item is not None:  # summary_request checks it next, in this thread
+            _checked.last = (raw, item, key)
         return None
     if len(raw) <= _HIT_KEY_MAX_CHARS:  # the same input again: no normalising, no hashing
         if len(_hit_keys) >= _HIT_KEYS_MAX:
