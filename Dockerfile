@@ -15,15 +15,16 @@ WORKDIR /app
 # (justext needs lxml[html_clean]).
 RUN python3 -m venv --upgrade-deps /opt/venv
 # Dependencies first: this layer stays cached while only the code changes.
-COPY pyproject.toml README.md ./
-RUN mkdir -p smartcache summaries && touch smartcache/__init__.py summaries/__init__.py \
-    && pip install --no-cache-dir --quiet . && pip uninstall --quiet -y smartcache \
-    && rm -rf smartcache summaries build *.egg-info
+# Exactly the lock's versions, checked by hash (requirements/runtime.lock,
+# the same set `make run` installs).
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --no-cache-dir --quiet --require-hashes --no-deps -r requirements/runtime.lock
 COPY smartcache ./smartcache
 COPY summaries ./summaries
 COPY manage.py ./
 COPY scripts/healthcheck.py ./scripts/
-RUN pip install --no-cache-dir --quiet --no-deps . && mkdir -p var \
+COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir --quiet --no-deps --no-build-isolation . && mkdir -p var \
     && DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput -v0 \
     && rm -rf build *.egg-info
 # /app/secrets: compose mounts a volume there, which takes this owner.

@@ -2,25 +2,59 @@
 # make test  set everything up and run the test suite
 # make lint  ruff and mypy; make bench  the benchmarks
 
+SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # make run needs the runtime dependencies only; the test and lint tools
-# (the dev extra) are installed by the targets that use them.
+# (the dev extra) are installed by the targets that use them. Both install
+# exactly what the lock files under requirements/ name, checked by hash:
+# a fresh machine gets the versions CI passed with, not today's releases.
+# `make lock` rewrites the locks; `make latest` tries the newest releases.
 RUNTIME := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed-dev
+RUNTIME_LOCK := requirements/runtime.lock
+DEV_LOCK := requirements/dev.lock
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes
+LATEST := .venv-latest
 
-.PHONY: run test test-production lint bench container-check clean
+.PHONY: run test test-production lint bench container-check clean lock latest
 
-$(RUNTIME): pyproject.toml
+define install_lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(1)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+endef
+
+$(RUNTIME): pyproject.toml $(RUNTIME_LOCK)
+	$(call install_lock,$(RUNTIME_LOCK))
 	@touch $(RUNTIME)
 
-$(STAMP): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP): $(RUNTIME) $(DEV_LOCK)
+	$(call install_lock,$(DEV_LOCK))
 	@touch $(STAMP)
+
+# Rewrites both lock files from pyproject.toml (and requirements/build.in) at
+# today's releases. Commit them after `make test lint` passes on them.
+lock: $(STAMP)
+	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml requirements/build.in -o $(RUNTIME_LOCK)
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev pyproject.toml requirements/build.in -o $(DEV_LOCK)
+
+# The newest releases pyproject.toml allows, in a venv of their own
+# ($(LATEST)), through lint and the tests: how an upgrade is tried before
+# `make lock` makes it the default.
+latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet -e '.[dev]'
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/freeze.txt
+	@echo "== newest releases (diff against $(DEV_LOCK)'s pins) =="
+	@diff <(grep -E '^[A-Za-z0-9_.-]+==' $(DEV_LOCK) | sed 's/ .*//' | tr A-Z a-z | sort) \
+	      <(tr A-Z a-z < $(LATEST)/freeze.txt | sort) || true
+	$(LATEST)/bin/ruff check .
+	$(LATEST)/bin/mypy .
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 run: $(RUNTIME)
 	$(BIN)/python scripts/run_stack.py
@@ -56,4 +90,4 @@ bench: $(STAMP)
 	exit $$status
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(LATEST) var
