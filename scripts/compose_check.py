@@ -11,7 +11,7 @@ promises, 1 with each broken one listed otherwise:
 - published ports default to 127.0.0.1;
 - the Dockerfile takes its base image as ``ARG BASE``;
 - .dockerignore keeps var/ (secrets), .venv and .git out of the build context;
-- .env.example names every setting smartcache/settings.py reads.
+- .env.example names every setting smartcache/settings/ reads.
 
 Where ``docker compose`` exists it also runs ``docker compose config -q``.
 """
@@ -108,7 +108,7 @@ def dockerignore_problems(text: str) -> list[str]:
 def env_example_problems(settings_text: str, example_text: str) -> list[str]:
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example_text, re.M))
     read = set(SETTING_READ.findall(settings_text)) - NOT_FOR_OPERATORS
-    return [f".env.example does not mention {name} (settings.py reads it)"
+    return [f".env.example does not mention {name} (smartcache/settings/ reads it)"
             for name in sorted(read - documented)]
 
 
@@ -118,8 +118,9 @@ def problems(compose_file: Path) -> list[str]:
     ignore = ROOT / ".dockerignore"
     found += dockerignore_problems(ignore.read_text()) if ignore.exists() else [
         "no .dockerignore: var/ (secrets) and .venv would be in the build context"]
-    found += env_example_problems((ROOT / "smartcache" / "settings.py").read_text(),
-                                  (ROOT / ".env.example").read_text())
+    settings_text = "\n".join(path.read_text() for path in
+                              sorted((ROOT / "smartcache" / "settings").glob("*.py")))
+    found += env_example_problems(settings_text, (ROOT / ".env.example").read_text())
     return found
 
 

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from smartcache import commands
+from smartcache import commands, secret_files
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # The embedded Valkey is internal: it listens on loopback whatever HOST says.
 VALKEY_HOST = "127.0.0.1"
-# settings.py's default DJANGO_ALLOWED_HOSTS, which HOST is added to.
+# smartcache/settings/security.py's default DJANGO_ALLOWED_HOSTS, which HOST is added to.
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]", "testserver")
 # A component started this many times within the window is crash-looping.
 RESTART_WINDOW_SECONDS = 60.0
@@ -368,7 +368,8 @@ def main() -> int:
         signal.signal(sig, _request_stop)
     env = launch_env(os.environ)
     var = Path(env["SMARTCACHE_VAR_DIR"])
-    var.mkdir(parents=True, exist_ok=True)
+    # var/ and the local secrets (the settings only read them).
+    secret_files.ensure_local(env)
     lock = hold_instance_lock(var)  # noqa: F841 (held until this process ends)
     # We hold the lock, so a URL left there is a dead launcher's.
     (var / "valkey-url").unlink(missing_ok=True)

@@ -17,6 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+from smartcache import secret_files
+
 BIN = Path(sys.executable).parent
 
 
@@ -95,5 +97,6 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m smartcache.commands web|worker|beat|flower")
     argv = from_environment(sys.argv[1], dict(os.environ))
-    Path(os.environ.get("SMARTCACHE_VAR_DIR") or "var").mkdir(parents=True, exist_ok=True)
+    # var/ and the local secrets the settings read (never made by importing them).
+    secret_files.ensure_local(os.environ)
     os.execv(argv[0], argv)  # noqa: S606 (our own binaries, from the same venv)

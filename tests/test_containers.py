@@ -62,7 +62,7 @@ def test_a_build_context_with_secrets_is_caught() -> None:
 def test_an_undocumented_setting_is_caught() -> None:
     settings = 'X = env_int("BRAND_NEW_SETTING", 3)\nY = env_str("LOG_LEVEL", "INFO")\n'
     assert compose_check.env_example_problems(settings, "# LOG_LEVEL=INFO\n") == [
-        ".env.example does not mention BRAND_NEW_SETTING (settings.py reads it)"]
+        ".env.example does not mention BRAND_NEW_SETTING (smartcache/settings/ reads it)"]
 
 
 def test_beat_is_healthy_while_it_saves_its_schedule(tmp_path: Path,

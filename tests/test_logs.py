@@ -26,7 +26,7 @@ def about(job_id: str, output: str) -> list[str]:
 def wait_for_task_end(worker: Worker, job_id: str, marker: str = "celery.app.trace") -> None:
     """The worker logs a task's end just after the job row is final: Celery's
     own line for a completed job; for one that failed for good, ours (Celery's
-    "raised expected" line is dropped: smartcache/settings.py, LOGGING)."""
+    "raised expected" line is dropped: smartcache/settings/core.py, LOGGING)."""
     wait_for(lambda: any(marker in line for line in about(job_id, worker.output())),
              10, f"the worker's line about the end of {job_id}")
 

@@ -70,6 +70,9 @@ def session_environment(valkey_url: str, test_db: str) -> dict[str, str]:
         "GEMINI_BASE_URL": "http://127.0.0.1:9/unreachable",
         "FETCH_ALLOWED_NETWORKS": "127.0.0.2/32",
         "RATE_LIMIT": "off",
+        # Importing the settings writes no secret: the session brings its own.
+        "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40,
+        "WEBHOOK_SECRET": "test-webhook-secret",
     }
 
 

@@ -1,0 +1,54 @@
+"""The AI providers (summaries/providers/): which one, its model, address
+and timeouts, the limits shared by every worker, batching, and prices."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from smartcache.settings.env import env_float, env_int, env_str
+
+SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
+if SUMMARIZER not in {"auto", "gemini", "openai", "local"}:
+    raise ImproperlyConfigured(
+        f"SUMMARIZER must be auto, gemini, openai or local, not {SUMMARIZER!r}")
+GEMINI_API_KEY = env_str("GEMINI_API_KEY")
+GEMINI_MODEL = env_str("GEMINI_MODEL", "gemini-2.5-flash")
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL")
+GEMINI_TIMEOUT = env_float("GEMINI_TIMEOUT", 30.0)
+if SUMMARIZER == "auto":
+    SUMMARIZER = "gemini" if GEMINI_API_KEY else "local"
+if SUMMARIZER == "gemini" and not GEMINI_API_KEY:
+    raise ImproperlyConfigured("SUMMARIZER=gemini needs GEMINI_API_KEY")
+# SUMMARIZER=openai: any OpenAI-compatible Chat Completions server
+# (summaries/providers/openai.py). The base URL ends in /v1 (OpenAI's own when
+# empty; Ollama: http://localhost:11434/v1); the key may stay empty for
+# servers that need none. Never chosen by "auto": set SUMMARIZER=openai.
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0)
+if SUMMARIZER == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
+    raise ImproperlyConfigured("SUMMARIZER=openai needs OPENAI_API_KEY (OpenAI) or "
+                               "OPENAI_BASE_URL (a server of your own)")
+
+# The provider's limits, shared by every worker (summaries/services/ai_quota.py):
+# requests and estimated tokens per minute; 0 = no limit.
+AI_MAX_RPM = env_int("AI_MAX_RPM", 0)
+AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
+# Batching (summaries/services/batching.py): short texts (at most
+# AI_BATCH_MAX_CHARS) waiting together in one worker process go to the AI in
+# one request of up to AI_BATCH_SIZE items (1 = off), after waiting at most
+# AI_BATCH_WAIT_MS for company. 10 measured ~9x fewer AI calls for the same
+# jobs (bench/throughput.py). The wait is 200 ms, beside a ~1 s AI call: under
+# load a worker process's job threads reach the batcher at about 60-70 a
+# second (each claims its row first, on a shared CPU), so 100 ms gathered ~6
+# texts a call (1,000 texts: 114 calls in bulk, 143 single) and 200 ms ~10
+# (104 and 106; bench/throughput.py figure 6, 2026-12-02).
+AI_BATCH_SIZE = env_int("AI_BATCH_SIZE", 10, minimum=1)
+AI_BATCH_WAIT_MS = env_int("AI_BATCH_WAIT_MS", 200)
+AI_BATCH_MAX_CHARS = env_int("AI_BATCH_MAX_CHARS", 4000, minimum=1)
+
+# What the AI provider charges per 1000 tokens, for the estimated cost the
+# cache saved (/metrics, /api/analytics); 0 = not priced.
+AI_PRICE_PER_1K_INPUT = env_float("AI_PRICE_PER_1K_INPUT", 0.0)
+AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
