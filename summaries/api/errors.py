@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from summaries import metrics
@@ -26,6 +27,9 @@ from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_UNAVAILABLE = "5"
+# Valkey (cache, broker) or the database away: a 503 wherever it happens.
+INFRASTRUCTURE_ERRORS = (RedisError, BrokerError, OperationalError, InterfaceError)
+_render = JSONRenderer().render
 
 
 def error_response(message: str, code: str, status_code: int,
@@ -138,6 +142,14 @@ class JsonErrorsMiddleware:
         """An exception outside a DRF view gets the answer it would get inside."""
         if not request.path.startswith("/api/"):
             return None
-        answer = exception_handler(exception, {"view": request.path})
-        headers = {"Retry-After": answer["Retry-After"]} if "Retry-After" in answer else None
-        return JsonResponse(answer.data, status=answer.status_code, headers=headers)
+        return json_error(exception, request.path)
+
+
+def json_error(exc: Exception, where: str) -> HttpResponse:
+    """The answer a DRF view gives ``exc`` (same status, body and
+    Retry-After), for code that runs outside DRF's exception handler:
+    middleware, plain Django views."""
+    answer = exception_handler(exc, {"view": where})
+    headers = {"Retry-After": answer["Retry-After"]} if "Retry-After" in answer else None
+    return HttpResponse(_render(answer.data), content_type="application/json",
+                        status=answer.status_code, headers=headers)
