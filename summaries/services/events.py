@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -226,7 +226,7 @@ class JobEventStream:
             if self._slot is not None:
                 self._slot()  # a finalizer runs once: later calls do nothing
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
         try:
             yield from self._events()
         finally:  # ended, failed, or closed by the server (the client left)
