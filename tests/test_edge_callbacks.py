@@ -16,7 +16,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from summaries.models import Job, WebhookDelivery, Watch
+from summaries.models import Job, Watch, WebhookDelivery
 from tests.helpers.api import Api
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.sse import read_events
