@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
 from summaries import cache
 from summaries.inputs import normalize_input
+from tests.helpers.processes import WebServer, free_port
 from tests.helpers.stack import stack_of
 from tests.helpers.texts import text_about
 
@@ -49,3 +51,38 @@ def test_a_hit_from_memory_with_valkey_down_is_a_json_503(
         assert_valkey_503(api.submit(text_about("kiln miss")))  # the full path, as before
         assert_valkey_503(api.http.get(f"{api.base_url}/metrics", timeout=10))
 
+
+
+def dead_database_url(url: str, tmp_path: Path) -> str:
+    """The test database's URL with nothing behind it: SQLite in a directory
+    that does not exist, PostgreSQL on a closed port."""
+    if url.startswith("sqlite:"):
+        return f"sqlite:///{tmp_path / 'no-such-dir' / 'db.sqlite3'}"
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{free_port()}"))
+
+
+def test_with_the_database_down_every_path_is_a_json_503(
+        tmp_path: Path, worker_env: dict[str, str]) -> None:
+    """A gunicorn whose database is gone; the operator token set, so
+    /metrics reads the session a cookie names from the database."""
+    server = WebServer({**worker_env, "JOBS_API_TOKEN": "op-token",
+                        "DATABASE_URL": dead_database_url(worker_env["DATABASE_URL"],
+                                                          tmp_path)}, workers=1)
+    server.start()
+    try:
+        cookie = {"Cookie": "sessionid=" + "a" * 32}
+        answers = {
+            "metrics": requests.get(f"{server.url}/metrics", headers=cookie, timeout=10),
+            "status": requests.get(f"{server.url}/api/status/{uuid.uuid4()}", timeout=10),
+            "events": requests.get(f"{server.url}/api/jobs/{uuid.uuid4()}/events", timeout=10),
+        }
+        page = requests.get(f"{server.url}/", timeout=10)
+    finally:
+        server.stop()
+    for where, answer in answers.items():
+        assert answer.status_code == 503, (where, answer.status_code, answer.text[:200])
+        assert answer.json()["code"] == "database_unavailable", where
+        assert answer.headers["Retry-After"], where
+    assert page.status_code == 200  # the web page needs no database
