@@ -116,3 +116,11 @@ def test_odd_page_numbers_are_no_500(api: Api, query: str) -> None:
         answer = api.http.get(f"{api.base_url}{path}?{query}", timeout=10)
         assert answer.status_code in (200, 400, 404), (path, query, answer.status_code)
         assert answer.headers["Content-Type"].startswith("application/json")
+
+
+def test_odd_numbers_in_other_queries_are_a_400(api: Api) -> None:
+    for path, name in (("/api/analytics/timeline", "minutes"), ("/api/insights", "hours")):
+        for value in ("²", "9" * 5000, "-1", "1e3"):
+            answer = api.http.get(f"{api.base_url}{path}", params={name: value}, timeout=10)
+            assert answer.status_code == 400, (path, value[:8], answer.status_code)
+            assert answer.json()["code"], (path, value[:8])
