@@ -66,7 +66,8 @@ def dead_database_url(url: str, tmp_path: Path) -> str:
 def test_with_the_database_down_every_path_is_a_json_503(
         tmp_path: Path, worker_env: dict[str, str]) -> None:
     """A gunicorn whose database is gone; the operator token set, so
-    /metrics reads the session a cookie names from the database."""
+    /metrics reads the session a cookie names from the database (and so
+    does the admin)."""
     server = WebServer({**worker_env, "JOBS_API_TOKEN": "op-token",
                         "DATABASE_URL": dead_database_url(worker_env["DATABASE_URL"],
                                                           tmp_path)}, workers=1)
@@ -77,6 +78,8 @@ def test_with_the_database_down_every_path_is_a_json_503(
             "metrics": requests.get(f"{server.url}/metrics", headers=cookie, timeout=10),
             "status": requests.get(f"{server.url}/api/status/{uuid.uuid4()}", timeout=10),
             "events": requests.get(f"{server.url}/api/jobs/{uuid.uuid4()}/events", timeout=10),
+            # Django's own views, outside the API's error handling.
+            "admin": requests.get(f"{server.url}/admin/", headers=cookie, timeout=10),
         }
         page = requests.get(f"{server.url}/", timeout=10)
     finally:

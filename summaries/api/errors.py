@@ -9,12 +9,14 @@ HTML error page or a traceback.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
@@ -153,3 +155,16 @@ def json_error(exc: Exception, where: str) -> HttpResponse:
     headers = {"Retry-After": answer["Retry-After"]} if "Retry-After" in answer else None
     return HttpResponse(_render(answer.data), content_type="application/json",
                         status=answer.status_code, headers=headers)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500: what an exception raised outside the views' own
+    handling (a middleware, the admin, a plain Django view) answers. Django
+    calls it while handling that exception, so it is ``sys.exc_info()``'s.
+    Valkey or the database away is the views' JSON 503 on every path, so a
+    client can always tell "try again shortly" from a bug; anything else is
+    Django's 500 page (JsonErrorsMiddleware makes it JSON under /api/)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, INFRASTRUCTURE_ERRORS):
+        return json_error(exc, request.path)
+    return defaults.server_error(request)
