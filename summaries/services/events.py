@@ -107,10 +107,10 @@ def open_streams() -> int:
     return _open_streams
 
 
-def take_slot() -> bool:
+def _take_slot() -> bool:
     """Reserve one of this process's SSE_MAX_STREAMS stream slots. Each open
     stream holds a web thread, so the cap leaves threads for the rest of the
-    API; a client refused gets a 503 and can poll instead. Use it through
+    API; a client refused gets a 503 and can poll instead. Taken only by
     ``JobEventStream.open``, which gives the slot back on every path."""
     global _open_streams
     with _slots_lock:
@@ -208,7 +208,7 @@ class JobEventStream:
         """A stream holding a slot, or None when every slot is taken. Nothing
         that can fail comes between taking the slot and arming its release."""
         stream = cls(job_id, read_state, last_event_id=last_event_id)
-        if not take_slot():
+        if not _take_slot():
             return None
         stream._slot = weakref.finalize(stream, _release_slot)
         return stream
