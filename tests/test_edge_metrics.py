@@ -29,6 +29,7 @@ def test_made_up_methods_add_no_series(live_server: Any) -> None:
             answer = requests.request(method, f"{base}{path}", timeout=10)
             assert answer.status_code in (404, 405), (method, path, answer.status_code)
     after = http_series(base)
+    print(f"{len(methods) * 3} made-up requests added {len(after - before)} series")
     exposition = "\n".join(after)
     assert not [m for m in methods if m in exposition]
     assert 'method="other",status="405",view="submit"' in exposition
