@@ -11,3 +11,7 @@ urlpatterns = [
     path("api/", include("summaries.api.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]
+
+# Valkey or the database failing outside a view (a middleware, the admin):
+# the API's JSON 503, not a 500 page.
+handler500 = "summaries.api.errors.server_error"

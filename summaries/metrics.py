@@ -197,8 +197,18 @@ def record_rejected() -> None:
     _add(SUBMISSIONS, REJECTED)
 
 
+# The label values a client can choose: a method outside this set (gunicorn
+# takes any token) and a status outside HTTP's range count as "other", so no
+# request adds a series of its own to a hash that never expires.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                          "TRACE", "CONNECT"})
+OTHER = "other"
+
+
 def record_http(view: str, method: str, status: int) -> None:
-    _add(HTTP_REQUESTS, view, method, str(status))
+    """One answer by ``view`` (a URL name or route: the URLconf bounds them)."""
+    _add(HTTP_REQUESTS, view, method if method in HTTP_METHODS else OTHER,
+         str(status) if 100 <= status <= 599 else OTHER)
 
 
 def record_ai_call(provider: Provider, inputs: Sequence[str],

@@ -9,15 +9,18 @@ HTML error page or a traceback.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from summaries import metrics
@@ -26,6 +29,9 @@ from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_UNAVAILABLE = "5"
+# Valkey (cache, broker) or the database away: a 503 wherever it happens.
+INFRASTRUCTURE_ERRORS = (RedisError, BrokerError, OperationalError, InterfaceError)
+_render = JSONRenderer().render
 
 
 def error_response(message: str, code: str, status_code: int,
@@ -138,6 +144,27 @@ class JsonErrorsMiddleware:
         """An exception outside a DRF view gets the answer it would get inside."""
         if not request.path.startswith("/api/"):
             return None
-        answer = exception_handler(exception, {"view": request.path})
-        headers = {"Retry-After": answer["Retry-After"]} if "Retry-After" in answer else None
-        return JsonResponse(answer.data, status=answer.status_code, headers=headers)
+        return json_error(exception, request.path)
+
+
+def json_error(exc: Exception, where: str) -> HttpResponse:
+    """The answer a DRF view gives ``exc`` (same status, body and
+    Retry-After), for code that runs outside DRF's exception handler:
+    middleware, plain Django views."""
+    answer = exception_handler(exc, {"view": where})
+    headers = {"Retry-After": answer["Retry-After"]} if "Retry-After" in answer else None
+    return HttpResponse(_render(answer.data), content_type="application/json",
+                        status=answer.status_code, headers=headers)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500: what an exception raised outside the views' own
+    handling (a middleware, the admin, a plain Django view) answers. Django
+    calls it while handling that exception, so it is ``sys.exc_info()``'s.
+    Valkey or the database away is the views' JSON 503 on every path, so a
+    client can always tell "try again shortly" from a bug; anything else is
+    Django's 500 page (JsonErrorsMiddleware makes it JSON under /api/)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, INFRASTRUCTURE_ERRORS):
+        return json_error(exc, request.path)
+    return defaults.server_error(request)

@@ -8,7 +8,9 @@ and before the rest: for a plain JSON submit whose summary this process
 holds (summaries.local_cache), it applies the same rate limit and answers
 with the same body and headers as SubmitView. Everything else — a miss, a
 Valkey lookup, any invalid or unusual request, a browser asking for HTML —
-goes on to SubmitView unchanged.
+goes on to SubmitView unchanged. Valkey or the database failing here (the
+rate limit is counted in Valkey) gets the JSON 503 a view would give, not
+Django's 500: this runs outside DRF's exception handler.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.renderers import JSONRenderer
 
 from summaries.api import serializers as s
+from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.services.submit import Submission, cached_summary
 
@@ -40,7 +43,10 @@ class CachedSubmitMiddleware:
         if (request.method == "POST" and request.path_info in SUBMIT_PATHS
                 and request.content_type == "application/json"
                 and "html" not in request.META.get("HTTP_ACCEPT", "")):
-            response = self._hit(request)
+            try:
+                response = self._hit(request)
+            except INFRASTRUCTURE_ERRORS as exc:
+                return json_error(exc, request.path)  # as SubmitView would answer it
             if response is not None:
                 return response
         return self.get_response(request)
@@ -48,7 +54,10 @@ class CachedSubmitMiddleware:
     def _hit(self, request: HttpRequest) -> HttpResponse | None:
         request.get_host()  # the same Host check as CommonMiddleware (DisallowedHost → 400)
         length = request.META.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        # Few ASCII digits: str.isdigit() also takes "²", and int() refuses
+        # both that and thousands of digits.
+        if not (length.isascii() and length.isdigit() and len(length) <= 9) \
+                or int(length) > MAX_BODY_BYTES:
             return None  # chunked, unknown or large: the full path reads (or refuses) it
         try:
             plain = s.SubmitRequest.plain(json.loads(request.body))

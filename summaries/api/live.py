@@ -50,13 +50,21 @@ class JobEventsView(APIView):
 
     @extend_schema(
         responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, EVENTS_HELP),
-                   **schema.errors(404, 503)},
+                   **schema.errors(400, 404, 503)},
         parameters=[schema.JOB_ID_PARAMETER,
                     OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER,
-                                     required=False,
-                                     description="Sent by a reconnecting EventSource; "
-                                                 "the current state follows at once.")])
+                                     required=False, pattern=r"^[0-9]{0,18}$",
+                                     description="Sent by a reconnecting EventSource: the "
+                                                 "id of the last event it got (digits); the "
+                                                 "current state follows at once. Anything "
+                                                 "else is a 400.")])
     def get(self, request: Request, job_id: str) -> HttpResponseBase:
+        # Everything that can refuse the request comes before a slot is taken.
+        try:
+            last_event_id = events.parse_last_event_id(request.headers.get("Last-Event-ID"))
+        except ValueError as exc:
+            return JsonResponse({"error": str(exc), "code": "invalid_last_event_id"},
+                                status=400)
         try:
             key = str(uuid.UUID(job_id))
         except ValueError:
@@ -64,12 +72,12 @@ class JobEventsView(APIView):
         if not key or not Job.objects.filter(id=key).exists():
             return JsonResponse({"error": f"no job with id {job_id!r}", "code": "not_found"},
                                 status=404)
-        if not events.take_slot():
+        stream = events.JobEventStream.open(key, lambda: status_body(key),
+                                            last_event_id=last_event_id)
+        if stream is None:
             return JsonResponse({"error": "too many open event streams here; poll "
                                           f"/api/status/{key} instead", "code": "busy"},
                                 status=503, headers={"Retry-After": "5"})
-        stream = events.JobEventStream(key, lambda: status_body(key),
-                                       last_event_id=request.headers.get("Last-Event-ID"))
         response = StreamingHttpResponse(stream, content_type="text/event-stream")
         # No caching, no buffering by a proxy (nginx honours X-Accel-Buffering).
         response["Cache-Control"] = "no-cache"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from redis.exceptions import RedisError
 
 from summaries import metrics
+from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
 
 METRICS_PATH = "/metrics"
 
@@ -52,15 +52,15 @@ def _allowed(request: HttpRequest) -> bool:
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """The Prometheus exposition (text format, or OpenMetrics if asked for)."""
-    if not _allowed(request):
-        return JsonResponse({"error": "/metrics needs the operator token "
-                                      "(Authorization: Bearer ...)", "code": "permission_denied"},
-                            status=403)
+    """The Prometheus exposition (text format, or OpenMetrics if asked for).
+    A plain Django view: Valkey or the database (a staff session is read from
+    it) failing gets the JSON 503 an API view would give."""
     try:
+        if not _allowed(request):
+            return JsonResponse({"error": "/metrics needs the operator token "
+                                          "(Authorization: Bearer ...)",
+                                 "code": "permission_denied"}, status=403)
         body, content_type = metrics.exposition(request.headers.get("Accept"))
-    except RedisError as exc:
-        return JsonResponse({"error": f"Valkey unavailable ({type(exc).__name__})",
-                             "code": "valkey_unavailable"}, status=503,
-                            headers={"Retry-After": "5"})
+    except INFRASTRUCTURE_ERRORS as exc:
+        return json_error(exc, request.path)
     return HttpResponse(body, content_type=content_type)

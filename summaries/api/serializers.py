@@ -188,7 +188,9 @@ class SubmitResponse(ShapedResponse):
 
 
 class DeliveryResponse(ShapedResponse):
-    """One webhook delivery of a job (its ``callbacks``)."""
+    """One webhook delivery of a job (operators: GET /api/jobs/<id>/callbacks).
+    Its URL is one client's (or a watch's), often with a token in it: never
+    part of a job's public body, which everyone who asked for the input reads."""
 
     delivery_id = serializers.UUIDField(source="id", help_text="X-SmartCache-Delivery: the "
                                         "same on every attempt; receivers dedupe on it.")
@@ -236,7 +238,11 @@ class SubmitAcceptedResponse(SubmitResponse):
 
 
 class JobResponse(ShapedResponse):
-    """A job's status (GET /api/status/<id>, the operator endpoints)."""
+    """A job's status (GET /api/status/<id>, its events, webhooks, the
+    operator endpoints). A job is shared by everyone who submitted its input
+    (dedup: HIT, JOINED), so its body shows nothing of any one client's:
+    no callback URLs, no delivery log (operators read those at
+    /api/jobs/<id>/callbacks)."""
 
     job_id = serializers.UUIDField(source="id")
     status = serializers.ChoiceField(Job.Status.choices)
@@ -262,9 +268,6 @@ class JobResponse(ShapedResponse):
     extracted_chars = serializers.IntegerField(required=False)
     run_at = serializers.DateTimeField(required=False,
                                        help_text="A scheduled job (run_at on submit) starts then.")
-    callbacks = DeliveryResponse(many=True, required=False, source="callback_deliveries",
-                                 help_text="Webhook deliveries (callback_url on a submit), "
-                                           "oldest first.")
     # Progress (summaries/services/progress.py), on /api/status and its events.
     queue_position = serializers.IntegerField(
         required=False, help_text="While pending: 1 = next in its lane (1 + the pending jobs "
@@ -283,17 +286,14 @@ class JobResponse(ShapedResponse):
         "duration_ms": lambda job: job.duration_ms is not None,
         "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
-        "callbacks": lambda job: job.has_callbacks,
         "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
         "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
     }
 
 
 class JobWebhookBody(JobResponse):
-    """What a webhook delivery POSTs: the job's status body without its
-    ``callbacks`` (they describe the delivery itself)."""
-
-    callbacks = None  # type: ignore[assignment]
+    """What a webhook delivery POSTs: the job's status body, which names no
+    receiver (every receiver of the job gets the same body)."""
 
 
 class JobFilter(serializers.Serializer):
@@ -312,6 +312,13 @@ class JobPage(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = JobResponse(many=True)
+
+
+class DeliveryPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DeliveryResponse(many=True)
 
 
 class CapacityResponse(serializers.Serializer):

@@ -28,6 +28,7 @@ urlpatterns = [
     *both("status/<str:job_id>", views.StatusView.as_view(), "job-status"),
     *both("jobs", views.JobListView.as_view(), "jobs"),
     *both("jobs/<str:job_id>/retry", views.JobRetryView.as_view(), "job-retry"),
+    *both("jobs/<str:job_id>/callbacks", views.JobCallbacksView.as_view(), "job-callbacks"),
     *both("jobs/<str:job_id>/events", live.JobEventsView.as_view(), "job-events"),
     *both("analytics/timeline", live.TimelineView.as_view(), "analytics-timeline"),
     *both("analytics", views.AnalyticsView.as_view(), "analytics"),

@@ -68,9 +68,9 @@ CACHE_HEADERS = [
 
 JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", extend_schema(
     summary="The job is completed or failed (at once for a cache hit)",
-    description="The job's status body as GET /api/status/<job_id> renders it (without "
-                "callbacks). Headers: X-SmartCache-Signature: t=<unix>,v1=<hex HMAC-SHA256 "
-                "with WEBHOOK_SECRET over \"<t>.<raw body>\">; X-SmartCache-Delivery: the "
+    description="The job's status body as GET /api/status/<job_id> renders it. Headers: "
+                "X-SmartCache-Signature: t=<unix>,v1=<hex HMAC-SHA256 with WEBHOOK_SECRET "
+                "over \"<t>.<raw body>\">; X-SmartCache-Delivery: the "
                 "delivery id, the same on every retry (dedupe on it); X-SmartCache-Event: "
                 "job.completed or job.failed; X-SmartCache-Attempt; X-SmartCache-Watch for a "
                 "watch's change. Answer 2xx: network errors, timeouts, 5xx, 408 and 429 are "
@@ -216,6 +216,7 @@ ENDPOINTS = (
     ("jobs", "GET", "Operators: all jobs, newest first; ?status=failed is the dead-letter "
                     "queue."),
     ("job-retry", "POST", "Operators: re-queue a failed job."),
+    ("job-callbacks", "GET", "Operators: a job's webhook deliveries (URL, status, attempts)."),
     ("insights", "GET", "Operators: recent failures by error code, with what to do."),
     ("cache-purge", "POST", "Operators: forget the cached summary of an input."),
     ("cache-key", "DELETE", "Operators: forget the cached summary under a cache key."),
@@ -227,6 +228,7 @@ ENDPOINTS = (
 )
 # Path parameters, shown in the root's URLs as {placeholders}.
 PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "job-events": "job_id",
+                   "job-callbacks": "job_id",
                    "cache-key": "key",
                    "watch-detail": "watch_id"}
 
@@ -356,12 +358,38 @@ class JobListView(OperatorView):
     def get(self, request: Request) -> Response:
         query = s.JobFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
-        paginator = PageNumberPagination()
-        paginator.page_size = 50
-        paginator.page_size_query_param = "page_size"
-        paginator.max_page_size = 200
+        paginator = _paginator()
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
         return paginator.get_paginated_response([s.JobResponse.render(job) for job in page or []])
+
+
+def _paginator() -> PageNumberPagination:
+    """50 a page, ?page_size= up to 200: no list answer grows without bound."""
+    paginator = PageNumberPagination()
+    paginator.page_size = 50
+    paginator.page_size_query_param = "page_size"
+    paginator.max_page_size = 200
+    return paginator
+
+
+PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
+
+
+class JobCallbacksView(OperatorView):
+    """A job's webhook deliveries (callback_url on a submit, a watch's
+    callback), oldest first, paginated: each one's URL, status, attempts
+    and last error. Operators only: the URLs are the clients' own, often
+    with a token, and the job's public status is shared by every client
+    that asked for its input."""
+
+    @extend_schema(parameters=[schema.JOB_ID_PARAMETER, *PAGE_PARAMETERS], responses={
+        200: s.DeliveryPage, **schema.errors(403, 404)})
+    def get(self, request: Request, job_id: str) -> Response:
+        deliveries = _get_job(job_id).deliveries.order_by("created_at", "id")
+        paginator = _paginator()
+        page = paginator.paginate_queryset(deliveries, request, view=self)
+        return paginator.get_paginated_response(
+            [s.DeliveryResponse.render(delivery) for delivery in page or []])
 
 
 class JobRetryView(OperatorView):
@@ -435,14 +463,10 @@ class WatchListView(OperatorView):
     call per change, none when unchanged) and ``callback_url`` is called with
     the new job's status. GET lists them, newest first, paginated."""
 
-    @extend_schema(operation_id="watches_list", parameters=[
-        OpenApiParameter("page", int), OpenApiParameter("page_size", int)], responses={
+    @extend_schema(operation_id="watches_list", parameters=PAGE_PARAMETERS, responses={
         200: s.WatchPage, **schema.errors(403, 404)})
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
-        paginator.page_size = 50
-        paginator.page_size_query_param = "page_size"
-        paginator.max_page_size = 200
+        paginator = _paginator()
         page = paginator.paginate_queryset(watches.watch_list(), request, view=self)
         return paginator.get_paginated_response([s.WatchResponse.render(w) for w in page or []])
 

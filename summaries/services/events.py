@@ -25,7 +25,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -106,10 +107,11 @@ def open_streams() -> int:
     return _open_streams
 
 
-def take_slot() -> bool:
+def _take_slot() -> bool:
     """Reserve one of this process's SSE_MAX_STREAMS stream slots. Each open
     stream holds a web thread, so the cap leaves threads for the rest of the
-    API; a client refused gets a 503 and can poll instead."""
+    API; a client refused gets a 503 and can poll instead. Taken only by
+    ``JobEventStream.open``, which gives the slot back on every path."""
     global _open_streams
     with _slots_lock:
         if _open_streams >= settings.SSE_MAX_STREAMS:
@@ -122,6 +124,22 @@ def _release_slot() -> None:
     global _open_streams
     with _slots_lock:
         _open_streams = max(0, _open_streams - 1)
+
+
+# The ids this server sends are small counters; a Last-Event-ID is one of them.
+MAX_EVENT_ID_DIGITS = 18
+
+
+def parse_last_event_id(value: str | None) -> int:
+    """The event id a reconnecting client gave (its Last-Event-ID header),
+    0 when absent or empty. Raises ValueError for anything but up to 18
+    ASCII digits: ``str.isdigit`` takes "²", and ``int`` refuses that and
+    numbers of more than 4300 digits."""
+    if not value:
+        return 0
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_EVENT_ID_DIGITS):
+        raise ValueError(f"Last-Event-ID: up to {MAX_EVENT_ID_DIGITS} digits 0-9")
+    return int(value)
 
 
 def sse(event: str, data: dict[str, Any], event_id: int) -> bytes:
@@ -164,33 +182,57 @@ class JobEventStream:
     from closing an idle stream, and the row is read again then (a message
     Valkey lost is caught up). After SSE_MAX_SECONDS the stream ends; the
     client reconnects (``retry``) and gets the current state at once.
-    ``Last-Event-ID`` is tolerated: a reconnecting client gets the current
-    state, numbered after the id it gave.
+    ``last_event_id`` (parse_last_event_id): a reconnecting client gets the
+    current state, numbered after the id it gave.
+
+    Made by ``open``, a stream holds one of this process's stream slots and
+    gives it back exactly once: at ``close``, when its events end (or fail),
+    or when it is garbage collected without either (a response never sent).
     """
 
     def __init__(self, job_id: str, read_state: Callable[[], tuple[dict[str, Any], datetime]],
-                 *, last_event_id: str | None = None) -> None:
+                 *, last_event_id: int = 0) -> None:
         self.job_id = job_id
         self.read_state = read_state
-        given = last_event_id or ""
-        self.next_id = int(given) + 1 if given.isdigit() else 1
+        self.next_id = last_event_id + 1
+        self._slot: weakref.finalize[[], JobEventStream] | None = None
         self._pubsub: redis.client.PubSub | None = None
         self._closed = False
         self._sent: tuple[Any, ...] | None = None  # (status, stage, attempts) last sent
         self._progress: tuple[Any, ...] = (None, None)  # queue_position, eta_seconds sent
         self._floor = 0.0  # updated_at of the newest row state sent
 
+    @classmethod
+    def open(cls, job_id: str, read_state: Callable[[], tuple[dict[str, Any], datetime]],
+             *, last_event_id: int = 0) -> JobEventStream | None:
+        """A stream holding a slot, or None when every slot is taken. Nothing
+        that can fail comes between taking the slot and arming its release."""
+        stream = cls(job_id, read_state, last_event_id=last_event_id)
+        if not _take_slot():
+            return None
+        stream._slot = weakref.finalize(stream, _release_slot)
+        return stream
+
     def close(self) -> None:
         """Called by the WSGI server once the response is done (or the client left)."""
         if self._closed:
             return
         self._closed = True
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                self._pubsub.close()
-        _release_slot()
+        try:
+            if self._pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    self._pubsub.close()
+        finally:
+            if self._slot is not None:
+                self._slot()  # a finalizer runs once: later calls do nothing
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
+        try:
+            yield from self._events()
+        finally:  # ended, failed, or closed by the server (the client left)
+            self.close()
+
+    def _events(self) -> Iterator[bytes]:
         heartbeat = float(settings.SSE_HEARTBEAT_SECONDS)
         ends = time.monotonic() + float(settings.SSE_MAX_SECONDS)
         yield f"retry: {RECONNECT_MS}\n\n".encode()
