@@ -7,6 +7,7 @@ VALKEY_URL, DJANGO_SECRET_KEY and friends. The README lists them all.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from pathlib import Path
@@ -543,6 +544,18 @@ def _webhook_secret() -> str:
 
 
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET") or _webhook_secret()
+# Rotation: the secrets being retired, space-separated. The webhook-signature
+# header carries one signature per secret, current first, so receivers
+# switch to the new one at their pace (services/webhooks.py).
+WEBHOOK_PREVIOUS_SECRETS = tuple(env_str("WEBHOOK_PREVIOUS_SECRETS").split())
+for _secret in (WEBHOOK_SECRET, *WEBHOOK_PREVIOUS_SECRETS):
+    # Standard Webhooks' form: whsec_ and the key in base64.
+    if _secret.startswith("whsec_"):
+        try:
+            base64.b64decode(_secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            raise ImproperlyConfigured("a webhook secret starting with whsec_ must go on "
+                                       "in base64") from None
 WEBHOOK_QUEUE = "webhooks"
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
