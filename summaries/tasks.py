@@ -138,9 +138,9 @@ def release_callbacks(job_id: str) -> None:
 
 
 @shared_task(name="summaries.await_job_callbacks", ignore_result=True)
-def await_job_callbacks(job_id: str, polls: str) -> None:
+def await_job_callbacks(job_id: str, polls: str, poller: str = "") -> None:
     """A job with callbacks is processing: its one poller's look."""
-    webhooks.await_release(job_id=job_id, polls=int(polls))
+    webhooks.await_release(job_id=job_id, polls=int(polls), poller=poller)
 
 
 @shared_task(name="summaries.check_watch", ignore_result=True)

@@ -11,7 +11,7 @@ import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -62,7 +62,7 @@ def messages(client: redis.Redis, task: str, queues: tuple[str, ...] = ("webhook
             if m["headers"]["task"] == task]
 
 
-def fewest(count: Any, samples: int = 5) -> int:
+def fewest(count: Callable[[], int], samples: int = 5) -> int:
     """The smallest of a few readings: a retry's next message is published a
     moment before its current one is acknowledged."""
     return min(count() for _ in range(samples))

@@ -236,10 +236,11 @@ def test_the_address_is_checked_again_at_delivery(api: Api, canary: Canary,
     api.wait(job_id)
     receiver.wait_for("/recheck", 1)
     job = Job.objects.get(id=job_id)
+    due = timezone.now()
     sneaky = WebhookDelivery.objects.create(
         job=job, url=f"http://127.0.0.1:{canary.port}/hook",
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=job.completed_at)
-    webhooks.send(str(sneaky.id), due=job.completed_at)
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=due)
+    webhooks.send(str(sneaky.id), due=due)
     wait_for(lambda: WebhookDelivery.objects.get(id=sneaky.id).status == "failed", 20,
              "the refused delivery to fail")
     refused = WebhookDelivery.objects.get(id=sneaky.id)

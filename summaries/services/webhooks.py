@@ -66,6 +66,7 @@ import random
 import ssl
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -184,23 +185,35 @@ def subscribe(*, job_id: str, callback: Callback) -> WebhookDelivery | None:
 
 def watch_job(*, job_id: str) -> None:
     """Have a processing job looked at every second until it is finished
-    (:func:`await_job`), by one poller per job however many submits join it:
-    the first takes the job's lease (SET NX), the others leave it to that
-    poller. Without Valkey, the tick looks instead."""
+    (:func:`await_release`), by one poller per job however many submits
+    join it: the first takes the job's lease (SET NX, holding the poller's
+    id), the others leave it to that poller. Without Valkey, the tick looks
+    instead."""
+    poller = uuid.uuid4().hex
     try:
-        if not cache.client().set(_poller_key(job_id), "1", nx=True, ex=AWAIT_LEASE_SECONDS):
+        if not cache.client().set(_poller_key(job_id), poller, nx=True,
+                                  ex=AWAIT_LEASE_SECONDS):
             return  # a poller watches this job already
     except RedisError as exc:
         logger.warning("job %s: callbacks left to the tick (Valkey: %s)", job_id, exc)
         return
-    await_job(job_id=job_id)
+    await_job(job_id=job_id, poller=poller)
 
 
 def _poller_key(job_id: str) -> str:
     return f"callbacks:await:{job_id}"  # a job id of ours, with a TTL: bounded
 
 
-def await_job(*, job_id: str, polls: int = 0) -> None:
+# Renew (ARGV[2] seconds) or end (ARGV[2] = 0) the lease, if the poller
+# ARGV[1] still holds it: 1 if it did.
+_LEASE_IF_HOLDER = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then redis.call('del', KEYS[1]) else redis.call('expire', KEYS[1], ARGV[2]) end
+return 1
+"""
+
+
+def await_job(*, job_id: str, poller: str, polls: int = 0) -> None:
     """The poller's next look at the job in a second (at most AWAIT_POLLS,
     then the tick). Only the holder of the job's lease calls this."""
     from summaries import tasks  # tasks imports this module
@@ -208,7 +221,7 @@ def await_job(*, job_id: str, polls: int = 0) -> None:
     if polls >= AWAIT_POLLS:
         return
     try:
-        tasks.dispatch(tasks.await_job_callbacks, job_id, str(polls + 1),
+        tasks.dispatch(tasks.await_job_callbacks, job_id, str(polls + 1), poller,
                        queue=settings.WEBHOOK_QUEUE, countdown=1.0)
     except Exception:
         logger.warning("job %s: callbacks left to the tick", job_id, exc_info=True)
@@ -234,21 +247,22 @@ def job_finished(*, job_id: str) -> None:
                        exc_info=True)
 
 
-def await_release(*, job_id: str, polls: int) -> list[str]:
+def await_release(*, job_id: str, polls: int, poller: str) -> list[str]:
     """One look of the job's poller: the deliveries it sent if the job is
-    finished; else, while it is active, another look in a second (its lease
-    renewed). The lease is given up when the poller stops."""
-    key = _poller_key(job_id)
+    finished; else, while it is active and this poller still holds the
+    job's lease (renewed), another look in a second. A poller that lost its
+    lease (its message came late) stops: the lease's new holder looks."""
     released = release(job_id=job_id)
+    going_on = (released is None and polls < AWAIT_POLLS
+                and Job.objects.filter(id=job_id).exclude(status__in=FINISHED).exists())
     try:
-        if (released is None and polls < AWAIT_POLLS
-                and Job.objects.filter(id=job_id).exclude(status__in=FINISHED).exists()):
-            cache.client().set(key, "1", ex=AWAIT_LEASE_SECONDS)
-            await_job(job_id=job_id, polls=polls)
-        else:
-            cache.client().delete(key)
+        holds = cache.client().eval(_LEASE_IF_HOLDER, 1, _poller_key(job_id), poller,
+                                    AWAIT_LEASE_SECONDS if going_on else 0)
     except RedisError as exc:  # the lease expires; the tick looks meanwhile
         logger.warning("job %s: callbacks left to the tick (Valkey: %s)", job_id, exc)
+        return released or []
+    if going_on and holds:
+        await_job(job_id=job_id, poller=poller, polls=polls)
     return released or []
 
 
