@@ -87,11 +87,12 @@ def tick(broker: redis.Redis, url: str) -> None:
 def test_a_slow_receiver_keeps_one_message_per_delivery(
         tmp_path: Path, worker_env: dict[str, str], receiver: FakeReceiver) -> None:
     """12 overdue deliveries to a receiver that accepts and never answers,
-    a worker with 2 delivery threads, 6 ticks: the 10 that step aside keep
-    one message each (on e36bccf every tick added one per delivery: 62)."""
+    a worker with 4 delivery threads (2 for one receiver), 6 ticks: the 10
+    that step aside keep one message each (on e36bccf every tick added one
+    per delivery: 62)."""
     receiver.hold("/slow")
     deliveries = 12
-    with stack_of(tmp_path, worker_env, WEBHOOK_CONCURRENCY="2", WEBHOOK_TIMEOUT="60") as stack:
+    with stack_of(tmp_path, worker_env, WEBHOOK_CONCURRENCY="4", WEBHOOK_TIMEOUT="60") as stack:
         stack.worker("hooks")
         job = finished_job()
         ids = {str(WebhookDelivery.objects.create(
@@ -111,6 +112,33 @@ def test_a_slow_receiver_keeps_one_message_per_delivery(
         assert len(receiver.received("/slow")) == 2
         sending = WebhookDelivery.objects.filter(id__in=ids, status="sending")
         assert sending.count() == 2
+    receiver.release_holds()
+
+
+def test_a_slow_receiver_leaves_delivery_threads_to_the_others(
+        tmp_path: Path, worker_env: dict[str, str], receiver: FakeReceiver) -> None:
+    """A receiver that never answers takes at most half of a worker's
+    delivery threads: another receiver's delivery goes out meanwhile (on
+    e36bccf it waited behind the slow one's for WEBHOOK_TIMEOUT)."""
+    receiver.hold("/stuck")
+    with (stack_of(tmp_path, worker_env, WEBHOOK_CONCURRENCY="2", WEBHOOK_TIMEOUT="60") as stack,
+          FakeReceiver() as other):
+        stack.worker("hooks")
+        job, broker = finished_job(), stack.client()
+        overdue = timezone.now() - timedelta(minutes=5)
+        for _ in range(3):
+            WebhookDelivery.objects.create(job=job, url=receiver.url("/stuck"),
+                                           status=WebhookDelivery.Status.PENDING,
+                                           next_attempt_at=overdue)
+        tick(broker, stack.url)
+        receiver.wait_for("/stuck", 1)
+        WebhookDelivery.objects.create(job=job, url=other.url("/prompt"),
+                                       status=WebhookDelivery.Status.PENDING,
+                                       next_attempt_at=overdue)
+        tick(broker, stack.url)
+        [got] = other.wait_for("/prompt", 1)
+        assert got.json()["job_id"] == str(job.id)
+        assert len(receiver.received("/stuck")) == 1  # one thread of two for it
     receiver.release_holds()
 
 

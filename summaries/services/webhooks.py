@@ -43,9 +43,10 @@ The story, end to end:
   WEBHOOK_MAX_ATTEMPTS attempts in all. Any other 4xx, a 3xx, or a
   destination the policy refuses is final: the receiver said no, and the
   same bytes would get the same answer.
-- A worker delivers on at most WEBHOOK_CONCURRENCY threads at once; a
-  delivery beyond that steps aside for a second instead of taking a thread
-  that summarises.
+- A worker delivers on at most WEBHOOK_CONCURRENCY threads at once, at
+  most half of them to one receiver (origin); a delivery beyond that steps
+  aside for a second instead of taking a thread that summarises, or one
+  that another receiver's deliveries need.
 - One message per delivery, however long receivers keep the threads busy:
   each message carries the ``next_attempt_at`` it was sent for, and
   whatever sends a message (a step-aside, a retry, the sweep) first moves
@@ -67,6 +68,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -107,7 +109,33 @@ AWAIT_POLLS: Final = 120
 # poller whose message was lost gives way to the next join within this.
 AWAIT_LEASE_SECONDS: Final = 10
 
-_slots = threading.BoundedSemaphore(settings.WEBHOOK_CONCURRENCY)
+
+
+class _Slots:
+    """This worker's delivery threads: at most ``total`` at once, and at
+    most half of them (at least one) to one receiver origin, so a receiver
+    that never answers holds up only its own deliveries, not everyone's."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.per_origin = total, max(1, total // 2)
+        self._lock = threading.Lock()
+        self._taken: Counter[str] = Counter()
+
+    def take(self, receiver: str) -> bool:
+        with self._lock:
+            if self._taken.total() >= self.total or self._taken[receiver] >= self.per_origin:
+                return False
+            self._taken[receiver] += 1
+            return True
+
+    def give(self, receiver: str) -> None:
+        with self._lock:
+            self._taken[receiver] -= 1
+            if not self._taken[receiver]:
+                del self._taken[receiver]
+
+
+_slots = _Slots(settings.WEBHOOK_CONCURRENCY)
 
 
 @dataclass(frozen=True)
@@ -343,9 +371,7 @@ def endpoint_secret(url: str, *, secret: str) -> str:
     HMAC-SHA256 of the callback URL's origin (scheme, host and port) under
     ``secret``. Every callback URL of one origin shares it; no other origin
     can verify with it. Raises urls.InvalidURL."""
-    target = urls.parse_url(url)
-    origin = f"{target.scheme}://{target.host}:{target.port}"
-    key = hmac.new(signing_key(secret), b"smartcache-endpoint:" + origin.encode(),
+    key = hmac.new(signing_key(secret), b"smartcache-endpoint:" + origin(url).encode(),
                    hashlib.sha256).digest()
     return SECRET_PREFIX + base64.b64encode(key).decode()
 
@@ -379,14 +405,28 @@ def attempt(*, delivery_id: str, due: str = "") -> None:
     """One attempt of a delivery, by its message for ``due`` (the row's
     ``next_attempt_at`` when it was sent; empty in messages sent before
     messages carried it). Raises SendLater when it should be tried again (a
-    failed attempt, or this worker's delivery threads all busy)."""
-    if not _slots.acquire(blocking=False):
+    failed attempt, or this worker's delivery threads all busy, or as many
+    as one receiver may take)."""
+    url = WebhookDelivery.objects.filter(id=delivery_id).values_list("url", flat=True).first()
+    if url is None:
+        return  # deleted with its job
+    try:
+        receiver = origin(url)
+    except urls.InvalidURL:
+        receiver = url  # its attempt fails it for good
+    if not _slots.take(receiver):
         _step_aside(delivery_id, due)
         return
     try:
         _attempt(delivery_id)
     finally:
-        _slots.release()
+        _slots.give(receiver)
+
+
+def origin(url: str) -> str:
+    """Scheme, host and port of a callback URL. Raises urls.InvalidURL."""
+    target = urls.parse_url(url)
+    return f"{target.scheme}://{target.host}:{target.port}"
 
 
 def _step_aside(delivery_id: str, due: str) -> None:
