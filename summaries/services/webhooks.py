@@ -110,7 +110,6 @@ AWAIT_POLLS: Final = 120
 AWAIT_LEASE_SECONDS: Final = 10
 
 
-
 class _Slots:
     """This worker's delivery threads: at most ``total`` at once, and at
     most half of them (at least one) to one receiver origin, so a receiver
