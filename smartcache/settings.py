@@ -548,14 +548,20 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET") or _webhook_secret()
 # header carries one signature per secret, current first, so receivers
 # switch to the new one at their pace (services/webhooks.py).
 WEBHOOK_PREVIOUS_SECRETS = tuple(env_str("WEBHOOK_PREVIOUS_SECRETS").split())
+
+
+def _check_webhook_secret(secret: str) -> None:
+    """Standard Webhooks' form of a secret is whsec_ and the key in base64."""
+    try:
+        if secret.startswith("whsec_"):
+            base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise ImproperlyConfigured("a webhook secret starting with whsec_ must go on in "
+                                   "base64") from None
+
+
 for _secret in (WEBHOOK_SECRET, *WEBHOOK_PREVIOUS_SECRETS):
-    # Standard Webhooks' form: whsec_ and the key in base64.
-    if _secret.startswith("whsec_"):
-        try:
-            base64.b64decode(_secret.removeprefix("whsec_"), validate=True)
-        except ValueError:
-            raise ImproperlyConfigured("a webhook secret starting with whsec_ must go on "
-                                       "in base64") from None
+    _check_webhook_secret(_secret)
 WEBHOOK_QUEUE = "webhooks"
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
