@@ -271,6 +271,25 @@ def test_the_tick_sends_what_was_missed_or_lost(api: Api, receiver: FakeReceiver
     assert {c["status"] for c in delivery_list(api, job_id)} == {"delivered"}
 
 
+def test_messages_sent_before_the_upgrade_still_deliver(api: Api, receiver: FakeReceiver) -> None:
+    """deliver_webhook(delivery_id), as messages were before they carried
+    the next_attempt_at they were sent for: still one attempt, signed."""
+    job_id = api.submit(unique_text("webhook old message")).json()["job_id"]
+    api.wait(job_id)
+    old = WebhookDelivery.objects.create(
+        job=Job.objects.get(id=job_id), url=receiver.url("/old"),
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now())
+    app = Celery("old", broker=settings.VALKEY_URL, set_as_current=False)
+    try:
+        app.send_task("summaries.deliver_webhook", args=[str(old.id)], queue="webhooks",
+                      ignore_result=True)
+    finally:
+        app.close()
+    [got] = receiver.wait_for("/old", 1)
+    assert got.webhook_id == str(old.id)
+    assert verify_standard(got, receiver_secrets(receiver.url("/old"))[0])
+
+
 def delivery_list(api: Api, job_id: str) -> list[dict[str, Any]]:
     wait_for(lambda: all(c["status"] == "delivered"
                          for c in api.status(job_id).json()["callbacks"]), 20, "deliveries")
