@@ -120,27 +120,27 @@ def dispatch(task: Task[Any, Any], *args: str, queue: str, countdown: float = 0)
 
 
 @shared_task(bind=True, name="summaries.deliver_webhook", max_retries=None, ignore_result=True)
-def deliver_webhook(self: Task[Any, Any], delivery_id: str) -> None:
-    """One attempt of a webhook delivery; the delivery row counts attempts
-    and decides when to give up (WEBHOOK_MAX_ATTEMPTS)."""
+def deliver_webhook(self: Task[Any, Any], delivery_id: str, due: str = "") -> None:
+    """One attempt of a webhook delivery, by its message for ``due``; the
+    delivery row counts attempts and decides when to give up
+    (WEBHOOK_MAX_ATTEMPTS) and which message is current."""
     try:
-        webhooks.attempt(delivery_id=delivery_id)
-    except RetryLater as retry:
-        raise self.retry(countdown=retry.delay, exc=retry.error) from None
+        webhooks.attempt(delivery_id=delivery_id, due=due)
+    except webhooks.SendLater as later:
+        raise self.retry(args=(delivery_id, later.due), countdown=later.delay,
+                         exc=later.error) from None
 
 
 @shared_task(name="summaries.release_callbacks", ignore_result=True)
 def release_callbacks(job_id: str) -> None:
     """A job with callbacks finished: send its waiting deliveries."""
-    for delivery_id in webhooks.release(job_id=job_id) or []:
-        webhooks.send(delivery_id)
+    webhooks.release(job_id=job_id)
 
 
 @shared_task(name="summaries.await_job_callbacks", ignore_result=True)
-def await_job_callbacks(job_id: str, polls: str) -> None:
-    """Callbacks joined a running job: release them once it is finished."""
-    for delivery_id in webhooks.await_release(job_id=job_id, polls=int(polls)):
-        webhooks.send(delivery_id)
+def await_job_callbacks(job_id: str, polls: str, poller: str = "") -> None:
+    """A job with callbacks is processing: its one poller's look."""
+    webhooks.await_release(job_id=job_id, polls=int(polls), poller=poller)
 
 
 @shared_task(name="summaries.check_watch", ignore_result=True)
@@ -164,5 +164,4 @@ def integrations_tick() -> None:
         watches.send_check(watch_id)
     for job_id, queue in scheduling.jobs_due():
         enqueue(job_id, queue=queue)
-    for delivery_id in webhooks.sweep():
-        webhooks.send(delivery_id)
+    webhooks.sweep()

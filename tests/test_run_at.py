@@ -4,6 +4,7 @@ past and too-distant times are refused."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,6 +97,42 @@ def test_run_at_with_a_callback(api: Api, receiver: FakeReceiver) -> None:
     assert got.json()["job_id"] == response.json()["job_id"]
     assert got.json()["status"] == "completed"
     assert got.json()["run_at"]
+
+
+def test_one_clients_copies_of_an_input_do_not_starve_other_jobs(api: Api) -> None:
+    """600 due copies of one input that cannot start (a job for it is
+    active), all newer than another client's due job: the tick starts the
+    other job at once (on e36bccf the newest 500 copies filled the tick's
+    window, each failing its start, and the other job waited for ever)."""
+    other = api.submit(unique_text("run at, someone else"),
+                       run_at=iso(timezone.now() + timedelta(hours=1))).json()["job_id"]
+    Job.objects.filter(id=other).update(run_at=timezone.now() - timedelta(seconds=5))
+    hog = uuid.uuid4().hex
+    Job.objects.create(kind=Job.Kind.TEXT, status=Job.Status.PROCESSING, input_hash=hog,
+                       input_text="hog", lease_expires_at=timezone.now() + timedelta(hours=1))
+    now = timezone.now()
+    Job.objects.bulk_create(
+        Job(kind=Job.Kind.TEXT, status=Job.Status.SCHEDULED, input_hash=hog, input_text="hog",
+            refresh=True, run_at=now - timedelta(seconds=30), stage="scheduled",
+            created_at=now + timedelta(milliseconds=i))
+        for i in range(600))
+    send_tick()
+    assert api.wait(other, timeout=30)["status"] == "completed"
+    copies = Job.objects.filter(input_hash=hog)
+    assert copies.filter(status=Job.Status.SCHEDULED).count() == 600  # none could start
+
+
+def test_a_tick_starts_one_copy_of_an_input_the_earliest_due(api: Api) -> None:
+    """Oldest due first (on e36bccf: newest created first)."""
+    text = unique_text("run at, copies")
+    later = iso(timezone.now() + timedelta(hours=1))
+    ids = [api.submit(text, run_at=later, refresh=True).json()["job_id"] for _ in range(3)]
+    for age, job_id in zip((10, 30, 20), ids, strict=True):
+        Job.objects.filter(id=job_id).update(run_at=timezone.now() - timedelta(seconds=age))
+    send_tick()
+    assert api.wait(ids[1], timeout=30)["status"] == "completed"
+    # One start per input per tick: the other copies wait for later ticks.
+    assert [api.status(i).json()["status"] for i in (ids[0], ids[2])] == ["scheduled"] * 2
 
 
 @pytest.mark.usefixtures("no_enqueue")

@@ -173,6 +173,35 @@ def test_a_changed_page_is_summarised_again_and_calls_back(
     assert api.submit(site.url(page.path)).json()["summary"] == second.json()["summary"]
 
 
+def test_a_change_whose_job_failed_is_summarised_at_the_next_check(
+        api: Api, site: FakeWeb, receiver: FakeReceiver, gemini: FakeGemini) -> None:
+    """The AI refuses the first summary once (a 400): the next check, the
+    page unchanged, summarises it again (on e36bccf the hash was taken as
+    done when the job was queued, and the change was never summarised).
+    Once a job completed, the same text costs nothing more."""
+    page = ChangingPage(site, "/refused-once", page_html(NEWS))
+    gemini.mode = "rejected"
+    watch_id = create(api, url=site.url(page.path), every="1h",
+                      callback_url=receiver.url("/refused")).json()["watch_id"]
+    [failed] = receiver.wait_for("/refused", 1)
+    assert failed.json()["status"] == "failed"
+    assert checked(api, watch_id, 1)["last_job_id"] == failed.json()["job_id"]
+
+    gemini.mode = "ok"
+    watches.send_check(watch_id)  # its next turn (the tick's part)
+    [_, done] = receiver.wait_for("/refused", 2)
+    assert done.json()["status"] == "completed" and done.json()["summary"]
+    body = checked(api, watch_id, 2)
+    assert (body["last_job_id"], body["summary"]) == (done.json()["job_id"],
+                                                      done.json()["summary"])
+    assert body["changes"] == 1  # the same text, summarised at last
+    assert gemini.calls == 2
+
+    watches.send_check(watch_id)
+    assert checked(api, watch_id, 3)["last_job_id"] == done.json()["job_id"]
+    assert gemini.calls == 2 and len(receiver.received("/refused")) == 2
+
+
 def test_a_failing_check_is_shown_on_the_watch(api: Api, site: FakeWeb,
                                               gemini: FakeGemini) -> None:
     watch_id = create(api, url=site.url("/gone"), every=3600).json()["watch_id"]

@@ -7,6 +7,8 @@ network the test settings let the service reach."""
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,6 +18,7 @@ import requests
 from celery import Celery
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -23,7 +26,7 @@ from summaries.models import Job, WebhookDelivery
 from summaries.services import webhooks
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
-from tests.helpers.fakes.receiver import FakeReceiver, verify
+from tests.helpers.fakes.receiver import FakeReceiver, Received, verify, verify_standard
 from tests.helpers.fakes.web import Canary
 from tests.helpers.polling import wait_for
 from tests.helpers.texts import unique_text
@@ -79,6 +82,57 @@ def test_a_miss_calls_back_with_the_signed_status_body(api: Api, receiver: FakeR
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
         "delivered", 1, 200)
     assert delivery["delivered_at"]
+
+
+def receiver_secrets(url: str) -> list[str]:
+    """What the operator hands the receiver of ``url``: ``manage.py webhook_secret``."""
+    out = io.StringIO()
+    call_command("webhook_secret", url, stdout=out)
+    return out.getvalue().split()
+
+
+def test_deliveries_verify_as_standard_webhooks_at_their_receiver_only(
+        api: Api, receiver: FakeReceiver) -> None:
+    """Standard Webhooks' own library verifies a delivery with the secret of
+    its receiver; the delivery id is signed (a captured delivery replayed
+    under a new webhook-id fails), and so, through the secret, is the
+    receiver (replayed at another origin, it fails). The old headers still
+    come, for one release."""
+    response = api.submit(unique_text("webhook standard"), callback_url=receiver.url("/std"))
+    [got] = receiver.wait_for("/std", 1)
+    [secret] = receiver_secrets(receiver.url("/std"))
+    assert secret.startswith("whsec_") and secret not in got.headers.values()
+    assert verify_standard(got, secret)
+    assert got.webhook_id == got.delivery_id == delivery_of(
+        api, response.json()["job_id"])["delivery_id"]
+    assert got.headers["webhook-signature"].startswith("v1,")
+
+    replayed = {**got.headers, "webhook-id": str(uuid.uuid4())}
+    assert not verify_standard(got, secret, headers=replayed)
+    tampered = Received(got.path, got.target, got.headers, got.body.replace(b"}", b" }", 1))
+    assert not verify_standard(tampered, secret)
+    with FakeReceiver() as other:  # another origin: 127.0.0.2, another port
+        [other_secret] = receiver_secrets(other.url("/std"))
+        assert other_secret != secret
+        assert not verify_standard(got, other_secret)
+    assert receiver_secrets(receiver.url("/elsewhere?x=1")) == [secret]  # one per origin
+    assert verify(got.body, got.signature, settings.WEBHOOK_SECRET)  # the old header
+
+
+def test_a_rotated_secret_signs_with_the_old_one_too(settings: Any) -> None:
+    """While WEBHOOK_PREVIOUS_SECRETS holds the retiring secret, each attempt
+    carries a signature for each: receivers on either verify; none other does."""
+    old, new = "whsec_" + "b2xkLXNlY3JldC1vZi0zMi1ieXRlcy0tLS0tLS0tLQ==", "a-plain-new-secret"
+    settings.WEBHOOK_SECRET, settings.WEBHOOK_PREVIOUS_SECRETS = new, (old,)
+    url, body, delivery_id = "https://hooks.example.com/sc", b'{"job_id": "x"}', str(uuid.uuid4())
+    headers = webhooks.signed_headers(body, delivery_id=delivery_id, url=url,
+                                      timestamp=int(timezone.now().timestamp()))
+    received = Received("/sc", "/sc", headers, body)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):
+        assert verify_standard(received, webhooks.endpoint_secret(url, secret=secret))
+    assert not verify_standard(received, webhooks.endpoint_secret(url, secret="another"))
+    assert verify(body, headers["X-SmartCache-Signature"], new)  # the old header: current only
 
 
 def test_a_tampered_or_replayed_callback_fails_verification(api: Api,
@@ -189,10 +243,11 @@ def test_the_address_is_checked_again_at_delivery(api: Api, canary: Canary,
     api.wait(job_id)
     receiver.wait_for("/recheck", 1)
     job = Job.objects.get(id=job_id)
+    due = timezone.now()
     sneaky = WebhookDelivery.objects.create(
         job=job, url=f"http://127.0.0.1:{canary.port}/hook",
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=job.completed_at)
-    webhooks.send(str(sneaky.id))
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=due)
+    webhooks.send(str(sneaky.id), due=due)
     wait_for(lambda: WebhookDelivery.objects.get(id=sneaky.id).status == "failed", 20,
              "the refused delivery to fail")
     refused = WebhookDelivery.objects.get(id=sneaky.id)
@@ -221,6 +276,25 @@ def test_the_tick_sends_what_was_missed_or_lost(api: Api, receiver: FakeReceiver
     [b] = receiver.wait_for("/lost", 1)
     assert (a.delivery_id, b.delivery_id) == (str(missed.id), str(lost.id))
     assert {c["status"] for c in delivery_list(api, job_id)} == {"delivered"}
+
+
+def test_messages_sent_before_the_upgrade_still_deliver(api: Api, receiver: FakeReceiver) -> None:
+    """deliver_webhook(delivery_id), as messages were before they carried
+    the next_attempt_at they were sent for: still one attempt, signed."""
+    job_id = api.submit(unique_text("webhook old message")).json()["job_id"]
+    api.wait(job_id)
+    old = WebhookDelivery.objects.create(
+        job=Job.objects.get(id=job_id), url=receiver.url("/old"),
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now())
+    app = Celery("old", broker=settings.VALKEY_URL, set_as_current=False)
+    try:
+        app.send_task("summaries.deliver_webhook", args=[str(old.id)], queue="webhooks",
+                      ignore_result=True)
+    finally:
+        app.close()
+    [got] = receiver.wait_for("/old", 1)
+    assert got.webhook_id == str(old.id)
+    assert verify_standard(got, receiver_secrets(receiver.url("/old"))[0])
 
 
 def delivery_list(api: Api, job_id: str) -> list[dict[str, Any]]:

@@ -5,7 +5,11 @@ the broker's visibility timeout."""
 
 from __future__ import annotations
 
-from smartcache.settings.env import env_float, env_int, env_secret
+import base64
+
+from django.core.exceptions import ImproperlyConfigured
+
+from smartcache.settings.env import env_float, env_int, env_secret, env_str
 
 # summaries/services/webhooks.py, watches.py, scheduling.py. Deliveries run on
 # a lane of their own, which every worker consumes (CELERY_TASK_QUEUES), and
@@ -18,6 +22,24 @@ from smartcache.settings.env import env_float, env_int, env_secret
 # machines, set WEBHOOK_SECRET.
 WEBHOOK_SECRET = env_secret("WEBHOOK_SECRET", file_variable="WEBHOOK_SECRET_FILE",
                             default_file="webhook-secret")
+# Rotation: the secrets being retired, space-separated. The webhook-signature
+# header carries one signature per secret, current first, so receivers
+# switch to the new one at their pace (services/webhooks.py).
+WEBHOOK_PREVIOUS_SECRETS = tuple(env_str("WEBHOOK_PREVIOUS_SECRETS").split())
+
+
+def _check_webhook_secret(secret: str) -> None:
+    """Standard Webhooks' form of a secret is whsec_ and the key in base64."""
+    try:
+        if secret.startswith("whsec_"):
+            base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise ImproperlyConfigured("a webhook secret starting with whsec_ must go on in "
+                                   "base64") from None
+
+
+for _secret in (WEBHOOK_SECRET, *WEBHOOK_PREVIOUS_SECRETS):
+    _check_webhook_secret(_secret)
 WEBHOOK_QUEUE = "webhooks"
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)

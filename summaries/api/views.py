@@ -68,10 +68,15 @@ CACHE_HEADERS = [
 
 JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", extend_schema(
     summary="The job is completed or failed (at once for a cache hit)",
-    description="The job's status body as GET /api/status/<job_id> renders it. Headers: "
-                "X-SmartCache-Signature: t=<unix>,v1=<hex HMAC-SHA256 with WEBHOOK_SECRET "
-                "over \"<t>.<raw body>\">; X-SmartCache-Delivery: the "
-                "delivery id, the same on every retry (dedupe on it); X-SmartCache-Event: "
+    description="The job's status body as GET /api/status/<job_id> renders it (without "
+                "callbacks), signed as Standard Webhooks sign (standardwebhooks.com): "
+                "webhook-id: the delivery id, the same on every retry (dedupe on it); "
+                "webhook-timestamp; webhook-signature: v1,<base64 HMAC-SHA256 of "
+                "\"<id>.<timestamp>.<raw body>\"> with the receiver's secret (manage.py "
+                "webhook_secret <callback_url>; one signature per secret while one is "
+                "rotated out). Until the next release also X-SmartCache-Signature: "
+                "t=<unix>,v1=<hex HMAC-SHA256 with WEBHOOK_SECRET over \"<t>.<raw body>\"> "
+                "and X-SmartCache-Delivery (deprecated). X-SmartCache-Event: "
                 "job.completed or job.failed; X-SmartCache-Attempt; X-SmartCache-Watch for a "
                 "watch's change. Answer 2xx: network errors, timeouts, 5xx, 408 and 429 are "
                 "retried with backoff, other answers are final; redirects are not followed.",

@@ -11,9 +11,10 @@ Who starts it: a job due within RUN_AT_COUNTDOWN_MAX seconds (half the
 broker's visibility timeout: a countdown waits unacknowledged in a worker,
 and past the visibility timeout the broker would hand it out again) is sent
 with that countdown; every later one, and any whose message was lost, is
-started by the tick (:func:`jobs_due`, every SCHEDULE_TICK_SECONDS). If
-another job for the input is active at that moment, the scheduled one waits
-for the next tick: at most one job per input runs at a time.
+started by the tick (:func:`jobs_due`, every SCHEDULE_TICK_SECONDS), oldest
+due first and one per input per tick. If another job for the input is
+active at that moment, the scheduled one waits for a later tick: at most
+one job per input runs at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Final
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -110,10 +112,23 @@ def job_start(*, job_id: str) -> str | None:
 
 
 def jobs_due(*, limit: int = 500) -> list[tuple[str, str]]:
-    """Start every due scheduled job (the tick's part); (id, queue) of each started."""
-    due = Job.objects.filter(status=Job.Status.SCHEDULED, run_at__lte=timezone.now())
+    """Start due scheduled jobs (the tick's part), fairly; (id, queue) of each started.
+
+    One job per input per tick, and its earliest: an input can have only
+    one active job, so its other copies could not start anyway. Inputs
+    whose job is active are skipped (they cannot start now), and inputs are
+    taken by their earliest due time, oldest first: however many copies of
+    one input a client schedules, they take one place in the tick, and a
+    job due earlier starts before one due later."""
+    now = timezone.now()
+    active = Job.objects.filter(input_hash=OuterRef("input_hash"), status__in=Job.ACTIVE)
+    due = Job.objects.filter(status=Job.Status.SCHEDULED, run_at__lte=now).filter(~Exists(active))
+    inputs = (due.values("input_hash").annotate(first=Min("run_at"))
+              .order_by("first", "input_hash").values_list("input_hash", flat=True)[:limit])
     started = []
-    for job_id in due.values_list("id", flat=True)[:limit]:
-        if (queue := job_start(job_id=str(job_id))) is not None:
+    for input_hash in inputs:
+        job_id = (due.filter(input_hash=input_hash).order_by("run_at", "created_at", "id")
+                  .values_list("id", flat=True).first())
+        if job_id is not None and (queue := job_start(job_id=str(job_id))) is not None:
             started.append((str(job_id), queue))
     return started

@@ -10,10 +10,13 @@ is lost is simply skipped until the next turn.
 
 A check (:func:`watch_check`) fetches and extracts the page as a job would,
 and hashes the extracted text (normalised, SHA-256). The same hash as last
-time: nothing more, no AI call. A new one: a refresh job for the URL (one
-AI call per change; it also refreshes the URL's cached summary for every
-client) with the watch's callback subscribed to it. The first check counts
-as a change: it makes the first summary.
+time, and its job completed (or still running): nothing more, no AI call.
+A new one: a refresh job for the URL (one AI call per change; it also
+refreshes the URL's cached summary for every client) with the watch's
+callback subscribed to it. The first check counts as a change: it makes the
+first summary. A hash is done only once its job completed: when the job
+failed (the AI refused it once, the fetch failed in the job ...), the next
+check starts another for the same text.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from summaries.database import release_connection
 from summaries.errors import InvalidInput, JobError
 from summaries.fetching import check_submit_url
 from summaries.inputs import URL, normalize_input, normalize_text
-from summaries.models import Watch
+from summaries.models import Job, Watch
 from summaries.services import webhooks
 from summaries.services.config import fetch_policy
 from summaries.services.pipeline import fetch_article
@@ -125,7 +128,7 @@ def watch_check(*, watch_id: str) -> None:
     """Fetch the watched page; summarise it again if its text changed."""
     from summaries.services.submit import summary_request  # submit imports the tasks
 
-    watch = Watch.objects.filter(id=watch_id).first()
+    watch = Watch.objects.select_related("last_job").filter(id=watch_id).first()
     if watch is None:
         return  # deleted meanwhile
     mine = Watch.objects.filter(id=watch_id)
@@ -138,10 +141,11 @@ def watch_check(*, watch_id: str) -> None:
                     last_error_code=exc.code)
         return
     digest = content_hash(article.text)
-    if digest == watch.content_hash:
+    if digest == watch.content_hash and not _failed(watch):
         mine.update(last_checked_at=now, checks=F("checks") + 1, last_error="",
                     last_error_code="")
         return
+    retry = digest == watch.content_hash  # the same text, whose summary failed
     try:
         job_id = summary_request(raw=watch.url, refresh=True, queue=queues.BULK,
                                  callback_url=watch.callback_url, watch_id=watch_id).job_id
@@ -151,7 +155,22 @@ def watch_check(*, watch_id: str) -> None:
                     last_error=f"could not start the summary ({type(exc).__name__})",
                     last_error_code="job_not_started")
         return
+    if retry:
+        mine.update(last_checked_at=now, last_job_id=job_id, checks=F("checks") + 1,
+                    last_error="", last_error_code="")
+        logger.info("watch %s: summarising %s again after a failed job; job %s",
+                    watch_id, watch.url, job_id)
+        return
     mine.update(content_hash=digest, last_checked_at=now, last_changed_at=now,
                 last_job_id=job_id, checks=F("checks") + 1, changes=F("changes") + 1,
                 last_error="", last_error_code="")
     logger.info("watch %s: %s changed; job %s", watch_id, watch.url, job_id)
+
+
+def _failed(watch: Watch) -> bool:
+    """Whether the job of the watch's last change failed: its text is then
+    not summarised yet, and the check after the failure tries again (one job
+    per check at most, as a page changing at every check would cost). A job
+    still running, or one gone (retention deletes only old jobs, long after
+    a retry would have replaced a failed one), counts as done."""
+    return watch.last_job is not None and watch.last_job.status == Job.Status.FAILED

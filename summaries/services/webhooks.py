@@ -12,7 +12,9 @@ The story, end to end:
   before its subscriber flagged it (a race of milliseconds: the worker had
   read the row already), or whose publish failed, is caught by
   :func:`sweep`, which the tick runs every SCHEDULE_TICK_SECONDS; so is a
-  delivery whose message was lost or whose worker died mid-POST.
+  delivery whose message was lost or whose worker died mid-POST. While such
+  a job is processing, one poller per job (:func:`watch_job`, a SET NX
+  lease in Valkey) looks every second, however many submits join it.
 - An attempt (:func:`attempt`) claims its delivery with a conditional
   UPDATE (pending and due → sending, attempts + 1), so a duplicate message
   does nothing. It checks the URL under the page fetcher's address policy
@@ -20,12 +22,20 @@ The story, end to end:
   a redirect is not followed.
 - What is sent: the job's status body as GET /api/status/<id> renders it
   (without its ``callbacks``), frozen at the first attempt so every retry
-  sends the same bytes; headers ``X-SmartCache-Signature: t=<unix>,v1=<hex>``
-  (HMAC-SHA256 with WEBHOOK_SECRET over ``"<t>.<body>"``, signed anew at
-  every attempt), ``X-SmartCache-Delivery`` (the delivery id, the same on
-  every attempt: the receiver's idempotency key), ``X-SmartCache-Event``
-  (``job.completed`` or ``job.failed``), ``X-SmartCache-Attempt`` and, for a
-  watch's change, ``X-SmartCache-Watch``.
+  sends the same bytes, signed as Standard Webhooks sign
+  (https://www.standardwebhooks.com): ``webhook-id`` (the delivery id, the
+  same on every attempt: the receiver's idempotency key),
+  ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256
+  of "<id>.<timestamp>.<body>">``, signed anew at every attempt, once per
+  secret while one is being rotated out). The key is the callback's own:
+  derived from the secret and the callback URL's origin
+  (:func:`endpoint_secret`), so a delivery captured at one receiver does not
+  verify at another. For one more release the old headers come too:
+  ``X-SmartCache-Signature: t=<unix>,v1=<hex>`` (HMAC-SHA256 with
+  WEBHOOK_SECRET over ``"<t>.<body>"``, which signs neither the delivery id
+  nor the receiver) and ``X-SmartCache-Delivery``; and always
+  ``X-SmartCache-Event`` (``job.completed`` or ``job.failed``),
+  ``X-SmartCache-Attempt`` and, for a watch's change, ``X-SmartCache-Watch``.
 - Outcomes: 2xx delivered. A network error, a timeout (WEBHOOK_TIMEOUT for
   the whole attempt), 5xx, 408 or 429 is retried after
   WEBHOOK_BACKOFF_BASE * 2^(attempt-1) seconds (jittered, capped at
@@ -33,13 +43,22 @@ The story, end to end:
   WEBHOOK_MAX_ATTEMPTS attempts in all. Any other 4xx, a 3xx, or a
   destination the policy refuses is final: the receiver said no, and the
   same bytes would get the same answer.
-- A worker delivers on at most WEBHOOK_CONCURRENCY threads at once; a
-  delivery beyond that steps aside for a second instead of taking a thread
-  that summarises.
+- A worker delivers on at most WEBHOOK_CONCURRENCY threads at once, at
+  most half of them to one receiver (origin); a delivery beyond that steps
+  aside for a second instead of taking a thread that summarises, or one
+  that another receiver's deliveries need.
+- One message per delivery, however long receivers keep the threads busy:
+  each message carries the ``next_attempt_at`` it was sent for, and
+  whatever sends a message (a step-aside, a retry, the sweep) first moves
+  that clock with a conditional UPDATE on the value it read. A message whose
+  value is no longer the row's (a duplicate: the sweep's resend of a
+  message that was only late, a redelivery) ends when it would step aside,
+  and the sweep never finds a stepping-aside delivery overdue.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -48,17 +67,20 @@ import random
 import ssl
 import threading
 import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework.renderers import JSONRenderer
 
-from summaries import urls
+from summaries import cache, urls
 from summaries.database import release_connection
 from summaries.errors import InvalidInput, JobError, RetryLater, backoff
 from summaries.fetching import check_submit_url, transport
@@ -70,16 +92,49 @@ logger = logging.getLogger(__name__)
 
 Delivery = WebhookDelivery.Status
 FINISHED: Final = (Job.Status.COMPLETED, Job.Status.FAILED)
+# Standard Webhooks' headers, and the old ones (kept for one release: README).
+ID_HEADER: Final = "webhook-id"
+TIMESTAMP_HEADER: Final = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER: Final = "webhook-signature"
 SIGNATURE_HEADER: Final = "X-SmartCache-Signature"
 DELIVERY_HEADER: Final = "X-SmartCache-Delivery"
+SECRET_PREFIX: Final = "whsec_"  # noqa: S105 (a prefix, not a secret)
 # A countdown may fire a moment before the row says it is due (clocks).
 DUE_SLACK: Final = timedelta(seconds=2)
 # A pending delivery this overdue lost its message: the sweep sends it again.
 LOST_AFTER: Final = timedelta(seconds=60)
 _RETRY_STATUSES: Final = frozenset({408, 429})
 AWAIT_POLLS: Final = 120
+# The poller's lease on its job, renewed at every look (one a second): a
+# poller whose message was lost gives way to the next join within this.
+AWAIT_LEASE_SECONDS: Final = 10
 
-_slots = threading.BoundedSemaphore(settings.WEBHOOK_CONCURRENCY)
+
+class _Slots:
+    """This worker's delivery threads: at most ``total`` at once, and at
+    most half of them (at least one) to one receiver origin, so a receiver
+    that never answers holds up only its own deliveries, not everyone's."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.per_origin = total, max(1, total // 2)
+        self._lock = threading.Lock()
+        self._taken: Counter[str] = Counter()
+
+    def take(self, receiver: str) -> bool:
+        with self._lock:
+            if self._taken.total() >= self.total or self._taken[receiver] >= self.per_origin:
+                return False
+            self._taken[receiver] += 1
+            return True
+
+    def give(self, receiver: str) -> None:
+        with self._lock:
+            self._taken[receiver] -= 1
+            if not self._taken[receiver]:
+                del self._taken[receiver]
+
+
+_slots = _Slots(settings.WEBHOOK_CONCURRENCY)
 
 
 @dataclass(frozen=True)
@@ -89,6 +144,15 @@ class Callback:
 
     url: str
     watch_id: str | None = None
+
+
+class SendLater(RetryLater):
+    """Try the delivery again after ``delay`` seconds, in a message sent for
+    ``due`` (the ``next_attempt_at`` the row was just moved to)."""
+
+    def __init__(self, error: JobError, *, delay: float, due: datetime) -> None:
+        super().__init__(error, delay=delay)
+        self.due = due.isoformat()
 
 
 def check_callback_url(url: str) -> str:
@@ -138,23 +202,53 @@ def subscribe(*, job_id: str, callback: Callback) -> WebhookDelivery | None:
             status=Delivery.PENDING if finished else Delivery.WAITING,
             next_attempt_at=now if finished else None)
     if finished:
-        send(str(delivery.id))
+        send(str(delivery.id), due=now)
     elif status == Job.Status.PROCESSING:
         # Its worker read the row before the flag was set, and may finish
         # without releasing us: look again while it runs (the tick would too).
-        await_job(job_id=job_id)
+        watch_job(job_id=job_id)
     return delivery
 
 
-def await_job(*, job_id: str, polls: int = 0) -> None:
-    """Release the job's deliveries once it is finished, looking every
-    second while it is active, at most AWAIT_POLLS times (then the tick)."""
+def watch_job(*, job_id: str) -> None:
+    """Have a processing job looked at every second until it is finished
+    (:func:`await_release`), by one poller per job however many submits
+    join it: the first takes the job's lease (SET NX, holding the poller's
+    id), the others leave it to that poller. Without Valkey, the tick looks
+    instead."""
+    poller = uuid.uuid4().hex
+    try:
+        if not cache.client().set(_poller_key(job_id), poller, nx=True,
+                                  ex=AWAIT_LEASE_SECONDS):
+            return  # a poller watches this job already
+    except RedisError as exc:
+        logger.warning("job %s: callbacks left to the tick (Valkey: %s)", job_id, exc)
+        return
+    await_job(job_id=job_id, poller=poller)
+
+
+def _poller_key(job_id: str) -> str:
+    return f"callbacks:await:{job_id}"  # a job id of ours, with a TTL: bounded
+
+
+# Renew (ARGV[2] seconds) or end (ARGV[2] = 0) the lease, if the poller
+# ARGV[1] still holds it: 1 if it did.
+_LEASE_IF_HOLDER = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then redis.call('del', KEYS[1]) else redis.call('expire', KEYS[1], ARGV[2]) end
+return 1
+"""
+
+
+def await_job(*, job_id: str, poller: str, polls: int = 0) -> None:
+    """The poller's next look at the job in a second (at most AWAIT_POLLS,
+    then the tick). Only the holder of the job's lease calls this."""
     from summaries import tasks  # tasks imports this module
 
     if polls >= AWAIT_POLLS:
         return
     try:
-        tasks.dispatch(tasks.await_job_callbacks, job_id, str(polls + 1),
+        tasks.dispatch(tasks.await_job_callbacks, job_id, str(polls + 1), poller,
                        queue=settings.WEBHOOK_QUEUE, countdown=1.0)
     except Exception:
         logger.warning("job %s: callbacks left to the tick", job_id, exc_info=True)
@@ -180,56 +274,73 @@ def job_finished(*, job_id: str) -> None:
                        exc_info=True)
 
 
-def await_release(*, job_id: str, polls: int) -> list[str]:
-    """One look of await_job: the released deliveries if the job is
-    finished; else, while it is active, another look in a second."""
+def await_release(*, job_id: str, polls: int, poller: str) -> list[str]:
+    """One look of the job's poller: the deliveries it sent if the job is
+    finished; else, while it is active and this poller still holds the
+    job's lease (renewed), another look in a second. A poller that lost its
+    lease (its message came late) stops: the lease's new holder looks."""
     released = release(job_id=job_id)
-    if released is None:
-        if Job.objects.filter(id=job_id).exclude(status__in=FINISHED).exists():
-            await_job(job_id=job_id, polls=polls)
-        return []
-    return released
+    going_on = (released is None and polls < AWAIT_POLLS
+                and Job.objects.filter(id=job_id).exclude(status__in=FINISHED).exists())
+    try:
+        holds = cache.client().eval(_LEASE_IF_HOLDER, 1, _poller_key(job_id), poller,
+                                    AWAIT_LEASE_SECONDS if going_on else 0)
+    except RedisError as exc:  # the lease expires; the tick looks meanwhile
+        logger.warning("job %s: callbacks left to the tick (Valkey: %s)", job_id, exc)
+        return released or []
+    if going_on and holds:
+        await_job(job_id=job_id, poller=poller, polls=polls)
+    return released or []
 
 
 def release(*, job_id: str) -> list[str] | None:
-    """Turn the waiting deliveries of a finished job pending; their ids.
-    None if the job is not finished (or gone)."""
+    """Send the waiting deliveries of a finished job; the ids of those this
+    call sent (of racing releasers and sweeps, one sends each). None if the
+    job is not finished (or gone)."""
     if not Job.objects.filter(id=job_id, status__in=FINISHED).exists():
         return None
-    waiting = WebhookDelivery.objects.filter(job_id=job_id, status=Delivery.WAITING)
-    ids = [str(i) for i in waiting.values_list("id", flat=True)]
-    now = timezone.now()
-    WebhookDelivery.objects.filter(id__in=ids, status=Delivery.WAITING).update(
-        status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
-    return ids
+    return _send_moved(WebhookDelivery.objects.filter(job_id=job_id, status=Delivery.WAITING))
 
 
 def sweep(*, limit: int = 500) -> list[str]:
-    """Deliveries to send now (the tick's part): waiting ones whose job
-    finished, pending ones whose message was lost (overdue by LOST_AFTER),
-    and sending ones whose worker died (lease over). A delivery sent twice
-    is claimed once."""
+    """Send what should be on its way and is not (the tick's part): waiting
+    deliveries whose job finished, pending ones whose message was lost
+    (overdue by LOST_AFTER), and sending ones whose worker died (lease over).
+    Idempotent: each is sent by moving its clock to now first, so the next
+    tick does not find it again (for LOST_AFTER), and a sweep racing
+    another, or a release, sends it once. The ids sent."""
     now = timezone.now()
-    finished = WebhookDelivery.objects.filter(status=Delivery.WAITING, job__status__in=FINISHED)
+    finished = Q(status=Delivery.WAITING, job__status__in=FINISHED)
     lapsed = Q(status=Delivery.SENDING, lease_expires_at__lt=now)
     lost = Q(status=Delivery.PENDING, next_attempt_at__lt=now - LOST_AFTER)
-    ids = [str(i) for i in finished.values_list("id", flat=True)[:limit]]
-    ids += [str(i) for i in WebhookDelivery.objects.filter(lapsed | lost)
-            .values_list("id", flat=True)[:limit]]
-    if ids:
-        WebhookDelivery.objects.filter(Q(status=Delivery.WAITING) | lapsed, id__in=ids).update(
+    return _send_moved(WebhookDelivery.objects.filter(finished | lapsed | lost), limit=limit)
+
+
+def _send_moved(rows: QuerySet[WebhookDelivery], *, limit: int = 500) -> list[str]:
+    """Make each of ``rows`` pending and due now, by a conditional UPDATE on
+    the status and ``next_attempt_at`` read, and send those this call moved."""
+    now = timezone.now()
+    sent = []
+    found = rows.order_by("created_at").values_list("id", "status", "next_attempt_at")[:limit]
+    for delivery_id, status, due in found:
+        moved = WebhookDelivery.objects.filter(id=delivery_id, status=status,
+                                               next_attempt_at=due).update(
             status=Delivery.PENDING, next_attempt_at=now, lease_expires_at=None, updated_at=now)
-    return ids
+        if moved:
+            send(str(delivery_id), due=now)
+            sent.append(str(delivery_id))
+    return sent
 
 
-def send(delivery_id: str, *, countdown: float = 0) -> None:
-    """Enqueue an attempt of the delivery, after the current transaction."""
+def send(delivery_id: str, *, due: datetime, countdown: float = 0) -> None:
+    """Enqueue an attempt of the delivery, after the current transaction;
+    ``due``: the row's ``next_attempt_at`` as the sender left it."""
     from summaries import tasks  # tasks imports this module
 
     def publish() -> None:
         try:
-            tasks.dispatch(tasks.deliver_webhook, delivery_id, queue=settings.WEBHOOK_QUEUE,
-                           countdown=countdown)
+            tasks.dispatch(tasks.deliver_webhook, delivery_id, due.isoformat(),
+                           queue=settings.WEBHOOK_QUEUE, countdown=countdown)
         except Exception:
             logger.warning("delivery %s not enqueued; the tick will", delivery_id, exc_info=True)
 
@@ -241,21 +352,95 @@ def retry_delay(attempt: int) -> float:
 
 
 def signature(body: bytes, *, timestamp: int, secret: str) -> str:
-    """``t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``."""
+    """The old header: ``t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def attempt(*, delivery_id: str) -> None:
-    """One attempt of a delivery. Raises RetryLater when it should be tried
-    again (a failed attempt, or this worker's delivery threads all busy)."""
-    if not _slots.acquire(blocking=False):
-        raise RetryLater(JobError("delivery threads busy", code="webhook_busy", transient=True),
-                         delay=random.uniform(0.5, 1.5))
+def signing_key(secret: str) -> bytes:
+    """The HMAC key a secret stands for: the bytes after ``whsec_`` in
+    base64 (Standard Webhooks' form), or a plain secret's own UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    return secret.encode()
+
+
+def endpoint_secret(url: str, *, secret: str) -> str:
+    """The receiver's secret, in Standard Webhooks' form (``whsec_<base64>``):
+    HMAC-SHA256 of the callback URL's origin (scheme, host and port) under
+    ``secret``. Every callback URL of one origin shares it; no other origin
+    can verify with it. Raises urls.InvalidURL."""
+    key = hmac.new(signing_key(secret), b"smartcache-endpoint:" + origin(url).encode(),
+                   hashlib.sha256).digest()
+    return SECRET_PREFIX + base64.b64encode(key).decode()
+
+
+def standard_signature(body: bytes, *, msg_id: str, timestamp: int,
+                       secrets: tuple[str, ...]) -> str:
+    """``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``
+    for each secret, space-separated (rotation)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(signing_key(s), signed, hashlib.sha256).digest()).decode()
+        for s in secrets)
+
+
+def signed_headers(body: bytes, *, delivery_id: str, url: str, timestamp: int) -> dict[str, str]:
+    """The signature headers of one attempt: Standard Webhooks' with the
+    receiver's secrets (current and previous), and the old ones."""
+    secrets = tuple(endpoint_secret(url, secret=s)
+                    for s in (settings.WEBHOOK_SECRET, *settings.WEBHOOK_PREVIOUS_SECRETS))
+    return {
+        ID_HEADER: delivery_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        STANDARD_SIGNATURE_HEADER: standard_signature(body, msg_id=delivery_id,
+                                                      timestamp=timestamp, secrets=secrets),
+        SIGNATURE_HEADER: signature(body, timestamp=timestamp, secret=settings.WEBHOOK_SECRET),
+        DELIVERY_HEADER: delivery_id,
+    }
+
+
+def attempt(*, delivery_id: str, due: str = "") -> None:
+    """One attempt of a delivery, by its message for ``due`` (the row's
+    ``next_attempt_at`` when it was sent; empty in messages sent before
+    messages carried it). Raises SendLater when it should be tried again (a
+    failed attempt, or this worker's delivery threads all busy, or as many
+    as one receiver may take)."""
+    url = WebhookDelivery.objects.filter(id=delivery_id).values_list("url", flat=True).first()
+    if url is None:
+        return  # deleted with its job
+    try:
+        receiver = origin(url)
+    except urls.InvalidURL:
+        receiver = url  # its attempt fails it for good
+    if not _slots.take(receiver):
+        _step_aside(delivery_id, due)
+        return
     try:
         _attempt(delivery_id)
     finally:
-        _slots.release()
+        _slots.give(receiver)
+
+
+def origin(url: str) -> str:
+    """Scheme, host and port of a callback URL. Raises urls.InvalidURL."""
+    target = urls.parse_url(url)
+    return f"{target.scheme}://{target.host}:{target.port}"
+
+
+def _step_aside(delivery_id: str, due: str) -> None:
+    """All delivery threads busy: try again in a second, moving the row's
+    clock on so the sweep does not take it for lost. Only the message for
+    the row's ``next_attempt_at`` does so; any other (a duplicate) ends here."""
+    now = timezone.now()
+    delay = random.uniform(0.5, 1.5)
+    later = now + timedelta(seconds=delay)
+    current = WebhookDelivery.objects.filter(id=delivery_id, status=Delivery.PENDING)
+    current = (current.filter(next_attempt_at=datetime.fromisoformat(due)) if due
+               else current.filter(next_attempt_at__lte=now + DUE_SLACK))
+    if current.update(next_attempt_at=later, updated_at=now):
+        raise SendLater(JobError("delivery threads busy", code="webhook_busy", transient=True),
+                        delay=delay, due=later)
 
 
 def _attempt(delivery_id: str) -> None:
@@ -272,7 +457,7 @@ def _attempt(delivery_id: str) -> None:
 
 
 def _send(delivery: WebhookDelivery) -> None:
-    """POST a claimed delivery and record the outcome (raises RetryLater to try again)."""
+    """POST a claimed delivery and record the outcome (raises SendLater to try again)."""
     delivery_id = str(delivery.id)
     try:
         body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
@@ -295,10 +480,11 @@ def _send(delivery: WebhookDelivery) -> None:
                        delivery.id, delivery.url, delivery.attempts, error)
         return
     delay = retry_delay(delivery.attempts)
-    mine.update(status=Delivery.PENDING, last_status_code=status, last_error=error,
-                next_attempt_at=now + timedelta(seconds=delay), lease_expires_at=None,
-                updated_at=now)
-    raise RetryLater(JobError(error, code="webhook_failed", transient=True), delay=delay)
+    later = now + timedelta(seconds=delay)
+    if mine.update(status=Delivery.PENDING, last_status_code=status, last_error=error,
+                   next_attempt_at=later, lease_expires_at=None, updated_at=now):
+        raise SendLater(JobError(error, code="webhook_failed", transient=True), delay=delay,
+                        due=later)
 
 
 def _frozen_body(delivery: WebhookDelivery) -> bytes:
@@ -312,18 +498,17 @@ def _frozen_body(delivery: WebhookDelivery) -> bytes:
 
 def _post(delivery: WebhookDelivery, body: bytes) -> tuple[int | None, str, bool]:
     """POST once: (HTTP status or None, error message, whether the failure is final)."""
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature(body, timestamp=timestamp, secret=settings.WEBHOOK_SECRET),
-        DELIVERY_HEADER: str(delivery.id),
-        "X-SmartCache-Event": f"job.{delivery.job.status}",
-        "X-SmartCache-Attempt": str(delivery.attempts),
-    }
-    if delivery.watch_id:
-        headers["X-SmartCache-Watch"] = str(delivery.watch_id)
     try:
         target = urls.parse_url(delivery.url)
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(body, delivery_id=str(delivery.id), url=delivery.url,
+                             timestamp=int(time.time())),
+            "X-SmartCache-Event": f"job.{delivery.job.status}",
+            "X-SmartCache-Attempt": str(delivery.attempts),
+        }
+        if delivery.watch_id:
+            headers["X-SmartCache-Watch"] = str(delivery.watch_id)
         deadline = time.monotonic() + settings.WEBHOOK_TIMEOUT
         status = transport.post(target, body, headers, fetch_policy(), deadline)
     except urls.InvalidURL as exc:

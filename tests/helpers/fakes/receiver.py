@@ -6,11 +6,15 @@ Usage::
         receiver.script("/hook", [500, 200])       # answers for the coming POSTs
         submit(..., callback_url=receiver.url("/hook"))
         [first, second] = receiver.wait_for("/hook", 2)
-        assert verify(second.body, second.signature, secret)
+        assert verify_standard(second, receiver_secret)   # webhook-* headers
+        assert verify(second.body, second.signature, secret)  # the old header
+        receiver.hold("/slow")                     # POSTs there get no answer
 
 It answers 200 unless a script says otherwise, and records every POST.
-``verify`` is written from the documented contract only (it imports
-nothing of SmartCache), so the tests check the signature as a stranger would.
+``verify`` is written from the documented contract only, and
+``verify_standard`` is the Standard Webhooks library's check (neither
+imports anything of SmartCache), so the tests check signatures as a
+stranger would.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,10 @@ class Received:
     @property
     def delivery_id(self) -> str:
         return self.headers.get("X-SmartCache-Delivery", "")
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers.get("webhook-id", "")
 
     def json(self) -> dict[str, Any]:
         return dict(json.loads(self.body))
@@ -64,6 +74,18 @@ def verify(body: bytes, header: str, secret: str, *, tolerance: float = 300,
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
+def verify_standard(received: Received, secret: str, *,
+                    headers: dict[str, str] | None = None) -> bool:
+    """Standard Webhooks' check (its library) of a POST's body and
+    ``webhook-*`` headers (or ``headers`` in their place: a forgery) with
+    the receiver's ``whsec_`` secret."""
+    try:
+        Webhook(secret).verify(received.body, received.headers if headers is None else headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
 class FakeReceiver:
     """A threaded HTTP server that records POSTs and answers as scripted."""
 
@@ -73,6 +95,8 @@ class FakeReceiver:
         self._lock = threading.Lock()
         self._scripts: dict[str, list[int]] = {}
         self._received: list[Received] = []
+        self._held: set[str] = set()
+        self._release = threading.Event()  # ends the holds (stop, release_holds)
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> Self:
@@ -88,6 +112,10 @@ class FakeReceiver:
                         Received(path, self.path, dict(self.headers.items()), body))
                     script = receiver._scripts.get(path)
                     status = script.pop(0) if script else 200
+                    held, release = path in receiver._held, receiver._release
+                if held:  # accept, and never answer (until released)
+                    release.wait()
+                    return
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", f"http://{receiver.host}:{receiver.port}/moved")
@@ -104,6 +132,7 @@ class FakeReceiver:
         return self
 
     def stop(self) -> None:
+        self.release_holds()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -128,6 +157,18 @@ class FakeReceiver:
         """Answer the next POSTs to ``path`` with these statuses, then 200."""
         with self._lock:
             self._scripts[path] = list(statuses)
+
+    def hold(self, path: str) -> None:
+        """Accept the POSTs to ``path`` and never answer them (a slow receiver)."""
+        with self._lock:
+            self._held.add(path)
+
+    def release_holds(self) -> None:
+        """End every hold: held POSTs are closed unanswered, later ones answered."""
+        with self._lock:
+            self._held.clear()
+            self._release.set()
+            self._release = threading.Event()
 
     def received(self, path: str | None = None) -> list[Received]:
         with self._lock:
