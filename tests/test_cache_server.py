@@ -64,7 +64,8 @@ def test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other(
         stack: tuple[Stack, Api], cache_server: ValkeyServer, gemini: FakeGemini) -> None:
     main_stack, api = stack
     main, cache = main_stack.client(), client_of(cache_server)
-    announcements = cache.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    announcements = cache.pubsub(  # type: ignore[no-untyped-call, unused-ignore]
+        ignore_subscribe_messages=True)
     announcements.subscribe("summary-invalidate")
 
     job_id = api.submit(unique_text("split brain")).json()["job_id"]
