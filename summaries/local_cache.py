@@ -108,7 +108,7 @@ def _ensure_listener() -> None:
 def _listen() -> None:
     while True:
         try:
-            pubsub = cache.pubsub()
+            pubsub = cache.invalidation_pubsub()
             pubsub.subscribe(cache.INVALIDATE_CHANNEL)
             clear()  # announcements made while we were not listening are lost
             while True:

@@ -23,6 +23,7 @@ from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.polling import wait_for
 from tests.helpers.processes import free_port
+from tests.helpers.sse import Reader
 from tests.helpers.stack import Stack, stack_of
 from tests.helpers.texts import unique_text
 
@@ -93,6 +94,32 @@ def test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other(
     hit = api.submit(Job.objects.get(id=job_id).input_text)
     assert hit.status_code == 200 and hit.json()["job_id"] == job_id
     assert gemini.calls == calls
+
+
+def test_a_jobs_events_reach_its_stream_when_the_cache_has_its_own_server(
+        tmp_path: Path, worker_env: dict[str, str], cache_server: ValkeyServer,
+        gemini: FakeGemini) -> None:
+    # A heartbeat later than the stream's end: between its first event and
+    # its end, a stream gets only what the worker publishes (the row is read
+    # again at a heartbeat, or when a published message says the job ended).
+    with stack_of(tmp_path / "stack", worker_env, aof=False, WORKER_CONCURRENCY="2",
+                  CACHE_VALKEY_URL=f"redis://127.0.0.1:{cache_server.port}/0",
+                  SSE_HEARTBEAT_SECONDS="3600", SSE_MAX_SECONDS="45") as stack:
+        api = stack.api()
+        job_id = api.submit(unique_text("live events")).json()["job_id"]
+        # No worker yet: the job waits, so the stream is open before it moves.
+        reader = Reader(f"{api.base_url}/api/jobs/{job_id}/events", timeout=90)
+        first, = reader.wait_events(1)
+        assert (first.name, first.data["status"]) == ("status", "pending")
+        stack.worker("events")
+        stream = reader.join(90)
+
+    assert stream.ended_by_server
+    *_, last = stream.events
+    assert (last.name, last.data["status"]) == ("result", "completed"), stream.events
+    assert last.data["summary"]
+    # Each stage on the way was pushed, as it happened.
+    assert "summarizing" in [e.data["stage"] for e in stream.events[1:-1]]
 
 
 def long_text(topic: str) -> str:
