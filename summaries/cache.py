@@ -155,7 +155,7 @@ def batch() -> Batch:
 
 
 def get_summary(key: str) -> dict[str, Any] | None:
-    raw = cache_client().get(summary_name(key))
+    raw = cast(str | None, cache_client().get(summary_name(key)))
     return parse_summary(raw) if raw else None
 
 

@@ -129,7 +129,7 @@ def _subscribe(pubsub: redis.client.PubSub) -> None:
     listener hears (one published before the server took the subscription
     would be lost, and its stale copy kept for LOCAL_CACHE_SECONDS)."""
     pubsub.ignore_subscribe_messages = False
-    pubsub.subscribe(cache.INVALIDATE_CHANNEL)
+    pubsub.subscribe(cache.INVALIDATE_CHANNEL)  # type: ignore[no-untyped-call, unused-ignore]
     deadline = time.monotonic() + float(settings.VALKEY_SOCKET_TIMEOUT)
     while (message := pubsub.get_message(timeout=1.0)) is None or message["type"] != "subscribe":
         if time.monotonic() >= deadline:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis
@@ -33,6 +34,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def client_of(server: ValkeyServer) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True,
                        socket_timeout=5)
+
+
+def info(client: redis.Redis, section: str) -> dict[str, Any]:
+    reply: Any = client.info(section)  # redis-py < 7 types it as maybe awaitable
+    return cast(dict[str, Any], reply)
 
 
 @pytest.fixture
@@ -147,16 +153,17 @@ def test_an_evicting_cache_loses_entries_but_no_job_and_no_broker_key(
     # tighter fit leaves the server's own overhead, which wanders by tens of
     # KB, above maxmemory once everything is evicted: then writes fail).
     submit_all(api, [long_text(unique_text("warm-up")[4:40]) for _ in range(8)])
-    baseline = int(cache.info("memory")["used_memory"])
+    baseline = int(info(cache, "memory")["used_memory"])
     cache.config_set("maxmemory", baseline + 150_000)
     job_ids = submit_all(api, [long_text(unique_text("tiny cache")[4:40]) for _ in range(400)])
 
-    assert int(cache.info("stats")["evicted_keys"]) > 0
+    assert int(info(cache, "stats")["evicted_keys"]) > 0
     cached = sum(1 for _ in cache.scan_iter(match="summary:*", count=1000))
     assert 0 < cached < len(job_ids)
     # The broker's server lost nothing: no evictions, nothing left queued.
-    assert main.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
-    assert int(main.info("stats")["evicted_keys"]) == 0
+    policy = cast(dict[str, str], main.config_get("maxmemory-policy"))
+    assert policy["maxmemory-policy"] == "noeviction"
+    assert int(info(main, "stats")["evicted_keys"]) == 0
     assert main.llen("celery") == 0 and main.hlen("unacked") == 0
     # An evicted input is answered from its completed job row, no AI call.
     evicted = next(job_id for job_id in job_ids
