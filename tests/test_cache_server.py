@@ -128,6 +128,27 @@ def test_a_jobs_events_reach_its_stream_when_the_cache_has_its_own_server(
     assert "summarizing" in [e.data["stage"] for e in stream.events[1:-1]]
 
 
+def test_a_purge_reaches_every_variant_and_every_process_on_the_cache_server(
+        stack: tuple[Stack, Api], cache_server: ValkeyServer, gemini: FakeGemini) -> None:
+    main_stack, api = stack
+    other, cache = main_stack.api(), client_of(cache_server)
+    text = unique_text("split purge")
+    purged = set()
+    for language in ({}, {"language": "de"}):
+        job_id = api.submit(text, **language).json()["job_id"]
+        assert api.wait(job_id)["status"] == "completed"
+        purged.add(job_id)
+    for _ in range(2):  # the second read is from that process's memory
+        assert other.submit(text, language="de").json()["job_id"] in purged
+
+    response = api.http.post(f"{api.base_url}/api/cache/purge", json={"input": text},
+                             timeout=10)
+    assert (response.status_code, response.json()["jobs_purged"]) == (200, 2)
+    assert not list(cache.scan_iter(match="summary:*"))
+    wait_for(lambda: other.submit(text, language="de").json()["job_id"] not in purged, 5,
+             "the other API process to drop its copy")
+
+
 def long_text(topic: str) -> str:
     """A text whose summary (the fake AI's: its first two sentences) is about
     900 characters, so a few entries fill a tiny cache."""
