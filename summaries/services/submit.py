@@ -399,6 +399,9 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
 
 
 CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+# PostgreSQL's lock table holds max_locks_per_transaction (64) per connection
+# on average: a purge's advisory locks stay well within it.
+PURGE_LOCKS_PER_TRANSACTION = 32
 
 
 @dataclass(frozen=True)
@@ -451,20 +454,26 @@ def _purge(key: str, keys: set[str]) -> Purge:
     rows are marked purged so a submit does not re-cache them
     (_active_or_completed). A job still running is left alone: what it
     stores is new. Idempotent."""
-    # Under each input's lock (in one order: no deadlock between purges), as
-    # a submit's look-and-recache is: a submit either re-cached before the
-    # rows were marked (the delete below removes it) or looks after, and
-    # finds them purged.
-    with transaction.atomic():
-        for each in sorted(keys):
-            _lock_input(each)
-        rows = Job.objects.filter(input_hash__in=keys, status=Job.Status.COMPLETED,
-                                  purged_at__isnull=True)
-        content_keys = {article_key(text, provider, language or None)
-                        for text, provider, language in
-                        rows.filter(kind=URL).exclude(extracted_text="")
-                        .values_list("extracted_text", "provider", "language")}
-        jobs = rows.update(purged_at=timezone.now())
+    # Under each input's lock, as a submit's look-and-recache is: a submit
+    # either re-cached before the rows were marked (the delete below removes
+    # it) or looks after, and finds them purged. Locks are taken in one order
+    # (no deadlock between purges), a bounded number per transaction (an
+    # input asked in many languages has as many keys).
+    ordered = sorted(keys)
+    content_keys: set[str] = set()
+    jobs = 0
+    for start in range(0, len(ordered), PURGE_LOCKS_PER_TRANSACTION):
+        chunk = ordered[start:start + PURGE_LOCKS_PER_TRANSACTION]
+        with transaction.atomic():
+            for each in chunk:
+                _lock_input(each)
+            rows = Job.objects.filter(input_hash__in=chunk, status=Job.Status.COMPLETED,
+                                      purged_at__isnull=True)
+            content_keys.update(article_key(text, provider, language or None)
+                                for text, provider, language in
+                                rows.filter(kind=URL).exclude(extracted_text="")
+                                .values_list("extracted_text", "provider", "language"))
+            jobs += rows.update(purged_at=timezone.now())
     removed = cache.purge(keys | content_keys)
     for each in keys | content_keys:  # this process at once; the others hear the announcements
         local_cache.forget(each)
