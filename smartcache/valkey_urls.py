@@ -74,13 +74,17 @@ class ValkeyTarget:
         """A redis-py client on this server (or on the group's current master)."""
         if not self.is_sentinel:
             return redis.Redis.from_url(self.url, **kwargs)
-        timeouts = {name: kwargs[name] for name in ("socket_timeout", "socket_connect_timeout")
-                    if name in kwargs}
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            list(self.sentinels), sentinel_kwargs={**timeouts, **dict(self.sentinel_options)})
-        credentials = {"username": self.username or None, "password": self.password or None}
-        client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            self.master, db=self.db, **credentials, **kwargs)
+        sentinel_kwargs: dict[str, Any] = {
+            name: kwargs[name] for name in ("socket_timeout", "socket_connect_timeout")
+            if name in kwargs}
+        sentinel_kwargs.update(self.sentinel_options)
+        # redis-py before 7 leaves Sentinel untyped; "unused-ignore" keeps
+        # this line clean under both the older and the newer stubs.
+        sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
+            list(self.sentinels), sentinel_kwargs=sentinel_kwargs)
+        client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
+            self.master, db=self.db, username=self.username or None,
+            password=self.password or None, **kwargs)
         return client
 
     def shown(self) -> str:

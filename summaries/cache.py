@@ -12,12 +12,37 @@ Every function raises ``redis.exceptions.RedisError`` when Valkey is down;
 callers turn that into a 503, never into a hang (short socket timeouts).
 
 Two servers, which may be one (README, "Valkey: broker and cache"):
-``cache_client()`` (CACHE_VALKEY_URL, else VALKEY_URL) holds ``summary:*``,
-``failed:*`` and the invalidation channel: all of it may be evicted (an
-allkeys-lru server) at the cost of a recomputation. ``client()`` (VALKEY_URL,
-the broker's noeviction server) holds everything whose loss would break a
-guarantee: in-flight markers, quotas and pauses, rate limits, counters and
-heartbeats, and the broker's own queues.
+``cache_client()`` (CACHE_VALKEY_URL, else VALKEY_URL) holds what may be
+evicted (an allkeys-lru server) at the cost of a recomputation; ``client()``
+(VALKEY_URL, the broker's noeviction server) holds everything whose loss
+would break a guarantee. Every key and channel belongs to one of them, in
+both layouts: its writers and its readers reach it through the accessor
+named here, so the server is chosen in this module only.
+
+=========================  ======  ====================================  ==========================
+key or channel             server  written by                            read by
+=========================  ======  ====================================  ==========================
+``summary:<key>``          cache   set_summary (worker, submit recache)  get_summary*, inflight
+``failed:<key>``           cache   remember_failure (worker)             recent_failure, inflight
+``summary-invalidate``     cache   set_summary, delete_summary, purge    invalidation_pubsub
+                                   (PUBLISH, beside the write)           (local_cache, every web)
+``inflight:<key>``         main    inflight (submit, worker)             inflight
+``job-events:<job_id>``    main    events.publish (events_client, or     events_pubsub (SSE
+                                   the ``main`` part of a Batch)         streams, web)
+celery queues, unacked,    main    queues (LPUSH), Celery (broker and    Celery workers, queues
+``_kombu.*``, results              result backend: VALKEY_URL)           (depth, reconciler)
+``metrics:*`` counters,    main    metrics.flush (web, worker)           metrics (/metrics,
+``metrics:m:<minute>``                                                   analytics, timeline)
+``heartbeat:worker:*``     main    metrics heartbeat (worker)            metrics.workers_online
+``ratelimit:<client>:*``   main    api.throttling                        api.throttling
+``aiquota:*``,             main    ai_quota (worker)                     ai_quota (worker)
+``aipause:*``
+=========================  ======  ====================================  ==========================
+
+In-process only (no Valkey key): SSE stream slots (services/events.py), the
+batching breaker and batches (services/batching.py), local_cache entries.
+A script or pipeline may touch keys of both servers in one round trip only
+when ``one_server()``; ``Batch`` sends each server its own part otherwise.
 """
 
 from __future__ import annotations
@@ -54,19 +79,37 @@ def _client(url: str, timeout: float) -> redis.Redis:
     )
 
 
-def pubsub() -> redis.client.PubSub:
+def _pubsub(url: str) -> redis.client.PubSub:
     """A subscriber on a connection of its own (a pool of its own, so its
     long reads never touch the command connections); pings every 15 s so a
     dead connection is noticed."""
-    # On the cache's server: announcements go out in the same pipeline as the write.
-    subscriber = valkey_urls.parse(_cache_url()).client(
+    subscriber = valkey_urls.parse(url).client(
         protocol=2, socket_timeout=settings.VALKEY_SOCKET_TIMEOUT,
         socket_connect_timeout=settings.VALKEY_SOCKET_TIMEOUT, decode_responses=True,
         health_check_interval=15,
     )
-    sub: redis.client.PubSub = subscriber.pubsub(  # type: ignore[no-untyped-call]
+    # Untyped in redis-py before 7, typed after: the ignore fits both.
+    sub: redis.client.PubSub = subscriber.pubsub(  # type: ignore[no-untyped-call, unused-ignore]
         ignore_subscribe_messages=True)
     return sub
+
+
+def invalidation_pubsub() -> redis.client.PubSub:
+    """A subscriber for INVALIDATE_CHANNEL, on the cache's server: the
+    announcements go out in the same pipeline as the summary's write."""
+    return _pubsub(_cache_url())
+
+
+def events_client() -> redis.Redis:
+    """Where job events are published (``job-events:<id>``): the main server,
+    whose part of a completion's Batch (``Batch.main``) is sent after the
+    cache's, so a job's end is announced once its summary is cached."""
+    return client()
+
+
+def events_pubsub() -> redis.client.PubSub:
+    """A subscriber for job events, on the server ``events_client`` publishes to."""
+    return _pubsub(settings.VALKEY_URL)
 
 
 def client() -> redis.Redis:
@@ -112,7 +155,7 @@ def batch() -> Batch:
 
 
 def get_summary(key: str) -> dict[str, Any] | None:
-    raw = cache_client().get(summary_name(key))
+    raw = cast(str | None, cache_client().get(summary_name(key)))
     return parse_summary(raw) if raw else None
 
 
@@ -168,6 +211,20 @@ def delete_summary(key: str) -> bool:
     pipe.publish(INVALIDATE_CHANNEL, key)
     deleted, _ = pipe.execute()
     return bool(deleted)
+
+
+def purge(keys: set[str]) -> set[str]:
+    """Remove the summaries and the remembered fetch failures under ``keys``
+    and announce each key (every process drops its copy), in one round
+    trip. Returns the keys whose summary was there."""
+    ordered = sorted(keys)
+    pipe = cache_client().pipeline(transaction=False)
+    for key in ordered:
+        pipe.delete(summary_name(key))
+        pipe.delete(failure_name(key))
+        pipe.publish(INVALIDATE_CHANNEL, key)
+    replies = pipe.execute()
+    return {key for key, removed in zip(ordered, replies[0::3], strict=True) if removed}
 
 
 def failure_name(key: str) -> str:

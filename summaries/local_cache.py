@@ -108,8 +108,8 @@ def _ensure_listener() -> None:
 def _listen() -> None:
     while True:
         try:
-            pubsub = cache.pubsub()
-            pubsub.subscribe(cache.INVALIDATE_CHANNEL)
+            pubsub = cache.invalidation_pubsub()
+            _subscribe(pubsub)
             clear()  # announcements made while we were not listening are lost
             while True:
                 # Polls (no read blocks past the client's socket timeout);
@@ -121,3 +121,17 @@ def _listen() -> None:
             clear()
             logger.debug("local cache listener reconnecting: %s", exc)
             time.sleep(1)
+
+
+def _subscribe(pubsub: redis.client.PubSub) -> None:
+    """Subscribe and wait for Valkey's confirmation: a copy read after the
+    ``clear`` that follows can only be dropped by an announcement this
+    listener hears (one published before the server took the subscription
+    would be lost, and its stale copy kept for LOCAL_CACHE_SECONDS)."""
+    pubsub.ignore_subscribe_messages = False
+    pubsub.subscribe(cache.INVALIDATE_CHANNEL)  # type: ignore[no-untyped-call, unused-ignore]
+    deadline = time.monotonic() + float(settings.VALKEY_SOCKET_TIMEOUT)
+    while (message := pubsub.get_message(timeout=1.0)) is None or message["type"] != "subscribe":
+        if time.monotonic() >= deadline:
+            raise redis.TimeoutError("no subscription confirmation from Valkey")
+    pubsub.ignore_subscribe_messages = True

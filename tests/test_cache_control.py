@@ -245,6 +245,58 @@ def test_purging_a_url_removes_its_article_entry_too(api: Api, site: FakeWeb,
     assert api.wait(api.submit(url).json()["job_id"])["cached"] is False
 
 
+def test_purge_by_input_purges_every_language_it_was_asked_in(
+        api: Api, web_server: WebServer, valkey: redis.Redis) -> None:
+    text = unique_text("purge variants")
+    languages = [{}, {"language": "de"}, {"language": "pt-BR"}]
+    purged = {completed(api, text, **language)["job_id"] for language in languages}
+    other = Api(web_server.url)
+    for _ in range(2):  # the second read is from that process's memory
+        assert other.submit(text, language="de").status_code == 200
+
+    response = purge_input(api, text)
+    assert response.status_code == 200
+    assert response.json()["deleted"] is True and response.json()["jobs_purged"] == 3
+    assert not list(valkey.scan_iter(match="summary:*"))
+    # No process serves a purged variant, from Valkey, its memory or a job
+    # row: each submit is answered by a new job.
+    assert eventually(lambda: other.submit(text, language="de").json()["job_id"] not in purged)
+    for language in languages:
+        assert api.submit(text, **language).json()["job_id"] not in purged, language
+
+
+def test_purge_by_key_purges_that_variant_alone(api: Api, valkey: redis.Redis) -> None:
+    text = unique_text("purge one variant")
+    completed(api, text)
+    completed(api, text, language="de")
+    german_key = api.submit(text, language="de").headers["X-Cache-Key"]
+
+    assert purge_key(api, german_key).json() == {"cache_key": german_key, "deleted": True,
+                                                 "jobs_purged": 1}
+    assert api.submit(text, language="de").status_code == 202
+    assert api.submit(text).status_code == 200  # the plain summary is another variant
+
+
+def test_purging_a_url_purges_each_languages_article_entry_and_failure(
+        api: Api, site: FakeWeb, valkey: redis.Redis) -> None:
+    url = site.url("/private/story")
+    completed(api, url)
+    completed(api, url, language="de")
+    assert len(list(valkey.scan_iter(match="summary:*"))) == 4  # each variant's URL and article
+    gone = site.url("/private/gone")
+    for language in ({}, {"language": "fr"}):
+        failed = api.wait(api.submit(gone, **language).json()["job_id"])
+        assert failed["status"] == "failed"
+    # Remembered just after the row says failed.
+    assert eventually(lambda: len(list(valkey.scan_iter(match="failed:*"))) == 2)
+
+    assert purge_input(api, url).json()["jobs_purged"] == 2
+    assert not list(valkey.scan_iter(match="summary:*"))
+    purge_input(api, gone)
+    assert not list(valkey.scan_iter(match="failed:*"))  # a fetch of each is tried anew
+    assert api.submit(gone, language="fr").headers["X-Cache"] == "MISS"
+
+
 def test_purge_is_for_operators_when_a_token_is_set(api: Api, settings: Any) -> None:
     settings.JOBS_API_TOKEN = "cache-operator-token"  # pytest-django's fixture: restored after
     key = "a" * 64

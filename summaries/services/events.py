@@ -67,7 +67,7 @@ def publish(job_id: str, status: str, stage: str, *, pipe: redis.client.Pipeline
         pipe.publish(channel(job_id), json.dumps(payload))
         return
     try:
-        cache.client().publish(channel(job_id), json.dumps(payload))
+        cache.events_client().publish(channel(job_id), json.dumps(payload))
     except RedisError as exc:
         logger.warning("job %s: could not publish its %s event (Valkey: %s)", job_id, stage, exc)
 
@@ -149,8 +149,10 @@ def sse(event: str, data: dict[str, Any], event_id: int) -> bytes:
 def _subscriber() -> redis.client.PubSub:
     """A subscription on a connection of its own, used by one thread only
     (a redis-py PubSub is not thread-safe); no client-side socket timeout
-    is hit while waiting, since get_message polls with its own timeout."""
-    return cache.pubsub()
+    is hit while waiting, since get_message polls with its own timeout. On
+    the server the worker publishes to (``cache.events_client``), whichever
+    layout (CACHE_VALKEY_URL or not)."""
+    return cache.events_pubsub()
 
 
 def _epoch(value: datetime | str | None) -> float:

@@ -399,54 +399,85 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
 
 
 CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+# PostgreSQL's lock table holds max_locks_per_transaction (64) per connection
+# on average: a purge's advisory locks stay well within it.
+PURGE_LOCKS_PER_TRANSACTION = 32
 
 
 @dataclass(frozen=True)
 class Purge:
     cache_key: str
-    deleted: bool  # a cached summary was removed
-    jobs: int  # completed job rows of the input that will no longer re-cache it
+    deleted: bool  # a cached summary was removed (of any variant purged)
+    jobs: int  # completed job rows that will no longer re-cache a purged variant
 
 
 def purge_input(*, raw: str) -> Purge:
-    """Purge the cached summary of ``raw``, normalised and keyed exactly as a
-    submit of it is (summary_request). Nothing is fetched or summarised, so
-    neither the URL policy nor the two-sentence rule applies. Raises
-    InvalidInput (400) and InputTooLarge (413)."""
+    """Purge every cached variant of ``raw``, normalised and keyed exactly as
+    a submit of it is (summary_request): its plain summary and each one its
+    job rows say was made for it (asked in another language, made by another
+    summariser), each as ``purge_key`` does. Nothing is fetched or
+    summarised, so neither the URL policy nor the two-sentence rule applies.
+    Raises InvalidInput (400) and InputTooLarge (413)."""
     if len(raw) > settings.MAX_INPUT_CHARS:
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
-    return purge_key(key=normalize_input(raw).cache_key(summarizer().cache_namespace))
+    item = normalize_input(raw)
+    key = item.cache_key(summarizer().cache_namespace)
+    return _purge(key, {key} | _variant_keys(item))
+
+
+def _variant_keys(item: NormalizedInput) -> set[str]:
+    """The keys the job rows of ``item`` were made under, whatever language
+    and summariser: a language variant's key cannot be derived from the
+    input alone (any region or script tag may be asked). A URL's rows are
+    found through the indexed url column; a text's by its input (a scan, for
+    an operator's rare action)."""
+    rows = Job.objects.filter(kind=item.kind)
+    rows = rows.filter(url=item.value) if item.kind == URL else rows.filter(input_text=item.value)
+    return set(rows.values_list("input_hash", flat=True).distinct())
 
 
 def purge_key(*, key: str) -> Purge:
-    """Remove the cached summary under ``key`` so that no process serves it
-    again: the entry goes (every process's in-memory copy with it, through
-    the invalidation channel), the completed rows of the input are marked
-    purged so a submit does not re-cache them (_active_or_completed), and a
-    URL's article-text entries go too, so its next job summarises anew. A
-    job still running is left alone: what it stores is new. Idempotent.
-    Raises InvalidInput for a key that is not 64 lowercase hex digits."""
+    """Purge the one cached variant under ``key`` (a key names one input in
+    one language, as a submit's X-Cache-Key does; ``purge_input`` purges them
+    all). Raises InvalidInput for a key that is not 64 lowercase hex digits."""
     if not CACHE_KEY.fullmatch(key):
         raise InvalidInput("a cache key is 64 lowercase hex digits", code="invalid_cache_key")
-    # Under the input's lock, as a submit's look-and-recache is: a submit
+    return _purge(key, {key})
+
+
+def _purge(key: str, keys: set[str]) -> Purge:
+    """Make sure no process serves the summaries under ``keys`` again: the
+    entries go, with a URL's article-text entries and its remembered fetch
+    failure (so its next job fetches and summarises anew), and every
+    process's in-memory copy through the invalidation channel; the completed
+    rows are marked purged so a submit does not re-cache them
+    (_active_or_completed). A job still running is left alone: what it
+    stores is new. Idempotent."""
+    # Under each input's lock, as a submit's look-and-recache is: a submit
     # either re-cached before the rows were marked (the delete below removes
-    # it) or looks after, and finds them purged.
-    with transaction.atomic():
-        _lock_input(key)
-        rows = Job.objects.filter(input_hash=key, status=Job.Status.COMPLETED,
-                                  purged_at__isnull=True)
-        content_keys = {article_key(text, provider, language or None)
-                        for text, provider, language in
-                        rows.filter(kind=URL).exclude(extracted_text="")
-                        .values_list("extracted_text", "provider", "language")}
-        jobs = rows.update(purged_at=timezone.now())
-    deleted = cache.delete_summary(key)
-    for content_key in content_keys - {key}:
-        cache.delete_summary(content_key)
-    cache.forget_failure(key)
-    local_cache.forget(key)  # this process at once; the others hear the announcement
-    return Purge(key, deleted, jobs)
+    # it) or looks after, and finds them purged. Locks are taken in one order
+    # (no deadlock between purges), a bounded number per transaction (an
+    # input asked in many languages has as many keys).
+    ordered = sorted(keys)
+    content_keys: set[str] = set()
+    jobs = 0
+    for start in range(0, len(ordered), PURGE_LOCKS_PER_TRANSACTION):
+        chunk = ordered[start:start + PURGE_LOCKS_PER_TRANSACTION]
+        with transaction.atomic():
+            for each in chunk:
+                _lock_input(each)
+            rows = Job.objects.filter(input_hash__in=chunk, status=Job.Status.COMPLETED,
+                                      purged_at__isnull=True)
+            content_keys.update(article_key(text, provider, language or None)
+                                for text, provider, language in
+                                rows.filter(kind=URL).exclude(extracted_text="")
+                                .values_list("extracted_text", "provider", "language"))
+            jobs += rows.update(purged_at=timezone.now())
+    removed = cache.purge(keys | content_keys)
+    for each in keys | content_keys:  # this process at once; the others hear the announcements
+        local_cache.forget(each)
+    return Purge(key, bool(removed & keys), jobs)
 
 
 def job_retry(*, job: Job) -> Job:
