@@ -25,6 +25,7 @@ from tests.helpers.texts import unique_text
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET = "tok-" + uuid.uuid4().hex
+OPERATOR = {"Authorization": "Bearer op-token"}
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +67,19 @@ def test_nobody_reads_another_clients_callback_url(api: Api, receiver: FakeRecei
         assert job_id in body, where
         assert_no_secret(where, body)
 
-    deliveries = api.http.get(f"{base}/api/jobs/{job_id}/callbacks", timeout=10).json()
+    # Anonymous, no token configured (make run's default): still refused.
+    unset = api.http.get(f"{base}/api/jobs/{job_id}/callbacks", timeout=10)
+    assert unset.status_code == 403 and SECRET not in unset.text
+    with override_settings(JOBS_API_TOKEN="op-token"):
+        deliveries = api.http.get(f"{base}/api/jobs/{job_id}/callbacks", timeout=10,
+                                  headers=OPERATOR).json()
     assert deliveries["count"] == 2
     assert [d["url"] for d in deliveries["results"]] == [
         receiver.url(f"/edge-a?token={SECRET}"), receiver.url("/edge-b")]
     with override_settings(JOBS_API_TOKEN="op-token"):  # the live server is this process
         anonymous = api.http.get(f"{base}/api/jobs/{job_id}/callbacks", timeout=10)
         operator = api.http.get(f"{base}/api/jobs/{job_id}/callbacks", timeout=10,
-                                headers={"Authorization": "Bearer op-token"})
+                                headers=OPERATOR)
     assert anonymous.status_code == 403 and SECRET not in anonymous.text
     assert operator.status_code == 200 and SECRET in operator.text
 
@@ -98,8 +104,9 @@ def test_a_job_with_many_deliveries_keeps_a_small_status(api: Api) -> None:
     assert_no_secret("hit", api.submit(text).text)
 
     def page(**query: Any) -> dict[str, Any]:
-        answer = api.http.get(f"{api.base_url}/api/jobs/{job_id}/callbacks", params=query,
-                              timeout=10)
+        with override_settings(JOBS_API_TOKEN="op-token"):
+            answer = api.http.get(f"{api.base_url}/api/jobs/{job_id}/callbacks", params=query,
+                                  timeout=10, headers=OPERATOR)
         assert answer.status_code == 200, answer.text
         return dict(answer.json())
 
@@ -114,7 +121,9 @@ def test_a_job_with_many_deliveries_keeps_a_small_status(api: Api) -> None:
 def test_odd_page_numbers_are_no_500(api: Api, query: str) -> None:
     job_id = api.submit(unique_text("edge pages")).json()["job_id"]
     for path in (f"/api/jobs/{job_id}/callbacks", "/api/jobs", "/api/watches"):
-        answer = api.http.get(f"{api.base_url}{path}?{query}", timeout=10)
+        with override_settings(JOBS_API_TOKEN="op-token"):
+            answer = api.http.get(f"{api.base_url}{path}?{query}", timeout=10,
+                                  headers=OPERATOR)
         assert answer.status_code in (200, 400, 404), (path, query, answer.status_code)
         assert answer.headers["Content-Type"].startswith("application/json")
 

@@ -19,7 +19,7 @@ from celery import Celery
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from summaries.models import Job, WebhookDelivery
@@ -41,8 +41,11 @@ def receiver() -> Iterator[FakeReceiver]:
 
 
 def callbacks_of(api: Api, job_id: str) -> list[dict[str, Any]]:
-    """The job's deliveries, as operators read them (no token set in tests)."""
-    answer = api.http.get(f"{api.base_url}/api/jobs/{job_id}/callbacks", timeout=10)
+    """The job's deliveries, as operators read them (the token is always
+    needed there; the live server is this process, so it is set here)."""
+    with override_settings(JOBS_API_TOKEN="op-token"):
+        answer = api.http.get(f"{api.base_url}/api/jobs/{job_id}/callbacks", timeout=10,
+                              headers={"Authorization": "Bearer op-token"})
     assert answer.status_code == 200, answer.text
     return list(answer.json()["results"])
 

@@ -342,6 +342,20 @@ class OperatorOnly(BasePermission):
         return bool(request.user and request.user.is_staff)
 
 
+class OperatorAlways(OperatorOnly):
+    """The operator token or a staff session, even where JOBS_API_TOKEN is
+    unset (then only a staff login): for what names one client to another,
+    such as a job's callback URLs and their tokens."""
+
+    message = ("this endpoint names clients' callback URLs: it needs the operator token "
+               "(Authorization: Bearer ...) or a staff login")
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if settings.JOBS_API_TOKEN and request.auth == OPERATOR:
+            return True
+        return bool(request.user and request.user.is_staff)
+
+
 class OperatorView(APIView):
     """Base of the dead-letter endpoints: token or staff session."""
 
@@ -383,9 +397,11 @@ PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", 
 class JobCallbacksView(OperatorView):
     """A job's webhook deliveries (callback_url on a submit, a watch's
     callback), oldest first, paginated: each one's URL, status, attempts
-    and last error. Operators only: the URLs are the clients' own, often
-    with a token, and the job's public status is shared by every client
-    that asked for its input."""
+    and last error. Operators only, always (OperatorAlways): the URLs are
+    the clients' own, often with a token, and the job's public status is
+    shared by every client that asked for its input."""
+
+    permission_classes = [OperatorAlways]
 
     @extend_schema(parameters=[schema.JOB_ID_PARAMETER, *PAGE_PARAMETERS], responses={
         200: s.DeliveryPage, **schema.errors(403, 404)})
