@@ -310,7 +310,11 @@ _BOILERPLATE: dict[str, list[re.Pattern[str]]] = {
             r"^write to .{0,60}@",
             r"^([\w.'\u2019-]+ ){1,6}contributed (to this (report|story|article)|reporting)\b",
             r"^(additional reporting|contributing (reporting|writer|editor))\b",
-            r"^(by|written by|posted by|published by)( [\w.'\u2019-]+){0,4}\W*$",
+            # A byline names someone: capitalised words ("By train or by car."
+            # is a sentence), and the particles of names.
+            r"^(by|written by|posted by|published by)"
+            r"(?-i:( [A-Z\u00c0-\u00d6\u00d8-\u00de][\w.'\u2019-]*| (and|de|da|van|von|der|del)\b)"
+            r"{0,6})\W*$",
         ],
     }.items()
 }

@@ -296,6 +296,7 @@ _MENTIONS = [
     "Readers told the paper that they want to share this with friends and family.",
     "Police said the suspect used to follow her on Twitter before the attack.",
     "Scammers send fake parcel notices straight to your inbox, the police warned.",
+    "By train or by car.",  # a sentence, not a byline
 ]
 
 
