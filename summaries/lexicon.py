@@ -1,10 +1,9 @@
-"""Word lists per language, for the offline summariser and language detection.
+"""Word lists per language, for the offline summariser.
 
 For each supported language (English, German, French, Spanish, Italian,
 Portuguese, Dutch):
 
-- ``stopwords``: function words and filler that name no topic (never a tag;
-  also the profile ``summaries.language`` detects a language by);
+- ``stopwords``: function words and filler that name no topic (never a tag);
 - ``connectives``: words (or phrases, "sin embargo") that open a sentence leaning on the one before
   ("But", "However", "Also"): such a sentence reads wrong out of context;
 - ``pronouns``: sentence openers that refer back ("He", "This", "They"):

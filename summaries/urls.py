@@ -17,10 +17,12 @@ re-encoded (``%FC`` stays ``%FC``), ``;`` and bare keys like ``?amp`` are
 left alone, parameters keep their order. Only characters that cannot travel
 raw are encoded, as browsers do (non-ASCII as UTF-8, space, ``"<>`{}``), so
 a canonical URL is ASCII and requesting it sends exactly its bytes. The
-safe normalisations are: scheme and host lower-cased, host IDNA-encoded and
-without a trailing dot, IPv6 in its compressed form, default port dropped,
-empty path as ``/``, empty query and fragment dropped, and the tracking
-parameters of :data:`TRACKING_PARAMS` removed.
+safe normalisations are: scheme and host lower-cased, host IDNA-encoded (IDNA
+2008 with the UTS 46 mapping, as browsers do: ``faß.de`` is ``xn--fa-hia.de``,
+never IDNA 2003's ``fass.de``, another domain) and without a trailing dot,
+IPv6 in its compressed form, default port dropped, empty path as ``/``, empty
+query and fragment dropped, and the tracking parameters of
+:data:`TRACKING_PARAMS` removed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlsplit
+
+import idna
 
 # The Job.url column is this long; the limit applies to the canonical form.
 MAX_URL_CHARS: Final = 2048
@@ -53,8 +57,13 @@ TRACKING_PARAMS: Final = frozenset({
 _UNSTORABLE: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # What cannot travel raw in a request target: encoded, everything else kept.
 _MUST_ENCODE: Final = re.compile(r'[^\x21-\x7e]|["<>`{}]')
-_HOSTNAME: Final = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+# Labels of 1-63 characters (DNS's limit), joined by dots.
+_HOSTNAME: Final = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*")
 _MAX_HOST_CHARS: Final = 253
+# A Unicode host longer than this is refused before IDNA processing: the UTS 46
+# mapping deletes some characters (soft hyphens), so the 253 limit applies only
+# after it, and Punycode's cost grows faster than linearly with a label's length.
+_MAX_RAW_HOST_CHARS: Final = 1024
 
 
 class InvalidURL(ValueError):
@@ -147,15 +156,31 @@ def _host(hostname: str | None) -> str:
             return str(ipaddress.IPv6Address(hostname))
         except ValueError:
             raise InvalidURL("malformed IPv6 address in URL") from None
-    try:
-        ascii_host = hostname.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError:
-        raise InvalidURL("malformed host name in URL") from None
+    ascii_host = _idna_host(hostname)
     # Also rejects spaces, '%', '\': things a resolver may read differently
     # from us (glibc's inet_aton ignores text after a space).
     if len(ascii_host) > _MAX_HOST_CHARS or not _HOSTNAME.fullmatch(ascii_host):
         raise InvalidURL("malformed host name in URL")
     return ascii_host
+
+
+def _idna_host(hostname: str) -> str:
+    """``hostname`` in ASCII, each label as IDNA 2008 / UTS 46 (non-transitional)
+    encodes it; raise InvalidURL when it is not valid IDNA. Plain ASCII labels
+    are kept as they are ("my_host" is no IDN, and resolvers accept it); an
+    ``xn--`` label must decode to a valid one."""
+    if len(hostname) > _MAX_RAW_HOST_CHARS:
+        raise InvalidURL("malformed host name in URL")
+    try:
+        # The mapping folds case and width and turns "。" into "." (a label separator).
+        mapped = idna.uts46_remap(hostname, std3_rules=False, transitional=False)
+        labels = mapped.rstrip(".").split(".")
+        return ".".join(
+            label if label.isascii() and not label.startswith("xn--")
+            else idna.alabel(label).decode("ascii")
+            for label in labels)
+    except UnicodeError as exc:  # idna.IDNAError and its kinds are UnicodeErrors
+        raise InvalidURL(f"host name is not a valid internationalised name: {exc}") from None
 
 
 def _encode(part: str) -> str:

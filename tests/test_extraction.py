@@ -1,7 +1,8 @@
 """Article extraction: quality on realistic pages, the rules that ship,
 boilerplate, block pages, time limits and the size bound.
 
-No database or network: pages are the tests' own (tests/fixtures/pages).
+Pages are the tests' own (tests/fixtures/pages, or written here); only the
+last test needs the service (a loopback page, Valkey, a worker, the fake AI).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trafilatura
 from celery.exceptions import SoftTimeLimitExceeded
 
 import summaries.extraction as extraction
@@ -20,6 +22,9 @@ from summaries.extraction import (
     extract_article,
     unavailable_reason,
 )
+from tests.helpers.api import Api
+from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.fakes.web import FakeWeb
 from tests.helpers.pages import (
     ARTICLES,
     BLOCK_PAGES,
@@ -229,3 +234,90 @@ def test_only_the_start_of_a_huge_page_is_extracted() -> None:
     article = extract_article(_article_html(body=body))
     assert article.text.split("\n") == PARAGRAPHS
     assert tail not in article.text
+
+
+# --- our rules never drop body text that trafilatura kept ----------------------------------
+
+_NOTICE = (
+    "Notice version 1: the museum changes its opening hours from the first of March. It will "
+    "open at nine in the morning and close at six in the evening from Tuesday to Sunday, and "
+    "stay closed on Mondays, when the staff will restore the paintings of the east wing and "
+    "prepare the spring exhibition about the harbour and its ships."
+)
+_SECOND = (
+    "The café on the ground floor keeps its own hours, and the library stays open on Thursday "
+    "evenings for readers who booked a desk in advance, the museum's director said on Friday."
+)
+
+
+def _page(title: str, paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{text}</p>" for text in paragraphs)
+    return (f"<html><head><title>{title}</title></head><body><article>{body}</article>"
+            "</body></html>")
+
+
+def _trafilatura_alone(html: str) -> str:
+    return trafilatura.extract(html, favor_precision=True, include_comments=False) or ""
+
+
+def test_a_lead_that_starts_with_the_title_is_kept() -> None:
+    html = _page("Notice", [_NOTICE])
+    assert _NOTICE in _trafilatura_alone(html)
+    article = extract_article(html)
+    assert article.text == _NOTICE
+    assert unavailable_reason(html, article) is None  # not content_unavailable
+
+
+def test_the_lead_of_two_paragraphs_is_kept() -> None:
+    html = _page("Notice", [_NOTICE, _SECOND])
+    assert extract_article(html).text.split("\n") == [_NOTICE, _SECOND]
+
+
+def test_a_lead_that_the_title_contains_is_kept() -> None:
+    # The old rule also dropped a first line of 4+ words found inside the title.
+    lead = "The museum changes its opening hours"
+    html = _page(f"{lead} and keeps Mondays for restoring paintings", [lead, _NOTICE])
+    assert extract_article(html).text.split("\n") == [lead, _NOTICE]
+
+
+def test_only_a_line_that_is_the_headline_is_dropped() -> None:
+    html = ("<html><head><title>Museum changes its hours | City News</title></head><body>"
+            f"<article><h1>Museum changes its hours</h1><p>{_NOTICE}</p><p>{_SECOND}</p>"
+            "</article></body></html>")
+    assert extract_article(html).text.split("\n") == [_NOTICE, _SECOND]
+
+
+# Sentences of an article that mention what page furniture says: the old
+# boilerplate patterns matched them anywhere in a short line and dropped them.
+_MENTIONS = [
+    "Fans can follow him on Instagram, where he posts a photo from every stop of the tour.",
+    "The mayor announced the change in the city's monthly newsletter.",
+    "Contributing factors included the storm and a broken pump at the station.",
+    "Readers told the paper that they want to share this with friends and family.",
+    "Police said the suspect used to follow her on Twitter before the attack.",
+    "Scammers send fake parcel notices straight to your inbox, the police warned.",
+    "By train or by car.",  # a sentence, not a byline
+]
+
+
+@pytest.mark.parametrize("mention", _MENTIONS)
+def test_a_body_sentence_mentioning_furniture_is_kept(mention: str) -> None:
+    html = _page("Museum changes its hours", [_NOTICE, mention, _SECOND])
+    assert mention in _trafilatura_alone(html)
+    assert extract_article(html).text.split("\n") == [_NOTICE, mention, _SECOND]
+
+
+# --- through the service: a loopback page fetched, extracted and summarised -------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notice_page_is_summarised_with_its_lead(api: Api, gemini: FakeGemini) -> None:
+    with FakeWeb() as web:
+        web.add_page("/notice", _page("Notice", [_NOTICE, _SECOND]))
+        response = api.submit(web.url("/notice"))
+        assert response.status_code == 202, response.text
+        done = api.wait(str(response.json()["job_id"]))
+    assert done["status"] == "completed", done  # on e36bccf: failed, content_unavailable
+    assert done["title"] == "Notice"
+    prompt = " ".join(gemini.received[0].user_text.split())
+    assert _NOTICE in prompt and _SECOND in prompt

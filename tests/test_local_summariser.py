@@ -112,7 +112,7 @@ def test_a_pronoun_sentence_may_follow_its_referent() -> None:
 
 def test_the_algorithm_version_is_in_the_namespace() -> None:
     assert LocalProvider().cache_namespace == f"local:textrank:{ALGORITHM_VERSION}"
-    assert ALGORITHM_VERSION == "v4"
+    assert ALGORITHM_VERSION == "v5"
 
 
 def test_a_requested_language_does_not_change_an_extract() -> None:

@@ -121,7 +121,7 @@ def test_contract_error_is_a_permanent_job_error() -> None:
 def test_build_provider() -> None:
     local: Provider = build_provider("local")
     assert (local.name, local.model, local.cache_namespace) == ("local", "textrank",
-                                                                "local:textrank:v4")
+                                                                "local:textrank:v5")
     gemini: Provider = build_provider("gemini", gemini_api_key="k", gemini_model="gemini-x")
     assert (gemini.name, gemini.model) == ("gemini", "gemini-x")
     assert gemini.cache_namespace == f"gemini:gemini-x:{PROMPT_VERSION}"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
+from django.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from summaries.models import Job
 from summaries.urls import MAX_URL_CHARS, InvalidURL, canonical_url, parse_url
 
 # http.client refuses these in a request target; a canonical URL never has them.
@@ -70,3 +74,61 @@ def test_parse_url_refuses(url: str, code: str) -> None:
     with pytest.raises(InvalidURL) as caught:
         parse_url(url)
     assert caught.value.code == code
+
+
+# --- international host names: IDNA 2008 with UTS 46, as browsers encode them -----------
+
+
+@pytest.mark.parametrize(("url", "canonical"), [
+    ("http://fa\u00df.de/", "http://xn--fa-hia.de/"),  # IDNA 2003 made it fass.de
+    ("http://Stra\u00dfe.DE./x", "http://xn--strae-oqa.de/x"),
+    ("http://fa\u00df\u3002de/", "http://xn--fa-hia.de/"),  # the ideographic full stop
+    ("http://\uff45\uff58.com/", "http://ex.com/"),  # full-width letters fold
+    ("http://B\u00fccher.example/", "http://xn--bcher-kva.example/"),
+    ("http://my_host.fa\u00df.de/", "http://my_host.xn--fa-hia.de/"),  # an ASCII label is kept
+    ("http://xn--fa-hia.de/", "http://xn--fa-hia.de/"),
+])
+def test_international_hosts_are_encoded_as_browsers_do(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+    assert canonical_url("http://fa\u00df.de/") != canonical_url("http://fass.de/")
+
+
+@pytest.mark.parametrize("host", [
+    "xn--zz.de",  # not Punycode
+    "\u0661\u0662\u0663.com",  # an Arabic-Indic digit may not start a right-to-left label
+    "a\u200db.de",  # a joiner outside the context it is allowed in
+    "\u00e9" * 70 + ".de",  # a label of more than 63 characters once encoded
+    "a" * 64 + ".de",
+])
+def test_invalid_international_hosts_are_invalid_urls(host: str) -> None:
+    with pytest.raises(InvalidURL) as caught:
+        parse_url(f"http://{host}/")
+    assert caught.value.code == "invalid_url"
+
+
+def _post(client: Client, path: str, body: dict[str, Any]) -> Any:
+    return client.post(path, data=json.dumps(body), content_type="application/json")
+
+
+@pytest.mark.django_db
+def test_the_api_keys_and_stores_the_host_browsers_visit(client: Client) -> None:
+    idn = _post(client, "/api/submit", {"input": "http://fa\u00df.de/page"})
+    ascii_twin = _post(client, "/api/submit", {"input": "http://fass.de/page"})
+    assert (idn.status_code, ascii_twin.status_code) == (202, 202), idn.content
+    assert idn.json()["cache_key"] != ascii_twin.json()["cache_key"]
+    assert Job.objects.get(id=idn.json()["job_id"]).url == "http://xn--fa-hia.de/page"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "body", "code"), [
+    ("/api/submit", {"input": "http://xn--zz.de/"}, "invalid_url"),
+    ("/api/submit", {"input": "http://\u0661\u0662\u0663.com/"}, "invalid_url"),
+    ("/api/submit", {"input": "http://example.com/", "callback_url": "https://xn--zz.de/hook"},
+     "invalid_callback_url"),
+    ("/api/watches", {"url": "http://xn--zz.de/", "every": 3600}, "invalid_url"),
+])
+def test_an_invalid_international_host_is_a_400(client: Client, path: str,
+                                                body: dict[str, Any], code: str) -> None:
+    response = _post(client, path, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == code

@@ -28,8 +28,9 @@ from summaries.providers.contract import (
 )
 
 # Bump on any prompt/schema change: it is part of the cache key. p2: the
-# prompt names the language to write in.
-PROMPT_VERSION = "p2"
+# prompt names the language to write in. p3: that language detected by
+# fastText's model (p2 named Russian for Ukrainian or Bulgarian texts).
+PROMPT_VERSION = "p3"
 MAX_INPUT_CHARS = 30_000  # plenty for a summary; bounds cost and latency
 TEXT_START, TEXT_END = "<text>", "</text>"
 

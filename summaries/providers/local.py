@@ -29,7 +29,9 @@ from summaries.providers.contract import (
     split_sentences,
 )
 
-ALGORITHM_VERSION = "v4"  # bump when the output for a given text changes (cache key)
+# Bump when the output for a given text changes (cache key). v5: the language
+# (and so the word lists) detected by fastText's model.
+ALGORITHM_VERSION = "v5"
 
 # What is read of a long text: a 2M-character page is summarised from its
 # first 100,000 characters (about 15,000 words), like the API's longest text.
@@ -134,8 +136,9 @@ class Words:
         lex = lexicon(language)
         english = LEXICONS["en"]
         # A text's own function words, and English ones (quoted names, mixed
-        # text); every language's when the language is unknown.
-        self.stopwords = (lex.stopwords | english.stopwords) if language else ALL_STOPWORDS
+        # text); every language's when the language is unknown or has no lists.
+        self.stopwords = ((lex.stopwords | english.stopwords) if language in LEXICONS
+                          else ALL_STOPWORDS)
         self.connectives = lex.connectives | english.connectives
         self.pronouns = lex.pronouns | english.pronouns
         self.verbs = lex.verbs | english.verbs
