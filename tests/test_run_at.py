@@ -150,3 +150,22 @@ def test_past_or_far_or_malformed_run_at_is_refused(api: Api, run_at: Any) -> No
     assert response.status_code == 400, response.text
     assert response.json()["code"] in ("invalid_run_at", "invalid", "overflow")
     assert Job.objects.count() == before
+
+
+@pytest.mark.usefixtures("no_enqueue")
+def test_max_age_beside_run_at_is_refused_not_dropped(api: Api) -> None:
+    """A scheduled job is not answered from the cache at submit, so max_age
+    there would be silently ignored (on e36bccf the job later reused a
+    cached summary of any age): a 400 says to send refresh instead, for a
+    single submit and for a batch item alike."""
+    before = Job.objects.count()
+    when = iso(timezone.now() + timedelta(minutes=5))
+    single = api.submit(unique_text("run at with max age"), run_at=when, max_age=60)
+    assert single.status_code == 400, single.text
+    assert single.json()["code"] == "invalid_run_at" and "refresh" in single.json()["error"]
+    batch = api.http.post(f"{api.base_url}/api/submit/batch", timeout=10, json={"inputs": [
+        {"input": unique_text("run at with max age, batch"), "run_at": when, "max_age": 0}]})
+    assert batch.json()["results"][0]["code"] == "invalid_run_at", batch.text
+    assert Job.objects.count() == before
+    refreshed = api.submit(unique_text("run at with refresh"), run_at=when, refresh=True)
+    assert refreshed.status_code == 202 and refreshed.json()["status"] == "scheduled"

@@ -55,7 +55,7 @@ CALLBACK_HELP = ("An http(s) URL: once the job is completed or failed (at once f
 RUN_AT_HELP = ("ISO 8601 date-time (UTC without an offset): the job waits (status "
                "\"scheduled\") and starts then; it is neither answered from the cache now nor "
                "joined by other submits. At most RUN_AT_MAX_DAYS (30) days ahead; more than a "
-               "minute in the past is a 400.")
+               "minute in the past is a 400, and so is max_age beside it (use refresh).")
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")

@@ -45,9 +45,15 @@ CLOCK_SKEW: Final = timedelta(seconds=60)
 DUE_SLACK: Final = timedelta(seconds=2)
 
 
-def check_run_at(run_at: datetime) -> None:
+def check_run_at(run_at: datetime, *, max_age: int | None = None) -> None:
     """Raise InvalidInput (``invalid_run_at``) for a time in the past (beyond
-    CLOCK_SKEW) or more than RUN_AT_MAX_DAYS ahead."""
+    CLOCK_SKEW), more than RUN_AT_MAX_DAYS ahead, or beside a ``max_age``: a
+    scheduled job is never answered from the cache at submit, so an age
+    limit there would be silently dropped (``refresh`` is the option that
+    says what the job does with a cached summary when it runs)."""
+    if max_age is not None:
+        raise InvalidInput("max_age does not apply to a scheduled job: send refresh: true to "
+                           "summarise anew when it runs", code="invalid_run_at")
     now = timezone.now()
     if run_at < now - CLOCK_SKEW:
         raise InvalidInput(f"run_at is in the past ({run_at.isoformat()})", code="invalid_run_at")

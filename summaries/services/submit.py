@@ -86,7 +86,7 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     callback = (Callback(webhooks.check_callback_url(callback_url), watch_id)
                 if callback_url else None)
     if run_at is not None:
-        scheduling.check_run_at(run_at)
+        scheduling.check_run_at(run_at, max_age=max_age)
     item, key = _validated_and_keyed(raw)
     if language is not None:
         item = item.in_language(normalize_language(language), translates=summarizer().translates)
