@@ -391,6 +391,9 @@ if SUMMARIZER == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
 # requests and estimated tokens per minute; 0 = no limit.
 AI_MAX_RPM = env_int("AI_MAX_RPM", 0)
 AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
+# The most bytes of an AI server's answer a worker reads (a summary, or a
+# batch of ten, is a few kB): past it the call fails as ai_unavailable.
+AI_MAX_RESPONSE_BYTES = env_int("AI_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
 # Batching (summaries/services/batching.py): short texts (at most
 # AI_BATCH_MAX_CHARS) waiting together in one worker process go to the AI in
 # one request of up to AI_BATCH_SIZE items (1 = off), after waiting at most

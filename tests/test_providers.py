@@ -121,7 +121,7 @@ def test_contract_error_is_a_permanent_job_error() -> None:
 def test_build_provider() -> None:
     local: Provider = build_provider("local")
     assert (local.name, local.model, local.cache_namespace) == ("local", "textrank",
-                                                                "local:textrank:v4")
+                                                                "local:textrank:v5")
     gemini: Provider = build_provider("gemini", gemini_api_key="k", gemini_model="gemini-x")
     assert (gemini.name, gemini.model) == ("gemini", "gemini-x")
     assert gemini.cache_namespace == f"gemini:gemini-x:{PROMPT_VERSION}"
@@ -171,9 +171,10 @@ def test_local_is_deterministic() -> None:
     assert LocalProvider().summarize(SOLAR) == LocalProvider().summarize(SOLAR)
 
 
-def test_local_uses_the_title_for_tags() -> None:
-    tags = LocalProvider().summarize(SOLAR, title="Coal versus solar").tags
-    assert tags[0] == "solar"
+def test_local_tags_depend_on_the_text_alone() -> None:
+    # A page's title is not an input: the tags are cached under the text's key.
+    tags = LocalProvider().summarize(SOLAR).tags
+    assert "coal" not in tags and tags == LocalProvider().summarize(SOLAR).tags
 
 
 @pytest.mark.parametrize("text", ["Just one sentence here, nothing more.", "It is. It was.",
@@ -223,14 +224,14 @@ def failure(fake: FakeGemini, mode: str, timeout_s: float = 5.0) -> JobError:
 
 
 def test_gemini_ok(gemini: FakeGemini) -> None:
-    result = provider(gemini).summarize(TEXT, title="Village  windmill\nrevival")
+    result = provider(gemini).summarize(TEXT)
     assert len(split_sentences(result.summary)) == 2
     assert "windmill" in result.summary and "windmill" in result.tags
     assert gemini.calls == 1
     call = gemini.received[0]
     assert call.path == "/v1/models/gemini-test:generateContent"  # the SDK's default version
     assert (call.model, call.api_key) == ("gemini-test", "test-key")
-    assert "Title: Village windmill revival\n<text>\n" + TEXT in call.user_text
+    assert call.user_text == "<text>\n" + TEXT + "\n</text>"  # the text and nothing else
     assert "2-3 sentences" in call.prompt and "2-4 short lowercase tags" in call.prompt
     config = call.body["generationConfig"]
     assert config["responseMimeType"] == "application/json"
@@ -443,7 +444,7 @@ def test_gemini_retry_delay_is_capped(gemini: FakeGemini) -> None:
 
 
 def batch_of(*topics: str) -> list[BatchItem]:
-    return [BatchItem(f"i{n}", TEXT.replace("windmill", topic), title=f"About {topic}")
+    return [BatchItem(f"i{n}", TEXT.replace("windmill", topic))
             for n, topic in enumerate(topics)]
 
 
@@ -457,7 +458,7 @@ def test_gemini_batch_is_one_call_and_each_item_gets_its_own_summary(gemini: Fak
         assert isinstance(result, SummaryResult) and topic in result.summary, (topic, result)
         assert topic in result.tags
     call = gemini.received[0]
-    assert call.items is not None and call.items[0]["title"] == "About windmill"
+    assert call.items is not None and set(call.items[0]) == {"id", "language", "text"}
     assert call.body["generationConfig"]["responseSchema"]["type"] == "ARRAY"
 
 

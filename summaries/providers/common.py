@@ -28,14 +28,14 @@ from summaries.providers.contract import (
 )
 
 # Bump on any prompt/schema change: it is part of the cache key. p2: the
-# prompt names the language to write in.
-PROMPT_VERSION = "p2"
+# prompt names the language to write in. p3: no page title in the prompt.
+PROMPT_VERSION = "p3"
 MAX_INPUT_CHARS = 30_000  # plenty for a summary; bounds cost and latency
 TEXT_START, TEXT_END = "<text>", "</text>"
 
 INSTRUCTIONS = """\
 You summarise documents for a catalogue. Read the text between <text> and </text>
-(and its title, if given) and answer with a JSON object with two fields:
+and answer with a JSON object with two fields:
 - "summary": 2-3 sentences (complete ones, never more than 3, at most 600 characters in
   all) of plain prose saying what the text is about and its main point. No lists, no markdown.
 - "tags": 2-4 short lowercase tags (each 1-3 words) naming the main topics.
@@ -48,7 +48,7 @@ Answer again with a JSON object whose "summary" is exactly 2 or 3 sentences and 
 
 BATCH_INSTRUCTIONS = """\
 You summarise documents for a catalogue. The user turn is a JSON array of items, each an
-object {{"id": ..., "title": ..., "language": ..., "text": ...}} (the title may be empty).
+object {{"id": ..., "language": ..., "text": ...}}.
 Summarise EACH item on its own, from its own text only, and answer with {container} holding
 one object per item, with three fields:
 - "id": the item's id, exactly as given.
@@ -83,11 +83,15 @@ GARBLED: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexEr
 
 
 def target_language(text: str, requested: str | None) -> tuple[str | None, bool]:
-    """The language to write in and whether the client asked for it (else it
-    is the text's own, detected; None when detection is unsure)."""
-    if requested:
+    """The language to write in and whether the client asked for another
+    than the text's own (else it is the text's own, detected; None when
+    detection is unsure). A request for the text's own language is no
+    request: the cache key leaves it out too (``NormalizedInput.in_language``,
+    ``pipeline.article_key``), so its prompt must be the plain one."""
+    detected = detect_language(text)
+    if requested and requested != detected:
         return requested, True
-    return detect_language(text), False
+    return detected, False
 
 
 def language_line(text: str, requested: str | None) -> str:
@@ -110,21 +114,22 @@ def batch_instructions(container: str = ARRAY) -> str:
     return BATCH_INSTRUCTIONS.format(container=container)
 
 
-def build_prompt(text: str, *, title: str | None = None) -> str:
-    """The user turn: optional title, then the (capped) text between markers."""
-    body = _capped(text)
-    head = f"Title: {' '.join(title.split())}\n" if title and title.strip() else ""
-    return f"{head}{TEXT_START}\n{body}\n{TEXT_END}"
+def build_prompt(text: str) -> str:
+    """The user turn: the (capped) text between markers. Nothing else of the
+    input (no page title, no URL) reaches the model: a summary is cached
+    under its text's key and served to everyone who sends that text, so it
+    must depend on nothing the key does not cover."""
+    return f"{TEXT_START}\n{_capped(text)}\n{TEXT_END}"
 
 
 def build_batch_prompt(items: Sequence[BatchItem]) -> str:
-    """The user turn of a batch: a JSON array of {id, title, language, text}
-    (texts capped as in ``build_prompt``, titles on one line; the language
-    named is the requested or detected one, "" when unknown)."""
+    """The user turn of a batch: a JSON array of {id, language, text}
+    (texts capped as in ``build_prompt``; the language named is the
+    requested or detected one, "" when unknown)."""
     entries = []
     for item in items:
         language = target_language(item.text, item.language)[0]
-        entries.append({"id": item.id, "title": " ".join((item.title or "").split()),
+        entries.append({"id": item.id,
                         "language": language_name(language) if language else "",
                         "text": _capped(item.text)})
     return json.dumps(entries, ensure_ascii=False, indent=1)

@@ -44,7 +44,6 @@ class BatchItem:
 
     id: str
     text: str
-    title: str | None = None
     language: str | None = None  # to write in, as requested; None: the text's own
 
 

@@ -101,14 +101,13 @@ class Batcher:
         """Whether batches are off for now (answers to them kept being unusable)."""
         return time.monotonic() < self._off_until
 
-    def summarize(self, text: str, title: str | None = None,
-                  language: str | None = None) -> SummaryResult | None:
+    def summarize(self, text: str, language: str | None = None) -> SummaryResult | None:
         """``text``'s contract-checked summary from a batched call, or None when
         it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
         the quota) or a transient/permanent ``JobError`` (the batch call failed,
         or took longer than it may)."""
         with self._cond:
-            waiting = _Waiting(BatchItem(str(next(self._ids)), text, title, language),
+            waiting = _Waiting(BatchItem(str(next(self._ids)), text, language),
                                ai_quota.estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
             self._cond.notify()

@@ -49,6 +49,11 @@ Answers from a broken gateway or network rather than from Gemini:
 ``drip``         200 and headers at once, then the body's first ``drip_bytes``
                  bytes one every ``drip_s`` seconds, then the rest (a valid answer)
 ``drip_headers`` the same, but dripping the status line and headers themselves
+``huge``         200 with a valid answer padded with whitespace to ``huge_bytes``
+                 (Content-Length says so); ``huge_sent`` counts the bytes the
+                 client took before it hung up
+``huge_unsized`` the same without Content-Length (the body ends when the
+                 connection closes)
 
 Counters live in this (the test's) process; worker processes reach it over HTTP.
 """
@@ -71,7 +76,7 @@ MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_ret
                    "unavailable", "rejected",
                    "hang", "blocked", "safety",
                    "truncated", "bad", "bad_then_ok", "nul", "html", "not_object", "wrong_shape",
-                   "bad_gzip", "html_error", "drip", "drip_headers"})
+                   "bad_gzip", "html_error", "drip", "drip_headers", "huge", "huge_unsized"})
 _PATH = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:?]+):generateContent$")
 _TEXT = re.compile(r"<text>\n?(?P<text>.*)\n?</text>", re.S)
 _ERRORS = {
@@ -105,12 +110,15 @@ class FakeGemini(LoopbackServer[Call]):
         self.drip_s = 1.0  # "drip" modes: seconds between bytes
         self.drip_bytes = 12  # "drip" modes: how many bytes are dripped
         self.retry_after_s = 3  # the delay the "rate_limit_retry_*" modes ask for
+        self.huge_bytes = 100 * 1024 * 1024  # "huge" modes: the body's size
+        self.huge_sent = 0  # "huge" modes: bytes of the body the client took
 
     def reset(self) -> None:
         """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
         super().reset()
         self.drip_s, self.drip_bytes = 1.0, 12
         self.retry_after_s = 3
+        self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
 
     @property
     def items_per_call(self) -> list[int]:
@@ -168,6 +176,10 @@ class FakeGemini(LoopbackServer[Call]):
             status, content_type, data, extra = _BROKEN[mode]
             send_raw(handler, status, content_type, data, extra)
             return
+        if mode in ("huge", "huge_unsized"):
+            data = json.dumps(_answer("ok", call, number)).encode()
+            self.huge_sent = send_huge(handler, data, self.huge_bytes, mode == "huge")
+            return
         if mode in ("drip", "drip_headers"):
             self._drip(handler, release, _answer("ok", call, number), mode == "drip_headers")
             return
@@ -191,6 +203,28 @@ class FakeGemini(LoopbackServer[Call]):
                 return
         handler.wfile.write(raw[dripped:])
         handler.close_connection = True
+
+
+def send_huge(handler: BaseHTTPRequestHandler, data: bytes, size: int, sized: bool) -> int:
+    """Send ``data`` (JSON) padded with whitespace to ``size`` bytes, with or
+    without Content-Length; returns how many body bytes the client took."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json; charset=UTF-8")
+    if sized:
+        handler.send_header("Content-Length", str(size))
+    handler.end_headers()
+    sent, chunk = 0, b" " * (64 * 1024)
+    try:
+        handler.wfile.write(data)
+        sent = len(data)
+        while sent < size:
+            piece = chunk[: size - sent]
+            handler.wfile.write(piece)
+            sent += len(piece)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client stopped reading: as it should
+    handler.close_connection = True
+    return sent
 
 
 def _texts_of(body: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -27,7 +27,9 @@ with ``Retry-After: <retry_after_s>``); ``server_error`` (500),
 ``unauthorized`` (401), ``not_found`` (404, an unknown model); ``hang`` (no
 answer for ``hang_s``); ``content_filter`` and ``length`` (those
 finish_reasons); ``refusal`` (a refusal message); ``bad`` (an answer that
-breaks the contract), ``bad_then_ok``; ``html`` (200 with an HTML page).
+breaks the contract), ``bad_then_ok``; ``html`` (200 with an HTML page);
+``huge`` and ``huge_unsized`` (a valid answer padded to ``huge_bytes``, with
+and without Content-Length; ``huge_sent``: the bytes the client took).
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.helpers.fakes.gemini import _batch_items, _summary_of
+from tests.helpers.fakes.gemini import _batch_items, _summary_of, send_huge
 from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "server_error", "unavailable",
                    "rejected", "unauthorized", "not_found", "hang", "content_filter", "length",
-                   "refusal", "bad", "bad_then_ok", "html"})
+                   "refusal", "bad", "bad_then_ok", "html", "huge", "huge_unsized"})
 FORMATS = frozenset({"json_schema", "json_object"})
 _ERRORS = {
     "rate_limit": (429, "rate_limit_exceeded", "Rate limit reached for requests"),
@@ -80,11 +82,13 @@ class FakeOpenAI(LoopbackServer[Call]):
         super().__init__(host, port)
         self.formats: set[str] = set(FORMATS)
         self.retry_after_s = 3
+        self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
 
     def reset(self) -> None:
         super().reset()
         self.formats = set(FORMATS)
         self.retry_after_s = 3
+        self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
 
     @property
     def base_url(self) -> str:
@@ -127,6 +131,10 @@ class FakeOpenAI(LoopbackServer[Call]):
             return
         if mode == "html":
             send_raw(handler, 200, "text/html; charset=utf-8", _HTML)
+            return
+        if mode in ("huge", "huge_unsized"):
+            data = json.dumps(_completion("ok", call, number)).encode()
+            self.huge_sent = send_huge(handler, data, self.huge_bytes, mode == "huge")
             return
         send(handler, 200, _completion(mode, call, number))
 
