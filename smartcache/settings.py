@@ -406,6 +406,11 @@ AI_MAX_RESPONSE_BYTES = env_int("AI_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=10
 AI_BATCH_SIZE = env_int("AI_BATCH_SIZE", 10, minimum=1)
 AI_BATCH_WAIT_MS = env_int("AI_BATCH_WAIT_MS", 200)
 AI_BATCH_MAX_CHARS = env_int("AI_BATCH_MAX_CHARS", 4000, minimum=1)
+# The most characters of text one AI call carries, all of a batch's items
+# together: the model's context (in tokens, about 4 characters each) less
+# room for the instructions and the answer. A batch over what the server
+# takes is split anyway (HTTP 400), at the cost of a wasted call.
+AI_MAX_INPUT_CHARS = env_int("AI_MAX_INPUT_CHARS", 30_000, minimum=100)
 
 FETCH_ALLOWED_NETWORKS = env_str("FETCH_ALLOWED_NETWORKS")
 FETCH_TIMEOUT = env_float("FETCH_TIMEOUT", 15.0)

@@ -16,6 +16,7 @@ from summaries.errors import JobError
 from summaries.providers.contract import (
     BatchItem,
     ContractError,
+    RequestRejected,
     SummaryResult,
     check_output,
     clean_text,
@@ -31,6 +32,7 @@ __all__ = [
     "ContractError",
     "LocalProvider",
     "Provider",
+    "RequestRejected",
     "SummaryResult",
     "batching_of",
     "build_provider",
@@ -89,7 +91,9 @@ class BatchProvider(Provider, Protocol):
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Every item's contract-checked result, or the ``ContractError`` that
         means "ask for this one alone" (missing or unusable in the batch
-        answer); raises ``JobError`` for a failure of the call as a whole."""
+        answer); raises ``JobError`` for a failure of the call as a whole:
+        about everyone (429, 5xx, timeouts) or about what the batch holds
+        (``ai_blocked``, ``RequestRejected``: split it and ask again)."""
 
 
 def batching_of(provider: Provider) -> BatchProvider | None:

@@ -167,8 +167,10 @@ def batch_outcome(items: Sequence[BatchItem],
     """Every item's result from ``call`` (one API call, answer read by
     ``read_batch``), or the ``ContractError`` that means "ask this one alone":
     for an item missing from the answer, and for every item when the answer
-    as a whole is unusable or blocked (one item may be the cause). Failures
-    of the call itself (429, 5xx, timeouts, rejected) are raised."""
+    as a whole is unusable. Failures of the call are raised: those about
+    everyone (429, 5xx, timeouts) and those about what the batch holds
+    (``ai_blocked``, ``RequestRejected``: one item, or their sum, may be the
+    cause; the caller splits the batch, services/batching.py)."""
     ids = [item.id for item in items]
     if not ids or len(set(ids)) != len(ids):
         raise ValueError("a batch needs one or more items with distinct ids")
@@ -176,11 +178,6 @@ def batch_outcome(items: Sequence[BatchItem],
         answers = call()
     except ContractError as exc:
         return dict.fromkeys(ids, exc)
-    except JobError as exc:
-        if exc.code != "ai_blocked":
-            raise
-        return {item_id: ContractError(f"batch answer blocked: {exc.message}")
-                for item_id in ids}
     return {item_id: answers.get(item_id, ContractError("item missing from the batch answer"))
             for item_id in ids}
 

@@ -55,6 +55,16 @@ class ContractError(JobError):
         super().__init__(message, code="ai_bad_output", transient=False)
 
 
+class RequestRejected(JobError):
+    """The server refused this request for what it holds (HTTP 400, 413, 422:
+    too long for the model's context, too large, an argument it cannot
+    take). Permanent for this request; another one (a part of a batch, one
+    item alone) may well pass."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ai_rejected", transient=False)
+
+
 # --- sentence splitting ------------------------------------------------------
 #
 # Linear in the length of the text: the candidate pattern never backtracks over

@@ -50,7 +50,7 @@ from summaries.providers.common import (
     read_batch,
     retry_after_header,
 )
-from summaries.providers.contract import BatchItem, ContractError, SummaryResult
+from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
 from summaries.providers.deadline import (
     MAX_RESPONSE_BYTES,
     ResponseTooLarge,
@@ -108,6 +108,10 @@ _BLOCKING = frozenset(
 )
 
 
+# 4xx statuses about what the request holds (too long for the context, too
+# large, invalid): a smaller request may pass. Not 401/403/404: key, model.
+_ABOUT_THE_REQUEST = frozenset({400, 413, 422})
+
 _DURATION = re.compile(r"^\s*(?P<seconds>\d+(?:\.\d*)?)s\s*$")  # protobuf Duration JSON
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -158,9 +162,10 @@ class GeminiProvider:
         ``ContractError`` saying why its part of the answer is unusable
         (missing, given twice, mangled, breaking the contract): such an item
         is to be asked again alone (``summarize``), as is every item when the
-        answer as a whole is unusable or blocked (one item may be the cause).
-        No re-ask here. Raises ``JobError`` for failures of the call itself
-        (429, 5xx, timeouts, a rejected request): they concern every item.
+        answer as a whole is unusable. No re-ask here. Raises ``JobError``
+        for failures of the call itself: about every item (429, 5xx,
+        timeouts), or about what the batch holds (``ai_blocked``,
+        ``RequestRejected``: one item, or their sum, may be the cause).
         """
         return batch_outcome(items, lambda: read_batch(_parsed_json(self._generate(
             build_batch_prompt(items), batch_instructions(), _BATCH_SCHEMA))))
@@ -220,6 +225,8 @@ def _api_error(exc: errors.APIError) -> JobError:
                         retry_after=_retry_after(exc))
     if code == 408:
         return JobError(detail, code="ai_timeout", transient=True)
+    if code in _ABOUT_THE_REQUEST:
+        return RequestRejected(detail)
     if 400 <= code < 500:
         return JobError(detail, code="ai_rejected", transient=False)
     return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities

@@ -60,7 +60,7 @@ from summaries.providers.common import (
     read_batch,
     retry_after_header,
 )
-from summaries.providers.contract import BatchItem, ContractError, SummaryResult
+from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
 from summaries.providers.deadline import (
     MAX_RESPONSE_BYTES,
     ResponseTooLarge,
@@ -249,6 +249,8 @@ def _status_error(exc: openai.APIStatusError) -> JobError:
         return JobError(detail, code="ai_timeout", transient=True)
     if status == 409:  # OpenAI: a lock timeout, "try again"
         return JobError(detail, code="ai_unavailable", transient=True)
+    if status in (400, 413, 422):  # about what the request holds (context_length_exceeded)
+        return RequestRejected(detail)
     if 400 <= status < 500:
         return JobError(detail, code="ai_rejected", transient=False)
     return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities
