@@ -114,6 +114,24 @@ def test_a_batch_holds_at_most_max_chars_of_text(gemini: FakeGemini) -> None:
     assert gemini.items_per_call == [2, 2]  # built to fit: no call refused
 
 
+@override_settings(AI_MAX_RPM=0, AI_MAX_TPM=0)
+def test_a_content_filter_on_a_batch_is_split_openai() -> None:
+    with FakeOpenAI() as fake:
+        fake.mode = "block_word"  # the filter stops the answer of any call with the word
+        provider = OpenAIProvider("sk", "gpt-test", fake.base_url, 10)
+        batcher = Batcher(provider, size=4, wait_s=2.0, timeout_s=10)
+        topics = [topic_text(n) for n in range(4)]
+        texts = [text for _, text in topics]
+        texts[2] += f" Also {fake.block_word}."
+        outcomes = ask_all(batcher, provider, texts)
+        assert isinstance(outcomes[2], JobError) and outcomes[2].code == "ai_blocked"
+        for n, ((word, _), outcome) in enumerate(zip(topics, outcomes, strict=True)):
+            assert n == 2 or own(word, outcome), (word, outcome)
+        print("items per call:", fake.items_per_call)
+        assert fake.items_per_call[:2] == [4, 2] and fake.calls <= 5  # the good half shares a call
+        assert not batcher.off
+
+
 # --- through real workers -----------------------------------------------------------
 
 
