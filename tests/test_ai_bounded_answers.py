@@ -9,6 +9,7 @@ import pytest
 from summaries.errors import JobError
 from summaries.providers.gemini import GeminiProvider
 from summaries.providers.openai import OpenAIProvider
+from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.openai import FakeOpenAI
 from tests.helpers.polling import wait_for
@@ -59,3 +60,14 @@ def test_the_cap_is_the_providers_setting(gemini: FakeGemini) -> None:
     with pytest.raises(JobError, match="larger than 200 bytes"):
         small.summarize(TEXT)
     assert GeminiProvider("k", "gemini-test", gemini.base_url, 5).summarize(TEXT).tags
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_fails_a_huge_answer_as_unavailable(api: Api, gemini: FakeGemini) -> None:
+    # 100 MB on each attempt: read whole, it would sit in a worker thread's memory.
+    gemini.mode = "huge_unsized"
+    text = TEXT.replace("windmill", "huge-answer")
+    done = api.wait(api.submit(text).json()["job_id"], timeout=60)
+    assert (done["status"], done["code"]) == ("failed", "ai_unavailable"), done
+    assert "larger than" in done["error"]
+    assert done["attempts"] == gemini.calls > 1  # transient: retried, then given up
