@@ -90,6 +90,24 @@ def test_a_batch_blocked_for_one_item_is_split_and_only_that_item_fails(
 
 
 @override_settings(AI_MAX_RPM=0, AI_MAX_TPM=0)
+def test_a_text_that_got_a_batch_blocked_goes_alone_when_it_comes_again(
+        gemini: FakeGemini) -> None:
+    gemini.mode = "block_word"
+    provider = GeminiProvider("k", "gemini-test", gemini.base_url, 10)
+    batcher = Batcher(provider, size=10, wait_s=2.0, timeout_s=10)
+    bad = topic_text(99)[1] + f" Also {gemini.block_word}."
+    first = ask_all(batcher, provider, [bad] + [topic_text(n)[1] for n in range(9)])
+    assert isinstance(first[0], JobError)
+    before = gemini.calls
+
+    again = ask_all(batcher, provider, [bad] + [topic_text(n)[1] for n in range(10, 19)])
+    assert isinstance(again[0], JobError) and again[0].code == "ai_blocked"
+    assert all(isinstance(outcome, SummaryResult) for outcome in again[1:]), again
+    # Its own single call, and one batch for the nine others: no splitting.
+    assert sorted(gemini.items_per_call[before:]) == [1, 9]
+
+
+@override_settings(AI_MAX_RPM=0, AI_MAX_TPM=0)
 def test_a_batch_too_long_for_the_context_is_split_gemini(gemini: FakeGemini) -> None:
     gemini.mode = "context_limit"  # 2,048 tokens: one text fits, three do not
     provider = GeminiProvider("k", "gemini-test", gemini.base_url, 10)

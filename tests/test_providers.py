@@ -16,6 +16,7 @@ from summaries.providers import (
     ContractError,
     LocalProvider,
     Provider,
+    RequestRejected,
     SummaryResult,
     batching_of,
     build_provider,
@@ -471,7 +472,7 @@ def test_gemini_batch_flags_the_unusable_item_only(gemini: FakeGemini, mode: str
     assert gemini.calls == 1  # no re-ask inside a batch: the caller asks alone
 
 
-@pytest.mark.parametrize("mode", ["truncated", "blocked", "safety", "bad"])
+@pytest.mark.parametrize("mode", ["truncated", "bad"])
 def test_gemini_batch_unusable_as_a_whole_flags_every_item(gemini: FakeGemini, mode: str) -> None:
     gemini.mode = mode
     results = provider(gemini).summarize_batch(batch_of("windmill", "lighthouse"))
@@ -480,12 +481,16 @@ def test_gemini_batch_unusable_as_a_whole_flags_every_item(gemini: FakeGemini, m
 
 @pytest.mark.parametrize(("mode", "code"), [("unavailable", "ai_unavailable"),
                                             ("rate_limit", "ai_rate_limited"),
-                                            ("rejected", "ai_rejected")])
+                                            ("rejected", "ai_rejected"),
+                                            ("blocked", "ai_blocked"),
+                                            ("safety", "ai_blocked")])
 def test_gemini_batch_call_failures_are_raised(gemini: FakeGemini, mode: str, code: str) -> None:
+    # Blocked and rejected batches too: the batcher splits them (test_ai_batches.py).
     gemini.mode = mode
     with pytest.raises(JobError) as info:
         provider(gemini).summarize_batch(batch_of("windmill", "lighthouse"))
     assert info.value.code == code
+    assert isinstance(info.value, RequestRejected) == (mode == "rejected")
 
 
 def test_only_gemini_supports_batches(gemini: FakeGemini) -> None:

@@ -21,7 +21,9 @@ what the batch holds is not an error about each item: a batch blocked by a
 safety filter (one item's text may be the cause) or rejected (400: too long
 for the context ...) is split in two halves, each asked again, down to
 single items; so only what fails alone fails, and one bad item costs about
-2·log2(size) calls, not one per co-batched item. Each item is otherwise
+2·log2(size) calls, not one per co-batched item; and the texts such a split
+came down to are remembered for a while (``LONERS``) and sent alone when
+they come again, so resubmitting one costs others nothing. Each item is otherwise
 answered on its own: its result, or ``None`` meaning "ask for this one
 alone" (it was alone in its batch or half, or its part of the answer was
 missing or broke the output contract); the caller then makes the ordinary
@@ -40,13 +42,14 @@ it gets a transient ``ai_timeout``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -79,6 +82,11 @@ MARGIN_S = 5.0
 # process sends single calls only, for OFF_S, then tries batches again.
 UNUSABLE_IN_A_ROW = 3
 OFF_S = 300.0
+# Texts a blocked or refused batch was split down to (the culprit, and
+# perhaps one innocent beside it), most recent first: they go alone when
+# they come again. A bounded set: an anonymous client can only push out
+# older entries.
+LONERS = 4096
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +118,7 @@ class Batcher:
         self._queue: deque[_Waiting] = deque()
         self._unusable = 0  # batches in a row whose answer had no usable item
         self._off_until = 0.0  # monotonic time until which items go alone
+        self._loners: OrderedDict[bytes, None] = OrderedDict()
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._executor = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="ai-batch")
@@ -127,7 +136,11 @@ class Batcher:
         it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
         the quota) or a transient/permanent ``JobError`` (the batch call failed,
         or took longer than it may)."""
+        digest = _digest(text)
         with self._cond:
+            if digest in self._loners:  # blocked or refused with others before
+                self._loners.move_to_end(digest)
+                return None
             waiting = _Waiting(BatchItem(str(next(self._ids)), text, language),
                                ai_quota.estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
@@ -182,12 +195,15 @@ class Batcher:
     def _run(self, batch: list[_Waiting]) -> None:
         self._settle([w for w in batch if w.future.set_running_or_notify_cancel()], whole=True)
 
-    def _settle(self, group: list[_Waiting], *, whole: bool) -> None:
+    def _settle(self, group: list[_Waiting], *, whole: bool, refused: bool = False) -> None:
         """Answer every caller in ``group`` (one batch, or a part of one split
-        off): one call for all of them, split further when the call is
-        refused for what it holds. Never raises: each future gets its outcome."""
+        off; ``refused``: from a batch blocked or refused for what it held):
+        one call for all of them, split further when the call is refused for
+        what it holds. Never raises: each future gets its outcome."""
         if len(group) <= 1:
             for waiting in group:  # alone: asked the ordinary way, by its caller
+                if refused:
+                    self._remember_loner(waiting.item.text)
                 waiting.future.set_result(None)
             return
         try:
@@ -200,7 +216,7 @@ class Batcher:
             if exc.code == "ai_blocked" or isinstance(exc, RequestRejected):
                 # About what the batch holds, not about each item; nor about
                 # batches as such: not counted by _judge.
-                self._split(group)
+                self._split(group, refused=True)
                 return
             self._fail(group, exc)  # 429, 5xx, timeout: everyone's, retried as a batch
             return
@@ -212,7 +228,7 @@ class Batcher:
             # No usable item: a model that cannot answer batches, or one item
             # that spoilt the answer? The halves tell (one call more each).
             self._judge(usable=False)
-            self._split(group)
+            self._split(group, refused=False)
             return
         if usable:
             self._judge(usable=True)
@@ -220,15 +236,23 @@ class Batcher:
             result = results.get(waiting.item.id)
             waiting.future.set_result(result if isinstance(result, SummaryResult) else None)
 
-    def _split(self, group: list[_Waiting]) -> None:
+    def _split(self, group: list[_Waiting], *, refused: bool) -> None:
         """Settle the two halves of ``group`` (the second in the pool: the
         halves overlap, so a caller waits one call per round of splitting)."""
         middle = len(group) // 2
         try:
-            self._executor.submit(self._settle, group[middle:], whole=False)
+            self._executor.submit(self._settle, group[middle:], whole=False, refused=refused)
         except RuntimeError as exc:  # the pool is shut down (interpreter exit)
             self._fail(group[middle:], exc)
-        self._settle(group[:middle], whole=False)
+        self._settle(group[:middle], whole=False, refused=refused)
+
+    def _remember_loner(self, text: str) -> None:
+        digest = _digest(text)
+        with self._cond:
+            self._loners[digest] = None
+            self._loners.move_to_end(digest)
+            while len(self._loners) > LONERS:
+                self._loners.popitem(last=False)
 
     @staticmethod
     def _fail(group: list[_Waiting], exc: BaseException) -> None:
@@ -247,6 +271,11 @@ class Batcher:
             self._off_until = time.monotonic() + OFF_S
         logger.warning("%d batched AI answers in a row had no usable item: single calls "
                        "only for %.0f s", UNUSABLE_IN_A_ROW, OFF_S)
+
+
+def _digest(text: str) -> bytes:
+    # surrogatepass: a text may hold lone surrogates (cleaned only on output).
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 _lock = threading.Lock()
