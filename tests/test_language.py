@@ -112,8 +112,8 @@ def test_the_prompts_name_the_language() -> None:
     assert "in German (the language of the text)" in instructions(GERMAN)
     assert "in French, whatever the language of the text" in instructions(GERMAN, "fr")
     assert "in the language of the text" in instructions("Notice")
-    batch = json.loads(build_batch_prompt([BatchItem("1", GERMAN), BatchItem("2", ENGLISH, None,
-                                                                               "es")]))
+    batch = json.loads(build_batch_prompt([BatchItem("1", GERMAN), BatchItem("2", ENGLISH,
+                                                                               language="es")]))
     assert [item["language"] for item in batch] == ["German", "Spanish"]
 
 

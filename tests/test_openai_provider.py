@@ -48,7 +48,7 @@ def provider_for(fake: FakeOpenAI, timeout_s: float = 2.0) -> OpenAIProvider:
 
 @pytest.mark.no_valkey
 def test_it_summarises_with_a_json_schema(fake: FakeOpenAI) -> None:
-    result = provider_for(fake).summarize(TEXT, title="Valkey")
+    result = provider_for(fake).summarize(TEXT)
 
     assert result.summary.startswith("Valkey is an open source key-value store.")
     assert 2 <= len(result.tags) <= 4
@@ -57,7 +57,7 @@ def test_it_summarises_with_a_json_schema(fake: FakeOpenAI) -> None:
                                                                 JSON_SCHEMA)
     schema = call.body["response_format"]["json_schema"]
     assert schema["strict"] is True and schema["schema"]["required"] == ["summary", "tags"]
-    assert "Title: Valkey" in call.user and "<text>" in call.user
+    assert call.user == f"<text>\n{TEXT.strip()}\n</text>"
     assert "in English (the language of the text)" in call.system
     assert call.body.get("n") == 1
 

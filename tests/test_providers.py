@@ -16,6 +16,7 @@ from summaries.providers import (
     ContractError,
     LocalProvider,
     Provider,
+    RequestRejected,
     SummaryResult,
     batching_of,
     build_provider,
@@ -171,9 +172,10 @@ def test_local_is_deterministic() -> None:
     assert LocalProvider().summarize(SOLAR) == LocalProvider().summarize(SOLAR)
 
 
-def test_local_uses_the_title_for_tags() -> None:
-    tags = LocalProvider().summarize(SOLAR, title="Coal versus solar").tags
-    assert tags[0] == "solar"
+def test_local_tags_depend_on_the_text_alone() -> None:
+    # A page's title is not an input: the tags are cached under the text's key.
+    tags = LocalProvider().summarize(SOLAR).tags
+    assert "coal" not in tags and tags == LocalProvider().summarize(SOLAR).tags
 
 
 @pytest.mark.parametrize("text", ["Just one sentence here, nothing more.", "It is. It was.",
@@ -223,14 +225,14 @@ def failure(fake: FakeGemini, mode: str, timeout_s: float = 5.0) -> JobError:
 
 
 def test_gemini_ok(gemini: FakeGemini) -> None:
-    result = provider(gemini).summarize(TEXT, title="Village  windmill\nrevival")
+    result = provider(gemini).summarize(TEXT)
     assert len(split_sentences(result.summary)) == 2
     assert "windmill" in result.summary and "windmill" in result.tags
     assert gemini.calls == 1
     call = gemini.received[0]
     assert call.path == "/v1/models/gemini-test:generateContent"  # the SDK's default version
     assert (call.model, call.api_key) == ("gemini-test", "test-key")
-    assert "Title: Village windmill revival\n<text>\n" + TEXT in call.user_text
+    assert call.user_text == "<text>\n" + TEXT + "\n</text>"  # the text and nothing else
     assert "2-3 sentences" in call.prompt and "2-4 short lowercase tags" in call.prompt
     config = call.body["generationConfig"]
     assert config["responseMimeType"] == "application/json"
@@ -443,7 +445,7 @@ def test_gemini_retry_delay_is_capped(gemini: FakeGemini) -> None:
 
 
 def batch_of(*topics: str) -> list[BatchItem]:
-    return [BatchItem(f"i{n}", TEXT.replace("windmill", topic), title=f"About {topic}")
+    return [BatchItem(f"i{n}", TEXT.replace("windmill", topic))
             for n, topic in enumerate(topics)]
 
 
@@ -457,7 +459,7 @@ def test_gemini_batch_is_one_call_and_each_item_gets_its_own_summary(gemini: Fak
         assert isinstance(result, SummaryResult) and topic in result.summary, (topic, result)
         assert topic in result.tags
     call = gemini.received[0]
-    assert call.items is not None and call.items[0]["title"] == "About windmill"
+    assert call.items is not None and set(call.items[0]) == {"id", "language", "text"}
     assert call.body["generationConfig"]["responseSchema"]["type"] == "ARRAY"
 
 
@@ -470,7 +472,7 @@ def test_gemini_batch_flags_the_unusable_item_only(gemini: FakeGemini, mode: str
     assert gemini.calls == 1  # no re-ask inside a batch: the caller asks alone
 
 
-@pytest.mark.parametrize("mode", ["truncated", "blocked", "safety", "bad"])
+@pytest.mark.parametrize("mode", ["truncated", "bad"])
 def test_gemini_batch_unusable_as_a_whole_flags_every_item(gemini: FakeGemini, mode: str) -> None:
     gemini.mode = mode
     results = provider(gemini).summarize_batch(batch_of("windmill", "lighthouse"))
@@ -479,12 +481,16 @@ def test_gemini_batch_unusable_as_a_whole_flags_every_item(gemini: FakeGemini, m
 
 @pytest.mark.parametrize(("mode", "code"), [("unavailable", "ai_unavailable"),
                                             ("rate_limit", "ai_rate_limited"),
-                                            ("rejected", "ai_rejected")])
+                                            ("rejected", "ai_rejected"),
+                                            ("blocked", "ai_blocked"),
+                                            ("safety", "ai_blocked")])
 def test_gemini_batch_call_failures_are_raised(gemini: FakeGemini, mode: str, code: str) -> None:
+    # Blocked and rejected batches too: the batcher splits them (test_ai_batches.py).
     gemini.mode = mode
     with pytest.raises(JobError) as info:
         provider(gemini).summarize_batch(batch_of("windmill", "lighthouse"))
     assert info.value.code == code
+    assert isinstance(info.value, RequestRejected) == (mode == "rejected")
 
 
 def test_only_gemini_supports_batches(gemini: FakeGemini) -> None:

@@ -35,6 +35,9 @@ if SUMMARIZER == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
 # requests and estimated tokens per minute; 0 = no limit.
 AI_MAX_RPM = env_int("AI_MAX_RPM", 0)
 AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
+# The most bytes of an AI server's answer a worker reads (a summary, or a
+# batch of ten, is a few kB): past it the call fails as ai_unavailable.
+AI_MAX_RESPONSE_BYTES = env_int("AI_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
 # Batching (summaries/services/batching.py): short texts (at most
 # AI_BATCH_MAX_CHARS) waiting together in one worker process go to the AI in
 # one request of up to AI_BATCH_SIZE items (1 = off), after waiting at most
@@ -47,6 +50,11 @@ AI_MAX_TPM = env_int("AI_MAX_TPM", 0)
 AI_BATCH_SIZE = env_int("AI_BATCH_SIZE", 10, minimum=1)
 AI_BATCH_WAIT_MS = env_int("AI_BATCH_WAIT_MS", 200)
 AI_BATCH_MAX_CHARS = env_int("AI_BATCH_MAX_CHARS", 4000, minimum=1)
+# The most characters of text one AI call carries, all of a batch's items
+# together: the model's context (in tokens, about 4 characters each) less
+# room for the instructions and the answer. A batch over what the server
+# takes is split anyway (HTTP 400), at the cost of a wasted call.
+AI_MAX_INPUT_CHARS = env_int("AI_MAX_INPUT_CHARS", 30_000, minimum=100)
 
 # What the AI provider charges per 1000 tokens, for the estimated cost the
 # cache saved (/metrics, /api/analytics); 0 = not priced.

@@ -16,6 +16,7 @@ from summaries.errors import JobError
 from summaries.providers.contract import (
     BatchItem,
     ContractError,
+    RequestRejected,
     SummaryResult,
     check_output,
     clean_text,
@@ -31,6 +32,7 @@ __all__ = [
     "ContractError",
     "LocalProvider",
     "Provider",
+    "RequestRejected",
     "SummaryResult",
     "batching_of",
     "build_provider",
@@ -67,11 +69,11 @@ class Provider(Protocol):
         it; the offline summariser can only quote the text): then it is part
         of the cache key (``NormalizedInput.in_language``) and kept on the job (Job.language)."""
 
-    def summarize(self, text: str, *, title: str | None = None,
-                  language: str | None = None) -> SummaryResult:
+    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         """A contract-checked summary of ``text``, or ``JobError``; written in
         ``language`` (a tag such as ``"de"``) if given and the provider
-        ``translates``, else in the text's own language."""
+        ``translates``, else in the text's own language. Nothing else (no
+        page title): the summary is cached under the text's key."""
 
 
 class BatchProvider(Provider, Protocol):
@@ -89,7 +91,9 @@ class BatchProvider(Provider, Protocol):
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Every item's contract-checked result, or the ``ContractError`` that
         means "ask for this one alone" (missing or unusable in the batch
-        answer); raises ``JobError`` for a failure of the call as a whole."""
+        answer); raises ``JobError`` for a failure of the call as a whole:
+        about everyone (429, 5xx, timeouts) or about what the batch holds
+        (``ai_blocked``, ``RequestRejected``: split it and ask again)."""
 
 
 def batching_of(provider: Provider) -> BatchProvider | None:
@@ -110,20 +114,25 @@ def build_provider(
     openai_model: str = "gpt-4o-mini",
     openai_base_url: str = "",
     openai_timeout_s: float = 30.0,
+    max_response_bytes: int | None = None,
 ) -> Provider:
     """The provider called ``name`` (``"gemini"``, ``"openai"`` or ``"local"``);
     ValueError otherwise (also for ``"gemini"`` without an API key, ``"openai"``
-    without a model)."""
+    without a model). ``max_response_bytes``: the most an AI provider's
+    answer may hold (None: summaries/providers/deadline.py's default)."""
+    sized = {} if max_response_bytes is None else {"max_response_bytes": max_response_bytes}
     if name == "local":
         return LocalProvider()
     if name == "gemini":
         # Imported here: the SDK is slow to import and the local provider needs none of it.
         from summaries.providers.gemini import GeminiProvider
 
-        return GeminiProvider(gemini_api_key, gemini_model, gemini_base_url, gemini_timeout_s)
+        return GeminiProvider(gemini_api_key, gemini_model, gemini_base_url, gemini_timeout_s,
+                              **sized)
     if name == "openai":
         from summaries.providers.openai import OpenAIProvider
 
-        return OpenAIProvider(openai_api_key, openai_model, openai_base_url, openai_timeout_s)
+        return OpenAIProvider(openai_api_key, openai_model, openai_base_url, openai_timeout_s,
+                              **sized)
     raise ValueError(f"unknown summary provider {name!r}; expected 'gemini', 'openai' or "
                      f"'local'")

@@ -29,14 +29,15 @@ from summaries.providers.contract import (
 
 # Bump on any prompt/schema change: it is part of the cache key. p2: the
 # prompt names the language to write in. p3: that language detected by
-# fastText's model (p2 named Russian for Ukrainian or Bulgarian texts).
+# fastText's model (p2 named Russian for Ukrainian or Bulgarian texts), and no
+# page title in the prompt (it is not in the cache key).
 PROMPT_VERSION = "p3"
 MAX_INPUT_CHARS = 30_000  # plenty for a summary; bounds cost and latency
 TEXT_START, TEXT_END = "<text>", "</text>"
 
 INSTRUCTIONS = """\
 You summarise documents for a catalogue. Read the text between <text> and </text>
-(and its title, if given) and answer with a JSON object with two fields:
+and answer with a JSON object with two fields:
 - "summary": 2-3 sentences (complete ones, never more than 3, at most 600 characters in
   all) of plain prose saying what the text is about and its main point. No lists, no markdown.
 - "tags": 2-4 short lowercase tags (each 1-3 words) naming the main topics.
@@ -49,7 +50,7 @@ Answer again with a JSON object whose "summary" is exactly 2 or 3 sentences and 
 
 BATCH_INSTRUCTIONS = """\
 You summarise documents for a catalogue. The user turn is a JSON array of items, each an
-object {{"id": ..., "title": ..., "language": ..., "text": ...}} (the title may be empty).
+object {{"id": ..., "language": ..., "text": ...}}.
 Summarise EACH item on its own, from its own text only, and answer with {container} holding
 one object per item, with three fields:
 - "id": the item's id, exactly as given.
@@ -84,11 +85,15 @@ GARBLED: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexEr
 
 
 def target_language(text: str, requested: str | None) -> tuple[str | None, bool]:
-    """The language to write in and whether the client asked for it (else it
-    is the text's own, detected; None when detection is unsure)."""
-    if requested:
+    """The language to write in and whether the client asked for another
+    than the text's own (else it is the text's own, detected; None when
+    detection is unsure). A request for the text's own language is no
+    request: the cache key leaves it out too (``NormalizedInput.in_language``,
+    ``pipeline.article_key``), so its prompt must be the plain one."""
+    detected = detect_language(text)
+    if requested and requested != detected:
         return requested, True
-    return detect_language(text), False
+    return detected, False
 
 
 def language_line(text: str, requested: str | None) -> str:
@@ -111,21 +116,22 @@ def batch_instructions(container: str = ARRAY) -> str:
     return BATCH_INSTRUCTIONS.format(container=container)
 
 
-def build_prompt(text: str, *, title: str | None = None) -> str:
-    """The user turn: optional title, then the (capped) text between markers."""
-    body = _capped(text)
-    head = f"Title: {' '.join(title.split())}\n" if title and title.strip() else ""
-    return f"{head}{TEXT_START}\n{body}\n{TEXT_END}"
+def build_prompt(text: str) -> str:
+    """The user turn: the (capped) text between markers. Nothing else of the
+    input (no page title, no URL) reaches the model: a summary is cached
+    under its text's key and served to everyone who sends that text, so it
+    must depend on nothing the key does not cover."""
+    return f"{TEXT_START}\n{_capped(text)}\n{TEXT_END}"
 
 
 def build_batch_prompt(items: Sequence[BatchItem]) -> str:
-    """The user turn of a batch: a JSON array of {id, title, language, text}
-    (texts capped as in ``build_prompt``, titles on one line; the language
-    named is the requested or detected one, "" when unknown)."""
+    """The user turn of a batch: a JSON array of {id, language, text}
+    (texts capped as in ``build_prompt``; the language named is the
+    requested or detected one, "" when unknown)."""
     entries = []
     for item in items:
         language = target_language(item.text, item.language)[0]
-        entries.append({"id": item.id, "title": " ".join((item.title or "").split()),
+        entries.append({"id": item.id,
                         "language": language_name(language) if language else "",
                         "text": _capped(item.text)})
     return json.dumps(entries, ensure_ascii=False, indent=1)
@@ -163,8 +169,10 @@ def batch_outcome(items: Sequence[BatchItem],
     """Every item's result from ``call`` (one API call, answer read by
     ``read_batch``), or the ``ContractError`` that means "ask this one alone":
     for an item missing from the answer, and for every item when the answer
-    as a whole is unusable or blocked (one item may be the cause). Failures
-    of the call itself (429, 5xx, timeouts, rejected) are raised."""
+    as a whole is unusable. Failures of the call are raised: those about
+    everyone (429, 5xx, timeouts) and those about what the batch holds
+    (``ai_blocked``, ``RequestRejected``: one item, or their sum, may be the
+    cause; the caller splits the batch, services/batching.py)."""
     ids = [item.id for item in items]
     if not ids or len(set(ids)) != len(ids):
         raise ValueError("a batch needs one or more items with distinct ids")
@@ -172,11 +180,6 @@ def batch_outcome(items: Sequence[BatchItem],
         answers = call()
     except ContractError as exc:
         return dict.fromkeys(ids, exc)
-    except JobError as exc:
-        if exc.code != "ai_blocked":
-            raise
-        return {item_id: ContractError(f"batch answer blocked: {exc.message}")
-                for item_id in ids}
     return {item_id: answers.get(item_id, ContractError("item missing from the batch answer"))
             for item_id in ids}
 

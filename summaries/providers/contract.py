@@ -44,7 +44,6 @@ class BatchItem:
 
     id: str
     text: str
-    title: str | None = None
     language: str | None = None  # to write in, as requested; None: the text's own
 
 
@@ -54,6 +53,16 @@ class ContractError(JobError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="ai_bad_output", transient=False)
+
+
+class RequestRejected(JobError):
+    """The server refused this request for what it holds (HTTP 400, 413, 422:
+    too long for the model's context, too large, an argument it cannot
+    take). Permanent for this request; another one (a part of a batch, one
+    item alone) may well pass."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ai_rejected", transient=False)
 
 
 # --- sentence splitting ------------------------------------------------------

@@ -15,6 +15,13 @@ silent or dribbling, in the headers or in the body. Outside a block the
 client behaves as a plain ``httpx2.Client``. One known gap: resolving a host
 name (``getaddrinfo``) cannot be timed out by any socket timeout.
 
+Its answers are bounded in bytes too, not only in time: a body (error
+bodies included) longer than ``max_response_bytes`` is not read past that
+point, the connection is dropped and ``ResponseTooLarge`` is raised. An
+answer is asked for uncompressed and one sent compressed anyway is refused
+(``httpx2.DecodingError``), so the bytes counted are the bytes parsed: a
+small gzip body could otherwise inflate to any size after the count.
+
 The client is safe to share between threads (httpx2's pool is); the deadline
 lives in a context variable, so each thread has its own.
 """
@@ -37,6 +44,18 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 # Writes are split so that a server reading slowly cannot stretch one write
 # past the deadline either.
 _WRITE_CHUNK = 64 * 1024
+# An answer (a summary, or ten in a batch) is a few kB; an error page a few
+# more. A body past this is a broken or hostile server: reading 100 MB on
+# each of a worker's 100 threads would take the process down.
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class ResponseTooLarge(httpx2.HTTPError):
+    """The server's answer is longer than the client reads."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response is larger than {limit} bytes")
+        self.limit = limit
 
 
 @contextlib.contextmanager
@@ -50,12 +69,17 @@ def within(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
-def deadline_client(*, max_connections: int = 200, keepalive: int = 100) -> httpx2.Client:
-    """A client (no redirects followed) whose calls honour ``within``.
+def deadline_client(*, max_connections: int = 200, keepalive: int = 100,
+                    max_response_bytes: int = MAX_RESPONSE_BYTES) -> httpx2.Client:
+    """A client (no redirects followed) whose calls honour ``within`` and
+    read at most ``max_response_bytes`` of any answer.
 
     Environment proxies are not used: the transport is explicit."""
+    if max_response_bytes < 1:
+        raise ValueError("max_response_bytes must be positive")
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
-    return httpx2.Client(transport=_DeadlineTransport(limits), follow_redirects=False)
+    return httpx2.Client(transport=_DeadlineTransport(limits, max_response_bytes),
+                         follow_redirects=False)
 
 
 def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
@@ -73,8 +97,9 @@ def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
 class _DeadlineTransport(httpx2.HTTPTransport):
     """httpx2's own transport over a connection pool whose sockets honour the deadline."""
 
-    def __init__(self, limits: httpx2.Limits) -> None:
+    def __init__(self, limits: httpx2.Limits, max_response_bytes: int) -> None:
         super().__init__(limits=limits)
+        self._max_bytes = max_response_bytes
         # httpx2 does not let a network backend be passed in; its transport
         # keeps the pool it sends through in ``_pool``, so that is swapped.
         self._pool = httpcore2.ConnectionPool(
@@ -90,7 +115,43 @@ class _DeadlineTransport(httpx2.HTTPTransport):
         timeouts = dict(request.extensions.get("timeout", {}))
         timeouts["pool"] = _time_left(timeouts.get("pool"), httpx2.PoolTimeout)
         request.extensions = {**request.extensions, "timeout": timeouts}
-        return super().handle_request(request)
+        request.headers["Accept-Encoding"] = "identity"
+        response = super().handle_request(request)
+        try:
+            if response.headers.get("Content-Encoding", "identity").strip().lower() not in (
+                    "", "identity"):
+                raise httpx2.DecodingError("compressed answer, though none was accepted",
+                                           request=request)
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self._max_bytes:
+                raise ResponseTooLarge(self._max_bytes)  # said so up front: read nothing
+        except httpx2.HTTPError:
+            response.close()
+            raise
+        stream = response.stream
+        assert isinstance(stream, httpx2.SyncByteStream)  # a sync transport's
+        response.stream = _CappedStream(stream, self._max_bytes)
+        return response
+
+
+class _CappedStream(httpx2.SyncByteStream):
+    """A response body that ends in ``ResponseTooLarge`` past ``limit`` bytes
+    (a body sent without Content-Length, or longer than it said)."""
+
+    def __init__(self, inner: httpx2.SyncByteStream, limit: int) -> None:
+        self._inner = inner
+        self._left = limit
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._left -= len(chunk)
+            if self._left < 0:
+                raise ResponseTooLarge(self._limit)  # the client closes the connection
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _DeadlineBackend(httpcore2.NetworkBackend):

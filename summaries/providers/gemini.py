@@ -13,7 +13,8 @@ Error codes (``JobError.code``, transient or not):
 ai_rate_limited    transient  HTTP 429 (``retry_after`` set when the answer says
                               when to come back: Retry-After, RetryInfo)
 ai_timeout         transient  client timeout, HTTP 408
-ai_unavailable     transient  HTTP 5xx, connection errors, garbled response
+ai_unavailable     transient  HTTP 5xx, connection errors, garbled response, one
+                              over ``max_response_bytes`` (deadline.py)
 ai_rejected        permanent  other HTTP 4xx (bad request, key, model ...)
 ai_blocked         permanent  prompt or answer blocked by safety filters
 ai_bad_output      permanent  contract broken twice in a row
@@ -49,8 +50,13 @@ from summaries.providers.common import (
     read_batch,
     retry_after_header,
 )
-from summaries.providers.contract import BatchItem, ContractError, SummaryResult
-from summaries.providers.deadline import deadline_client, within
+from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
+from summaries.providers.deadline import (
+    MAX_RESPONSE_BYTES,
+    ResponseTooLarge,
+    deadline_client,
+    within,
+)
 
 __all__ = ["MAX_INPUT_CHARS", "MAX_RETRY_AFTER_S", "PROMPT_VERSION", "GeminiProvider",
            "build_batch_prompt", "build_prompt"]
@@ -102,6 +108,10 @@ _BLOCKING = frozenset(
 )
 
 
+# 4xx statuses about what the request holds (too long for the context, too
+# large, invalid): a smaller request may pass. Not 401/403/404: key, model.
+_ABOUT_THE_REQUEST = frozenset({400, 413, 422})
+
 _DURATION = re.compile(r"^\s*(?P<seconds>\d+(?:\.\d*)?)s\s*$")  # protobuf Duration JSON
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -112,7 +122,7 @@ class GeminiProvider:
     name = "gemini"
 
     def __init__(self, api_key: str, model: str = "gemini-2.5-flash", base_url: str = "",
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         if not api_key:
             raise ValueError("the gemini provider needs an API key")
         if timeout_s <= 0:
@@ -121,6 +131,7 @@ class GeminiProvider:
         self._api_key = api_key
         self._base_url = base_url
         self.timeout_s = timeout_s
+        self._max_response_bytes = max_response_bytes
         self._client = ProcessClient(self._new_client)
 
     @property
@@ -139,11 +150,10 @@ class GeminiProvider:
     def supports_batches(self) -> bool:
         return True
 
-    def summarize(self, text: str, *, title: str | None = None,
-                  language: str | None = None) -> SummaryResult:
+    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         system = instructions(text, language)
         return ask_twice(lambda prompt: _read_answer(self._generate(prompt, system, _SCHEMA)),
-                         build_prompt(text, title=title), "Gemini")
+                         build_prompt(text), "Gemini")
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Summaries of several inputs from ONE ``generate_content`` call.
@@ -152,9 +162,10 @@ class GeminiProvider:
         ``ContractError`` saying why its part of the answer is unusable
         (missing, given twice, mangled, breaking the contract): such an item
         is to be asked again alone (``summarize``), as is every item when the
-        answer as a whole is unusable or blocked (one item may be the cause).
-        No re-ask here. Raises ``JobError`` for failures of the call itself
-        (429, 5xx, timeouts, a rejected request): they concern every item.
+        answer as a whole is unusable. No re-ask here. Raises ``JobError``
+        for failures of the call itself: about every item (429, 5xx,
+        timeouts), or about what the batch holds (``ai_blocked``,
+        ``RequestRejected``: one item, or their sum, may be the cause).
         """
         return batch_outcome(items, lambda: read_batch(_parsed_json(self._generate(
             build_batch_prompt(items), batch_instructions(), _BATCH_SCHEMA))))
@@ -178,6 +189,9 @@ class GeminiProvider:
                 )
         except errors.APIError as exc:
             raise _api_error(exc) from exc
+        except ResponseTooLarge as exc:  # a broken gateway, not a model's answer
+            raise JobError(f"Gemini's response is larger than {exc.limit} bytes",
+                           code="ai_unavailable", transient=True) from exc
         except httpx2.TimeoutException as exc:
             raise JobError(f"Gemini did not answer within {self.timeout_s:g}s",
                            code="ai_timeout", transient=True) from exc
@@ -197,7 +211,8 @@ class GeminiProvider:
                 base_url=self._base_url or None,
                 timeout=max(1, round(self.timeout_s * 1000)),  # ms; per read: within() bounds all
                 retry_options=types.HttpRetryOptions(attempts=1),  # Celery retries
-                httpx_client=deadline_client(),  # ours: the SDK never closes it
+                # Ours (the SDK never closes it): bounded in time and in bytes.
+                httpx_client=deadline_client(max_response_bytes=self._max_response_bytes),
             ),
         )
 
@@ -210,6 +225,8 @@ def _api_error(exc: errors.APIError) -> JobError:
                         retry_after=_retry_after(exc))
     if code == 408:
         return JobError(detail, code="ai_timeout", transient=True)
+    if code in _ABOUT_THE_REQUEST:
+        return RequestRejected(detail)
     if 400 <= code < 500:
         return JobError(detail, code="ai_rejected", transient=False)
     return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities

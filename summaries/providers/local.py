@@ -30,7 +30,7 @@ from summaries.providers.contract import (
 )
 
 # Bump when the output for a given text changes (cache key). v5: the language
-# (and so the word lists) detected by fastText's model.
+# (and so the word lists) detected by fastText's model, and no title bonus.
 ALGORITHM_VERSION = "v5"
 
 # What is read of a long text: a 2M-character page is summarised from its
@@ -75,8 +75,7 @@ class LocalProvider:
     def translates(self) -> bool:
         return False  # extractive: its sentences are the text's, in the text's language
 
-    def summarize(self, text: str, *, title: str | None = None,
-                  language: str | None = None) -> SummaryResult:
+    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         # ``language`` (a requested one) is ignored: an extract is in the text's own.
         # Each distinct sentence once (a repeated quote, embed or boilerplate
         # line would otherwise outrank everything by agreeing with itself).
@@ -99,7 +98,7 @@ class LocalProvider:
         if len(split_sentences(summary)) < 2:
             raise JobError("text has fewer than two distinct sentences to summarise",
                            code="input_too_short", transient=False)
-        tags = extract_tags(sentences, title=title, words=words)
+        tags = extract_tags(sentences, words=words)
         if len(tags) < 2:
             raise JobError("text has too few distinct content words to tag",
                            code="input_too_short", transient=False)
@@ -399,17 +398,17 @@ def _usable(sentence: str, terms: list[str]) -> bool:
 # --- tags ---------------------------------------------------------------------------
 
 
-def extract_tags(sentences: list[str], *, title: str | None = None,
-                 words: Words | None = None) -> list[str]:
+def extract_tags(sentences: list[str], *, words: Words | None = None) -> list[str]:
     """2-4 lower-case tags: names and noun phrases of the text.
 
     Candidates are content words (no stopwords, no common verbs, no word the
     text mostly uses as a verb), runs of two or three adjacent content words
     seen at least twice, and names (capitalised words inside a sentence,
     e.g. "Google Stadia"). Each is scored by frequency x spread (the share of
-    the text's sections it occurs in), with a bonus for phrases, for names
-    and for title words. Ties go to the term seen first. Each tag shows the
-    surface form the text uses most (possessives dropped)."""
+    the text's sections it occurs in), with a bonus for phrases and for names
+    (none for a page's title words: the tags are cached under the text's
+    key). Ties go to the term seen first. Each tag shows the surface form
+    the text uses most (possessives dropped)."""
     words = words or Words(detect_language(" ".join(sentences[:40])))
     n = len(sentences)
     sections = max(1, min(5, n))
@@ -449,7 +448,6 @@ def extract_tags(sentences: list[str], *, title: str | None = None,
                 counts[term] += 1
                 spread[term].add(section)
                 surface[term][" ".join(w for _, w in part)] += 1
-    title_terms = set(words.terms(title or ""))
     names = {stem for stem, c in capitalised.items() if c * 2 > inside[stem]}
     scores: dict[str, float] = {}
     for term, count in counts.items():
@@ -463,8 +461,6 @@ def extract_tags(sentences: list[str], *, title: str | None = None,
         score = count * len(spread[term]) / sections
         if len(parts) > 1:
             score *= 1.5
-        if title_terms.intersection(parts):
-            score *= 2.0
         if names.intersection(parts):
             score *= 1.5
         scores[term] = score

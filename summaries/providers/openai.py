@@ -21,7 +21,8 @@ and failures mapped to ``JobError``:
 ai_rate_limited    transient  HTTP 429 (``retry_after`` from ``Retry-After`` or
                               ``retry-after-ms`` when the server sends one)
 ai_timeout         transient  the call took longer than the timeout, HTTP 408
-ai_unavailable     transient  HTTP 5xx and 409, connection errors, garbled response
+ai_unavailable     transient  HTTP 5xx and 409, connection errors, garbled response,
+                              one over ``max_response_bytes`` (deadline.py)
 ai_rejected        permanent  other HTTP 4xx (bad request, key, model ...)
 ai_blocked         permanent  ``finish_reason`` content_filter, or a refusal
 ai_bad_output      permanent  contract broken twice (a ``length`` finish is a
@@ -59,8 +60,13 @@ from summaries.providers.common import (
     read_batch,
     retry_after_header,
 )
-from summaries.providers.contract import BatchItem, ContractError, SummaryResult
-from summaries.providers.deadline import deadline_client, within
+from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
+from summaries.providers.deadline import (
+    MAX_RESPONSE_BYTES,
+    ResponseTooLarge,
+    deadline_client,
+    within,
+)
 
 # The structured-output modes, best first.
 JSON_SCHEMA, JSON_OBJECT, PROMPT_ONLY = "json_schema", "json_object", "prompt"
@@ -107,7 +113,7 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, api_key: str = "", model: str = "gpt-4o-mini", base_url: str = "",
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         if not model:
             raise ValueError("the openai provider needs a model (OPENAI_MODEL)")
         if timeout_s <= 0:
@@ -116,6 +122,7 @@ class OpenAIProvider:
         self._api_key = api_key
         self._base_url = base_url
         self.timeout_s = timeout_s
+        self._max_response_bytes = max_response_bytes
         self._client = ProcessClient(self._new_client)
         # The best structured-output mode this server has not refused. Shared
         # by every thread of the process; it only ever steps down.
@@ -144,12 +151,11 @@ class OpenAIProvider:
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
 
-    def summarize(self, text: str, *, title: str | None = None,
-                  language: str | None = None) -> SummaryResult:
+    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         system = instructions(text, language)
         return ask_twice(lambda prompt: checked(self._complete(prompt, system, _SUMMARY_SCHEMA,
                                                                "summary")),
-                         build_prompt(text, title=title), "The model")
+                         build_prompt(text), "The model")
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """As ``GeminiProvider.summarize_batch``: one call for all ``items``."""
@@ -198,6 +204,11 @@ class OpenAIProvider:
             raise JobError(f"the model did not answer within {self.timeout_s:g}s",
                            code="ai_timeout", transient=True) from exc
         except (openai.APIConnectionError, httpx2.HTTPError, OSError) as exc:
+            # The SDK wraps what the client raised while reading the body.
+            if isinstance(too_large := exc.__cause__ or exc, ResponseTooLarge):
+                raise JobError(f"the model's server sent a response larger than "
+                               f"{too_large.limit} bytes", code="ai_unavailable",
+                               transient=True) from exc
             raise JobError(f"the model's server is unreachable or the connection broke: "
                            f"{type(exc).__name__}", code="ai_unavailable",
                            transient=True) from exc
@@ -213,7 +224,8 @@ class OpenAIProvider:
             base_url=self._base_url or None,  # None: OpenAI's own
             timeout=self.timeout_s,  # per request; within() bounds the whole call
             max_retries=0,  # the Celery task retries
-            http_client=deadline_client(),  # ours: the SDK never closes it
+            # Ours (the SDK never closes it): bounded in time and in bytes.
+            http_client=deadline_client(max_response_bytes=self._max_response_bytes),
         )
 
 
@@ -237,6 +249,8 @@ def _status_error(exc: openai.APIStatusError) -> JobError:
         return JobError(detail, code="ai_timeout", transient=True)
     if status == 409:  # OpenAI: a lock timeout, "try again"
         return JobError(detail, code="ai_unavailable", transient=True)
+    if status in (400, 413, 422):  # about what the request holds (context_length_exceeded)
+        return RequestRejected(detail)
     if 400 <= status < 500:
         return JobError(detail, code="ai_rejected", transient=False)
     return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities

@@ -9,12 +9,23 @@ then at once) and hands each batch to a bounded pool of threads, so that many
 batches are in flight at once: 100 job threads waiting → about 10 calls
 overlapping, not one after another.
 
+A batch holds at most ``AI_MAX_INPUT_CHARS`` characters of text in all (the
+model's context bounds a call, not only each item).
+
 One batch is one request to the provider: it takes one request and the sum of
 its items' estimated tokens from the shared quota (``ai_quota.acquire``), and
-every item's caller gets the same outcome when that or the call fails
-(``QuotaWait``, or the call's ``JobError``: 429, 5xx, timeout ...). Each item
-is otherwise answered on its own: its result, or ``None`` meaning "ask for
-this one alone" (it was alone in its batch, or its part of the answer was
+every item's caller gets the same outcome when that or the call fails for a
+reason about everyone (``QuotaWait``, or the call's ``JobError``: 429, 5xx,
+timeout ...): retried as a batch later, no call multiplied. An error about
+what the batch holds is not an error about each item: a batch blocked by a
+safety filter (one item's text may be the cause) or rejected (400: too long
+for the context ...) is split in two halves, each asked again, down to
+single items; so only what fails alone fails, and one bad item costs about
+2·log2(size) calls, not one per co-batched item; and the texts such a split
+came down to are remembered for a while (``LONERS``) and sent alone when
+they come again, so resubmitting one costs others nothing. Each item is otherwise
+answered on its own: its result, or ``None`` meaning "ask for this one
+alone" (it was alone in its batch or half, or its part of the answer was
 missing or broke the output contract); the caller then makes the ordinary
 single call, with its own quota and its one re-ask. So every item still gets
 its own job, cache entry and result; the cache namespace is the provider's
@@ -22,18 +33,23 @@ usual one (a batched answer meets the same contract as a single one).
 
 When the answers to batches keep having no usable item (a model or gateway
 that cannot answer them), the process sends single calls only for a while.
-A caller never waits longer than the batch wait, the quota wait, the
-provider's timeout and a margin: then it gets a transient ``ai_timeout``.
+Only whole answers count, and only when their halves are unusable too: one
+item that spoils an answer (or gets it blocked) cannot turn batches off for
+everyone. A caller never waits longer than the batch wait, the quota wait
+and the provider's timeout once per round of splitting, and a margin: then
+it gets a transient ``ai_timeout``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
+import math
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -42,7 +58,14 @@ from django.conf import settings
 
 from summaries import metrics
 from summaries.errors import JobError, QuotaWait
-from summaries.providers import BatchItem, BatchProvider, Provider, SummaryResult, batching_of
+from summaries.providers import (
+    BatchItem,
+    BatchProvider,
+    Provider,
+    RequestRejected,
+    SummaryResult,
+    batching_of,
+)
 from summaries.services import ai_quota
 
 # Batches in flight at once in one process. With WORKER_CONCURRENCY (100)
@@ -59,6 +82,11 @@ MARGIN_S = 5.0
 # process sends single calls only, for OFF_S, then tries batches again.
 UNUSABLE_IN_A_ROW = 3
 OFF_S = 300.0
+# Texts a blocked or refused batch was split down to (the culprit, and
+# perhaps one innocent beside it), most recent first: they go alone when
+# they come again. A bounded set: an anonymous client can only push out
+# older entries.
+LONERS = 4096
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +106,19 @@ class Batcher:
     """Collects items into batches for ``provider`` (thread-safe; one per process)."""
 
     def __init__(self, provider: BatchProvider, *, size: int, wait_s: float,
-                 timeout_s: float) -> None:
+                 timeout_s: float, max_chars: int = 30_000) -> None:
         if size < 2:
             raise ValueError("a batch holds at least 2 items")
         self._provider = provider
         self._namespace = provider.cache_namespace
         self._size = size
+        self._max_chars = max_chars  # of text in one batch, all items together
         self._wait_s = max(0.0, wait_s)
         self._timeout_s = timeout_s
         self._queue: deque[_Waiting] = deque()
         self._unusable = 0  # batches in a row whose answer had no usable item
         self._off_until = 0.0  # monotonic time until which items go alone
+        self._loners: OrderedDict[bytes, None] = OrderedDict()
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._executor = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="ai-batch")
@@ -101,18 +131,23 @@ class Batcher:
         """Whether batches are off for now (answers to them kept being unusable)."""
         return time.monotonic() < self._off_until
 
-    def summarize(self, text: str, title: str | None = None,
-                  language: str | None = None) -> SummaryResult | None:
+    def summarize(self, text: str, language: str | None = None) -> SummaryResult | None:
         """``text``'s contract-checked summary from a batched call, or None when
         it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
         the quota) or a transient/permanent ``JobError`` (the batch call failed,
         or took longer than it may)."""
+        digest = _digest(text)
         with self._cond:
-            waiting = _Waiting(BatchItem(str(next(self._ids)), text, title, language),
+            if digest in self._loners:  # blocked or refused with others before
+                self._loners.move_to_end(digest)
+                return None
+            waiting = _Waiting(BatchItem(str(next(self._ids)), text, language),
                                ai_quota.estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
             self._cond.notify()
-        bound = self._wait_s + QUOTA_MAX_WAIT_S + self._timeout_s + MARGIN_S
+        # A batch split down to single items takes one call per round.
+        rounds = math.ceil(math.log2(self._size))
+        bound = self._wait_s + rounds * (QUOTA_MAX_WAIT_S + self._timeout_s) + MARGIN_S
         try:
             return waiting.future.result(timeout=bound)
         except FutureTimeout:
@@ -135,39 +170,98 @@ class Batcher:
             self._executor.submit(self._run, batch)
 
     def _next_batch(self) -> list[_Waiting]:
-        """Blocks until an item waits, then until the batch is full or the
-        first item has waited ``wait_s``; takes at most ``size`` items."""
+        """Blocks until an item waits, then until the batch is full (``size``
+        items, or ``max_chars`` of text) or the first item has waited
+        ``wait_s``; takes at most ``size`` items and ``max_chars`` of text
+        (always one item at least: a longer one is refused alone)."""
         with self._cond:
             while not self._queue:
                 self._cond.wait()
             deadline = self._queue[0].arrived + self._wait_s
-            while len(self._queue) < self._size and (left := deadline - time.monotonic()) > 0:
+            while (len(self._queue) < self._size
+                   and sum(len(w.item.text) for w in self._queue) < self._max_chars
+                   and (left := deadline - time.monotonic()) > 0):
                 self._cond.wait(left)
-            return [self._queue.popleft() for _ in range(min(self._size, len(self._queue)))]
+            batch = [self._queue.popleft()]
+            chars = len(batch[0].item.text)
+            while (self._queue and len(batch) < self._size
+                   and chars + len(self._queue[0].item.text) <= self._max_chars):
+                chars += len(self._queue[0].item.text)
+                batch.append(self._queue.popleft())
+            if self._queue:
+                self._cond.notify()  # the rest goes on in the next batch
+            return batch
 
     def _run(self, batch: list[_Waiting]) -> None:
-        live = [w for w in batch if w.future.set_running_or_notify_cancel()]
-        if len(live) <= 1:
-            for waiting in live:  # alone: asked the ordinary way, by its caller
+        self._settle([w for w in batch if w.future.set_running_or_notify_cancel()], whole=True)
+
+    def _settle(self, group: list[_Waiting], *, whole: bool, refused: bool = False) -> None:
+        """Answer every caller in ``group`` (one batch, or a part of one split
+        off; ``refused``: from a batch blocked or refused for what it held):
+        one call for all of them, split further when the call is refused for
+        what it holds. Never raises: each future gets its outcome."""
+        if len(group) <= 1:
+            for waiting in group:  # alone: asked the ordinary way, by its caller
+                if refused:
+                    self._remember_loner(waiting.item.text)
                 waiting.future.set_result(None)
             return
         try:
-            ai_quota.acquire(self._namespace, tokens=sum(w.tokens for w in live),
+            ai_quota.acquire(self._namespace, tokens=sum(w.tokens for w in group),
                              max_wait=QUOTA_MAX_WAIT_S)
-            results = self._provider.summarize_batch([w.item for w in live])
-            metrics.record_ai_call(self._provider, [w.item.text for w in live],
+            results = self._provider.summarize_batch([w.item for w in group])
+            metrics.record_ai_call(self._provider, [w.item.text for w in group],
                                    [r for r in results.values() if isinstance(r, SummaryResult)])
-        except Exception as exc:  # QuotaWait, JobError, Valkey down ...: everyone's
-            for waiting in live:
-                waiting.future.set_exception(exc)
+        except JobError as exc:
+            if exc.code == "ai_blocked" or isinstance(exc, RequestRejected):
+                # About what the batch holds, not about each item; nor about
+                # batches as such: not counted by _judge.
+                self._split(group, refused=True)
+                return
+            self._fail(group, exc)  # 429, 5xx, timeout: everyone's, retried as a batch
             return
-        for waiting in live:
+        except Exception as exc:  # QuotaWait, Valkey down ...: everyone's
+            self._fail(group, exc)
+            return
+        usable = any(isinstance(r, SummaryResult) for r in results.values())
+        if whole and not usable:
+            # No usable item: a model that cannot answer batches, or one item
+            # that spoilt the answer? The halves tell (one call more each).
+            self._judge(usable=False)
+            self._split(group, refused=False)
+            return
+        if usable:
+            self._judge(usable=True)
+        for waiting in group:  # an unusable item is asked alone by its caller
             result = results.get(waiting.item.id)
             waiting.future.set_result(result if isinstance(result, SummaryResult) else None)
-        self._judge(any(isinstance(r, SummaryResult) for r in results.values()))
 
-    def _judge(self, usable: bool) -> None:
-        """Count answers that had no usable item; turn batches off for OFF_S
+    def _split(self, group: list[_Waiting], *, refused: bool) -> None:
+        """Settle the two halves of ``group`` (the second in the pool: the
+        halves overlap, so a caller waits one call per round of splitting)."""
+        middle = len(group) // 2
+        try:
+            self._executor.submit(self._settle, group[middle:], whole=False, refused=refused)
+        except RuntimeError as exc:  # the pool is shut down (interpreter exit)
+            self._fail(group[middle:], exc)
+        self._settle(group[:middle], whole=False, refused=refused)
+
+    def _remember_loner(self, text: str) -> None:
+        digest = _digest(text)
+        with self._cond:
+            self._loners[digest] = None
+            self._loners.move_to_end(digest)
+            while len(self._loners) > LONERS:
+                self._loners.popitem(last=False)
+
+    @staticmethod
+    def _fail(group: list[_Waiting], exc: BaseException) -> None:
+        for waiting in group:
+            waiting.future.set_exception(exc)
+
+    def _judge(self, *, usable: bool) -> None:
+        """Count whole answers that had no usable item; a usable answer (of a
+        batch or of a half) resets the count. Turns batches off for OFF_S
         after UNUSABLE_IN_A_ROW of them."""
         with self._cond:
             self._unusable = 0 if usable else self._unusable + 1
@@ -177,6 +271,11 @@ class Batcher:
             self._off_until = time.monotonic() + OFF_S
         logger.warning("%d batched AI answers in a row had no usable item: single calls "
                        "only for %.0f s", UNUSABLE_IN_A_ROW, OFF_S)
+
+
+def _digest(text: str) -> bytes:
+    # surrogatepass: a text may hold lone surrogates (cleaned only on output).
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 _lock = threading.Lock()
@@ -209,7 +308,8 @@ def batcher_for(provider: Provider, text: str) -> Batcher | None:
         if built is None or built[0] != os.getpid() or built[1] is not provider:
             batcher = Batcher(batch_provider, size=size,
                               wait_s=settings.AI_BATCH_WAIT_MS / 1000,
-                              timeout_s=batch_provider.timeout_s)
+                              timeout_s=batch_provider.timeout_s,
+                              max_chars=settings.AI_MAX_INPUT_CHARS)
             built = (os.getpid(), provider, batcher)
             _batcher = built
     return built[2]

@@ -35,6 +35,7 @@ def summarizer() -> Provider:
                     openai_model=settings.OPENAI_MODEL,
                     openai_base_url=settings.OPENAI_BASE_URL,
                     openai_timeout_s=settings.OPENAI_TIMEOUT,
+                    max_response_bytes=settings.AI_MAX_RESPONSE_BYTES,
                 )
             provider = _provider
     return provider

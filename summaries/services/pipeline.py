@@ -66,7 +66,7 @@ def run(
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
     if item.kind == TEXT:
-        return _summarize(item.value, None, on_stage, item.language)
+        return _summarize(item.value, on_stage, item.language)
 
     page, article = fetch_article(item.value, on_stage)
     # Different URLs with the same article text share one summary: the
@@ -77,7 +77,7 @@ def run(
         outcome = from_cache(hit)
     else:
         try:
-            outcome = _summarize(article.text, article.title, on_stage, item.language)
+            outcome = _summarize(article.text, on_stage, item.language)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
@@ -111,23 +111,24 @@ def article_key(text: str, namespace: str, language: str | None = None) -> str:
     return NormalizedInput(TEXT, normalize_text(text), language).cache_key(namespace)
 
 
-def _summarize(text: str, title: str | None, on_stage: Callable[[str], None],
+def _summarize(text: str, on_stage: Callable[[str], None],
                language: str | None = None) -> Outcome:
     """One AI call, within the provider's shared quota (raises QuotaWait when
     it is used up for longer than a moment). A short text may share its call
     with others waiting in this process (services/batching.py); one that was
     alone in its batch, or whose part of the batch answer was unusable, is
-    then asked alone."""
+    then asked alone. Only ``text`` and ``language`` reach the model (no
+    page title): the result is cached under their key, for everyone."""
     provider = summarizer()
     if (batcher := batching.batcher_for(provider, text)) is not None:
         on_stage("summarizing")
-        batched = batcher.summarize(text, title, language)  # the batch takes the quota
+        batched = batcher.summarize(text, language)  # the batch takes the quota
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=ai_quota.estimate_tokens(text))
     on_stage("summarizing")
-    result = provider.summarize(text, title=title, language=language)
+    result = provider.summarize(text, language=language)
     metrics.record_ai_call(provider, [text], [result])
     return Outcome(result.summary, result.tags, cached=False)
 

@@ -39,6 +39,13 @@ under an id that was not asked, ``batch_unsupported`` answers the whole array
 with one summary object (as a model that cannot do batches would).
 ``items_per_call`` counts the items of each call (1 for a single prompt).
 
+Modes about what a prompt holds (batch or single): ``block_word`` blocks
+(``promptFeedback.blockReason = SAFETY``) any prompt whose user text holds
+``block_word``, as a safety filter blocks a whole batch for one item's text,
+and answers the others ``ok``; ``context_limit`` answers HTTP 400
+INVALID_ARGUMENT to a prompt of more than ``context_tokens`` tokens (4
+characters each), ``ok`` to the others.
+
 Answers from a broken gateway or network rather than from Gemini:
 
 ``html``         200 with an HTML page (a proxy's error page or login wall)
@@ -49,6 +56,11 @@ Answers from a broken gateway or network rather than from Gemini:
 ``drip``         200 and headers at once, then the body's first ``drip_bytes``
                  bytes one every ``drip_s`` seconds, then the rest (a valid answer)
 ``drip_headers`` the same, but dripping the status line and headers themselves
+``huge``         200 with a valid answer padded with whitespace to ``huge_bytes``
+                 (Content-Length says so); ``huge_sent`` counts the bytes the
+                 client took before it hung up
+``huge_unsized`` the same without Content-Length (the body ends when the
+                 connection closes)
 
 Counters live in this (the test's) process; worker processes reach it over HTTP.
 """
@@ -71,7 +83,8 @@ MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_ret
                    "unavailable", "rejected",
                    "hang", "blocked", "safety",
                    "truncated", "bad", "bad_then_ok", "nul", "html", "not_object", "wrong_shape",
-                   "bad_gzip", "html_error", "drip", "drip_headers"})
+                   "bad_gzip", "html_error", "drip", "drip_headers", "huge", "huge_unsized",
+                   "block_word", "context_limit"})
 _PATH = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:?]+):generateContent$")
 _TEXT = re.compile(r"<text>\n?(?P<text>.*)\n?</text>", re.S)
 _ERRORS = {
@@ -105,12 +118,18 @@ class FakeGemini(LoopbackServer[Call]):
         self.drip_s = 1.0  # "drip" modes: seconds between bytes
         self.drip_bytes = 12  # "drip" modes: how many bytes are dripped
         self.retry_after_s = 3  # the delay the "rate_limit_retry_*" modes ask for
+        self.huge_bytes = 100 * 1024 * 1024  # "huge" modes: the body's size
+        self.huge_sent = 0  # "huge" modes: bytes of the body the client took
+        self.block_word = "forbiddenword"  # "block_word": prompts holding it are blocked
+        self.context_tokens = 2048  # "context_limit": the longest prompt taken
 
     def reset(self) -> None:
         """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
         super().reset()
         self.drip_s, self.drip_bytes = 1.0, 12
         self.retry_after_s = 3
+        self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
+        self.block_word, self.context_tokens = "forbiddenword", 2048
 
     @property
     def items_per_call(self) -> list[int]:
@@ -164,9 +183,20 @@ class FakeGemini(LoopbackServer[Call]):
             ]
             send(handler, status, payload)
             return
+        if mode == "context_limit" and (tokens := prompt_tokens(call.prompt)) > self.context_tokens:
+            send(handler, 400, _error(400, "INVALID_ARGUMENT",
+                                      f"The input token count ({tokens}) exceeds the maximum "
+                                      f"number of tokens allowed ({self.context_tokens})."))
+            return
+        if mode == "block_word" and self.block_word in call.user_text:
+            mode = "blocked"
         if mode in _BROKEN:
             status, content_type, data, extra = _BROKEN[mode]
             send_raw(handler, status, content_type, data, extra)
+            return
+        if mode in ("huge", "huge_unsized"):
+            data = json.dumps(_answer("ok", call, number)).encode()
+            self.huge_sent = send_huge(handler, data, self.huge_bytes, mode == "huge")
             return
         if mode in ("drip", "drip_headers"):
             self._drip(handler, release, _answer("ok", call, number), mode == "drip_headers")
@@ -191,6 +221,33 @@ class FakeGemini(LoopbackServer[Call]):
                 return
         handler.wfile.write(raw[dripped:])
         handler.close_connection = True
+
+
+def prompt_tokens(prompt: str) -> int:
+    """A prompt's tokens as the fakes count them: 4 characters each."""
+    return len(prompt) // 4 + 1
+
+
+def send_huge(handler: BaseHTTPRequestHandler, data: bytes, size: int, sized: bool) -> int:
+    """Send ``data`` (JSON) padded with whitespace to ``size`` bytes, with or
+    without Content-Length; returns how many body bytes the client took."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json; charset=UTF-8")
+    if sized:
+        handler.send_header("Content-Length", str(size))
+    handler.end_headers()
+    sent, chunk = 0, b" " * (64 * 1024)
+    try:
+        handler.wfile.write(data)
+        sent = len(data)
+        while sent < size:
+            piece = chunk[: size - sent]
+            handler.wfile.write(piece)
+            sent += len(piece)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client stopped reading: as it should
+    handler.close_connection = True
+    return sent
 
 
 def _texts_of(body: dict[str, Any]) -> tuple[list[str], list[str]]:

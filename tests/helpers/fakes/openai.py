@@ -27,7 +27,13 @@ with ``Retry-After: <retry_after_s>``); ``server_error`` (500),
 ``unauthorized`` (401), ``not_found`` (404, an unknown model); ``hang`` (no
 answer for ``hang_s``); ``content_filter`` and ``length`` (those
 finish_reasons); ``refusal`` (a refusal message); ``bad`` (an answer that
-breaks the contract), ``bad_then_ok``; ``html`` (200 with an HTML page).
+breaks the contract), ``bad_then_ok``; ``html`` (200 with an HTML page);
+``huge`` and ``huge_unsized`` (a valid answer padded to ``huge_bytes``, with
+and without Content-Length; ``huge_sent``: the bytes the client took);
+``context_limit`` (HTTP 400 ``context_length_exceeded``, as vLLM and OpenAI
+answer, to a request over ``context_tokens`` tokens of 4 characters; ``ok``
+to the others); ``block_word`` (a ``content_filter`` finish for a request
+whose user text holds ``block_word``, ``ok`` for the others).
 """
 
 from __future__ import annotations
@@ -38,12 +44,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.helpers.fakes.gemini import _batch_items, _summary_of
+from tests.helpers.fakes.gemini import _batch_items, _summary_of, prompt_tokens, send_huge
 from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "server_error", "unavailable",
                    "rejected", "unauthorized", "not_found", "hang", "content_filter", "length",
-                   "refusal", "bad", "bad_then_ok", "html"})
+                   "refusal", "bad", "bad_then_ok", "html", "huge", "huge_unsized",
+                   "context_limit", "block_word"})
 FORMATS = frozenset({"json_schema", "json_object"})
 _ERRORS = {
     "rate_limit": (429, "rate_limit_exceeded", "Rate limit reached for requests"),
@@ -80,11 +87,15 @@ class FakeOpenAI(LoopbackServer[Call]):
         super().__init__(host, port)
         self.formats: set[str] = set(FORMATS)
         self.retry_after_s = 3
+        self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
+        self.block_word, self.context_tokens = "forbiddenword", 2048
 
     def reset(self) -> None:
         super().reset()
         self.formats = set(FORMATS)
         self.retry_after_s = 3
+        self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
+        self.block_word, self.context_tokens = "forbiddenword", 2048
 
     @property
     def base_url(self) -> str:
@@ -119,6 +130,15 @@ class FakeOpenAI(LoopbackServer[Call]):
         if mode == "hang":
             self.wait(release, self.hang_s)
             return
+        if mode == "context_limit" and (
+                tokens := prompt_tokens(call.system + call.user)) > self.context_tokens:
+            send(handler, 400, _error(400, "context_length_exceeded",
+                                      f"This model's maximum context length is "
+                                      f"{self.context_tokens} tokens. However, your messages "
+                                      f"resulted in {tokens} tokens.", param="messages"))
+            return
+        if mode == "block_word" and self.block_word in call.user:
+            mode = "content_filter"
         if mode in _ERRORS:
             status, code, message = _ERRORS[mode]
             extra = {"Retry-After": str(self.retry_after_s)} if mode.endswith("retry_after") \
@@ -127,6 +147,10 @@ class FakeOpenAI(LoopbackServer[Call]):
             return
         if mode == "html":
             send_raw(handler, 200, "text/html; charset=utf-8", _HTML)
+            return
+        if mode in ("huge", "huge_unsized"):
+            data = json.dumps(_completion("ok", call, number)).encode()
+            self.huge_sent = send_huge(handler, data, self.huge_bytes, mode == "huge")
             return
         send(handler, 200, _completion(mode, call, number))
 
