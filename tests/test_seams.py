@@ -14,11 +14,16 @@ stack of their own when they stop a server.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +42,7 @@ from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.polling import wait_for
 from tests.helpers.processes import WebServer, Worker, free_port
-from tests.helpers.sse import Reader
+from tests.helpers.sse import Reader, read_events
 from tests.helpers.stack import Stack, stack_of
 from tests.helpers.texts import text_about, unique_text
 
@@ -216,6 +221,10 @@ def test_seam_run_at_x_killedworker_the_tick_starts_the_job_once_when_due(
     doomed.kill()
     wait_for(lambda: not doomed.alive(), 5, "the worker to die")
     assert Job.objects.get(id=job_id).status == Job.Status.SCHEDULED  # not due yet
+    # Its message is stranded among the unacknowledged, out of any queue.
+    assert any(entry[0]["headers"]["task"] == "summaries.start_scheduled_job"
+               and job_id in entry[0]["headers"]["argsrepr"]
+               for entry in map(json.loads, stack.client().hvals(queues.UNACKED)))
     replacement = start_worker("replacement")
     done = api.wait(job_id, timeout=RECOVERY_S)
 
@@ -322,23 +331,39 @@ class CacheOutage:
     marker: str | None  # inflight:<key> on the main server after ``after``
 
 
+@contextlib.contextmanager
+def cache_split(base: Path, worker_env: dict[str, str],
+                **env: str) -> Iterator[tuple[Stack, ValkeyServer]]:
+    """A stack whose cache has a Valkey of its own (CACHE_VALKEY_URL, no AOF,
+    allkeys-lru as in production), with an API and a worker."""
+    cache_server = ValkeyServer(port=free_port(), data_dir=base / "cache-valkey",
+                                config={"appendonly": "no", "maxmemory-policy": "allkeys-lru"})
+    cache_server.start()
+    try:
+        with stack_of(base / "stack", worker_env, aof=False, WORKER_CONCURRENCY="4",
+                      CACHE_VALKEY_URL=f"redis://127.0.0.1:{cache_server.port}/0",
+                      **env) as stack:
+            stack.api()
+            stack.worker("split")
+            yield stack, cache_server
+    finally:
+        if cache_server.is_running():
+            cache_server.stop()
+
+
 @pytest.fixture(scope="module")
 def cache_outage(tmp_path_factory: pytest.TempPathFactory, worker_env: dict[str, str],
                  gemini_server: FakeGemini) -> Iterator[CacheOutage]:
     """The story once, for the tests that read it: a job reaches the AI, the
     cache's server stops, the job finishes, a new input is submitted, the
     server comes back (empty: no AOF), and the job's input is submitted."""
-    base = tmp_path_factory.mktemp("seams-cache-outage")
     gemini = gemini_server
     gemini.reset()
-    cache_server = ValkeyServer(port=free_port(), data_dir=base / "cache-valkey",
-                                config={"appendonly": "no", "maxmemory-policy": "allkeys-lru"})
-    cache_server.start()
     try:
-        with stack_of(base / "stack", worker_env, aof=False, WORKER_CONCURRENCY="4",
-                      CACHE_VALKEY_URL=f"redis://127.0.0.1:{cache_server.port}/0") as stack:
-            api = stack.api()
-            stack.worker("cache-outage")
+        with cache_split(tmp_path_factory.mktemp("seams-cache-outage"),
+                         worker_env) as (stack, cache_server):
+            assert stack.web is not None
+            api = Api(stack.web.url)
             gemini.delay_s = 1.5
             text = unique_text("cache outage")
             submitted = api.submit(text)
@@ -359,8 +384,6 @@ def cache_outage(tmp_path_factory: pytest.TempPathFactory, worker_env: dict[str,
                               json.loads(raw) if raw else None, marker)
     finally:
         gemini.reset()
-        if cache_server.is_running():
-            cache_server.stop()
 
 
 def test_seam_twovalkey_x_valkeydown_a_job_outlives_its_cache_and_is_a_hit_after(
@@ -469,3 +492,110 @@ def test_seam_twovalkey_x_valkeydown_the_hit_from_the_row_is_cached_again(
     assert outage.entry is not None and outage.entry["job_id"] == outage.done["job_id"], (
         outage.entry)
     assert outage.marker is None
+
+
+# --- if time allowed: streams, callbacks and purges meet Valkey's outages ---------------
+
+
+def test_seam_sse_x_valkeydown_a_stream_ends_with_valkey_and_relays_again_once_back(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    with stack_of(tmp_path, worker_env, SSE_HEARTBEAT_SECONDS="0.5",
+                  SSE_MAX_SECONDS="60") as stack:
+        api = stack.api()  # no worker yet: the job waits in the queue (AOF keeps it)
+        job_id = api.submit(unique_text("stream outage")).json()["job_id"]
+        url = f"{api.base_url}/api/jobs/{job_id}/events"
+        reader = Reader(url, timeout=30)
+        [first] = reader.wait_events(1)
+        assert (first.name, first.data["status"]) == ("status", "pending"), first
+
+        stack.stop_valkey()
+        cut = reader.join(30)  # ended, not hung, and no 5xx
+        assert cut.status == 200 and cut.ended_by_server
+        assert "result" not in [e.name for e in cut.events]
+        down = read_events(url, timeout=15)  # no live updates: the state now, then the end
+        assert down.status == 200 and down.ended_by_server, down
+        assert [(e.name, e.data["status"]) for e in down.events] == [("status", "pending")]
+
+        stack.start_valkey()
+        back = Reader(url, timeout=60)
+        back.wait_events(1)
+        stack.worker("after-outage")
+        stream = back.join(60)
+        assert stream.ended_by_server
+        last = stream.events[-1]
+        assert last.name == "result" and last.data["status"] == "completed", last
+        assert last.data == api.status(job_id).json()
+        assert gemini.calls == 1
+
+
+def test_seam_webhooks_x_valkeydown_a_completion_during_a_stall_is_delivered_once(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini,
+        receiver: FakeReceiver) -> None:
+    with stack_of(tmp_path, worker_env) as stack:
+        api = stack.api()
+        stack.worker("stall")
+        stack.beat()  # its tick is the safety net for a release that could not be sent
+        gemini.delay_s = 1.5
+        path = f"/stalled-{uuid.uuid4().hex[:6]}"
+        job_id = api.submit(unique_text("stalled callback"),
+                            callback_url=receiver.url(path)).json()["job_id"]
+        wait_for(lambda: api.status(job_id).json()["stage"] == "summarizing", 20,
+                 "the job to reach the AI")
+        pid = stack.valkey._process.pid
+        os.kill(pid, signal.SIGSTOP)  # frozen while the AI answers and the job finishes
+        try:
+            time.sleep(6)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        done = api.wait(job_id, timeout=60)
+        assert done["status"] == "completed", done
+        [delivery] = callbacks_settled(api, job_id)
+        assert delivery["status"] == "delivered", delivery
+        [got] = receiver.wait_for(path, 1)
+        assert got.headers["X-SmartCache-Event"] == "job.completed"
+        assert (got.json()["job_id"], got.json()["summary"]) == (job_id, done["summary"])
+        assert {r.delivery_id for r in receiver.received(path)} == {delivery["delivery_id"]}
+        assert gemini.calls == 1
+
+
+def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_process(
+        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
+    # Copies in memory would outlive the test: only the announcement can drop one.
+    with cache_split(tmp_path, worker_env, LOCAL_CACHE_SECONDS="600") as (stack, cache_server):
+        assert stack.web is not None
+        api = Api(stack.web.url)
+        other_web = WebServer(stack.env, workers=1)
+        try:
+            other_web.start()
+            other = Api(other_web.url)
+            text = unique_text("split purge")
+            first = api.submit(text).json()["job_id"]
+            assert api.wait(first)["status"] == "completed"
+            for _ in range(2):  # the second read is from that process's memory
+                held = other.submit(text)
+                assert (held.status_code, held.json()["job_id"]) == (200, first), held.text
+            key = held.headers["X-Cache-Key"]
+            cache, main = client_of(cache_server), stack.client()
+            assert cache.exists(f"summary:{key}")
+
+            purged = api.http.post(f"{api.base_url}/api/cache/purge", json={"input": text},
+                                   timeout=10)
+            assert purged.status_code == 200, purged.text
+            assert (purged.json()["cache_key"], purged.json()["deleted"],
+                    purged.json()["jobs_purged"]) == (key, True, 1)
+            assert not cache.exists(f"summary:{key}") and not main.exists(f"summary:{key}")
+            answers: list[requests.Response] = []
+
+            def dropped() -> bool:
+                answers.append(other.submit(text))
+                return answers[-1].status_code == 202
+
+            wait_for(dropped, 20, "the other process to drop its copy")
+            assert all(a.status_code == 200 and a.json()["job_id"] == first
+                       for a in answers[:-1]), [a.text for a in answers]
+            assert answers[-1].headers["X-Cache"] == "MISS"
+            assert api.wait(answers[-1].json()["job_id"])["status"] == "completed"
+            assert gemini.calls == 2
+        finally:
+            other_web.stop()
