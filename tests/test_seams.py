@@ -2,14 +2,17 @@
 
 Each test is named after the pair it proves (``test_seam_<a>_x_<b>_...``):
 a worker SIGKILLed while batching, calling back, holding a countdown or
-feeding a stream; the cache's own Valkey (CACHE_VALKEY_URL) stopped mid-job;
-a refresh whose AI call fails; a plain submit joining a store:false job; a
-bulk item with run_at; an API process whose database is unreachable.
+feeding a stream; an API process whose database is unreachable; the cache's
+Valkey (its own server, or the one server) stopped mid-job; a refresh whose
+AI call fails; a plain submit joining a store:false job; a bulk item with
+run_at; a stream and a callback across a Valkey outage; a purge with the
+cache on its own server.
 
 The kill tests share one stack (its own Valkey, an API, beat) with short
 leases (KILL_TIMINGS); each starts its own doomed worker and replacement,
-stopped when it ends. The others use the session's API and worker, or a
-stack of their own when they stop a server.
+stopped when it ends. An outage story runs once in a module fixture and is
+read by two tests: what works, and a defect marked xfail. The others use the
+session's API and worker, or a stack of their own when they stop a server.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def receiver() -> Iterator[FakeReceiver]:
 def kill_stack(tmp_path_factory: pytest.TempPathFactory,
                worker_env: dict[str, str]) -> Iterator[tuple[Stack, Api]]:
     """A stack with an API and beat (its reconciler and tick) and no worker."""
-    with stack_of(tmp_path_factory.mktemp("seams-kill"), worker_env, aof=True,
+    with stack_of(tmp_path_factory.mktemp("seams-kill"), worker_env, aof=True,  # mypy: **env
                   **KILL_TIMINGS) as stack:
         api = stack.api()
         stack.beat()
