@@ -144,9 +144,14 @@ class Batch:
     cache: redis.client.Pipeline
 
     def execute(self) -> None:
-        self.cache.execute()
-        if self.main is not self.cache:
-            self.main.execute()
+        """Send both; the main server's part even when the cache's failed (its
+        server down), so the in-flight marker is released and the job's end
+        announced; the cache's error is raised after."""
+        try:
+            self.cache.execute()
+        finally:
+            if self.main is not self.cache:
+                self.main.execute()
 
 
 def batch() -> Batch:

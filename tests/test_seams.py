@@ -1,25 +1,370 @@
-"""Seams: two shared mechanisms met in one story, with real processes.
+"""The seam matrix: every pair of the service's shared mechanisms, and for
+each pair a decision: the tests that prove the two together, or why none is
+needed. A new feature or mechanism adds its row here; the two tests at the
+end of this module fail while a pair is missing or names a test that does
+not exist.
 
-Each test is named after the pair it proves (``test_seam_<a>_x_<b>_...``):
-a worker SIGKILLed while batching, calling back, holding a countdown or
-feeding a stream; an API process whose database is unreachable; the cache's
-Valkey (its own server, or the one server) stopped mid-job; a refresh whose
-AI call fails; a plain submit joining a store:false job; a bulk item with
-run_at; a stream and a callback across a Valkey outage; a purge with the
-cache on its own server.
+The mechanisms: key (the cache key and dedup/join of identical inputs),
+purge, language, store (store:false), maxage (max_age and refresh), batching
+(AI batches and bulk submits), webhooks, sse, watches, run_at, fastpath (the
+in-memory hits of summaries/api/fastpath.py), twovalkey (CACHE_VALKEY_URL: a
+cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
+aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
+an oversized answer), hostile (an anonymous client: floods, odd headers and
+bodies, SSRF, another client's data).
 
-The kill tests share one stack (its own Valkey, an API, beat) with short
-leases (KILL_TIMINGS); each starts its own doomed worker and replacement,
-stopped when it ends. An outage story runs once in a module fixture and is
-read by two tests: what works, and a defect marked xfail. The others use the
-session's API and worker, or a stack of their own when they stop a server.
+The tests of this module are the stories no other module told, through real
+processes: a worker SIGKILLed while batching, calling back, holding a
+countdown or feeding a stream; an API whose database is unreachable; the
+cache's Valkey (its own server, or the one server) stopped mid-job; a
+refresh whose AI call fails; a plain submit joining a store:false job; a
+bulk item with run_at; a stream and a callback across a Valkey outage; a
+purge with the cache on its own server. The kill tests share one stack with
+short leases (KILL_TIMINGS); an outage story runs once in a module fixture
+and is read by two tests.
+
+Matrix (``a x b | tested | tests…: what they show`` or ``a x b | untested |
+why``; a line that starts with spaces goes on with the one before):
+
+key x purge | tested |
+    tests/test_cache_control.py::test_purge_by_key_makes_the_next_submit_a_miss: after a purge
+    the next submit is a MISS, summarised anew, the purged row never re-caches
+key x language | tested |
+    tests/test_language.py::test_a_text_asked_in_its_own_language_shares_the_plain_key,
+    tests/test_ai_prompt_inputs.py::test_asking_for_the_texts_own_language_sends_the_plain_prompt:
+    a language is keyed apart only when it changes the answer, and then the prompt is the plain
+    one
+key x store | tested |
+    tests/test_seams.py::test_seam_key_x_store_a_plain_submit_joining_a_store_false_job_caches_nothing,
+    tests/test_cache_control.py::test_store_false_caches_nothing_and_forgets_the_input: a join
+    of a store:false job caches nothing; a store:false submit may read the cache
+key x maxage | tested |
+    tests/test_cache_control.py::test_max_age_refreshes_only_a_summary_older_than_it,
+    tests/test_cache_control.py::test_a_completed_row_is_not_reused_past_max_age: an older entry
+    or row is refreshed, a young one is a HIT
+key x batching | tested |
+    tests/test_batching.py::test_short_texts_waiting_together_share_calls_each_with_its_own_result,
+    tests/test_bulk.py::test_a_mixed_batch_is_answered_item_by_item_in_order: each batched text
+    gets its own result and key; a repeated bulk item joins its twin
+key x webhooks | tested | tests/test_webhooks.py::test_joined_submits_each_get_their_delivery,
+    tests/test_webhooks.py::test_a_cache_hit_still_calls_back: a MISS and a JOIN each get a
+    delivery; a HIT calls back at once
+key x sse | untested | a HIT or JOINED answer names an existing job, whose stream is that job's
+    stream: nothing of the key reaches SSE (a finished job's stream is test_events' late-client
+    test)
+key x watches | tested |
+    tests/test_watches.py::test_a_changed_page_is_summarised_again_and_calls_back: a change
+    re-summarises under the URL's key and replaces the entry for every client
+key x run_at | tested | tests/test_run_at.py::test_a_scheduled_job_is_neither_a_hit_nor_joined:
+    a scheduled job is neither answered from the cache nor joined
+key x fastpath | tested |
+    tests/test_fastpath.py::test_a_hit_from_memory_is_the_same_answer_as_from_valkey: a hit from
+    memory is the Valkey hit, body and headers
+key x twovalkey | tested |
+    tests/test_cache_server.py::test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other:
+    summaries on the cache server, markers and queues on the main one
+key x valkeydown | tested |
+    tests/test_seams.py::test_seam_key_x_valkeydown_a_job_finished_while_valkey_was_down_is_a_hit_after,
+    tests/test_seams.py::test_seam_key_x_valkeydown_the_hit_from_the_row_is_cached_again: a job
+    finished during an outage is a HIT from its row and cached again (its stale marker dropped)
+key x dbdown | tested |
+    tests/test_seams.py::test_seam_key_x_dbdown_hits_still_answer_and_a_refused_miss_leaves_no_marker:
+    hits answer, a miss is a JSON 503 that leaves no in-flight marker
+key x killedworker | tested |
+    tests/test_faults.py::test_a_worker_killed_mid_job_is_replaced_and_the_job_completes: one
+    row per input and one summary after a SIGKILL
+key x aierror | tested | tests/test_faults.py::test_permanent_ai_errors_fail_at_once: a failed
+    job caches nothing and leaves no marker; the next submit makes a new job
+key x hostile | tested |
+    tests/test_pipeline.py::test_a_burst_of_identical_submits_costs_one_ai_call: a burst of
+    identical submits costs one AI call and no 5xx
+purge x language | tested |
+    tests/test_cache_control.py::test_purge_by_input_purges_every_language_it_was_asked_in,
+    tests/test_valkey_purge.py::test_purging_an_input_purges_each_of_its_many_languages: purge
+    by input purges every language variant
+purge x store | untested | a store:false input has no entry: purge answers deleted:false and
+    marks rows that could never re-cache anyway; nothing a client sees changes
+purge x maxage | untested | after a purge there is no entry and no reusable row, so the next
+    submit is a MISS whatever its max_age
+purge x batching | untested | a batch item is keyed and answered exactly as a single submit
+    (test_bulk), so a purged input is a MISS there too
+purge x webhooks | untested | purge touches entries and completed rows, never deliveries: they
+    do not meet
+purge x sse | untested | purge changes no job's state and publishes no job event: they do not
+    meet
+purge x watches | untested | purge leaves a watch's content hash: the URL stays uncached until a
+    submit or a change; the watch does not re-summarise an unchanged page (documented)
+purge x run_at | untested | a scheduled job is not active and is left alone; when it runs it
+    finds no entry and summarises (README, Cache control)
+purge x fastpath | tested |
+    tests/test_cache_control.py::test_purge_by_input_stops_every_process_serving_it: another
+    gunicorn's memory copy stops answering
+purge x twovalkey | tested |
+    tests/test_seams.py::test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_process,
+    tests/test_cache_server.py::test_a_purge_reaches_every_variant_and_every_process_on_the_cache_server:
+    the entry leaves the cache server and every process's memory
+purge x valkeydown | untested | purge is an operator's call that answers the usual JSON 503 when
+    Valkey is down (the API's mapping, test_api's Valkey-down test); a retry is idempotent
+purge x dbdown | untested | the per-input lock is taken first, so a purge with the database down
+    is a JSON 503 with nothing deleted (the mapping every view shares)
+purge x killedworker | untested | a running job is left alone by purge and what it stores is
+    new; a job re-run after a kill is the same case
+purge x aierror | untested | a failed job caches nothing, so there is nothing of it to purge
+purge x hostile | tested |
+    tests/test_cache_control.py::test_purge_is_for_operators_when_a_token_is_set: purge needs
+    the operator token once one is set; a malformed key is a 400
+language x store | untested | store applies per job whatever its key; the language only chooses
+    the key
+language x maxage | untested | max_age compares the age of the entry under the language's key;
+    nothing else differs
+language x batching | tested | tests/test_language.py::test_a_batch_item_may_name_a_language,
+    tests/test_language.py::test_the_prompts_name_the_language: a bulk item names its language;
+    the batch prompt carries each item's own
+language x webhooks | untested | the callback body is the status body; the language is not in
+    it: they do not meet
+language x sse | untested | the stream relays the job's status; the language is not in it: they
+    do not meet
+language x watches | untested | a watch takes no language: its refresh job uses the URL's plain
+    key (README, Watched URLs)
+language x run_at | untested | job_schedule stores the language and its key; the job then runs
+    as any other
+language x fastpath | untested | a body with language is never plain, so it always takes the
+    full path
+language x twovalkey | untested | only the key differs; where each key lives is the same for
+    every language
+language x valkeydown | untested | independent: the detector is in-process (fastText's model in
+    the wheel), nothing of it is in Valkey
+language x dbdown | untested | independent
+language x killedworker | untested | Job.language is on the row, so a replacement worker asks in
+    the same language
+language x aierror | untested | the language only names the language in the prompt; error
+    handling is per call, whatever the language
+language x hostile | tested | tests/test_language.py::test_a_junk_language_is_a_400: junk
+    languages are a 400 and make no job
+store x maxage | untested | a store:false refresh caches nothing, so the old entry keeps serving
+    others: what store:false means (README, Cache control)
+store x batching | tested |
+    tests/test_cache_control.py::test_batch_items_take_max_age_and_store: a bulk item's
+    store:false reaches its job
+store x webhooks | untested | the delivery body is the finished row's status body, blanked as
+    polling shows it
+store x sse | untested | the result event is the status body after blanking, the same as polling
+store x watches | untested | watches take no store option: they do not meet
+store x run_at | untested | the flag is on the row: the scheduled job keeps its input until it
+    runs, then blanks it like any store:false job
+store x fastpath | untested | a body with store is never plain, so it takes the full path
+    (test_store_false_caches_nothing_and_forgets_the_input covers that path)
+store x twovalkey | untested | nothing is cached on either server
+store x valkeydown | untested | independent: store:false only changes what a finished job keeps
+store x dbdown | untested | independent
+store x killedworker | untested | the flag is on the row, so a re-run after a kill still caches
+    nothing and blanks the input
+store x aierror | tested |
+    tests/test_cache_control.py::test_store_false_blanks_a_url_jobs_input_when_it_completes_or_fails:
+    a failed store:false job forgets its input too and cannot be retried
+store x hostile | untested | store only takes a boolean (schema fuzzing: test_schema); they do
+    not meet otherwise
+maxage x batching | tested |
+    tests/test_cache_control.py::test_batch_items_take_max_age_and_store: a bulk item's max_age
+    refreshes its item alone
+maxage x webhooks | untested | a refreshed submit with a callback subscribes to the new job, the
+    ordinary MISS path
+maxage x sse | untested | max_age decides at submit; a stream follows whichever job the submit
+    answered
+maxage x watches | untested | a watch's change refreshes the entry for everyone (key x watches);
+    max_age is a submit's option only
+maxage x run_at | tested |
+    tests/test_run_at.py::test_max_age_beside_run_at_is_refused_not_dropped: max_age beside
+    run_at is a 400 (it was dropped), refresh is the option
+maxage x fastpath | tested |
+    tests/test_local_cache.py::test_a_new_summary_replaces_every_processs_copy: a refreshed
+    summary replaces every process's memory copy; a max_age body never enters the middleware
+maxage x twovalkey | untested | cached_at travels inside the entry on the cache server; nothing
+    else differs
+maxage x valkeydown | tested |
+    tests/test_jobs.py::test_a_job_completed_while_valkey_is_down_is_still_a_hit: an entry
+    re-cached from the row carries the row's cached_at
+maxage x dbdown | untested | independent
+maxage x killedworker | untested | the refresh flag is on the row, so a re-run after a kill
+    still ignores the old entry
+maxage x aierror | tested |
+    tests/test_seams.py::test_seam_maxage_x_aierror_a_failed_refresh_keeps_the_old_entry_and_is_tried_again:
+    a failed refresh leaves the old entry serving, and the next one tries again
+maxage x hostile | tested |
+    tests/test_cache_control.py::test_max_age_is_a_whole_number_of_seconds: only whole seconds ≥
+    0 are accepted
+batching x webhooks | tested | tests/test_webhooks.py::test_bulk_items_take_a_callback_url: a
+    bulk item's callback gets its own job's delivery
+batching x sse | untested | a batched job's stream is an ordinary job stream; it shows
+    summarizing while the call waits for company
+batching x watches | untested | a watch's refresh job is an ordinary bulk-lane job; articles are
+    mostly longer than AI_BATCH_MAX_CHARS and go alone
+batching x run_at | tested |
+    tests/test_seams.py::test_seam_batching_x_run_at_a_bulk_item_waits_then_runs_on_the_bulk_lane:
+    a bulk item with run_at waits, then runs on the bulk lane
+batching x fastpath | untested | /api/submit/batch is not a fast-path route
+batching x twovalkey | untested | the items' look-and-claim takes two round trips with two
+    servers; nothing else differs
+batching x valkeydown | tested |
+    tests/test_bulk.py::test_valkey_down_fails_the_whole_batch_with_503: the whole batch is a
+    JSON 503 and makes no row
+batching x dbdown | untested | the batch view re-raises unavailability like valkeydown, the same
+    mapping; no row can be made
+batching x killedworker | tested |
+    tests/test_seams.py::test_seam_batching_x_killedworker_every_item_of_a_batch_in_flight_completes_once:
+    every item of an AI batch in flight completes once after a SIGKILL
+batching x aierror | tested |
+    tests/test_ai_batches.py::test_blocked_items_in_a_worker_fail_alone_and_batching_stays_on,
+    tests/test_ai_batches.py::test_texts_too_long_together_for_the_context_each_succeed_alone,
+    tests/test_batching.py::test_a_failed_batch_call_retries_every_item_as_transient: a blocked
+    or rejected batch is split and only what fails alone fails; a 503 retries every item
+batching x hostile | tested | tests/test_bulk.py::test_each_item_counts_against_the_rate_limit,
+    tests/test_ai_batches.py::test_a_text_that_got_a_batch_blocked_goes_alone_when_it_comes_again:
+    each item counts against the limit; a text that spoils batches goes alone next time
+webhooks x sse | untested | both observe the same finished row; neither drives the other
+webhooks x watches | tested |
+    tests/test_watches.py::test_a_changed_page_is_summarised_again_and_calls_back: each change
+    calls the watch's receiver, signed
+webhooks x run_at | tested | tests/test_run_at.py::test_run_at_with_a_callback: a scheduled
+    job's completion is delivered
+webhooks x fastpath | untested | a body with callback_url is never plain, so it takes the full
+    path (test_a_cache_hit_still_calls_back)
+webhooks x twovalkey | untested | deliveries are rows sent on the main server's webhooks lane;
+    the poller's lease is on the main server too
+webhooks x valkeydown | tested |
+    tests/test_seams.py::test_seam_webhooks_x_valkeydown_a_completion_during_a_stall_is_delivered_once:
+    a completion during a Valkey stall is delivered once
+webhooks x dbdown | untested | a delivery's row cannot be read: the task fails, the row stays
+    pending, and the tick's sweep sends it later (test_the_tick_sends_what_was_missed_or_lost)
+webhooks x killedworker | tested |
+    tests/test_seams.py::test_seam_webhooks_x_killedworker_the_completion_is_delivered_under_one_id,
+    tests/test_webhooks.py::test_the_tick_sends_what_was_missed_or_lost: after a SIGKILL the
+    completion is delivered under one id; lost messages are resent
+webhooks x aierror | tested | tests/test_webhooks.py::test_a_failed_job_calls_back_too: a failed
+    job calls back with its code
+webhooks x hostile | tested | tests/test_webhooks.py::test_ssrf_callback_urls_are_refused,
+    tests/test_background_webhooks.py::test_a_slow_receiver_keeps_one_message_per_delivery,
+    tests/test_background_webhooks.py::test_joins_of_a_processing_job_start_one_poller,
+    tests/test_edge_callbacks.py::test_nobody_reads_another_clients_callback_url: SSRF callbacks
+    refused; a slow receiver keeps one message per delivery; joins share one poller; nobody
+    reads another client's callback
+sse x watches | untested | a watch's job is an ordinary job with an ordinary stream
+sse x run_at | untested | a scheduled job's stream opens on scheduled and relays the job once it
+    runs (the heartbeat re-reads the row); nothing is specific to run_at
+sse x fastpath | untested | the events route is not a fast-path route
+sse x twovalkey | tested |
+    tests/test_cache_server.py::test_a_jobs_events_reach_its_stream_when_the_cache_has_its_own_server:
+    with a cache server of its own, events are pushed live
+sse x valkeydown | tested |
+    tests/test_seams.py::test_seam_sse_x_valkeydown_a_stream_ends_with_valkey_and_relays_again_once_back:
+    a stream ends with Valkey and relays again once it is back
+sse x dbdown | tested |
+    tests/test_edge_faults.py::test_with_the_database_down_every_path_is_a_json_503: a stream
+    opened with the database down is a JSON 503
+sse x killedworker | tested |
+    tests/test_seams.py::test_seam_sse_x_killedworker_a_stream_outlives_the_worker_and_ends_with_the_result:
+    a stream outlives a killed worker and ends with the result
+sse x aierror | tested |
+    tests/test_events.py::test_a_retry_is_an_event_and_a_failure_is_the_result: a retry is an
+    event, a failure is the result
+sse x hostile | tested |
+    tests/test_edge_events.py::test_a_bad_last_event_id_is_a_400_and_takes_no_slot,
+    tests/test_edge_events.py::test_streams_whose_client_left_give_their_slot_back,
+    tests/test_events.py::test_streams_past_the_cap_are_refused_and_the_api_still_answers: bad
+    headers take no slot, slots come back, the cap keeps the API answering
+watches x run_at | untested | a watch schedules its own checks, not run_at jobs: they do not
+    meet
+watches x fastpath | untested | a watch's refresh rewrites the entry, which every process's copy
+    follows (maxage x fastpath's test)
+watches x twovalkey | untested | a watch's refresh job caches on the cache server like any job
+watches x valkeydown | untested | a check whose job cannot start records job_not_started and
+    keeps the old hash, so the next check tries again
+    (test_a_failing_check_is_shown_on_the_watch shows the recorded error)
+watches x dbdown | untested | the tick's claim fails and the turn is skipped, not caught up
+    (README, Watched URLs)
+watches x killedworker | untested | a check lost with its worker waits for the next turn; its
+    refresh job, if started, is recovered by the reconciler (key x killedworker)
+watches x aierror | tested |
+    tests/test_watches.py::test_a_change_whose_job_failed_is_summarised_at_the_next_check: a
+    change whose job failed is summarised at the next check
+watches x hostile | tested | tests/test_watches.py::test_watch_urls_go_through_the_fetch_policy,
+    tests/test_watches.py::test_every_below_a_minute_or_malformed_is_refused: SSRF URLs and
+    too-frequent checks are refused
+run_at x fastpath | untested | a body with run_at is never plain, and summary_request schedules
+    before any memory look
+run_at x twovalkey | untested | scheduled jobs are rows and broker messages on the main server
+run_at x valkeydown | untested | a countdown that cannot be sent is logged and the tick starts
+    the job when due (the tick path: test_a_later_run_at_is_started_by_the_tick)
+run_at x dbdown | untested | a scheduled submit needs its row: a JSON 503, the mapping every
+    view shares
+run_at x killedworker | tested |
+    tests/test_seams.py::test_seam_run_at_x_killedworker_the_tick_starts_the_job_once_when_due:
+    a countdown stranded in a killed worker is started once by the tick
+run_at x aierror | untested | once started, a scheduled job is an ordinary job
+run_at x hostile | tested |
+    tests/test_run_at.py::test_one_clients_copies_of_an_input_do_not_starve_other_jobs,
+    tests/test_run_at.py::test_past_or_far_or_malformed_run_at_is_refused: one client's copies
+    never starve others; bad times are a 400
+fastpath x twovalkey | tested |
+    tests/test_seams.py::test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_process:
+    a memory copy follows the cache server's invalidations
+fastpath x valkeydown | tested |
+    tests/test_edge_faults.py::test_a_hit_from_memory_with_valkey_down_is_a_json_503: a hit held
+    in memory is a JSON 503 with Valkey down (its rate limit is in Valkey)
+fastpath x dbdown | untested | a memory hit touches no database; a miss steps aside to the full
+    path, whose JSON 503 is tested (key x dbdown)
+fastpath x killedworker | untested | the fast path answers only finished summaries: they do not
+    meet
+fastpath x aierror | untested | a failed job is never cached, so never held in memory
+fastpath x hostile | tested |
+    tests/test_fastpath.py::test_hits_from_memory_are_rate_limited_and_counted,
+    tests/test_edge_fastpath.py::test_an_odd_content_length_is_no_500: memory hits are
+    rate-limited; odd headers are no 500
+twovalkey x valkeydown | tested |
+    tests/test_seams.py::test_seam_twovalkey_x_valkeydown_a_job_outlives_its_cache_and_is_a_hit_after,
+    tests/test_seams.py::test_seam_twovalkey_x_valkeydown_the_hit_from_the_row_is_cached_again:
+    the cache server down mid-job: the job completes, submits are a 503, then the row answers
+    and is cached again
+twovalkey x dbdown | untested | independent: the database holds rows on either layout
+twovalkey x killedworker | untested | independent: recovery is the row's lease and the main
+    server's broker
+twovalkey x aierror | untested | independent: a failed job writes nothing to the cache server
+twovalkey x hostile | untested | the per-client keys (rate limits) are on the main server in
+    both layouts (cache.py's table)
+valkeydown x dbdown | untested | both down: health names both and every path answers a JSON 503;
+    each half is tested alone
+valkeydown x killedworker | untested | two separate recoveries, each tested in test_faults (AOF
+    restart; lease and reconciler)
+valkeydown x aierror | untested | the quota and pause live in Valkey: with it down a job's
+    acquire fails and retries as valkey_unavailable, the transient path test_faults covers
+valkeydown x hostile | tested |
+    tests/test_edge_faults.py::test_a_hit_from_memory_with_valkey_down_is_a_json_503: the rate
+    limit fails closed (503), never open or 500
+dbdown x killedworker | untested | independent
+dbdown x aierror | untested | independent
+dbdown x hostile | tested |
+    tests/test_edge_faults.py::test_with_the_database_down_every_path_is_a_json_503: every path,
+    middleware and admin included, is a JSON 503
+killedworker x aierror | tested |
+    tests/test_batching.py::test_a_429_retry_delay_pauses_every_worker_without_burning_attempts:
+    a worker stopped during a shared 429 pause leaves the job to another, which honours the
+    pause
+killedworker x hostile | untested | a client cannot kill a worker; what one client's work may
+    take is bounded per receiver and per input (webhooks x hostile, run_at x hostile)
+aierror x hostile | tested |
+    tests/test_ai_bounded_answers.py::test_a_worker_fails_a_huge_answer_as_unavailable,
+    tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
+    a huge answer is not read; a page title cannot steer a shared summary
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import itertools
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -44,7 +389,7 @@ from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.polling import wait_for
-from tests.helpers.processes import WebServer, Worker, free_port
+from tests.helpers.processes import ROOT, WebServer, Worker, free_port
 from tests.helpers.sse import Reader, read_events
 from tests.helpers.stack import Stack, stack_of
 from tests.helpers.texts import text_about, unique_text
@@ -439,18 +784,11 @@ def assert_cached_again(outage: Outage) -> None:
     assert outage.marker is None
 
 
-DEFECT_NOT_RECACHED = (
-    "a completion whose cache write failed leaves the input's in-flight marker (two "
-    "servers: Batch.execute skips the main server's part), and a submit answered from "
-    "the marker owner's completed row (submit._join_or_create) does not re-cache it")
-
-
 def test_seam_twovalkey_x_valkeydown_a_job_outlives_its_cache_and_is_a_hit_after(
         cache_outage: Outage) -> None:
     assert_answered_from_the_row(cache_outage)
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT_NOT_RECACHED)
 def test_seam_twovalkey_x_valkeydown_the_hit_from_the_row_is_cached_again(
         cache_outage: Outage) -> None:
     assert_cached_again(cache_outage)
@@ -461,7 +799,6 @@ def test_seam_key_x_valkeydown_a_job_finished_while_valkey_was_down_is_a_hit_aft
     assert_answered_from_the_row(valkey_outage)
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT_NOT_RECACHED)
 def test_seam_key_x_valkeydown_the_hit_from_the_row_is_cached_again(
         valkey_outage: Outage) -> None:
     assert_cached_again(valkey_outage)
@@ -647,3 +984,52 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
             assert gemini.calls == 2
         finally:
             other_web.stop()
+
+
+# --- the matrix itself ------------------------------------------------------------------
+
+MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
+              "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
+              "killedworker", "aierror", "hostile")
+DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
+ENTRY = re.compile(r"^\w+ x \w+ \|")
+TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
+
+
+def decisions() -> dict[frozenset[str], tuple[str, str]]:
+    """The matrix of this module's docstring: each pair's verdict and reason."""
+    entries: list[str] = []
+    for line in (__doc__ or "").splitlines():
+        if line.startswith("    ") and entries and ENTRY.match(entries[-1]):
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line)
+    found: dict[frozenset[str], tuple[str, str]] = {}
+    for entry in entries:
+        if match := DECISION.match(entry):
+            first, second, verdict, reason = match.groups()
+            assert {first, second} <= set(MECHANISMS) and first != second, entry
+            pair = frozenset((first, second))
+            assert pair not in found, f"decided twice: {entry}"
+            found[pair] = (verdict, reason)
+    return found
+
+
+def test_every_pair_of_mechanisms_has_one_decision() -> None:
+    expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
+    found = decisions()
+    assert len(expected) == 136
+    assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
+
+
+def test_every_tested_pair_names_tests_that_exist() -> None:
+    defined: dict[str, set[str]] = {}
+    for pair, (verdict, reason) in decisions().items():
+        refs = TEST_REF.findall(reason)
+        assert (verdict == "tested") == bool(refs), (sorted(pair), reason)
+        for path, name in refs:
+            if path not in defined:
+                tree = ast.parse((ROOT / path).read_text())
+                defined[path] = {node.name for node in ast.walk(tree)
+                                 if isinstance(node, ast.FunctionDef)}
+            assert name in defined[path], f"{path}::{name} ({' x '.join(sorted(pair))})"

@@ -284,8 +284,17 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     claimed = look.claimed
     if not claimed and look.owner is not None:
         job = _owner_row(key, look.owner)
-        if job is not None and (job.is_active or (not refresh and _reusable(job, max_age))):
+        if job is not None and job.is_active:
             return job
+        if job is not None:
+            # A finished job's marker outlived it: Valkey (or the cache's own
+            # server) was down when the job's completion released it. Drop it
+            # (only if still that job's), so the next submit looks at the
+            # cache again, and put a reusable row's summary back there.
+            inflight.release(key, look.owner)
+            if not refresh and _reusable(job, max_age):
+                _recache(job)
+                return job
     # Nobody is computing it now. A job releases the marker only after
     # completing, so the cache tells whether one finished between our first
     # look and now (and the row does, under the lock in _create_or_join).
