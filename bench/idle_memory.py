@@ -60,7 +60,7 @@ def component_of(pid: int, launcher: int) -> str:
     if name == "celery worker":
         hostname = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--hostname"),
                         "worker")
-        return hostname.split("@")[0]
+        return str(hostname).split("@")[0]
     return name.removeprefix("celery ")
 
 
@@ -68,9 +68,10 @@ def measure(launcher: int) -> dict[str, tuple[int, int, int]]:
     """Per component: (processes, PSS bytes, RSS bytes)."""
     table: dict[str, tuple[int, int, int]] = {}
     for pid in st.process_tree(launcher):
-        count, pss, rss = table.get(component_of(pid, launcher), (0, 0, 0))
+        name = component_of(pid, launcher)
+        count, pss, rss = table.get(name, (0, 0, 0))
         more_pss, more_rss = smaps_rollup(pid)
-        table[component_of(pid, launcher)] = (count + 1, pss + more_pss, rss + more_rss)
+        table[name] = (count + 1, pss + more_pss, rss + more_rss)
     return table
 
 
@@ -78,14 +79,15 @@ def report(table: dict[str, tuple[int, int, int]]) -> int:
     print(f"{'component':<26}{'procs':>6}{'PSS MiB':>10}{'RSS MiB':>10}")
     for name, (count, pss, rss) in sorted(table.items(), key=lambda item: -item[1][1]):
         print(f"{name:<26}{count:>6}{pss / MIB:>10.1f}{rss / MIB:>10.1f}")
-    count = sum(row[0] for row in table.values())
-    pss = sum(row[1] for row in table.values()) / MIB
-    rss = sum(row[2] for row in table.values()) / MIB
-    print(f"{'total':<26}{count:>6}{pss:>10.1f}{rss:>10.1f}")
-    verdict = "PASS" if pss <= GOAL_MIB else "FAIL"
-    print(f"idle memory: {pss:.0f} MiB PSS ({rss:.0f} MiB RSS) in {count} processes; "
-          f"goal <= {GOAL_MIB} MiB PSS: {verdict} (load average {st.load_average()})")
-    return 0 if pss <= GOAL_MIB else 1
+    processes = sum(row[0] for row in table.values())
+    total_pss = sum(row[1] for row in table.values()) / MIB
+    total_rss = sum(row[2] for row in table.values()) / MIB
+    print(f"{'total':<26}{processes:>6}{total_pss:>10.1f}{total_rss:>10.1f}")
+    verdict = "PASS" if total_pss <= GOAL_MIB else "FAIL"
+    print(f"idle memory: {total_pss:.0f} MiB PSS ({total_rss:.0f} MiB RSS) in {processes} "
+          f"processes; goal <= {GOAL_MIB} MiB PSS: {verdict} "
+          f"(load average {st.load_average()})")
+    return 0 if total_pss <= GOAL_MIB else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
