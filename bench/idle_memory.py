@@ -52,7 +52,7 @@ def component_of(pid: int, launcher: int) -> str:
     if pid == launcher:
         return "launcher (run_stack.py)"
     argv = st.cmdline(pid)
-    name = st.program_name(argv)
+    name: str = st.program_name(argv)
     if name.startswith("valkey"):
         return "valkey"
     if name == "gunicorn":
@@ -60,7 +60,7 @@ def component_of(pid: int, launcher: int) -> str:
     if name == "celery worker":
         hostname = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--hostname"),
                         "worker")
-        return str(hostname).split("@")[0]
+        return hostname.split("@")[0]
     return name.removeprefix("celery ")
 
 
