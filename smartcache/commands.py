@@ -69,8 +69,14 @@ def web(*, bind: str, workers: int, control_socket: Path,
 
 
 def worker(*, hostname: str = "worker@%h") -> list[str]:
-    """A Celery worker; pool, concurrency and queues come from the settings."""
-    return _celery("worker", "--loglevel", "INFO", "--hostname", hostname)
+    """A Celery worker; pool, concurrency and queues come from the settings.
+
+    --skip-checks: Django's system checks import every URL, view and the
+    OpenAPI schema (about 6 MiB the worker would keep, bench/idle_memory.py)
+    to check what only the web serves; `manage.py migrate` runs them before
+    any worker starts (make run, compose), and gunicorn does not run them
+    either."""
+    return _celery("--skip-checks", "worker", "--loglevel", "INFO", "--hostname", hostname)
 
 
 def beat(*, schedule: Path) -> list[str]:
