@@ -29,6 +29,26 @@ app.autodiscover_tasks()
 taskless = Celery("smartcache", fixups=[], set_as_current=False)
 taskless.config_from_object("django.conf:settings", namespace="CELERY")
 
+# Every task's name (summaries/tasks.py's; tests/test_process_imports.py keeps
+# the two equal), registered on ``taskless`` without its body: Flower's task
+# forms (rate limit, time limits, apply) accept only registered names. What
+# beat or Flower sends through them is a message by name that a worker runs.
+TASK_NAMES = (
+    "summaries.process_job", "summaries.reconcile_jobs", "summaries.purge_old_jobs",
+    "summaries.deliver_webhook", "summaries.release_callbacks",
+    "summaries.await_job_callbacks", "summaries.check_watch",
+    "summaries.start_scheduled_job", "summaries.integrations_tick",
+)
+
+
+def _sent_to_a_worker(*args: Any, **kwargs: Any) -> None:
+    raise NotImplementedError("beat and Flower only send this task; a worker runs it")
+
+
+for _name in TASK_NAMES:
+    # shared=False: only this app gets the name, never the workers' app.
+    taskless.task(name=_name, shared=False)(_sent_to_a_worker)
+
 
 @setup_logging.connect
 def _use_django_logging(**kwargs: Any) -> None:

@@ -22,15 +22,20 @@ from tests.helpers.processes import ROOT
 SDKS = ("google.genai", "openai", "trafilatura", "lxml")
 
 
-def loaded(code: str, **env: str) -> list[str]:
-    """The modules a fresh interpreter holds after running ``code``."""
-    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+def run(code: str, **env: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=120, check=False,
                             env={**os.environ, "DJANGO_SETTINGS_MODULE": "smartcache.settings",
                                  **env})
     assert result.returncode == 0, result.stderr[-2000:]
-    return list(json.loads(result.stdout.splitlines()[-1]))
+    return result.stdout
+
+
+def loaded(code: str, **env: str) -> list[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    out = run(f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))", **env)
+    return list(json.loads(out.splitlines()[-1]))
 
 
 def test_the_launcher_loads_neither_django_nor_celery_nor_valkeys_client() -> None:
@@ -68,6 +73,21 @@ def test_the_worker_loads_its_tasks_but_not_the_web_api() -> None:
                      "assert 'summaries.process_job' in app.tasks", **skip)
     assert "summaries.tasks" in modules
     assert "drf_spectacular.views" not in modules and "summaries.api.views" not in modules
+
+
+def test_beat_and_flower_know_every_task_by_name() -> None:
+    """Flower's forms (rate limit, time limits, apply) need each name registered."""
+    argv = commands.flower(port=1, address="127.0.0.1")
+    out = run("import json\nfrom celery.app.utils import find_app\n"
+              f"taskless = find_app({argv[argv.index('-A') + 1]!r})\n"
+              "from smartcache.celery import app\n"
+              "app.loader.import_default_modules()\n"
+              "def ours(a): return sorted(n for n in a.tasks if not n.startswith('celery.'))\n"
+              "print(json.dumps([ours(taskless), ours(app),\n"
+              "                  app.tasks['summaries.process_job'].run.__module__]))")
+    taskless_names, worker_names, body = json.loads(out.splitlines()[-1])
+    assert "summaries.process_job" in worker_names and body == "summaries.tasks"
+    assert taskless_names == worker_names
 
 
 def test_the_web_imports_no_ai_sdk() -> None:
