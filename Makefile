@@ -81,6 +81,7 @@ lint: $(STAMP)
 # absent); the target fails if any did. BENCH_ARGS go to bench/throughput.py
 # (e.g. BENCH_ARGS="--quick --only hits"), STREAMS_ARGS to bench/streams.py
 # (200 open event streams vs the API; e.g. STREAMS_ARGS="--compare-sync").
+# bench/idle_memory.py: the idle stack's PSS/RSS per process (goal <= 400 MiB PSS).
 bench: $(STAMP)
 	@status=0; \
 	$(BIN)/python bench/extraction.py || status=1; \
@@ -88,6 +89,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/summaries_quality.py || status=1; \
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS) || status=1; \
 	$(BIN)/python bench/streams.py $(STREAMS_ARGS) || status=1; \
+	$(BIN)/python bench/idle_memory.py || status=1; \
 	exit $$status
 
 clean:

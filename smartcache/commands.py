@@ -22,8 +22,12 @@ from smartcache import secret_files
 BIN = Path(sys.executable).parent
 
 
-def _celery(*args: str) -> list[str]:
-    return [str(BIN / "celery"), "-A", "smartcache", *args]
+def _celery(*args: str, app: str = "smartcache") -> list[str]:
+    return [str(BIN / "celery"), "-A", app, *args]
+
+
+# Beat and Flower run the app without tasks or Django setup (smartcache/celery.py).
+TASKLESS = "smartcache.celery:taskless"
 
 
 # Threads per web process (WEB_THREADS): an open event stream
@@ -48,6 +52,12 @@ def web(*, bind: str, workers: int, control_socket: Path,
         str(BIN / "gunicorn"), "smartcache.wsgi:application", "--bind", bind,
         "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
         "--timeout", "30", "--graceful-timeout", "5",
+        # The app is imported once, by the master, before it forks the
+        # workers: they share its pages (about 45 MiB each less at idle,
+        # bench/idle_memory.py) instead of each importing Django, DRF and the
+        # services again. Nothing at import opens a connection or starts a
+        # thread (summaries/background.py starts them per process, lazily).
+        "--preload",
         "--access-logfile", "-",
         # Its lines, access log included, in the format of every other line
         # (key=value or JSON), each access line with the job it is about.
@@ -59,17 +69,23 @@ def web(*, bind: str, workers: int, control_socket: Path,
 
 
 def worker(*, hostname: str = "worker@%h") -> list[str]:
-    """A Celery worker; pool, concurrency and queues come from the settings."""
-    return _celery("worker", "--loglevel", "INFO", "--hostname", hostname)
+    """A Celery worker; pool, concurrency and queues come from the settings.
+
+    --skip-checks: Django's system checks import every URL, view and the
+    OpenAPI schema (about 6 MiB the worker would keep, bench/idle_memory.py)
+    to check what only the web serves; `manage.py migrate` runs them before
+    any worker starts (make run, compose), and gunicorn does not run them
+    either."""
+    return _celery("--skip-checks", "worker", "--loglevel", "INFO", "--hostname", hostname)
 
 
 def beat(*, schedule: Path) -> list[str]:
     """Celery beat (the reconciler's clock). Run exactly one."""
-    return _celery("beat", "--loglevel", "INFO", "--schedule", str(schedule))
+    return _celery("beat", "--loglevel", "INFO", "--schedule", str(schedule), app=TASKLESS)
 
 
 def flower(*, port: int, address: str, basic_auth: str = "") -> list[str]:
-    args = _celery("flower", f"--port={port}", f"--address={address}")
+    args = _celery("flower", f"--port={port}", f"--address={address}", app=TASKLESS)
     return [*args, f"--basic-auth={basic_auth}"] if basic_auth else args
 
 

@@ -16,7 +16,7 @@ def test_commands_from_the_environment() -> None:
     web = commands.from_environment("web", env)
     assert web[1:] == ["smartcache.wsgi:application", "--bind", "[::1]:8123", "--workers", "5",
                        "--worker-class", "gthread", "--threads", "64", "--timeout", "30",
-                       "--graceful-timeout", "5", "--access-logfile", "-",
+                       "--graceful-timeout", "5", "--preload", "--access-logfile", "-",
                        "--logger-class", "summaries.logcontext.GunicornLogger",
                        "--control-socket", "/v/gunicorn.ctl"]
     assert Path(web[0]).name == "gunicorn"

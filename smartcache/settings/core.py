@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import logging
 
-import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from smartcache import commands as _commands
 from smartcache.settings.env import VAR_DIR, env_bool, env_float, env_int, env_str
 from smartcache.settings.valkey_celery import QUIET_TASKS
-
-# Lets admin.ModelAdmin[Job] and friends be subscripted at run time (typing).
-django_stubs_ext.monkeypatch()
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 

@@ -32,6 +32,15 @@ from summaries.providers.contract import (
 # fastText's model (p2 named Russian for Ukrainian or Bulgarian texts), and no
 # page title in the prompt (it is not in the cache key).
 PROMPT_VERSION = "p3"
+
+
+def ai_cache_namespace(name: str, model: str) -> str:
+    """An AI provider's cache namespace (Provider.cache_namespace), from its
+    settings alone: the web keys the cache with it without importing an SDK.
+    Not the base URL: a proxy or a test fake serves the same model."""
+    return f"{name}:{model}:{PROMPT_VERSION}"
+
+
 MAX_INPUT_CHARS = 30_000  # plenty for a summary; bounds cost and latency
 TEXT_START, TEXT_END = "<text>", "</text>"
 

@@ -38,6 +38,7 @@ from summaries.providers.common import (
     MAX_RETRY_AFTER_S,
     PROMPT_VERSION,
     ProcessClient,
+    ai_cache_namespace,
     ask_twice,
     batch_instructions,
     batch_outcome,
@@ -136,8 +137,7 @@ class GeminiProvider:
 
     @property
     def cache_namespace(self) -> str:
-        # Not the base URL: a proxy or a test fake serves the same model.
-        return f"{self.name}:{self.model}:{PROMPT_VERSION}"
+        return ai_cache_namespace(self.name, self.model)
 
     @property
     def translates(self) -> bool:

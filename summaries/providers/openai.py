@@ -46,8 +46,8 @@ from summaries.errors import JobError
 from summaries.providers.common import (
     GARBLED,
     OBJECT,
-    PROMPT_VERSION,
     ProcessClient,
+    ai_cache_namespace,
     ask_twice,
     batch_instructions,
     batch_outcome,
@@ -131,9 +131,8 @@ class OpenAIProvider:
 
     @property
     def cache_namespace(self) -> str:
-        # Not the base URL: a proxy serves the same model. The mode is not in
-        # it either: each asks for the same answer.
-        return f"{self.name}:{self.model}:{PROMPT_VERSION}"
+        # The structured-output mode is not in it: each asks for the same answer.
+        return ai_cache_namespace(self.name, self.model)
 
     @property
     def translates(self) -> bool:

@@ -1,4 +1,10 @@
-"""The summariser and fetch policy this process uses, built once from settings."""
+"""The summariser and fetch policy this process uses, built once from settings.
+
+What keys the cache (``cache_namespace``, ``translates``) comes from the
+settings alone: the web computes keys for every submit but never summarises,
+so it never builds the provider nor imports its SDK (tens of MiB per process,
+bench/idle_memory.py). tests/test_config.py checks both agree with the
+provider the workers build."""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from functools import cache
 from django.conf import settings
 
 from summaries.fetching import FetchPolicy
-from summaries.providers import Provider, build_provider
+from summaries.providers import LocalProvider, Provider, build_provider
+from summaries.providers.common import ai_cache_namespace
 
 _provider: Provider | None = None
 _provider_lock = threading.Lock()
@@ -39,6 +46,21 @@ def summarizer() -> Provider:
                 )
             provider = _provider
     return provider
+
+
+def cache_namespace() -> str:
+    """``summarizer().cache_namespace``, without building the provider."""
+    if settings.SUMMARIZER == "gemini":
+        return ai_cache_namespace("gemini", settings.GEMINI_MODEL)
+    if settings.SUMMARIZER == "openai":
+        return ai_cache_namespace("openai", settings.OPENAI_MODEL)
+    return LocalProvider().cache_namespace
+
+
+def translates() -> bool:
+    """``summarizer().translates``, without building the provider: the AI
+    providers write in the language asked for, the offline one cannot."""
+    return settings.SUMMARIZER != "local"
 
 
 @cache

@@ -36,7 +36,7 @@ from summaries.errors import InvalidInput
 from summaries.inputs import URL, NormalizedInput
 from summaries.models import Job
 from summaries.services import inflight, webhooks
-from summaries.services.config import summarizer
+from summaries.services.config import cache_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
         job = Job.objects.create(
             id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage="scheduled",
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
-            refresh=refresh, store=store, queue=queue, provider=summarizer().cache_namespace,
+            refresh=refresh, store=store, queue=queue, provider=cache_namespace(),
             language=item.language or "", run_at=run_at,
             has_callbacks=callback is not None)
         if callback is not None:

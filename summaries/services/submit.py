@@ -23,7 +23,7 @@ from summaries.language import normalize_language
 from summaries.models import Job
 from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
-from summaries.services.config import fetch_policy, summarizer
+from summaries.services.config import cache_namespace, fetch_policy, translates
 from summaries.services.pipeline import article_key
 from summaries.services.webhooks import Callback
 from summaries.tasks import enqueue
@@ -89,8 +89,8 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
         scheduling.check_run_at(run_at, max_age=max_age)
     item, key = _validated_and_keyed(raw)
     if language is not None:
-        item = item.in_language(normalize_language(language), translates=summarizer().translates)
-        key = item.cache_key(summarizer().cache_namespace)
+        item = item.in_language(normalize_language(language), translates=translates())
+        key = item.cache_key(cache_namespace())
     if run_at is not None:
         job = scheduling.job_schedule(item=item, key=key, run_at=run_at,
                                       queue=queue, refresh=refresh, store=store,
@@ -138,7 +138,7 @@ def _validated_and_keyed(raw: str) -> tuple[NormalizedInput, str]:
 
 def _keyed(raw: str) -> tuple[NormalizedInput, str]:
     item = _validated(raw)
-    return item, item.cache_key(summarizer().cache_namespace)
+    return item, item.cache_key(cache_namespace())
 
 
 def _fresh(answer: Submission, max_age: int | None) -> bool:
@@ -397,7 +397,7 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         # Set at creation, so the worker that finishes the job knows (services/webhooks.py).
         has_callbacks=callback is not None,
         queue=queue,
-        provider=summarizer().cache_namespace,
+        provider=cache_namespace(),
         language=item.language or "",
         stage="queued",
     ))
@@ -431,7 +431,7 @@ def purge_input(*, raw: str) -> Purge:
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
     item = normalize_input(raw)
-    key = item.cache_key(summarizer().cache_namespace)
+    key = item.cache_key(cache_namespace())
     return _purge(key, {key} | _variant_keys(item))
 
 
