@@ -420,7 +420,7 @@ def kill_stack(tmp_path_factory: pytest.TempPathFactory,
                worker_env: dict[str, str]) -> Iterator[tuple[Stack, Api]]:
     """A stack with an API and beat (its reconciler and tick) and no worker."""
     with stack_of(tmp_path_factory.mktemp("seams-kill"), worker_env, aof=True,  # mypy: **env
-                  **KILL_TIMINGS) as stack:
+                  JOBS_API_TOKEN=OPERATOR_TOKEN, **KILL_TIMINGS) as stack:
         api = stack.api()
         stack.beat()
         yield stack, api
@@ -463,14 +463,21 @@ def bulk(api: Api, items: list[Any]) -> list[dict[str, Any]]:
     return list(response.json()["results"])
 
 
+OPERATOR_TOKEN = "seams-operator-token"
+
+
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
 def callbacks_settled(api: Api, job_id: str) -> list[dict[str, Any]]:
-    """The job's deliveries, once none is waiting, pending or sending."""
+    """The job's deliveries, once none is waiting, pending or sending (read
+    as operators do: the stack is started with OPERATOR_TOKEN)."""
     def settled() -> list[dict[str, Any]] | None:
-        found = list(api.status(job_id).json().get("callbacks", []))
+        answer = api.http.get(f"{api.base_url}/api/jobs/{job_id}/callbacks", timeout=10,
+                              headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        found = list(answer.json()["results"])
         done = found and all(c["status"] in ("delivered", "failed") for c in found)
         return found if done else None
     wait_for(settled, 30, f"the deliveries of job {job_id} to settle")
@@ -916,7 +923,7 @@ def test_seam_sse_x_valkeydown_a_stream_ends_with_valkey_and_relays_again_once_b
 def test_seam_webhooks_x_valkeydown_a_completion_during_a_stall_is_delivered_once(
         tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini,
         receiver: FakeReceiver) -> None:
-    with stack_of(tmp_path, worker_env) as stack:
+    with stack_of(tmp_path, worker_env, JOBS_API_TOKEN=OPERATOR_TOKEN) as stack:
         api = stack.api()
         stack.worker("stall")
         stack.beat()  # its tick is the safety net for a release that could not be sent
