@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import neardup_libs  # noqa: E402
 import neardup_sets as sets  # noqa: E402
 
 from summaries.language import detect_language  # noqa: E402
@@ -202,7 +203,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", default="neardup-1")
     parser.add_argument("--libraries", action="store_true",
-                        help="also compare MinHash libraries (bench/neardup_libs.py)")
+                        help="also compare MinHash implementations (bench/neardup_libs.py)")
     args = parser.parse_args()
     articles = load(args.data)
     if articles is None:
@@ -228,8 +229,6 @@ def main() -> int:
           "(goal: a few ms)")
     print(f"CPU per candidate confirmed (only for LSH candidates): {_ms(result.confirm_ms)}")
     if args.libraries:
-        import neardup_libs
-
         neardup_libs.compare(held_pairs)
     return 0 if ok else 1
 

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .facts import FactKind, fact_kind, skeleton
+from .facts import FactKind, fact_kind, fact_value, skeleton
 from .minhash import MIN_SHINGLES
 from .text import SHINGLE_WORDS, Token, shingles, tokenize
 
@@ -70,24 +70,25 @@ def confirm(a: str, b: str, *, language_a: str | None, language_b: str | None,
     containment = shared / min(len(grams_a), len(grams_b))
     if jaccard < threshold:
         return Verdict(False, "dissimilar", jaccard, containment)
-    refusal = _fact_difference(tokens_a, tokens_b)
+    refusal = _fact_difference(tokens_a, tokens_b, language_a)
     if refusal:
         return Verdict(False, refusal[0], jaccard, containment, refusal[1])
     return Verdict(True, "near_duplicate", jaccard, containment)
 
 
-def _facts(tokens: list[Token]) -> Counter[tuple[FactKind, str]]:
+def _facts(tokens: list[Token], language: str | None) -> Counter[tuple[FactKind, str]]:
     found: Counter[tuple[FactKind, str]] = Counter()
     for token in tokens:
-        kind = fact_kind(token)
+        kind = fact_kind(token, language)
         if kind:
-            found[kind, token.raw] += 1
+            found[kind, fact_value(token, kind)] += 1
     return found
 
 
-def _compare(side_a: list[Token], side_b: list[Token]) -> tuple[str, str] | None:
+def _compare(side_a: list[Token], side_b: list[Token], language: str | None
+             ) -> tuple[str, str] | None:
     """("facts:<kind>", detail) if the two runs state different facts."""
-    facts_a, facts_b = _facts(side_a), _facts(side_b)
+    facts_a, facts_b = _facts(side_a, language), _facts(side_b, language)
     if facts_a == facts_b:
         return None
     differing = (facts_a - facts_b) + (facts_b - facts_a)
@@ -140,7 +141,8 @@ def _gaps(ta: list[Token], tb: list[Token]) -> list[tuple[int, int, int, int]]:
     return [g for g in gaps if g[0] < g[1] or g[2] < g[3]]
 
 
-def _fact_difference(ta: list[Token], tb: list[Token]) -> tuple[str, str] | None:
+def _fact_difference(ta: list[Token], tb: list[Token], language: str | None
+                     ) -> tuple[str, str] | None:
     ignored: list[tuple[list[Token], list[Token]]] = []
     for i1, i2, j1, j2 in _gaps(ta, tb):
         run_a, run_b = ta[i1:i2], tb[j1:j2]
@@ -151,7 +153,8 @@ def _fact_difference(ta: list[Token], tb: list[Token]) -> tuple[str, str] | None
             if run_a and run_b:
                 part_a = _tail(run_a) if leading else _head(ta, i1, i2)
                 part_b = _tail(run_b) if leading else _head(tb, j1, j2)
-                refusal = _compare(part_a, part_b)
+                refusal = (_compare(part_a, part_b, language)
+                           or _edge_edit(run_a, run_b, language, leading=leading))
                 if refusal:
                     return refusal
             ignored.append((run_a, run_b))
@@ -161,12 +164,31 @@ def _fact_difference(ta: list[Token], tb: list[Token]) -> tuple[str, str] | None
             if end - start >= _MIN_BLOCK and _whole(tokens, start, end):
                 ignored.append((run_a, run_b))
                 continue
-        refusal = _compare(run_a, run_b)
+        refusal = _compare(run_a, run_b, language)
         if refusal:
             return refusal
-    if any(_edited_copy(run_a, run_b, tb) or _edited_copy(run_b, run_a, ta)
+    if any(_edited_copy(run_a, run_b, tb, language) or _edited_copy(run_b, run_a, ta, language)
            for run_a, run_b in ignored):
         return "edited_sentence", ""
+    return None
+
+
+def _edge_edit(run_a: list[Token], run_b: list[Token], language: str | None, *,
+               leading: bool) -> tuple[str, str] | None:
+    """The facts changed in the sentence next to the shared body, if it is an edit.
+
+    "HAYWARD, Calif. (AP) —" against "... Published May 3, 2024 HAYWARD,
+    Tanaka. (AP) —", whitespace collapsed: the sentence that touches the shared
+    body on one side, against as many words touching it on the other.
+    """
+    for run, other in ((run_a, run_b), (run_b, run_a)):
+        sentence = _sentences(run)[-1 if leading else 0]
+        n = len(sentence)
+        facing = other[-n:] if leading else other[:n]
+        if len(facing) == n and skeleton(facing, language) == skeleton(sentence, language):
+            refusal = _compare(sentence, facing, language)
+            if refusal:
+                return refusal
     return None
 
 
@@ -184,7 +206,8 @@ def _trigrams(shape: tuple[str, ...]) -> set[tuple[str, ...]]:
     return {shape[i:i + 3] for i in range(len(shape) - 2)}
 
 
-def _edited_copy(run: list[Token], facing: list[Token], other: list[Token]) -> bool:
+def _edited_copy(run: list[Token], facing: list[Token], other: list[Token],
+                 language: str | None) -> bool:
     """Whether a sentence of an ignored ``run`` is a sentence of the other text
     with its facts edited: a short one (``"48."``, ``"HAYWARD, Calif."``) of
     the same shape as one in the ``facing`` run (what stands in its place in
@@ -193,14 +216,15 @@ def _edited_copy(run: list[Token], facing: list[Token], other: list[Token]) -> b
     sentences = _sentences(run)
     if not sentences:
         return False
-    facing_shapes = {skeleton(s): tuple(t.fold for t in s) for s in _sentences(facing)}
-    other_trigrams = _trigrams(skeleton(other))
+    facing_shapes = {skeleton(s, language): tuple(t.fold for t in s)
+                     for s in _sentences(facing)}
+    other_trigrams = _trigrams(skeleton(other, language))
     for sentence in sentences:
-        shape = skeleton(sentence)
+        shape = skeleton(sentence, language)
         if len(sentence) < _MIN_BLOCK:
             same_shape = facing_shapes.get(shape)
             if same_shape is not None and same_shape != tuple(t.fold for t in sentence) \
-                    and any(fact_kind(t) for t in sentence):
+                    and any(fact_kind(t, language) for t in sentence):
                 return True
             continue
         # Trigrams of placeholders only ("N N N": any three names) prove nothing.
