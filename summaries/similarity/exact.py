@@ -40,6 +40,7 @@ _MIN_BLOCK = 4
 # An ignored sentence of which this share of shape trigrams occurs in the
 # other text is an edited copy of one of its sentences.
 _EDITED_SHARE = 0.6
+_PLACEHOLDERS = frozenset("~D#N")  # facts.skeleton's
 _ORDER: tuple[FactKind, ...] = ("negation", "date", "number", "name")
 
 
@@ -175,7 +176,7 @@ def _fact_difference(ta: list[Token], tb: list[Token], language: str | None
 
 def _edge_edit(run_a: list[Token], run_b: list[Token], language: str | None, *,
                leading: bool) -> tuple[str, str] | None:
-    """The facts changed in the sentence next to the shared body, if it is an edit.
+    """The facts changed in the sentence next to the shared body, if it was edited.
 
     "HAYWARD, Calif. (AP) —" against "... Published May 3, 2024 HAYWARD,
     Tanaka. (AP) —", whitespace collapsed: the sentence that touches the shared
@@ -185,7 +186,13 @@ def _edge_edit(run_a: list[Token], run_b: list[Token], language: str | None, *,
         sentence = _sentences(run)[-1 if leading else 0]
         n = len(sentence)
         facing = other[-n:] if leading else other[:n]
-        if len(facing) == n and skeleton(facing, language) == skeleton(sentence, language):
+        shape = skeleton(sentence, language)
+        if len(facing) != n or skeleton(facing, language) != shape:
+            continue
+        # Names alone, none in common, are two sites' own lines ("FTC: ...",
+        # "Comments are closed"), not one line edited.
+        names_only = all(w == "N" for w in shape)
+        if not names_only or {t.fold for t in sentence} & {t.fold for t in facing}:
             refusal = _compare(sentence, facing, language)
             if refusal:
                 return refusal
@@ -219,16 +226,24 @@ def _edited_copy(run: list[Token], facing: list[Token], other: list[Token],
     facing_shapes = {skeleton(s, language): tuple(t.fold for t in s)
                      for s in _sentences(facing)}
     other_trigrams = _trigrams(skeleton(other, language))
+    other_text = f" {' '.join(t.fold for t in other)} "
     for sentence in sentences:
         shape = skeleton(sentence, language)
         if len(sentence) < _MIN_BLOCK:
             same_shape = facing_shapes.get(shape)
+            # Names alone prove nothing ("All About Space", "Facebook Twitter Email").
             if same_shape is not None and same_shape != tuple(t.fold for t in sentence) \
+                    and any(w != "N" for w in shape) \
                     and any(fact_kind(t, language) for t in sentence):
                 return True
             continue
-        # Trigrams of placeholders only ("N N N": any three names) prove nothing.
-        telling = {g for g in _trigrams(shape) if any(w not in "~D#N" for w in g)}
+        if f" {' '.join(t.fold for t in sentence)} " in other_text:
+            continue  # said word for word in the other text: moved or repeated, not edited
+        # Nor do trigrams of placeholders, or a title-cased headline made of the
+        # body's words: a sentence needs two ordinary words to be recognised.
+        if sum(w not in _PLACEHOLDERS for w in shape) < 2:
+            continue
+        telling = {g for g in _trigrams(shape) if any(w not in _PLACEHOLDERS for w in g)}
         if len(telling) >= 2 and len(telling & other_trigrams) >= _EDITED_SHARE * len(telling):
             return True
     return False
