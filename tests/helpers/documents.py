@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -180,7 +181,7 @@ def make_docx(
     return out.getvalue()
 
 
-def make_docx_bomb(inflated: int = 1024 * 1024 * 1024) -> bytes:
+def make_docx_bomb(inflated: int = 1024 * 1024 * 1024, *, zip64: bool = True) -> bytes:
     """A zip laid out as a DOCX whose word/document.xml inflates to ``inflated`` bytes.
 
     Compressed chunk by chunk in memory: a 1 GB member becomes about 1 MB of
@@ -189,7 +190,7 @@ def make_docx_bomb(inflated: int = 1024 * 1024 * 1024) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+        with archive.open("word/document.xml", "w", force_zip64=zip64) as member:
             chunk = b" " * (1024 * 1024)
             for _ in range(inflated // len(chunk)):
                 member.write(chunk)
@@ -202,6 +203,22 @@ _CONTENT_TYPES = (
     '<Override PartName="/word/document.xml" ContentType="application/'
     'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
 )
+
+
+def lie_about_size(body: bytes, name: str, size: int) -> bytes:
+    """``body`` (a zip, no zip64) with headers saying member ``name`` inflates to ``size``."""
+    out = bytearray(body)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        info = archive.getinfo(name)
+        central = archive.start_dir
+    new = struct.pack("<I", size)
+    out[info.header_offset + 22 : info.header_offset + 26] = new  # local header
+    while out[central : central + 4] == b"PK\x01\x02":
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", out, central + 28)
+        if out[central + 46 : central + 46 + name_length] == name.encode():
+            out[central + 24 : central + 28] = new  # central directory entry
+        central += 46 + name_length + extra_length + comment_length
+    return bytes(out)
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:
