@@ -13,6 +13,8 @@ exactly), on the real PDFs found on this machine (Debian ships a few under
 - memory: the peak RSS added by one parse (the kernel's high-water mark,
   reset before the parse, so C allocations in pdfium count too), per MB of
   input; each (candidate, document) runs in a fresh process;
+- a stream bomb (256 MB of content stream in 250 kB): the time and peak
+  memory each candidate spends before it gives up, or succeeds;
 - quality: word F1 of the extracted text against the text written into a
   generated PDF, or against poppler's pdftotext on a real one (when
   pdftotext is installed; otherwise no figure).
@@ -45,7 +47,12 @@ import pypdf  # noqa: E402
 import pypdfium2  # noqa: E402
 
 from summaries import documents  # noqa: E402
-from tests.helpers.documents import make_docx, make_pdf, prose  # noqa: E402
+from tests.helpers.documents import (  # noqa: E402
+    make_docx,
+    make_pdf,
+    make_stream_bomb_pdf,
+    prose,
+)
 
 REAL_PDF_DIRS = ("/usr/share/doc", "/usr/share/texmf", "/usr/share/texlive")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -123,13 +130,19 @@ def _rss_kib(field: str) -> int:
 
 def child(candidate: str, path: str, repeat: int) -> None:
     """Runs in its own process: one candidate on one file; prints its figures as JSON."""
-    parse = {**PDF, **DOCX}[candidate] if not path.endswith(".docx") else DOCX[candidate]
+    parse = (DOCX if path.endswith(".docx") else PDF)[candidate]
     body = Path(path).read_bytes()
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     before = _rss_kib("VmRSS")
     started = time.perf_counter()
-    text, pages = parse(body)
+    try:
+        text, pages = parse(body)
+    except Exception as error:  # a hostile document: how it failed, at what cost
+        code = getattr(error, "code", type(error).__name__)
+        seconds, peak = time.perf_counter() - started, _rss_kib("VmHWM") - before
+        print(json.dumps({"seconds": seconds, "peak_kib": peak, "pages": 0, "error": code}))
+        return
     best = time.perf_counter() - started
     peak = _rss_kib("VmHWM") - before
     for _ in range(repeat - 1):
@@ -180,6 +193,10 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-documents-"))
     cases: list[tuple[str, Path, str | None, dict[str, Callable[[bytes], tuple[str, int]]]]] = []
+    # Hostile: what each candidate does with a 256 MB content stream packed into 250 kB.
+    bomb = work / "stream-bomb-256MB.pdf"
+    bomb.write_bytes(make_stream_bomb_pdf())
+    cases.append((bomb.name, bomb, None, PDF))
     for count in (int(n) for n in args.pages.split(",")):
         pages = [prose(i, 420) for i in range(count)]
         path = work / f"generated-{count}p.pdf"
@@ -216,6 +233,13 @@ def main() -> int:
                 continue
             got = json.loads(run.stdout)
             peak = got["peak_kib"] / 1024
+            if "error" in got:
+                failed = failed or path != bomb
+                print(
+                    f"{name[:34]:34} {candidate:13} {mb:6.2f} refused in {got['seconds']:.2f} s, "
+                    f"peak {peak:.1f} MiB: {got['error']}"
+                )
+                continue
             quality = f"{f1(got['text'], reference):6.3f}" if reference is not None else "     -"
             print(
                 f"{name[:34]:34} {candidate:13} {mb:6.2f} {got['pages']:5d} "
