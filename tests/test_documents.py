@@ -178,8 +178,9 @@ def test_a_body_labelled_pdf_without_a_pdf_inside_is_corrupt() -> None:
     assert failure(body, Kind.PDF) == "corrupt"
 
 
-def test_a_pdf_stream_bomb_fails_before_the_parser_inflates_it() -> None:
-    body = make_stream_bomb_pdf(inflated=256 * 1024 * 1024)
+@pytest.mark.parametrize("label", ["", "/Type /XObject /Subtype /Image "])
+def test_a_pdf_stream_bomb_fails_before_the_parser_inflates_it(label: str) -> None:
+    body = make_stream_bomb_pdf(inflated=256 * 1024 * 1024, label=label)
     assert len(body) < 1024 * 1024
     assert failure(body, Kind.PDF) == "decompression_bomb"
     # A normal compressed PDF passes the same bound.

@@ -18,10 +18,12 @@ MAX_PAGES = 500  # DOCUMENT_MAX_PAGES
 MAX_CHARS = 5_000_000
 # Compressed parts may inflate to at most MAX_RATIO times the document's size,
 # never past MAX_INFLATED; below INFLATED_FLOOR the ratio is not checked (a
-# small DOCX's XML legitimately inflates 20-50x).
+# small DOCX's XML inflates 20-50x, a flat image in a small PDF far more).
+# One PDF is parsed at a time per process (pdf.py's lock) and PDFium took
+# about twice a stream's inflated size: MAX_INFLATED bounds that peak.
 MAX_INFLATED = 128 * 1024 * 1024
 MAX_RATIO = 100
-INFLATED_FLOOR = 8 * 1024 * 1024
+INFLATED_FLOOR = 32 * 1024 * 1024
 # Inflated in steps of this many bytes, each dropped at once: counting costs no memory.
 _STEP = 1024 * 1024
 

@@ -12,14 +12,21 @@ does not starve the other threads, and waited for no longer than the
 deadline allows.
 
 Bounds, in order: the byte size; a pre-scan that inflates every deflate
-stream the text extraction will decode (images are skipped: text extraction
-never decodes them) in 1 MiB steps, counting without keeping, so a stream
-bomb fails as ``decompression_bomb`` before PDFium inflates it whole (256 MB
-of stream took PDFium's process to 560 MiB); the page count; the deadline,
-checked between pages. A call into PDFium itself cannot be interrupted from
-Python: one page's work is bounded by the inflation budget, and a page that
-still hangs is bounded by the worker's task deadline (a subprocess per
-document would be the next step if one ever does).
+stream in 1 MiB steps, counting without keeping, so a stream bomb fails as
+``decompression_bomb`` before PDFium inflates it whole (a 256 MB content
+stream took PDFium's process to 560 MiB); the page count; the deadline,
+checked between pages. Images are counted too, although text extraction
+never decodes them: a stream's dictionary is the sender's to write, and a
+content stream labelled /Image would otherwise pass unseen.
+
+What is not bounded in-thread: one call into PDFium (opening the document,
+loading one page's text) cannot be interrupted from Python. Its input is
+bounded (bytes, inflation, one page at a time), and the deadline is checked
+between calls; if a crafted page still made PDFium loop, that thread would
+hold the lock, and every other PDF in the process would fail with
+``timeout`` at its own deadline rather than wait (Celery enforces no time
+limit under the threads pool). Running each document in a subprocess that
+the worker kills at the deadline is the next step if that is ever seen.
 """
 
 from __future__ import annotations
@@ -42,9 +49,10 @@ from summaries.documents.errors import (
 from summaries.documents.limits import Inflation, inflation_budget, time_left
 
 _PDFIUM = threading.Lock()
+# Documents opened but not yet closed for want of the lock (see _close).
+_ORPHANS: list[pypdfium2.PdfDocument] = []
+_CLOSE_WAIT = 1.0
 _STREAM = re.compile(rb"stream\r?\n")
-_IMAGE = re.compile(rb"/Subtype\s*/Image")
-_OBJ = re.compile(rb"\d+\s+\d+\s+obj\b")
 # A page of real text has hundreds of characters; a scan has none, or a stamp
 # ("Scanned by ...", a page number). Fewer than this per page on average: no text layer.
 MIN_CHARS_PER_PAGE = 16
@@ -59,13 +67,9 @@ def _stream_chunks(body: bytes, start: int) -> Iterator[bytes]:
 def check_inflation(body: bytes, *, max_inflated: int, deadline: float) -> None:
     """DecompressionBomb if the deflate streams PDFium would decode inflate past the budget."""
     inflation = Inflation(inflation_budget(len(body), max_inflated=max_inflated), deadline)
+    # Every "stream" keyword starts a candidate: one that is not deflate data (a JPEG,
+    # or a false match) fails zlib in its first bytes and counts nothing.
     for match in _STREAM.finditer(body):
-        # The stream's dictionary lies between its "N 0 obj" and the keyword.
-        window = body[max(0, match.start() - 4096) : match.start()]
-        objects = list(_OBJ.finditer(window))
-        dictionary = window[objects[-1].end() :] if objects else window
-        if _IMAGE.search(dictionary):
-            continue
         inflation.count_zlib(_stream_chunks(body, match.end()))
 
 
@@ -117,9 +121,17 @@ def _title(pdf: pypdfium2.PdfDocument, deadline: float) -> str | None:
 
 
 def _close(pdf: pypdfium2.PdfDocument) -> None:
-    # Closed under the lock, and never left to a finalizer that could run in any thread.
-    with _PDFIUM:
-        pdf.close()
+    """Closes ``pdf`` under the lock, never leaving it to a finalizer that could run
+    in any thread. A document whose lock did not come in time (its parse timed out
+    behind a stuck one) is kept, and closed by the next close that gets the lock."""
+    _ORPHANS.append(pdf)
+    if not _PDFIUM.acquire(timeout=_CLOSE_WAIT):
+        return
+    try:
+        while _ORPHANS:
+            _ORPHANS.pop().close()
+    finally:
+        _PDFIUM.release()
 
 
 def read_pdf(
@@ -129,8 +141,11 @@ def read_pdf(
     check_inflation(body, max_inflated=max_inflated, deadline=deadline)
     pdf = _open(body, deadline)
     try:
-        with _PDFIUM:
+        _lock(deadline)
+        try:
             pages = len(pdf)
+        finally:
+            _PDFIUM.release()
         if pages == 0:
             raise Corrupt("the PDF has no pages")
         if pages > max_pages:

@@ -138,8 +138,11 @@ def make_scanned_pdf(pages: int = 2) -> bytes:
     return _assemble(objects)
 
 
-def make_stream_bomb_pdf(inflated: int = 256 * 1024 * 1024) -> bytes:
-    """A one-page PDF whose content stream is a few hundred kB that inflate to ``inflated``."""
+def make_stream_bomb_pdf(inflated: int = 256 * 1024 * 1024, *, label: str = "") -> bytes:
+    """A one-page PDF whose content stream is a few hundred kB that inflate to ``inflated``.
+
+    ``label`` goes into the stream's dictionary (e.g. ``/Subtype /Image``, a lie).
+    """
     squeezer = zlib.compressobj(9)
     chunk = b" " * (1024 * 1024)
     packed = b"".join(squeezer.compress(chunk) for _ in range(inflated // len(chunk)))
@@ -148,7 +151,7 @@ def make_stream_bomb_pdf(inflated: int = 256 * 1024 * 1024) -> bytes:
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed)
+        b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(packed), label.encode())
         + packed
         + b"\nendstream",
         b"<< >>",
