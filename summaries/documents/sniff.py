@@ -58,6 +58,14 @@ def _is_docx(body: bytes) -> bool:
         return False
 
 
+def _is_zip(body: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)):
+            return True
+    except (zipfile.BadZipFile, ValueError):
+        return False
+
+
 def _looks_binary(head: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False  # UTF-16 text has NULs in every other byte
@@ -96,10 +104,3 @@ def sniff(body: bytes, content_type: str | None) -> Kind:
     # No header, octet-stream or anything else: only unmistakable HTML is taken.
     return Kind.HTML if looks_html else Kind.UNSUPPORTED
 
-
-def _is_zip(body: bytes) -> bool:
-    try:
-        with zipfile.ZipFile(io.BytesIO(body)):
-            return True
-    except (zipfile.BadZipFile, ValueError):
-        return False
