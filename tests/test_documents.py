@@ -153,10 +153,24 @@ def test_a_pdf_past_the_page_limit_is_too_many_pages(long_pdf: tuple[list[str], 
     assert failure(long_pdf[1], Kind.PDF, max_pages=299) == "too_many_pages"
 
 
-def test_an_encrypted_pdf_is_encrypted(report: tuple[list[str], bytes]) -> None:
-    body = encrypt_pdf(report[1])
+@pytest.mark.parametrize("algorithm", ["AES-256", "AES-128", "RC4-128"])
+def test_a_password_protected_pdf_is_encrypted(
+    report: tuple[list[str], bytes], algorithm: str
+) -> None:
+    body = encrypt_pdf(report[1], "secret", algorithm=algorithm)
     assert sniff(body, "application/pdf") is Kind.PDF
     assert failure(body, Kind.PDF) == "encrypted"
+
+
+def test_a_pdf_encrypted_without_a_user_password_is_read(
+    report: tuple[list[str], bytes],
+) -> None:
+    # Only an owner password ("no copying"): any reader opens it, and so do we.
+    pages, body = report
+    encrypted = encrypt_pdf(body, "")
+    assert b"/Encrypt" in encrypted
+    document = extract(encrypted, Kind.PDF)
+    assert document.text.split() == " ".join(pages).split()
 
 
 def test_a_scanned_pdf_has_no_text_layer() -> None:

@@ -159,10 +159,12 @@ def make_stream_bomb_pdf(inflated: int = 256 * 1024 * 1024, *, label: str = "") 
     return _assemble(objects)
 
 
-def encrypt_pdf(body: bytes, password: str = "secret") -> bytes:
-    """``body`` encrypted (AES-256) with pypdf: openable only with ``password``."""
+def encrypt_pdf(
+    body: bytes, user_password: str = "secret", *, algorithm: str = "AES-256"
+) -> bytes:
+    """``body`` encrypted with pypdf; an empty ``user_password`` opens without one."""
     writer = pypdf.PdfWriter(clone_from=io.BytesIO(body))
-    writer.encrypt(user_password=password, owner_password=password, algorithm="AES-256")
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
