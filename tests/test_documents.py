@@ -277,6 +277,17 @@ def test_a_zip_bomb_disguised_as_docx_is_a_decompression_bomb() -> None:
     assert failure(body, Kind.DOCX) == "decompression_bomb"
 
 
+def test_a_docx_s_parts_that_are_never_read_cost_nothing() -> None:
+    # 160 MB of a picture-like part, past the inflation bound: only the text parts are read.
+    out = io.BytesIO(make_docx(["Text beside a big picture."]))
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as archive, archive.open(
+        "word/media/image1.bmp", "w", force_zip64=True
+    ) as member:
+        for _ in range(160):
+            member.write(bytes(1024 * 1024))
+    assert extract(out.getvalue(), Kind.DOCX).text == "Text beside a big picture."
+
+
 def test_a_docx_lying_about_its_sizes_is_still_bounded() -> None:
     # Its headers say word/document.xml is 1000 bytes; its data inflates to 64 MB.
     body = lie_about_size(make_docx_bomb(64 * 1024 * 1024, zip64=False), "word/document.xml", 1000)
