@@ -1,10 +1,7 @@
 """summaries.documents: what a body is, its text, and a clear code for every hostile document.
 
-Every document is built here (tests/helpers/documents.py): PDFs written by
-hand, encrypted with pypdf, DOCX written by python-docx, zip bombs compressed
-in memory. No network, nothing from outside the repository.
+Every document is built here (tests/helpers/documents.py): no network, nothing from outside.
 """
-
 from __future__ import annotations
 
 import ast
@@ -88,10 +85,12 @@ def test_a_zip_that_is_not_a_docx_is_unsupported_even_labelled_docx() -> None:
     assert sniff(body, "application/zip") is Kind.UNSUPPORTED
 
 
-def test_a_damaged_zip_labelled_docx_is_read_as_docx_and_reported_corrupt() -> None:
+def test_a_damaged_body_labelled_docx_or_pdf_is_read_as_such_and_reported_corrupt() -> None:
     body = make_docx(["Hello."])[:200]
     assert sniff(body, DOCX_TYPE) is Kind.DOCX
     assert failure(body, Kind.DOCX) == "corrupt"
+    assert sniff(b"<html>Not found</html>", "application/pdf") is Kind.PDF
+    assert failure(b"<html>Not found</html>", Kind.PDF) == "corrupt"
 
 
 @pytest.mark.parametrize(
@@ -186,12 +185,6 @@ def test_a_truncated_pdf_is_corrupt(which: str, request: pytest.FixtureRequest) 
     assert failure(body[: len(body) // 2], Kind.PDF) == "corrupt"
 
 
-def test_a_body_labelled_pdf_without_a_pdf_inside_is_corrupt() -> None:
-    body = b"<html>Not found</html>"
-    assert sniff(body, "application/pdf") is Kind.PDF
-    assert failure(body, Kind.PDF) == "corrupt"
-
-
 @pytest.mark.parametrize("label", ["", "/Type /XObject /Subtype /Image "])
 def test_a_pdf_stream_bomb_fails_before_the_parser_inflates_it(label: str) -> None:
     body = make_stream_bomb_pdf(inflated=256 * 1024 * 1024, label=label)
@@ -261,20 +254,10 @@ def test_a_docx_gives_its_paragraphs_and_tables_in_order_titled_by_its_heading()
     ]
 
 
-def test_a_docx_s_metadata_title_wins_over_its_heading() -> None:
+def test_a_docx_s_metadata_title_wins_over_its_heading_and_none_is_none() -> None:
     body = make_docx(["Body text."], heading="A heading", title="The real title")
     assert extract(body, Kind.DOCX).title == "The real title"
-
-
-def test_a_docx_without_a_heading_has_no_title() -> None:
     assert extract(make_docx(["Just text."]), Kind.DOCX).title is None
-
-
-def test_a_zip_bomb_disguised_as_docx_is_a_decompression_bomb() -> None:
-    body = make_docx_bomb(inflated=1024 * 1024 * 1024)
-    assert len(body) < 4 * 1024 * 1024
-    assert sniff(body, DOCX_TYPE) is Kind.DOCX
-    assert failure(body, Kind.DOCX) == "decompression_bomb"
 
 
 def test_a_docx_s_parts_that_are_never_read_cost_nothing() -> None:
@@ -306,18 +289,7 @@ def test_a_docx_does_not_expand_entities() -> None:
         "<w:body><w:p><w:r><w:t>Safe &e;</w:t></w:r></w:p></w:body></w:document>"
     )
     body = make_zip({"word/document.xml": laughs.encode()})
-    # Read (the entity left unexpanded) or refused as corrupt: either way, no laughs.
-    outcome = documents.extract(body, Kind.DOCX, deadline=soon()).text if _reads(body) else ""
-    assert outcome.startswith("Safe") or failure(body, Kind.DOCX) == "corrupt"
-    assert "lol" not in outcome
-
-
-def _reads(body: bytes) -> bool:
-    try:
-        documents.extract(body, Kind.DOCX, deadline=soon())
-    except documents.DocumentError:
-        return False
-    return True
+    assert extract(body, Kind.DOCX).text == "Safe"  # the entity is left out, not expanded
 
 
 def test_a_docx_with_invalid_xml_is_corrupt() -> None:
@@ -403,41 +375,24 @@ def test_html_and_unsupported_kinds_are_not_extracted_here() -> None:
 
 
 def test_every_error_has_its_own_stable_code() -> None:
-    codes = {
-        error.code
-        for error in (
-            documents.Encrypted,
-            documents.NoTextLayer,
-            documents.Corrupt,
-            documents.TooLarge,
-            documents.TooManyPages,
-            documents.DecompressionBomb,
-            documents.Timeout,
-            documents.Unsupported,
-        )
-    }
+    codes = {error.__name__: error.code for error in documents.DocumentError.__subclasses__()}
     assert codes == {
-        "encrypted", "no_text_layer", "corrupt", "too_large", "too_many_pages",
-        "decompression_bomb", "timeout", "unsupported",
+        "Unsupported": "unsupported", "Encrypted": "encrypted", "NoTextLayer": "no_text_layer",
+        "Corrupt": "corrupt", "TooLarge": "too_large", "TooManyPages": "too_many_pages",
+        "DecompressionBomb": "decompression_bomb", "Timeout": "timeout",
     }
 
 
-def test_the_package_imports_nothing_else_from_summaries() -> None:
+def test_the_package_imports_nothing_else_from_summaries_and_only_at_the_top() -> None:
     for path in PACKAGE.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            for name in names:
-                if name.split(".")[0] == "summaries":
-                    assert name.startswith("summaries.documents"), (path.name, name)
-        # No function-local imports either.
-        for function in ast.walk(tree):
-            if isinstance(function, ast.FunctionDef):
-                assert not any(
-                    isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(function)
-                ), (path.name, function.name)
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                assert node in tree.body, (path.name, node.lineno)  # no function-local import
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            for name in modules:
+                assert name.split(".")[0] != "summaries" or name.startswith(
+                    "summaries.documents"
+                ), (path.name, name)
