@@ -86,6 +86,7 @@ lint: $(STAMP)
 # (e.g. BENCH_ARGS="--quick --only hits"), STREAMS_ARGS to bench/streams.py
 # (200 open event streams vs the API; e.g. STREAMS_ARGS="--compare-sync").
 # bench/idle_memory.py: the idle stack's PSS/RSS per process (goal <= 400 MiB PSS).
+# bench/documents.py: PDF/DOCX parsing speed and peak memory per MB, candidate by candidate.
 bench: $(STAMP)
 	@status=0; \
 	$(BIN)/python bench/extraction.py || status=1; \
@@ -94,6 +95,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS) || status=1; \
 	$(BIN)/python bench/streams.py $(STREAMS_ARGS) || status=1; \
 	$(BIN)/python bench/idle_memory.py || status=1; \
+	$(BIN)/python bench/documents.py || status=1; \
 	exit $$status
 
 clean:
