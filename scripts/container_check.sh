@@ -151,6 +151,7 @@ FLOWER_PORT=$(free_port)
 ENV=(-e "DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB"
      -e "VALKEY_URL=redis://127.0.0.1:6379/$REDIS_DB"
      -e "DJANGO_SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
+     -e "WEBHOOK_SECRET=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')"
      -e "DJANGO_ALLOWED_HOSTS=127.0.0.1" -e HOST=127.0.0.1 -e "PORT=$PORT" -e "FLOWER_PORT=$FLOWER_PORT"
      -e SUMMARIZER=local -e WEB_CONCURRENCY=2 -e WORKER_CONCURRENCY=4)
 say "database $DB, Redis db $REDIS_DB, web on 127.0.0.1:$PORT"
