@@ -91,6 +91,7 @@ bench: $(STAMP)
 	@status=0; \
 	$(BIN)/python bench/extraction.py || status=1; \
 	$(BIN)/python bench/language.py || status=1; \
+	$(BIN)/python bench/neardup.py || status=1; \
 	$(BIN)/python bench/summaries_quality.py || status=1; \
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS) || status=1; \
 	$(BIN)/python bench/streams.py $(STREAMS_ARGS) || status=1; \
