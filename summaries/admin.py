@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
-from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
+from summaries.core.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 from summaries.models import Job, Watch, WebhookDelivery
 from summaries.services import insights
 from summaries.services.submit import job_retry, purge_key, summary_request

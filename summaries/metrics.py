@@ -68,7 +68,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from redis.exceptions import RedisError
 
-from summaries import background, cache, queues
+from summaries.infra import background, cache, queues
 from summaries.models import Job
 from summaries.services.ai_quota import estimate_tokens
 

@@ -34,8 +34,8 @@ from celery import Task, shared_task
 from celery.signals import task_postrun, task_prerun, worker_init
 from django.db import close_old_connections
 
-from summaries import queues
-from summaries.errors import JobFailed, RetryLater
+from summaries.core.errors import JobFailed, RetryLater
+from summaries.infra import queues
 from summaries.logcontext import job_context
 from summaries.services import jobs, retention, scheduling, watches, webhooks
 from summaries.services.config import summarizer

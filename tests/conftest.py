@@ -11,7 +11,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from summaries import local_cache, metrics
+from summaries import metrics
+from summaries.infra import local_cache
 from summaries.services.config import summarizer
 from tests.helpers.api import Api
 from tests.helpers.environment import process_environment

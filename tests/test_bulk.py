@@ -11,8 +11,8 @@ import pytest
 import requests
 from django.test import Client
 
-from summaries import queues
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import queues
 from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini

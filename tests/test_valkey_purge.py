@@ -8,8 +8,8 @@ import redis
 from django.test import Client
 from django.utils import timezone
 
-from summaries import cache
-from summaries.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.infra import cache
 from summaries.models import Job
 from tests.helpers.texts import unique_text
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from rest_framework import status
 
-from summaries import queues
 from summaries.api.errors import count_rejected, first_error, refusal
 from summaries.api.serializers import CACHE_STATUS, SubmitRequest
+from summaries.infra import queues
 from summaries.services.submit import Submission, summary_request
 
 

@@ -24,7 +24,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from summaries import metrics
-from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
+from summaries.core.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ CSRF and messages middleware plus DRF's request machinery cost more than
 the answer itself. This middleware sits after the security, CORS and
 clickjacking middleware (so a hit carries the same headers as any answer)
 and before the rest: for a plain JSON submit whose summary this process
-holds (summaries.local_cache), it applies the same rate limit and answers
+holds (summaries.infra.local_cache), it applies the same rate limit and answers
 with the same body and headers as SubmitView. Everything else — a miss, a
 Valkey lookup, any invalid or unusual request, a browser asking for HTML —
 goes on to SubmitView unchanged. Valkey or the database failing here (the

@@ -33,11 +33,12 @@ from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from summaries import cache, metrics
+from summaries import metrics
 from summaries.api import schema  # also documents the operator token
 from summaries.api import serializers as s
 from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
+from summaries.infra import cache
 from summaries.models import Job, Watch
 from summaries.services import watches
 from summaries.services.insights import failure_insights

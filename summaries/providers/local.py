@@ -17,9 +17,9 @@ import math
 import re
 from collections import Counter, defaultdict
 
-from summaries.errors import JobError
-from summaries.language import WORD, detect_language
-from summaries.lexicon import ALL_STOPWORDS, LEXICONS, lexicon
+from summaries.core.errors import JobError
+from summaries.core.language import WORD, detect_language
+from summaries.core.lexicon import ALL_STOPWORDS, LEXICONS, lexicon
 from summaries.providers.contract import (
     MAX_SUMMARY_CHARS,
     MAX_TAG_CHARS,
@@ -60,7 +60,7 @@ class LocalProvider:
     article's lead opens the summary when it carries the story (it ranks
     among the central sentences). Tags are names and noun phrases of the
     text: never stopwords, common verbs or possessives. Works in the text's
-    language (``summaries.language.detect_language``: the word lists of
+    language (``summaries.core.language.detect_language``: the word lists of
     English, German, French, Spanish, Italian, Portuguese, Dutch), on
     Unicode words."""
 

@@ -23,8 +23,8 @@ import time
 
 from django.conf import settings
 
-from summaries import cache
-from summaries.errors import QuotaWait
+from summaries.core.errors import QuotaWait
+from summaries.infra import cache
 
 # KEYS[1] quota hash, KEYS[2] pause key; ARGV: rpm, tpm, tokens (0 = no limit).
 # Returns the seconds to wait (0: the quota was taken).

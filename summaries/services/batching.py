@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from summaries import metrics
-from summaries.errors import JobError, QuotaWait
+from summaries.core.errors import JobError, QuotaWait
 from summaries.providers import (
     BatchItem,
     BatchProvider,

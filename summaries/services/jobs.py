@@ -20,14 +20,16 @@ from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import cache, job_rows, metrics, queues
-from summaries.database import release_connection
-from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
-from summaries.inputs import NormalizedInput
+from summaries import metrics
+from summaries.bypasses import job_rows
+from summaries.core.canonical_urls import MAX_URL_CHARS
+from summaries.core.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
+from summaries.core.inputs import NormalizedInput
+from summaries.infra import cache, queues
+from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.services import ai_quota, events, inflight, pipeline, webhooks
 from summaries.services.config import summarizer
-from summaries.urls import MAX_URL_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def job_claim(*, job_id: str) -> Job | None:
     The row is read, then taken with an UPDATE conditional on what was read
     (status and attempts, and for a lapsed job that its lease is still over):
     if another worker took it in between, that UPDATE changes nothing and
-    this one backs off. Plain SQL (summaries/job_rows.py): this runs once per
+    this one backs off. Plain SQL (summaries/bypasses/job_rows.py): this runs once per
     attempt.
     """
     job = job_rows.load(job_id)

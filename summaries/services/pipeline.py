@@ -14,12 +14,13 @@ from typing import Any
 
 from django.conf import settings
 
-from summaries import cache, metrics
-from summaries.errors import JobError
+from summaries import metrics
+from summaries.core.errors import JobError
+from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.core.language import detect_language
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
-from summaries.inputs import TEXT, NormalizedInput, normalize_text
-from summaries.language import detect_language
+from summaries.infra import cache
 from summaries.providers import clean_text
 from summaries.services import ai_quota, batching, inflight
 from summaries.services.config import fetch_policy, summarizer

@@ -32,8 +32,8 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import metrics
-from summaries.errors import InvalidInput
-from summaries.inputs import URL, NormalizedInput
+from summaries.core.errors import InvalidInput
+from summaries.core.inputs import URL, NormalizedInput
 from summaries.models import Job
 from summaries.services import inflight, webhooks
 from summaries.services.config import summarizer

@@ -15,11 +15,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from summaries import cache, job_rows, local_cache, metrics, queues
-from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
+from summaries import metrics
+from summaries.bypasses import job_rows
+from summaries.core.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
+from summaries.core.inputs import URL, NormalizedInput, normalize_input
+from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, NormalizedInput, normalize_input
-from summaries.language import normalize_language
+from summaries.infra import cache, local_cache, queues
 from summaries.models import Job
 from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
@@ -326,7 +328,7 @@ def _active_or_completed(key: str, *, refresh: bool, max_age: int | None = None)
     """The active job for ``key``, or (unless ``refresh``) the newest one that
     completed it within the cache TTL (and ``max_age``), if that row may be
     reused (_reusable: not store:false, not purged); one query, in plain SQL
-    (summaries/job_rows.py): every submit that misses the cache makes it."""
+    (summaries/bypasses/job_rows.py): every submit that misses the cache makes it."""
     since = None
     if not refresh:
         window = settings.CACHE_TTL if max_age is None else min(settings.CACHE_TTL, max_age)

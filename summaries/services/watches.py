@@ -31,11 +31,11 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from summaries import queues
-from summaries.database import release_connection
-from summaries.errors import InvalidInput, JobError
+from summaries.core.errors import InvalidInput, JobError
+from summaries.core.inputs import URL, normalize_input, normalize_text
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, normalize_input, normalize_text
+from summaries.infra import queues
+from summaries.infra.database import release_connection
 from summaries.models import Job, Watch
 from summaries.services import webhooks
 from summaries.services.config import fetch_policy
@@ -133,7 +133,7 @@ def watch_check(*, watch_id: str) -> None:
         return  # deleted meanwhile
     mine = Watch.objects.filter(id=watch_id)
     now = timezone.now()
-    release_connection()  # not held through the fetch (summaries/database.py)
+    release_connection()  # not held through the fetch (summaries/infra/database.py)
     try:
         _, article = fetch_article(watch.url)
     except JobError as exc:

@@ -80,10 +80,11 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rest_framework.renderers import JSONRenderer
 
-from summaries import cache, urls
-from summaries.database import release_connection
-from summaries.errors import InvalidInput, JobError, RetryLater, backoff
+from summaries.core import canonical_urls
+from summaries.core.errors import InvalidInput, JobError, RetryLater, backoff
 from summaries.fetching import check_submit_url, transport
+from summaries.infra import cache
+from summaries.infra.database import release_connection
 from summaries.logcontext import job_context
 from summaries.models import Job, WebhookDelivery
 from summaries.services.config import fetch_policy
@@ -164,12 +165,12 @@ def check_callback_url(url: str) -> str:
     request). Raises InvalidInput: ``invalid_callback_url`` or
     ``blocked_callback_url``."""
     try:
-        parsed = urls.parse_url(url.strip())
-    except urls.InvalidURL as exc:
+        parsed = canonical_urls.parse_url(url.strip())
+    except canonical_urls.InvalidURL as exc:
         raise InvalidInput(f"callback_url: {exc.message}", code=_callback_code(exc.code)) from None
     canonical, host = parsed.url, parsed.host
-    if len(canonical) > urls.MAX_URL_CHARS:
-        raise InvalidInput(f"callback_url: longer than {urls.MAX_URL_CHARS} characters",
+    if len(canonical) > canonical_urls.MAX_URL_CHARS:
+        raise InvalidInput(f"callback_url: longer than {canonical_urls.MAX_URL_CHARS} characters",
                            code="invalid_callback_url")
     if host == "localhost" or host.endswith(".localhost"):  # loopback by definition (RFC 6761)
         raise InvalidInput("callback_url: localhost is not a destination we call",
@@ -369,7 +370,7 @@ def endpoint_secret(url: str, *, secret: str) -> str:
     """The receiver's secret, in Standard Webhooks' form (``whsec_<base64>``):
     HMAC-SHA256 of the callback URL's origin (scheme, host and port) under
     ``secret``. Every callback URL of one origin shares it; no other origin
-    can verify with it. Raises urls.InvalidURL."""
+    can verify with it. Raises canonical_urls.InvalidURL."""
     key = hmac.new(signing_key(secret), b"smartcache-endpoint:" + origin(url).encode(),
                    hashlib.sha256).digest()
     return SECRET_PREFIX + base64.b64encode(key).decode()
@@ -411,7 +412,7 @@ def attempt(*, delivery_id: str, due: str = "") -> None:
         return  # deleted with its job
     try:
         receiver = origin(url)
-    except urls.InvalidURL:
+    except canonical_urls.InvalidURL:
         receiver = url  # its attempt fails it for good
     if not _slots.take(receiver):
         _step_aside(delivery_id, due)
@@ -423,8 +424,8 @@ def attempt(*, delivery_id: str, due: str = "") -> None:
 
 
 def origin(url: str) -> str:
-    """Scheme, host and port of a callback URL. Raises urls.InvalidURL."""
-    target = urls.parse_url(url)
+    """Scheme, host and port of a callback URL. Raises canonical_urls.InvalidURL."""
+    target = canonical_urls.parse_url(url)
     return f"{target.scheme}://{target.host}:{target.port}"
 
 
@@ -461,7 +462,7 @@ def _send(delivery: WebhookDelivery) -> None:
     delivery_id = str(delivery.id)
     try:
         body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
-        release_connection()  # not held through the POST (summaries/database.py)
+        release_connection()  # not held through the POST (summaries/infra/database.py)
         status, error, final = _post(delivery, body)
     except Exception as exc:  # a bug, not the receiver: fail visibly instead of looping
         logger.exception("delivery %s crashed", delivery_id)
@@ -499,7 +500,7 @@ def _frozen_body(delivery: WebhookDelivery) -> bytes:
 def _post(delivery: WebhookDelivery, body: bytes) -> tuple[int | None, str, bool]:
     """POST once: (HTTP status or None, error message, whether the failure is final)."""
     try:
-        target = urls.parse_url(delivery.url)
+        target = canonical_urls.parse_url(delivery.url)
         headers = {
             "Content-Type": "application/json",
             **signed_headers(body, delivery_id=str(delivery.id), url=delivery.url,
@@ -511,7 +512,7 @@ def _post(delivery: WebhookDelivery, body: bytes) -> tuple[int | None, str, bool
             headers["X-SmartCache-Watch"] = str(delivery.watch_id)
         deadline = time.monotonic() + settings.WEBHOOK_TIMEOUT
         status = transport.post(target, body, headers, fetch_policy(), deadline)
-    except urls.InvalidURL as exc:
+    except canonical_urls.InvalidURL as exc:
         return None, exc.message, True
     except JobError as exc:  # refused by the address policy, or the name is unknown
         return None, exc.message, exc.code == "blocked_destination"

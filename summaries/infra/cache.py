@@ -60,7 +60,7 @@ from redis.retry import Retry
 
 from smartcache import valkey_urls
 
-# Summary writes and deletes are announced here (summaries.local_cache listens).
+# Summary writes and deletes are announced here (summaries.infra.local_cache listens).
 INVALIDATE_CHANNEL = "summary-invalidate"
 
 
@@ -186,7 +186,7 @@ def set_summary(key: str, payload: dict[str, Any], *, ttl: int,
                 cached_at: float | None = None, pipe: redis.client.Pipeline | None = None,
                 ) -> None:
     """Store a summary and announce it, so processes drop older local copies
-    (summaries.local_cache). ``cached_at``: when the summary was made (epoch
+    (summaries.infra.local_cache). ``cached_at``: when the summary was made (epoch
     seconds; now unless given), stored in the payload for ``max_age``.
     ``pipe``: queue the commands there (the caller executes it) instead of
     sending them now."""

@@ -23,7 +23,7 @@ from typing import Any
 from celery import Task
 from celery.utils.nodenames import anon_nodename
 
-from summaries import cache
+from summaries.infra import cache
 
 # The lanes (CELERY_TASK_QUEUES in settings): interactive submits and bulk ones.
 INTERACTIVE = "celery"
