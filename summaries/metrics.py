@@ -68,6 +68,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from redis.exceptions import RedisError
 
+from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, REJECTED
 from summaries.infra import background, cache, queues
 from summaries.models import Job
 from summaries.services.ai_quota import estimate_tokens
@@ -79,10 +80,8 @@ if TYPE_CHECKING:
 REQUESTS = "metrics:total_requests"
 HITS, MISSES, JOINS = "metrics:cache_hits", "metrics:cache_misses", "metrics:joined"
 KNOWN_FAILURES = "metrics:known_failures"
-# A submit's outcome, and the counters it adds one to (besides REQUESTS).
-HIT, MISS, JOINED, KNOWN_FAILURE = "hit", "miss", "joined", "known_failure"
-REJECTED = "rejected"  # refused input (400/413): counted in SUBMISSIONS only
-_COUNTERS = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
+# The counters a submit's outcome adds one to (besides REQUESTS).
+_COUNTERS: dict[str, tuple[str, ...]] = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
              KNOWN_FAILURE: (KNOWN_FAILURES,)}
 
 # Labelled counters: name -> (help, label names). Exposed as smartcache_<name>_total.

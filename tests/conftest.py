@@ -84,7 +84,8 @@ def no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
     tests of the HTTP contract or of the job services driven by hand, whose
     inputs may name hosts no worker should fetch)."""
     monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
-    monkeypatch.setattr("summaries.tasks.dispatch", lambda *args, **kw: None)  # webhooks, watches
+    # webhooks, watches, scheduled jobs
+    monkeypatch.setattr("summaries.infra.dispatch.send", lambda *args, **kw: None)
 
 
 @pytest.fixture(scope="session")

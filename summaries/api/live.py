@@ -18,8 +18,8 @@ from rest_framework.views import APIView
 
 from summaries import metrics
 from summaries.api import schema
-from summaries.api import serializers as s
 from summaries.models import Job
+from summaries.representations import bodies
 from summaries.services import events
 from summaries.services.progress import with_progress
 
@@ -40,7 +40,7 @@ def status_body(job_id: str) -> tuple[dict[str, Any], datetime]:
     minutes, a pooled connection must not)."""
     try:
         job = Job.objects.get(id=job_id)
-        return s.JobResponse.render(with_progress(job)), job.updated_at
+        return bodies.JobResponse.render(with_progress(job)), job.updated_at
     finally:
         connection.close()
 

@@ -38,8 +38,10 @@ from summaries.api import schema  # also documents the operator token
 from summaries.api import serializers as s
 from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
+from summaries.core import outcomes
 from summaries.infra import cache
 from summaries.models import Job, Watch
+from summaries.representations import bodies
 from summaries.services import watches
 from summaries.services.insights import failure_insights
 from summaries.services.progress import with_progress
@@ -81,7 +83,7 @@ JOB_FINISHED = OpenApiCallback("jobFinished", "{$request.body#/callback_url}", e
                 "job.completed or job.failed; X-SmartCache-Attempt; X-SmartCache-Watch for a "
                 "watch's change. Answer 2xx: network errors, timeouts, 5xx, 408 and 429 are "
                 "retried with backoff, other answers are final; redirects are not followed.",
-    request=s.JobWebhookBody, responses={200: None}))
+    request=bodies.JobWebhookBody, responses={200: None}))
 
 
 class BrowsableForm(APIView):
@@ -149,10 +151,10 @@ class SubmitView(BrowsableForm):
     throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(request=s.SubmitRequest, responses={
-        200: OpenApiResponse(s.SubmitAnsweredResponse, "Answered at once: a cached summary "
+        200: OpenApiResponse(bodies.SubmitAnsweredResponse, "Answered at once: a cached summary "
                              "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
                              examples=[schema.SUBMIT_HIT, schema.SUBMIT_KNOWN_FAILURE]),
-        202: OpenApiResponse(s.SubmitAcceptedResponse, "A job is queued (X-Cache: MISS) or "
+        202: OpenApiResponse(bodies.SubmitAcceptedResponse, "A job is queued (X-Cache: MISS) or "
                              "already running for this input (JOINED); poll Location.",
                              examples=[schema.SUBMIT_MISS, schema.SUBMIT_JOINED]),
         **schema.errors(400, 413, 415, 429, 503)}, parameters=CACHE_HEADERS,
@@ -160,14 +162,14 @@ class SubmitView(BrowsableForm):
         callbacks=[JOB_FINISHED])
     def post(self, request: Request) -> Response:
         submission = summary_request(**s.SubmitRequest.parse(request.data))
-        headers = {"X-Cache": s.CACHE_STATUS[submission.outcome],
+        headers = {"X-Cache": bodies.CACHE_STATUS[submission.outcome],
                    "X-Cache-Key": submission.cache_key}
         if submission.cached:
-            return Response(s.SubmitResponse.render(submission), status=status.HTTP_200_OK,
+            return Response(bodies.SubmitResponse.render(submission), status=status.HTTP_200_OK,
                             headers=headers)
         _log_job(submission, lane="interactive")
         headers["Location"] = _status_url(request, submission.job_id)
-        return Response(s.SubmitResponse.render(submission), status=status.HTTP_202_ACCEPTED,
+        return Response(bodies.SubmitResponse.render(submission), status=status.HTTP_202_ACCEPTED,
                         headers=headers)
 
 
@@ -277,10 +279,10 @@ def _root_url(request: Request, name: str) -> str:
 def _log_job(submission: Submission, *, lane: str) -> None:
     """The API's line about a job: this request created it or joined it (a
     hit logs nothing beyond the access log: it is the hot path)."""
-    joined = submission.outcome == metrics.JOINED
+    joined = submission.outcome == outcomes.JOINED
     logger.info("submit joined the job in flight" if joined else "submit created a job",
-                extra={"job_id": submission.job_id, "cache": s.CACHE_STATUS[submission.outcome],
-                       "lane": lane})
+                extra={"job_id": submission.job_id,
+                       "cache": bodies.CACHE_STATUS[submission.outcome], "lane": lane})
 
 
 def _status_url(request: Request, job_id: str) -> str:
@@ -291,11 +293,11 @@ class StatusView(APIView):
     """A job's status; with its summary and tags once completed."""
 
     @extend_schema(parameters=[schema.JOB_ID_PARAMETER], responses={
-        200: OpenApiResponse(s.JobResponse, "The job.", examples=[
+        200: OpenApiResponse(bodies.JobResponse, "The job.", examples=[
             schema.STATUS_COMPLETED, schema.STATUS_FAILED]),
         **schema.errors(404)})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(s.JobResponse.render(with_progress(_get_job(job_id))))
+        return Response(bodies.JobResponse.render(with_progress(_get_job(job_id))))
 
 
 def _get_job(job_id: str) -> Job:
@@ -380,7 +382,8 @@ class JobListView(OperatorView):
         query.is_valid(raise_exception=True)
         paginator = _paginator()
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
-        return paginator.get_paginated_response([s.JobResponse.render(job) for job in page or []])
+        return paginator.get_paginated_response(
+            [bodies.JobResponse.render(job) for job in page or []])
 
 
 def _paginator() -> PageNumberPagination:
@@ -411,17 +414,17 @@ class JobCallbacksView(OperatorView):
         paginator = _paginator()
         page = paginator.paginate_queryset(deliveries, request, view=self)
         return paginator.get_paginated_response(
-            [s.DeliveryResponse.render(delivery) for delivery in page or []])
+            [bodies.DeliveryResponse.render(delivery) for delivery in page or []])
 
 
 class JobRetryView(OperatorView):
     """Re-queue a failed job (202). Other states: 409."""
 
     @extend_schema(request=None, parameters=[schema.JOB_ID_PARAMETER], responses={
-        202: s.JobResponse, **schema.errors(403, 404, 409)})
+        202: bodies.JobResponse, **schema.errors(403, 404, 409)})
     def post(self, request: Request, job_id: str) -> Response:
         retried = job_retry(job=_get_job(job_id))
-        return Response(s.JobResponse.render(retried), status=status.HTTP_202_ACCEPTED)
+        return Response(bodies.JobResponse.render(retried), status=status.HTTP_202_ACCEPTED)
 
 
 PURGE_RESPONSES = {200: OpenApiResponse(s.PurgeResponse, "Purged (or nothing was cached).",

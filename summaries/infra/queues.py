@@ -1,27 +1,13 @@
-"""What the Celery broker (Valkey, kombu's Redis transport) holds right now,
-and how a job's message gets there (``publish``).
+"""The broker's lanes and what kombu's Redis transport names in Valkey.
 
 kombu keeps a queue as a list named after it (plus one list per priority
 step, ``<queue>\\x06\\x16<step>``) and the messages a worker has taken but not
 acknowledged (prefetched, waiting for a retry countdown, or running) in the
-``unacked`` hash. Every message carries its task id in ``headers.id``; we
-send each job with task id = job id, so this module can tell which jobs have
-a message somewhere, and which were really lost.
+``unacked`` hash. summaries.bypasses.broker reads those and writes a job's
+message there.
 """
 
 from __future__ import annotations
-
-import base64
-import json
-import logging
-import threading
-import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from celery import Task
-from celery.utils.nodenames import anon_nodename
 
 from summaries.infra import cache
 
@@ -33,9 +19,6 @@ LANES = (INTERACTIVE, BULK)
 QUEUE_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0
 UNACKED = "unacked"
-_CHUNK = 1000
-
-logger = logging.getLogger(__name__)
 
 
 def queue_lists(queue: str) -> list[str]:
@@ -48,133 +31,3 @@ def depth(queue: str) -> int:
     for name in queue_lists(queue):
         pipe.llen(name)
     return sum(int(n) for n in pipe.execute())
-
-
-def task_ids(queues: Iterable[str], *, limit: int = 200_000) -> set[str] | None:
-    """Task ids of every message waiting in ``queues`` or unacknowledged.
-
-    None if there are more than ``limit`` messages: too many to read in one
-    pass (the caller should then assume nothing is lost).
-    """
-    ids: set[str] = set()
-    for seen, message in enumerate(_messages(queues), start=1):
-        if seen > limit:
-            return None
-        if task_id := _task_id(message):
-            ids.add(task_id)
-    return ids
-
-
-def _messages(queues: Iterable[str]) -> Iterator[object]:
-    client = cache.client()
-    for queue in queues:
-        for name in queue_lists(queue):
-            start = 0
-            while chunk := client.lrange(name, start, start + _CHUNK - 1):
-                yield from (_parsed(raw) for raw in chunk)
-                start += _CHUNK
-    for _, value in client.hscan_iter(UNACKED, count=_CHUNK):
-        entry = _parsed(value)  # [message, exchange, routing_key]
-        yield entry[0] if isinstance(entry, list) and entry else None
-
-
-def _parsed(raw: str | bytes) -> object:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _task_id(message: object) -> str | None:
-    headers = message.get("headers") if isinstance(message, dict) else None
-    task_id = headers.get("id") if isinstance(headers, dict) else None
-    return task_id if isinstance(task_id, str) else None
-
-
-# --- publishing -----------------------------------------------------------------
-
-def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue: str) -> None:
-    """Put one message for ``task(*args)`` on ``queue``, exactly as
-    ``task.apply_async(args, task_id=task_id, queue=queue)`` would from
-    outside a worker (Celery's message protocol 2 in kombu's Redis envelope,
-    priority 0, no ETA), in one LPUSH.
-
-    Why not apply_async: it cost about 0.6 ms of CPU per call (routing,
-    producer pool, kombu's channel making a new client per publish), a fifth
-    of a whole submit that misses the cache; this is about a tenth of that
-    (bench/throughput.py, figure 3). tests/test_queues.py checks that the
-    message stays the one apply_async writes, field for field, so a Celery
-    upgrade that changes it fails there first. The broker is the main Valkey
-    (``cache.client()``: CELERY_BROKER_URL is VALKEY_URL), as everywhere in
-    this module.
-    Raises redis.RedisError.
-    """
-    body = json.dumps([list(args), {}, {"callbacks": None, "errbacks": None, "chain": None,
-                                        "chord": None}])
-    message = {
-        "body": base64.b64encode(body.encode()).decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": {
-            "lang": "py", "task": task.name, "id": task_id, "shadow": None, "eta": None,
-            "expires": None, "group": None, "group_index": None, "retries": 0,
-            "timelimit": [task.time_limit, task.soft_time_limit], "root_id": task_id,
-            "parent_id": None, "argsrepr": repr(args), "kwargsrepr": "{}",
-            "origin": anon_nodename(), "ignore_result": task.ignore_result,
-            "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
-        },
-        "properties": {
-            "correlation_id": task_id, "reply_to": task.app.thread_oid, "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-            "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
-        },
-    }
-    raw = json.dumps(message)
-    held = getattr(_holding, "messages", None)
-    if held is not None:
-        held.append((queue, task_id, raw))
-        return
-    cache.client().lpush(queue, raw)
-
-
-_holding = threading.local()
-
-
-@contextmanager
-def held() -> Iterator[None]:
-    """Hold this thread's ``publish`` calls until the block ends, then send
-    them together: one round trip, one LPUSH per queue, in publishing order.
-
-    For a bulk submit: its jobs reach the workers at once rather than one by
-    one while the request goes on, so short texts find company for an AI
-    batch (services/batching.py) instead of leaving in small ones. Sent even
-    if the block raises (its jobs' rows are committed). A failed send is
-    logged, not raised: the jobs stay pending and the reconciler re-enqueues
-    them (tasks.reconcile_jobs), as for a single publish that failed.
-    A block inside another adds to the outer one.
-    """
-    if getattr(_holding, "messages", None) is not None:
-        yield
-        return
-    messages: list[tuple[str, str, str]] = []
-    _holding.messages = messages
-    try:
-        yield
-    finally:
-        _holding.messages = None
-        if messages:
-            _send(messages)
-
-
-def _send(messages: list[tuple[str, str, str]]) -> None:
-    by_queue: dict[str, list[str]] = {}
-    for queue, _, message in messages:
-        by_queue.setdefault(queue, []).append(message)
-    try:
-        pipe = cache.client().pipeline(transaction=False)
-        for queue, batch in by_queue.items():
-            pipe.lpush(queue, *batch)
-        pipe.execute()
-    except Exception:
-        logger.exception("could not enqueue %d held job(s) (first %s); the reconciler will "
-                         "retry", len(messages), messages[0][1])

@@ -21,7 +21,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import metrics
-from summaries.bypasses import job_rows
+from summaries.bypasses import broker, job_rows
 from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
@@ -314,7 +314,7 @@ def jobs_reconcile() -> list[tuple[str, str]]:
         Job.objects.filter(lapsed | forgotten).values_list("id", "status", "queue")[:500]
     )
     waiting = [str(i) for i, status, _ in candidates if status == Job.Status.PENDING]
-    queued = queues.task_ids(queues.LANES) if waiting else set()
+    queued = broker.task_ids(queues.LANES) if waiting else set()
     if queued is None:
         logger.warning("broker too full to check for lost messages; skipping pending jobs")
         queued = set(waiting)

@@ -32,8 +32,10 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries import metrics
+from summaries.core import outcomes
 from summaries.core.errors import InvalidInput
 from summaries.core.inputs import URL, NormalizedInput
+from summaries.infra import dispatch
 from summaries.models import Job
 from summaries.services import inflight, webhooks
 from summaries.services.config import summarizer
@@ -78,7 +80,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)
     delay = max(0.0, (run_at - timezone.now()).total_seconds())
-    metrics.record_request(metrics.MISS, text="" if item.kind == URL else item.value)
+    metrics.record_request(outcomes.MISS, text="" if item.kind == URL else item.value)
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:
         job_id = str(job.id)
         transaction.on_commit(lambda: _send_start(job_id, queue, delay))
@@ -86,10 +88,8 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
 
 
 def _send_start(job_id: str, queue: str, delay: float) -> None:
-    from summaries import tasks  # tasks imports this module
-
     try:
-        tasks.dispatch(tasks.start_scheduled_job, job_id, queue=queue, countdown=delay)
+        dispatch.send(dispatch.START_SCHEDULED_JOB, job_id, queue=queue, countdown=delay)
     except Exception:
         logger.warning("scheduled job %s: start not sent; the tick will start it", job_id,
                        exc_info=True)

@@ -17,18 +17,19 @@ from django.utils import timezone
 
 from summaries import metrics
 from summaries.bypasses import job_rows
+from summaries.core import outcomes
 from summaries.core.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
 from summaries.infra import cache, local_cache, queues
+from summaries.infra.dispatch import enqueue
 from summaries.models import Job
 from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
 from summaries.services.config import fetch_policy, summarizer
 from summaries.services.pipeline import article_key
 from summaries.services.webhooks import Callback
-from summaries.tasks import enqueue
 
 # A submit that lost the race for an input waits this long for the winner's
 # job row to appear before trying to create the job itself (safe: the
@@ -46,7 +47,7 @@ class Submission:
     error: str = ""
     code: str = ""
     # How the answer was reached, for analytics and the X-Cache header:
-    # metrics.HIT, MISS (this submit created the job), JOINED (it joined a
+    # outcomes.HIT, MISS (this submit created the job), JOINED (it joined a
     # job already in flight) or KNOWN_FAILURE.
     outcome: str = ""
     # The input's cache key (summary_request always sets it).
@@ -59,7 +60,7 @@ class Submission:
 
     def __post_init__(self) -> None:
         if not self.outcome:
-            object.__setattr__(self, "outcome", metrics.HIT if self.cached else metrics.MISS)
+            object.__setattr__(self, "outcome", outcomes.HIT if self.cached else outcomes.MISS)
 
 
 def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTERACTIVE,
@@ -118,7 +119,7 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
                              callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
     metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
-    if callback is not None and answer.outcome != metrics.MISS:  # a new job: subscribed in it
+    if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
 
@@ -146,7 +147,7 @@ def _keyed(raw: str) -> tuple[NormalizedInput, str]:
 def _fresh(answer: Submission, max_age: int | None) -> bool:
     """Whether an answer from the cache may be served under ``max_age``. A
     remembered failure is always fresh enough: it is kept only briefly."""
-    return max_age is None or answer.outcome != metrics.HIT or answer.age <= max_age
+    return max_age is None or answer.outcome != outcomes.HIT or answer.age <= max_age
 
 
 # Inputs recently answered from memory, and their (cache key, text for the
@@ -180,7 +181,7 @@ def cached_summary(*, raw: str) -> Submission | None:
         if len(_hit_keys) >= _HIT_KEYS_MAX:
             _hit_keys.clear()
         _hit_keys[raw] = known
-    metrics.record_request(metrics.HIT, text=text)
+    metrics.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
 
@@ -209,7 +210,7 @@ def _job_answer(job_id: str, item: NormalizedInput, key: str, refresh: bool, que
         return job
     if job.status == Job.Status.COMPLETED:
         return _completed(job)
-    outcome = metrics.MISS if str(job.id) == job_id else metrics.JOINED
+    outcome = outcomes.MISS if str(job.id) == job_id else outcomes.JOINED
     return Submission(str(job.id), job.status, cached=False, outcome=outcome)
 
 
@@ -250,7 +251,7 @@ def _known_failure(job_id: str) -> Submission | None:
     if job is None:
         return None
     return Submission(str(job.id), job.status, cached=True, error=job.error, code=job.error_code,
-                      outcome=metrics.KNOWN_FAILURE)
+                      outcome=outcomes.KNOWN_FAILURE)
 
 
 def _recache(job: Job) -> None:

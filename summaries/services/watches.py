@@ -34,12 +34,13 @@ from django.utils import timezone
 from summaries.core.errors import InvalidInput, JobError
 from summaries.core.inputs import URL, normalize_input, normalize_text
 from summaries.fetching import check_submit_url
-from summaries.infra import queues
+from summaries.infra import dispatch, queues
 from summaries.infra.database import release_connection
 from summaries.models import Job, Watch
 from summaries.services import webhooks
 from summaries.services.config import fetch_policy
 from summaries.services.pipeline import fetch_article
+from summaries.services.submit import summary_request
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +112,8 @@ def watches_due(*, limit: int = 200) -> list[str]:
 
 
 def send_check(watch_id: str) -> None:
-    from summaries import tasks  # tasks imports this module
-
     try:
-        tasks.dispatch(tasks.check_watch, watch_id, queue=queues.BULK)
+        dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=queues.BULK)
     except Exception:
         logger.warning("watch %s: check not sent; it runs at its next turn", watch_id,
                        exc_info=True)
@@ -126,8 +125,6 @@ def content_hash(text: str) -> str:
 
 def watch_check(*, watch_id: str) -> None:
     """Fetch the watched page; summarise it again if its text changed."""
-    from summaries.services.submit import summary_request  # submit imports the tasks
-
     watch = Watch.objects.select_related("last_job").filter(id=watch_id).first()
     if watch is None:
         return  # deleted meanwhile

@@ -83,10 +83,11 @@ from rest_framework.renderers import JSONRenderer
 from summaries.core import canonical_urls
 from summaries.core.errors import InvalidInput, JobError, RetryLater, backoff
 from summaries.fetching import check_submit_url, transport
-from summaries.infra import cache
+from summaries.infra import cache, dispatch
 from summaries.infra.database import release_connection
 from summaries.logcontext import job_context
 from summaries.models import Job, WebhookDelivery
+from summaries.representations.bodies import JobWebhookBody  # the API's one rendering
 from summaries.services.config import fetch_policy
 
 logger = logging.getLogger(__name__)
@@ -244,13 +245,11 @@ return 1
 def await_job(*, job_id: str, poller: str, polls: int = 0) -> None:
     """The poller's next look at the job in a second (at most AWAIT_POLLS,
     then the tick). Only the holder of the job's lease calls this."""
-    from summaries import tasks  # tasks imports this module
-
     if polls >= AWAIT_POLLS:
         return
     try:
-        tasks.dispatch(tasks.await_job_callbacks, job_id, str(polls + 1), poller,
-                       queue=settings.WEBHOOK_QUEUE, countdown=1.0)
+        dispatch.send(dispatch.AWAIT_JOB_CALLBACKS, job_id, str(polls + 1), poller,
+                      queue=settings.WEBHOOK_QUEUE, countdown=1.0)
     except Exception:
         logger.warning("job %s: callbacks left to the tick", job_id, exc_info=True)
 
@@ -266,10 +265,8 @@ def subscribe_new(*, job: Job, callback: Callback) -> WebhookDelivery:
 def job_finished(*, job_id: str) -> None:
     """The worker finished a job flagged has_callbacks: have its deliveries
     sent, on the webhooks lane. Never raises: the sweep is the safety net."""
-    from summaries import tasks  # tasks imports this module
-
     try:
-        tasks.dispatch(tasks.release_callbacks, job_id, queue=settings.WEBHOOK_QUEUE)
+        dispatch.send(dispatch.RELEASE_CALLBACKS, job_id, queue=settings.WEBHOOK_QUEUE)
     except Exception:
         logger.warning("job %s: callbacks not released now; the tick will", job_id,
                        exc_info=True)
@@ -336,12 +333,10 @@ def _send_moved(rows: QuerySet[WebhookDelivery], *, limit: int = 500) -> list[st
 def send(delivery_id: str, *, due: datetime, countdown: float = 0) -> None:
     """Enqueue an attempt of the delivery, after the current transaction;
     ``due``: the row's ``next_attempt_at`` as the sender left it."""
-    from summaries import tasks  # tasks imports this module
-
     def publish() -> None:
         try:
-            tasks.dispatch(tasks.deliver_webhook, delivery_id, due.isoformat(),
-                           queue=settings.WEBHOOK_QUEUE, countdown=countdown)
+            dispatch.send(dispatch.DELIVER_WEBHOOK, delivery_id, due.isoformat(),
+                          queue=settings.WEBHOOK_QUEUE, countdown=countdown)
         except Exception:
             logger.warning("delivery %s not enqueued; the tick will", delivery_id, exc_info=True)
 
@@ -490,8 +485,6 @@ def _send(delivery: WebhookDelivery) -> None:
 
 def _frozen_body(delivery: WebhookDelivery) -> bytes:
     """The job's status body, rendered once and kept for every retry."""
-    from summaries.api.serializers import JobWebhookBody  # the API's one rendering
-
     body = JSONRenderer().render(JobWebhookBody.render(delivery.job))
     WebhookDelivery.objects.filter(id=delivery.id, body="").update(body=body.decode())
     return body
