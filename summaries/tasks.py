@@ -28,16 +28,18 @@ The retry story, end to end:
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_ready, worker_shutdown
 from django.db import close_old_connections
 
 from summaries.core.errors import JobFailed, RetryLater
 from summaries.infra import dispatch
 from summaries.infra.dispatch import enqueue
 from summaries.logcontext import job_context
+from summaries.observability import heartbeats
 from summaries.services import jobs, retention, scheduling, watches, webhooks
 from summaries.services.config import summarizer
 
@@ -93,6 +95,18 @@ def _build_summariser(**kwargs: Any) -> None:
     """Build the summariser (and import its SDK) as the worker starts, not in
     its first job: importing google-genai takes about a second of CPU."""
     summarizer()
+
+
+# Workers online (observability/heartbeats.py): each worker process's key
+# lives from ready to shutdown.
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    heartbeats.start_heartbeat(getattr(sender, "hostname", None) or socket.gethostname())
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
+    heartbeats.stop_heartbeat(getattr(sender, "hostname", None) or socket.gethostname())
 
 
 @shared_task(bind=True, name=dispatch.DELIVER_WEBHOOK, max_retries=None, ignore_result=True)

@@ -11,8 +11,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from summaries import metrics
 from summaries.infra import local_cache
+from summaries.observability import counters
 from summaries.services.config import summarizer
 from tests.helpers.api import Api
 from tests.helpers.environment import process_environment
@@ -55,7 +55,7 @@ def _clean_valkey(request: pytest.FixtureRequest) -> None:
         if keys:
             valkey.delete(*keys)
     # ... and this process's copies of them.
-    metrics.discard_local()
+    counters.discard_local()
     local_cache.clear()
 
 

@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from summaries import metrics
 from summaries.api import schema
 from summaries.models import Job
+from summaries.observability import counters, timeline
 from summaries.representations import bodies
 from summaries.services import events
 from summaries.services.progress import with_progress
@@ -87,7 +87,7 @@ class JobEventsView(APIView):
 
 class TimelineFilter(serializers.Serializer):
     minutes = serializers.IntegerField(required=False, default=60, min_value=1,
-                                       max_value=metrics.TIMELINE_MAX_MINUTES)
+                                       max_value=timeline.TIMELINE_MAX_MINUTES)
 
 
 class TimelineMinute(serializers.Serializer):
@@ -115,4 +115,4 @@ class TimelineView(APIView):
     def get(self, request: Request) -> Response:
         query = TimelineFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response({"minutes": metrics.timeline(query.validated_data["minutes"])})
+        return Response({"minutes": counters.recent_minutes(query.validated_data["minutes"])})

@@ -33,7 +33,6 @@ from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from summaries import metrics
 from summaries.api import schema  # also documents the operator token
 from summaries.api import serializers as s
 from summaries.api.batch import answer_items
@@ -42,6 +41,7 @@ from summaries.core import outcomes
 from summaries.infra import cache
 from summaries.models import Job, Watch
 from summaries.representations import bodies
+from summaries.selectors import analytics
 from summaries.services import watches
 from summaries.services.insights import failure_insights
 from summaries.services.progress import with_progress
@@ -531,7 +531,7 @@ class AnalyticsView(APIView):
     @extend_schema(responses={200: s.AnalyticsResponse, **schema.errors(503)})
     def get(self, request: Request) -> Response:
         queue_size = Job.objects.filter(status=Job.Status.PENDING).count()
-        return Response({**metrics.snapshot(), "queue_size": queue_size})
+        return Response({**analytics.snapshot(), "queue_size": queue_size})
 
 
 class HealthView(APIView):

@@ -31,9 +31,9 @@ key or channel             server  written by                            read by
                                    the ``main`` part of a Batch)         streams, web)
 celery queues, unacked,    main    queues (LPUSH), Celery (broker and    Celery workers, queues
 ``_kombu.*``, results              result backend: VALKEY_URL)           (depth, reconciler)
-``metrics:*`` counters,    main    metrics.flush (web, worker)           metrics (/metrics,
-``metrics:m:<minute>``                                                   analytics, timeline)
-``heartbeat:worker:*``     main    metrics heartbeat (worker)            metrics.workers_online
+``metrics:*`` counters,    main    counters.flush (web, worker)          prometheus, analytics,
+``metrics:m:<minute>``                                                   timeline
+``heartbeat:worker:*``     main    heartbeats (worker)                   heartbeats.workers_online
 ``ratelimit:<client>:*``   main    api.throttling                        api.throttling
 ``aiquota:*``,             main    ai_quota (worker)                     ai_quota (worker)
 ``aipause:*``

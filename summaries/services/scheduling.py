@@ -31,12 +31,12 @@ from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import metrics
 from summaries.core import outcomes
 from summaries.core.errors import InvalidInput
 from summaries.core.inputs import URL, NormalizedInput
 from summaries.infra import dispatch
 from summaries.models import Job
+from summaries.observability import counters
 from summaries.services import inflight, webhooks
 from summaries.services.config import summarizer
 
@@ -80,7 +80,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)
     delay = max(0.0, (run_at - timezone.now()).total_seconds())
-    metrics.record_request(outcomes.MISS, text="" if item.kind == URL else item.value)
+    counters.record_request(outcomes.MISS, text="" if item.kind == URL else item.value)
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:
         job_id = str(job.id)
         transaction.on_commit(lambda: _send_start(job_id, queue, delay))

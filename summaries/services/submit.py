@@ -15,7 +15,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from summaries import metrics
 from summaries.bypasses import job_rows
 from summaries.core import outcomes
 from summaries.core.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
@@ -25,6 +24,7 @@ from summaries.fetching import check_submit_url
 from summaries.infra import cache, local_cache, queues
 from summaries.infra.dispatch import enqueue
 from summaries.models import Job
+from summaries.observability import counters
 from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
 from summaries.services.config import fetch_policy, summarizer
@@ -118,7 +118,7 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
                              store=store, look=None if refreshed else look,
                              callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
-    metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
+    counters.record_request(answer.outcome, text="" if item.kind == URL else item.value)
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
@@ -181,7 +181,7 @@ def cached_summary(*, raw: str) -> Submission | None:
         if len(_hit_keys) >= _HIT_KEYS_MAX:
             _hit_keys.clear()
         _hit_keys[raw] = known
-    metrics.record_request(outcomes.HIT, text=text)
+    counters.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
 
