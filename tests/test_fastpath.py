@@ -1,4 +1,4 @@
-"""Cache hits answered from memory (summaries/api/fastpath.py) are the same
+"""Cache hits answered from memory (summaries/bypasses/fastpath.py) are the same
 answers as the full path's, under the same rate limit and headers."""
 
 from __future__ import annotations

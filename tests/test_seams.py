@@ -7,7 +7,7 @@ not exist.
 The mechanisms: key (the cache key and dedup/join of identical inputs),
 purge, language, store (store:false), maxage (max_age and refresh), batching
 (AI batches and bulk submits), webhooks, sse, watches, run_at, fastpath (the
-in-memory hits of summaries/api/fastpath.py), twovalkey (CACHE_VALKEY_URL: a
+in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: a
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and

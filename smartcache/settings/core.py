@@ -41,8 +41,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Cache hits answered from memory, with the headers above and no more
-    # work than a hit needs (summaries/api/fastpath.py).
-    "summaries.api.fastpath.CachedSubmitMiddleware",
+    # work than a hit needs (summaries/bypasses/fastpath.py).
+    "summaries.bypasses.fastpath.CachedSubmitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

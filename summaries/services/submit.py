@@ -162,7 +162,7 @@ def cached_summary(*, raw: str) -> Submission | None:
     counted as summary_request counts a hit; None otherwise, also for input
     that is not valid (the full path, summary_request, answers those).
     Touches neither Valkey nor the database: the fast path for hits
-    (summaries/api/fastpath.py)."""
+    (summaries/bypasses/fastpath.py)."""
     item = None
     if (known := _hit_keys.get(raw)) is None:
         if len(raw) > settings.MAX_INPUT_CHARS:
