@@ -31,14 +31,11 @@ from summaries.api import serializers as s
 from summaries.api.views import BrowsableForm, get_job
 from summaries.models import Watch
 from summaries.representations import bodies
+from summaries.selectors.jobs import job_list
 from summaries.services import watches
 from summaries.services.insights import failure_insights
-from summaries.services.submit import (
-    job_list,
-    job_retry,
-    purge_input,
-    purge_key,
-)
+from summaries.services.purge import purge_input, purge_key
+from summaries.services.retry import job_retry
 
 OPERATOR = "operator-token"
 
