@@ -38,6 +38,7 @@ from summaries.infra import dispatch
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.services import inflight, webhooks
+from summaries.services.callbacks import Callback
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def check_run_at(run_at: datetime, *, max_age: int | None = None) -> None:
 
 def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
                  queue: str, refresh: bool, store: bool,
-                 callback: webhooks.Callback | None = None) -> Job:
+                 callback: Callback | None = None) -> Job:
     """Create the scheduled job (checked by check_run_at), with its webhook
     delivery if ``callback``, and, if it is due soon, send its start
     with a countdown."""

@@ -26,8 +26,8 @@ from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
+from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import fetch_policy, summarizer
-from summaries.services.webhooks import Callback
 
 # A submit that lost the race for an input waits this long for the winner's
 # job row to appear before trying to create the job itself (safe: the
@@ -84,7 +84,7 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     if len(raw) > settings.MAX_INPUT_CHARS:
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
-    callback = (Callback(webhooks.check_callback_url(callback_url), watch_id)
+    callback = (Callback(check_callback_url(callback_url), watch_id)
                 if callback_url else None)
     if run_at is not None:
         scheduling.check_run_at(run_at, max_age=max_age)

@@ -37,7 +37,7 @@ from summaries.fetching import check_submit_url
 from summaries.infra import dispatch, queues
 from summaries.infra.database import release_connection
 from summaries.models import Job, Watch
-from summaries.services import webhooks
+from summaries.services import callbacks
 from summaries.services.config import fetch_policy
 from summaries.services.pipeline import fetch_article
 from summaries.services.submit import summary_request
@@ -77,7 +77,7 @@ def watch_create(*, url: str, every: int, callback_url: str = "") -> Watch:
         check_submit_url(item.value, fetch_policy())
     except JobError as exc:
         raise InvalidInput(exc.message, code=exc.code) from None
-    callback = webhooks.check_callback_url(callback_url) if callback_url else ""
+    callback = callbacks.check_callback_url(callback_url) if callback_url else ""
     watch = Watch.objects.create(url=item.value, every_seconds=every, callback_url=callback,
                                  next_run_at=timezone.now() + timedelta(seconds=every))
     watch_id = str(watch.id)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from summaries.core import canonical_urls
-from summaries.services.webhooks import endpoint_secret
+from summaries.services.webhook_sending import endpoint_secret
 
 
 class Command(BaseCommand):
