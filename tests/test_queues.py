@@ -8,13 +8,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 
 from summaries.bypasses import broker
+from summaries.infra import dispatch
 from summaries.tasks import process_job
 
 
@@ -27,17 +30,42 @@ def _shape(raw: str | bytes, task_id: str) -> dict[str, Any]:
     return dict(json.loads(json.dumps(message).replace(task_id, "<id>")))
 
 
+def _in_a_thread(send: Callable[[], object]) -> None:
+    """Run ``send`` in a thread of its own, as a web server's or a worker's
+    threads do (Celery's ``current_app`` is per thread: not ours there)."""
+    thread = threading.Thread(target=send)
+    thread.start()
+    thread.join(timeout=30)
+
+
 def test_publish_writes_what_apply_async_writes(valkey: redis.Redis) -> None:
     queue = f"test-publish-{uuid.uuid4().hex}"  # no worker consumes it
     ours, celerys = str(uuid.uuid4()), str(uuid.uuid4())
-    try:
+
+    def both() -> None:
         broker.publish(process_job.name, ours, (ours,), queue=queue)
         process_job.apply_async(args=(celerys,), task_id=celerys, queue=queue)
+
+    try:
+        _in_a_thread(both)
         newest, oldest = valkey.lrange(queue, 0, -1)  # LPUSH: the newest first
     finally:
         valkey.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     assert _shape(oldest, ours) == _shape(newest, celerys)
     assert broker.task_ids([queue]) == set()  # deleted: nothing left behind
+
+
+def test_a_task_sent_by_name_from_any_thread_reaches_this_broker(valkey: redis.Redis) -> None:
+    queue = f"test-send-{uuid.uuid4().hex}"  # no worker consumes it
+    watch_id = str(uuid.uuid4())
+    try:
+        _in_a_thread(lambda: dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=queue))
+        [raw] = valkey.lrange(queue, 0, -1)
+    finally:
+        valkey.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    message = json.loads(raw)
+    assert message["headers"]["task"] == "summaries.check_watch"
+    assert json.loads(base64.b64decode(message["body"]))[0] == [watch_id]
 
 
 def _ids_in(valkey: redis.Redis, queue: str) -> list[str]:
