@@ -1,6 +1,6 @@
 # make run   set everything up and start the whole service (Ctrl-C stops it)
 # make test  set everything up and run the test suite
-# make lint  ruff and mypy; make bench  the benchmarks
+# make lint  ruff, mypy and the import layers; make bench  the benchmarks
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -80,6 +80,7 @@ LINT_ENV := DJANGO_SECRET_KEY=lint-only WEBHOOK_SECRET=lint-only
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(LINT_ENV) $(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # Every benchmark runs even if one before it fails (e.g. its data set is
 # absent); the target fails if any did. BENCH_ARGS go to bench/throughput.py

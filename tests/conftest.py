@@ -11,7 +11,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from summaries import local_cache, metrics
+from summaries.infra import local_cache
+from summaries.observability import counters
 from summaries.services.config import summarizer
 from tests.helpers.api import Api
 from tests.helpers.environment import process_environment
@@ -54,7 +55,7 @@ def _clean_valkey(request: pytest.FixtureRequest) -> None:
         if keys:
             valkey.delete(*keys)
     # ... and this process's copies of them.
-    metrics.discard_local()
+    counters.discard_local()
     local_cache.clear()
 
 
@@ -83,7 +84,8 @@ def no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
     tests of the HTTP contract or of the job services driven by hand, whose
     inputs may name hosts no worker should fetch)."""
     monkeypatch.setattr("summaries.services.submit.enqueue", lambda job_id, **kw: None)
-    monkeypatch.setattr("summaries.tasks.dispatch", lambda *args, **kw: None)  # webhooks, watches
+    # webhooks, watches, scheduled jobs
+    monkeypatch.setattr("summaries.infra.dispatch.send", lambda *args, **kw: None)
 
 
 @pytest.fixture(scope="session")

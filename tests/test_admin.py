@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from summaries.admin import STATUS_COLOURS
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
 from summaries.models import Job
 from summaries.services.config import summarizer
 from tests.helpers.fakes.gemini import FakeGemini

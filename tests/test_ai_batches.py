@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers import SummaryResult
 from summaries.providers.gemini import GeminiProvider
 from summaries.providers.openai import OpenAIProvider

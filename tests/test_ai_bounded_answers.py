@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers.gemini import GeminiProvider
 from summaries.providers.openai import OpenAIProvider
 from tests.helpers.api import Api

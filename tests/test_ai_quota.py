@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from summaries.errors import QuotaWait
+from summaries.core.errors import QuotaWait
 from summaries.services import ai_quota
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.stack import stack_of

@@ -29,8 +29,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from summaries import cache
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import cache
 from summaries.models import Job
 from summaries.services import inflight
 from tests.helpers.texts import text_about

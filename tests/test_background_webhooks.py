@@ -22,8 +22,8 @@ import redis
 from celery import Celery
 from django.utils import timezone
 
+from summaries.infra.queues import UNACKED, queue_lists
 from summaries.models import Job, WebhookDelivery
-from summaries.queues import UNACKED, queue_lists
 from tests.helpers.api import Api
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.fakes.web import FakeWeb

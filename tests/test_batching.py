@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from summaries import cache
-from summaries.errors import JobError, QuotaWait
+from summaries.core.errors import JobError, QuotaWait
+from summaries.infra import cache
 from summaries.providers import SummaryResult
 from summaries.providers.gemini import GeminiProvider
 from summaries.services import ai_quota

@@ -11,8 +11,9 @@ import pytest
 import requests
 from django.test import Client
 
-from summaries import queues
-from summaries.inputs import normalize_input
+from summaries.bypasses import broker
+from summaries.core.inputs import normalize_input
+from summaries.infra import queues
 from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
@@ -165,13 +166,13 @@ def test_a_batchs_new_jobs_are_sent_to_the_workers_together(
     """The jobs leave in one send at the end of the request, in item order, so
     a worker gets them at once (short texts then share AI batches)."""
     sends: list[list[tuple[str, str, str]]] = []
-    real_send = queues._send
+    real_send = broker._send
 
     def send(messages: list[tuple[str, str, str]]) -> None:
         sends.append(list(messages))
         real_send(messages)
 
-    monkeypatch.setattr(queues, "_send", send)
+    monkeypatch.setattr(broker, "_send", send)
     texts = [text_about(f"together {i}") for i in range(3)]
     response = post_batch(client, {"inputs": [*texts, texts[0]]})  # the last one joins
     assert response.status_code == 202

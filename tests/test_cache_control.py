@@ -17,8 +17,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from summaries import cache, local_cache
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import cache, local_cache
 from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.web import FakeWeb

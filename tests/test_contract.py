@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers import (
     ContractError,
     LocalProvider,

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from summaries import cache
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import cache
 from tests.helpers.processes import WebServer, free_port
 from tests.helpers.stack import stack_of
 from tests.helpers.texts import text_about

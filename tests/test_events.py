@@ -18,8 +18,8 @@ import requests
 from django.test import Client
 from django.utils import timezone
 
-from summaries import metrics
 from summaries.models import Job
+from summaries.observability import heartbeats
 from summaries.services import events, progress
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
@@ -238,14 +238,14 @@ def test_status_tells_the_queue_position_and_an_eta(valkey: redis.Redis) -> None
     running = pending_job()
     Job.objects.filter(id=running.id).update(status=Job.Status.PROCESSING, stage="summarizing",
                                              started_at=now - timedelta(seconds=1))
-    keys = [f"{metrics.HEARTBEAT_PREFIX}eta-test:{n}" for n in range(2)]
+    keys = [f"{heartbeats.HEARTBEAT_PREFIX}eta-test:{n}" for n in range(2)]
     for key in keys:
         valkey.set(key, "1", ex=30)
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr("django.conf.settings.CELERY_WORKER_CONCURRENCY", 1)
             # Only this test's heartbeats count (the session worker's too, if it runs).
-            patch.setattr(metrics, "workers_online", lambda: len(keys))
+            patch.setattr(heartbeats, "workers_online", lambda: len(keys))
             progress.forget_figures()
             client = Client()
             bodies = [client.get(f"/api/status/{job.id}").json() for job in waiting]

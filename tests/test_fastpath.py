@@ -1,4 +1,4 @@
-"""Cache hits answered from memory (summaries/api/fastpath.py) are the same
+"""Cache hits answered from memory (summaries/bypasses/fastpath.py) are the same
 answers as the full path's, under the same rate limit and headers."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from django.test import Client, override_settings
 if TYPE_CHECKING:  # the test client's response type is defined in django-stubs only
     from django.test.client import _MonkeyPatchedWSGIResponse
 
-from summaries import cache, local_cache
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import cache, local_cache
 from tests.helpers.texts import text_about
 
 

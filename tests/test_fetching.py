@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
+from summaries.core.inputs import canonical_url
 from summaries.fetching import FetchPolicy, check_submit_url, fetch_page, transport
-from summaries.inputs import canonical_url
 from tests.helpers.fakes.web import Canary, FakeWeb
 
 FIXTURE_HOST = "127.0.0.2"

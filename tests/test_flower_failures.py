@@ -112,7 +112,7 @@ def test_a_job_that_fails_for_good_is_a_failed_task_and_a_completed_one_succeede
     assert (failed["status"], failed["code"], failed["attempts"]) == ("failed", "ai_rejected", 1)
     assert completed["status"] == "completed"
 
-    # The task id is the job id (tasks.enqueue).
+    # The task id is the job id (summaries.infra.dispatch.enqueue).
     failed_id, completed_id = failed["job_id"], completed["job_id"]
     wait_for(lambda: "task-failed" in events.of(failed_id), 20, "a task-failed event")
     wait_for(lambda: "task-succeeded" in events.of(completed_id), 20, "a task-succeeded event")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from summaries.inputs import (
+from summaries.core.canonical_urls import MAX_URL_CHARS
+from summaries.core.inputs import (
     TEXT,
     URL,
     InvalidInput,
@@ -13,7 +14,6 @@ from summaries.inputs import (
     normalize_text,
     reject_unstorable,
 )
-from summaries.urls import MAX_URL_CHARS
 
 
 def test_text_is_nfc_trimmed_and_collapsed_but_keeps_case() -> None:

@@ -16,9 +16,9 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from summaries import cache
-from summaries.errors import JobError, JobFailed, RetryLater
-from summaries.inputs import normalize_input
+from summaries.core.errors import JobError, JobFailed, RetryLater
+from summaries.core.inputs import normalize_input
+from summaries.infra import cache
 from summaries.models import Job
 from summaries.services import inflight, jobs, pipeline
 from summaries.services.submit import summary_request

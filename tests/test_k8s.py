@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from summaries import queues
+from summaries.infra import queues
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from summaries import queues
+from summaries.infra import queues
 from summaries.models import Job
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import FakeWeb

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from summaries.errors import InvalidInput
-from summaries.inputs import (
+from summaries.core.errors import InvalidInput
+from summaries.core.inputs import (
     TEXT,
     URL,
     NormalizedInput,
     normalize_input,
 )
-from summaries.language import NAMES, detect_language, normalize_language
+from summaries.core.language import NAMES, detect_language, normalize_language
 from summaries.models import Job
 from summaries.providers import BatchItem
 from summaries.providers.common import build_batch_prompt, instructions
@@ -235,7 +235,7 @@ def test_the_model_is_loaded_only_by_a_process_that_detects() -> None:
     script = (
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
         "'smartcache.settings'); django.setup()\n"
-        "import summaries.api.views, summaries.tasks, summaries.language as language\n"
+        "import summaries.api.views, summaries.tasks, summaries.core.language as language\n"
         "language.normalize_language('uk')\n"
         "before = language._model.cache_info().currsize\n"
         "found = language.detect_language('Потяг до аеропорту знову запізнюється.')\n"

@@ -1,4 +1,4 @@
-"""The in-process copy of hits (summaries.local_cache), across real API
+"""The in-process copy of hits (summaries.infra.local_cache), across real API
 processes: a refreshed or purged summary is never served from an old copy,
 and a copy never outlives the entry's TTL in Valkey."""
 
@@ -10,8 +10,8 @@ import uuid
 import pytest
 import requests
 
-from summaries import cache
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import cache
 from tests.helpers.processes import WebServer
 from tests.helpers.texts import text_about
 

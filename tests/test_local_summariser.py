@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from summaries.language import detect_language
-from summaries.lexicon import LEXICONS
+from summaries.core.language import detect_language
+from summaries.core.lexicon import LEXICONS
 from summaries.providers import LocalProvider, split_sentences
 from summaries.providers.local import ALGORITHM_VERSION
 from tests.helpers.summary_quality import judge, tag_problem

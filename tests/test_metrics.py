@@ -19,8 +19,8 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from summaries import metrics
 from summaries.models import Job
+from summaries.selectors.capacity import percentile
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.polling import wait_for
@@ -242,9 +242,9 @@ def test_capacity_follows_littles_law(client: Client, settings: Any) -> None:
 
 def test_percentiles_are_nearest_rank() -> None:
     ordered = list(range(1, 101))
-    assert (metrics.percentile(ordered, 50), metrics.percentile(ordered, 95)) == (50, 95)
-    assert metrics.percentile([], 95) == 0
-    assert metrics.percentile([7], 50) == 7
+    assert (percentile(ordered, 50), percentile(ordered, 95)) == (50, 95)
+    assert percentile([], 95) == 0
+    assert percentile([7], 50) == 7
 
 
 @pytest.mark.parametrize("name", ["google_genai.models", "httpx", "httpx2", "httpcore2"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers import BatchItem, ContractError, batching_of, build_provider
 from summaries.providers.common import PROMPT_VERSION
 from summaries.providers.openai import JSON_OBJECT, JSON_SCHEMA, PROMPT_ONLY, OpenAIProvider

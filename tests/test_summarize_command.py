@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
 from summaries.models import Job
 from summaries.providers import LocalProvider
 from tests.helpers.processes import ROOT, database_url

@@ -4,7 +4,7 @@ On PostgreSQL a URL longer than the Job.url column, a NUL in text, or a lone
 surrogate from JSON (``"\\ud800"``) made the INSERT fail after the in-flight
 marker was claimed: a 503 forever and a stray marker. Validation now refuses
 them first, so no job row and no marker exist. (DRF's CharField already
-refuses NUL and surrogates with codes of its own; summaries.inputs refuses
+refuses NUL and surrogates with codes of its own; summaries.core.inputs refuses
 them too, for the callers that do not pass through a serializer, such as
 ``manage.py summarize``.) In-process (Django test client) against a real
 Valkey, like test_api.
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from summaries import cache
+from summaries.core.canonical_urls import MAX_URL_CHARS
+from summaries.infra import cache
 from summaries.models import Job
-from summaries.urls import MAX_URL_CHARS
 from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db

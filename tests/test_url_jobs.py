@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from summaries.inputs import normalize_input
+from summaries.core.inputs import normalize_input
 from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini

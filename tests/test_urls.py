@@ -1,4 +1,4 @@
-"""Properties of the one URL validator, summaries.urls (pure, no services)."""
+"""Properties of the one URL validator, summaries.core.canonical_urls (pure, no services)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from summaries.core.canonical_urls import MAX_URL_CHARS, InvalidURL, canonical_url, parse_url
 from summaries.models import Job
-from summaries.urls import MAX_URL_CHARS, InvalidURL, canonical_url, parse_url
 
 # http.client refuses these in a request target; a canonical URL never has them.
 _NOT_ON_THE_WIRE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")

@@ -8,8 +8,8 @@ import redis
 from django.test import Client
 from django.utils import timezone
 
-from summaries import cache
-from summaries.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.infra import cache
 from summaries.models import Job
 from tests.helpers.texts import unique_text
 
@@ -32,7 +32,7 @@ def test_purging_an_input_purges_each_of_its_many_languages(
         valkey: redis.Redis, namespace: str) -> None:
     text = unique_text("many languages")
     # Regions as UN M.49 codes: as many distinct tags as wanted, more than a
-    # purge locks in one transaction (submit.PURGE_LOCKS_PER_TRANSACTION).
+    # purge locks in one transaction (services/purge.py: PURGE_LOCKS_PER_TRANSACTION).
     languages = [None, *(f"de-{n:03d}" for n in range(1, 41))]
     keys = {cached_variant(text, language, namespace) for language in languages}
     other = cached_variant(unique_text("not purged"), "de-001", namespace)

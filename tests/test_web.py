@@ -10,7 +10,7 @@ import pytest
 import redis
 import requests
 
-from summaries import metrics
+from summaries.observability import timeline
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.processes import WebServer, Worker
@@ -59,7 +59,7 @@ def test_the_timeline_counts_each_minute(web_server: WebServer, worker: Worker,
     while True:  # the worker's counts arrive within METRICS_FLUSH_SECONDS
         minutes = requests.get(f"{web_server.url}/api/analytics/timeline?minutes=3",
                                timeout=10).json()["minutes"]
-        totals = {name: sum(m[name] for m in minutes) for name in metrics.TIMELINE_FIELDS}
+        totals = {name: sum(m[name] for m in minutes) for name in timeline.TIMELINE_FIELDS}
         if totals["completed"] >= 1 and totals["hit"] >= 2:
             break
         assert time.monotonic() < deadline, f"not counted: {minutes}"
@@ -71,8 +71,8 @@ def test_the_timeline_counts_each_minute(web_server: WebServer, worker: Worker,
     assert totals["miss"] == 1 and totals["hit"] == 2 and totals["failed"] == 0
     assert totals["ms"] >= 0
     # Bounded: every minute's hash expires within a day.
-    keys = list(valkey.scan_iter(match=f"{metrics.TIMELINE_PREFIX}*"))
-    assert keys and all(0 < valkey.ttl(key) <= metrics.TIMELINE_TTL for key in keys)
+    keys = list(valkey.scan_iter(match=f"{timeline.TIMELINE_PREFIX}*"))
+    assert keys and all(0 < valkey.ttl(key) <= timeline.TIMELINE_TTL for key in keys)
 
 
 def test_the_timeline_refuses_more_than_it_keeps(web_server: WebServer) -> None:

@@ -23,7 +23,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from summaries.models import Job, WebhookDelivery
-from summaries.services import webhooks
+from summaries.services import webhook_sending, webhooks
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.receiver import FakeReceiver, Received, verify, verify_standard
@@ -128,13 +128,13 @@ def test_a_rotated_secret_signs_with_the_old_one_too(settings: Any) -> None:
     old, new = "whsec_" + "b2xkLXNlY3JldC1vZi0zMi1ieXRlcy0tLS0tLS0tLQ==", "a-plain-new-secret"
     settings.WEBHOOK_SECRET, settings.WEBHOOK_PREVIOUS_SECRETS = new, (old,)
     url, body, delivery_id = "https://hooks.example.com/sc", b'{"job_id": "x"}', str(uuid.uuid4())
-    headers = webhooks.signed_headers(body, delivery_id=delivery_id, url=url,
+    headers = webhook_sending.signed_headers(body, delivery_id=delivery_id, url=url,
                                       timestamp=int(timezone.now().timestamp()))
     received = Received("/sc", "/sc", headers, body)
     assert len(headers["webhook-signature"].split(" ")) == 2
     for secret in (new, old):
-        assert verify_standard(received, webhooks.endpoint_secret(url, secret=secret))
-    assert not verify_standard(received, webhooks.endpoint_secret(url, secret="another"))
+        assert verify_standard(received, webhook_sending.endpoint_secret(url, secret=secret))
+    assert not verify_standard(received, webhook_sending.endpoint_secret(url, secret="another"))
     assert verify(body, headers["X-SmartCache-Signature"], new)  # the old header: current only
 
 

@@ -37,8 +37,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Cache hits answered from memory, with the headers above and no more
-    # work than a hit needs (summaries/api/fastpath.py).
-    "summaries.api.fastpath.CachedSubmitMiddleware",
+    # work than a hit needs (summaries/bypasses/fastpath.py).
+    "summaries.bypasses.fastpath.CachedSubmitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,7 +132,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Each API process keeps this many recent hits in memory, each at most this
-# many seconds (summaries/local_cache.py); 0 turns it off.
+# many seconds (summaries/infra/local_cache.py); 0 turns it off.
 LOCAL_CACHE_SIZE = env_int("LOCAL_CACHE_SIZE", 10_000)
 LOCAL_CACHE_SECONDS = env_float("LOCAL_CACHE_SECONDS", 30.0)
 # Request counters are added up in each process and written to Valkey this often.

@@ -48,7 +48,7 @@ VALKEY = _valkey_target("VALKEY_URL", _VALKEY_URL_GIVEN)
 # The redis:// form (valkey:// is read as redis://: kombu knows no other), or
 # the sentinel:// URL as given.
 VALKEY_URL = VALKEY.url or _VALKEY_URL_GIVEN
-# Empty: the cache uses VALKEY_URL (summaries/cache.py resolves it at use, so
+# Empty: the cache uses VALKEY_URL (summaries/infra/cache.py resolves it at use, so
 # an override of VALKEY_URL alone moves both).
 CACHE_VALKEY_URL = env_str("CACHE_VALKEY_URL")
 if CACHE_VALKEY_URL:
@@ -120,7 +120,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # (TASK_TIME_LIMIT) checked at every stage, where the lease is renewed too.
 CELERY_WORKER_POOL = env_str("WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 100, minimum=1)
-# Two lanes (summaries/queues.py): interactive submits ("celery") and bulk
+# Two lanes (summaries/infra/queues.py): interactive submits ("celery") and bulk
 # submits ("bulk"). Every worker consumes both, taking from each in turn, so
 # a single submit never waits behind a bulk backlog.
 # A third lane of its own for webhook deliveries (settings/webhooks.py).

@@ -8,9 +8,10 @@ from typing import Any
 
 from rest_framework import status
 
-from summaries import queues
 from summaries.api.errors import count_rejected, first_error, refusal
-from summaries.api.serializers import CACHE_STATUS, SubmitRequest
+from summaries.api.serializers import SubmitRequest
+from summaries.infra import dispatch, queues
+from summaries.representations.bodies import CACHE_STATUS
 from summaries.services.submit import Submission, summary_request
 
 
@@ -40,8 +41,8 @@ def answer_items(items: Sequence[Any], status_url: Callable[[str], str]) -> list
     answered alone; an unavailable Valkey or database raises, and the whole
     batch gets the single submit's 503. ``status_url`` maps a job id to
     its status URL. The new jobs' messages are sent together once every
-    item is answered (``queues.held``): the workers get them at once."""
-    with queues.held():
+    item is answered (``dispatch.held``): the workers get them at once."""
+    with dispatch.held():
         return [_answer(item, status_url) for item in items]
 
 

@@ -23,8 +23,8 @@ from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from summaries import metrics
-from summaries.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
+from summaries.core.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
+from summaries.observability import counters
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def count_rejected(exc: Exception) -> None:
     """A refused input (invalid, too large) counts as a rejected submission;
     Busy does not: that input is fine, and trying again soon helps."""
     if isinstance(exc, InvalidInput | InputTooLarge):
-        metrics.record_rejected()
+        counters.record_rejected()
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:

@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from summaries import metrics
 from summaries.api import schema
-from summaries.api import serializers as s
 from summaries.models import Job
+from summaries.observability import counters, timeline
+from summaries.representations import bodies
 from summaries.services import events
 from summaries.services.progress import with_progress
 
@@ -40,7 +40,7 @@ def status_body(job_id: str) -> tuple[dict[str, Any], datetime]:
     minutes, a pooled connection must not)."""
     try:
         job = Job.objects.get(id=job_id)
-        return s.JobResponse.render(with_progress(job)), job.updated_at
+        return bodies.JobResponse.render(with_progress(job)), job.updated_at
     finally:
         connection.close()
 
@@ -87,7 +87,7 @@ class JobEventsView(APIView):
 
 class TimelineFilter(serializers.Serializer):
     minutes = serializers.IntegerField(required=False, default=60, min_value=1,
-                                       max_value=metrics.TIMELINE_MAX_MINUTES)
+                                       max_value=timeline.TIMELINE_MAX_MINUTES)
 
 
 class TimelineMinute(serializers.Serializer):
@@ -115,4 +115,4 @@ class TimelineView(APIView):
     def get(self, request: Request) -> Response:
         query = TimelineFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response({"minutes": metrics.timeline(query.validated_data["minutes"])})
+        return Response({"minutes": counters.recent_minutes(query.validated_data["minutes"])})

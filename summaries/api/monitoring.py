@@ -1,6 +1,6 @@
 """Prometheus: ``GET /metrics`` and the middleware that counts HTTP answers.
 
-The counters live in Valkey (summaries/metrics.py), so a scrape of any API
+The counters live in Valkey (summaries/observability/), so a scrape of any API
 process shows the totals of every API and worker process.
 """
 
@@ -13,8 +13,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from summaries import metrics
 from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
+from summaries.observability import counters, prometheus
 
 METRICS_PATH = "/metrics"
 
@@ -32,7 +32,7 @@ class RequestMetricsMiddleware:
         if request.path.rstrip("/") != METRICS_PATH:
             match = getattr(request, "resolver_match", None)
             view = (match.view_name or match.route) if match is not None else "unmatched"
-            metrics.record_http(view or "unnamed", request.method or "", response.status_code)
+            counters.record_http(view or "unnamed", request.method or "", response.status_code)
         return response
 
 
@@ -60,7 +60,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             return JsonResponse({"error": "/metrics needs the operator token "
                                           "(Authorization: Bearer ...)",
                                  "code": "permission_denied"}, status=403)
-        body, content_type = metrics.exposition(request.headers.get("Accept"))
+        body, content_type = prometheus.exposition(request.headers.get("Accept"))
     except INFRASTRUCTURE_ERRORS as exc:
         return json_error(exc, request.path)
     return HttpResponse(body, content_type=content_type)

@@ -26,7 +26,7 @@ def public_endpoints(endpoints: list[tuple[str, str, str, Any]],
 class OperatorTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """Documents the operator token of the dead-letter endpoints."""
 
-    target_class = "summaries.api.views.OperatorTokenAuthentication"
+    target_class = "summaries.api.operator.OperatorTokenAuthentication"
     name = "operatorToken"
 
     def get_security_requirement(self, auto_schema: AutoSchema) -> list[dict[str, list[Any]]]:

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from summaries import cache
+from summaries.infra import cache
 
 
 class SubmitRateThrottle(BaseThrottle):

@@ -6,7 +6,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from summaries.api import live, views
+from summaries.api import live, operator, views
 from summaries.api.errors import error_response
 
 
@@ -26,17 +26,17 @@ urlpatterns = [
     *both("submit", views.SubmitView.as_view(), "submit"),
     *both("submit/batch", views.SubmitBatchView.as_view(), "submit-batch"),
     *both("status/<str:job_id>", views.StatusView.as_view(), "job-status"),
-    *both("jobs", views.JobListView.as_view(), "jobs"),
-    *both("jobs/<str:job_id>/retry", views.JobRetryView.as_view(), "job-retry"),
-    *both("jobs/<str:job_id>/callbacks", views.JobCallbacksView.as_view(), "job-callbacks"),
+    *both("jobs", operator.JobListView.as_view(), "jobs"),
+    *both("jobs/<str:job_id>/retry", operator.JobRetryView.as_view(), "job-retry"),
+    *both("jobs/<str:job_id>/callbacks", operator.JobCallbacksView.as_view(), "job-callbacks"),
     *both("jobs/<str:job_id>/events", live.JobEventsView.as_view(), "job-events"),
     *both("analytics/timeline", live.TimelineView.as_view(), "analytics-timeline"),
     *both("analytics", views.AnalyticsView.as_view(), "analytics"),
-    *both("insights", views.InsightsView.as_view(), "insights"),
-    *both("cache/purge", views.CachePurgeView.as_view(), "cache-purge"),
-    *both("cache/<str:key>", views.CacheKeyView.as_view(), "cache-key"),
-    *both("watches", views.WatchListView.as_view(), "watches"),
-    *both("watches/<str:watch_id>", views.WatchDetailView.as_view(), "watch-detail"),
+    *both("insights", operator.InsightsView.as_view(), "insights"),
+    *both("cache/purge", operator.CachePurgeView.as_view(), "cache-purge"),
+    *both("cache/<str:key>", operator.CacheKeyView.as_view(), "cache-key"),
+    *both("watches", operator.WatchListView.as_view(), "watches"),
+    *both("watches/<str:watch_id>", operator.WatchDetailView.as_view(), "watch-detail"),
     *both("health", views.HealthView.as_view(), "health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

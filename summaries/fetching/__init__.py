@@ -2,13 +2,13 @@
 
 The pieces, each readable on its own:
 
-- :mod:`summaries.urls`: the one URL validator (also used at submit time);
+- :mod:`summaries.core.canonical_urls`: the one URL validator (also used at submit time);
 - :mod:`.policy`: which addresses we may reach, DNS resolved once and checked;
 - :mod:`.transport`: one GET under a wall-clock deadline;
 - :mod:`.decoding`: Content-Encoding with a size cap, and charset decoding.
 
 This module follows redirects by hand (each hop re-checked) and turns every
-failure into a :class:`~summaries.errors.JobError`. One deadline covers
+failure into a :class:`~summaries.core.errors.JobError`. One deadline covers
 connect, TLS, headers, body and decoding of every hop, and the body is
 capped, so slow-drip servers, gzip bombs and hostile charsets fail fast with
 bounded memory. Nothing else escapes :func:`fetch_page`, except Celery's
@@ -26,12 +26,12 @@ from urllib.parse import urljoin
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from summaries import urls
-from summaries.errors import JobError
+from summaries.core import canonical_urls
+from summaries.core.canonical_urls import ParsedURL
+from summaries.core.errors import JobError
 from summaries.fetching import transport
 from summaries.fetching.decoding import decode_html
 from summaries.fetching.policy import FetchPolicy, is_blocked, literal_ip
-from summaries.urls import ParsedURL
 
 __all__ = ["FetchPolicy", "FetchedPage", "check_submit_url", "decode_html", "fetch_page"]
 
@@ -66,7 +66,7 @@ def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
     """GET an HTML page, following at most ``policy.max_redirects`` redirects.
 
     The request target is the URL's path and query exactly as given (see
-    :mod:`summaries.urls`). Raises JobError with code invalid_url,
+    :mod:`summaries.core.canonical_urls`). Raises JobError with code invalid_url,
     blocked_url, blocked_destination, fetch_timeout, too_large,
     unsupported_content, http_error, too_many_redirects or fetch_failed;
     ``transient`` says whether a retry may help.
@@ -120,8 +120,8 @@ def _follow(url: str, policy: FetchPolicy, deadline: float) -> FetchedPage:
 
 def _parse(url: str) -> ParsedURL:
     try:
-        return urls.parse_url(url)
-    except urls.InvalidURL as exc:
+        return canonical_urls.parse_url(url)
+    except canonical_urls.InvalidURL as exc:
         raise JobError(exc.message, code=exc.code) from None
 
 
@@ -129,7 +129,7 @@ def _redirect_target(current: ParsedURL, location: str) -> ParsedURL:
     """Where a redirect leads. A refused URL there is a blocked destination:
     the client submitted a fine URL, the site sent us somewhere we won't go."""
     try:
-        return urls.parse_url(urljoin(current.url, location))
-    except urls.InvalidURL as exc:
+        return canonical_urls.parse_url(urljoin(current.url, location))
+    except canonical_urls.InvalidURL as exc:
         raise JobError(f"redirected to a refused URL: {exc.message}",
                        code="blocked_destination") from None

@@ -18,7 +18,7 @@ import re
 import zlib
 from typing import Final
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 
 CONTENT_ENCODINGS: Final = frozenset({"identity", "gzip", "x-gzip", "deflate"})
 

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from typing import Final
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

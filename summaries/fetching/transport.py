@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from summaries.errors import JobError
+from summaries.core.canonical_urls import ParsedURL
+from summaries.core.errors import JobError
 from summaries.fetching.decoding import Inflater, looks_like_html
 from summaries.fetching.policy import FetchPolicy, resolve_allowed
-from summaries.urls import ParsedURL
 
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 # 408 is a timeout by definition; 429 asks us to come back later.

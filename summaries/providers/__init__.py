@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers.contract import (
     BatchItem,
     ContractError,

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from summaries.errors import JobError
-from summaries.language import detect_language, language_name
+from summaries.core.errors import JobError
+from summaries.core.language import detect_language, language_name
 from summaries.providers.contract import (
     BatchItem,
     ContractError,

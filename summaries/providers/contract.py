@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 3
 MAX_SUMMARY_CHARS = 1000

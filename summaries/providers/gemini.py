@@ -31,7 +31,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers.common import (
     GARBLED,
     MAX_INPUT_CHARS,

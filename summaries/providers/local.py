@@ -17,17 +17,17 @@ import math
 import re
 from collections import Counter, defaultdict
 
-from summaries.errors import JobError
-from summaries.language import WORD, detect_language
-from summaries.lexicon import ALL_STOPWORDS, LEXICONS, lexicon
+from summaries.core.errors import JobError
+from summaries.core.language import detect_language
 from summaries.providers.contract import (
     MAX_SUMMARY_CHARS,
-    MAX_TAG_CHARS,
     SummaryResult,
     check_output,
     clean_text,
     split_sentences,
 )
+from summaries.providers.local_tags import extract_tags
+from summaries.providers.local_words import MIN_WORDS, Words
 
 # Bump when the output for a given text changes (cache key). v5: the language
 # (and so the word lists) detected by fastText's model, and no title bonus.
@@ -39,14 +39,13 @@ MAX_INPUT_CHARS = 100_000
 
 # Fragments outside these bounds are headings, captions or run-ons; they make
 # poor summary sentences, so they are ranked only if nothing better exists.
-MIN_WORDS, MAX_WORDS, MAX_CHARS = 5, 60, 320
+MAX_WORDS, MAX_CHARS = 60, 320  # and local_words.MIN_WORDS
 THREE_SENTENCES_FROM = 8  # usable sentences needed before a 3-sentence summary
 # The similarity graph is quadratic in its size: long documents are first cut
 # down to the sentences closest to the document's centroid, then ranked.
 MAX_GRAPH_SENTENCES = 250
 NEIGHBOURS = 20  # edges kept per sentence (a sparse k-NN graph converges the same)
 DAMPING, TOLERANCE, MAX_ITERATIONS = 0.85, 1e-6, 100
-MAX_TAGS = 4
 
 
 class LocalProvider:
@@ -60,7 +59,7 @@ class LocalProvider:
     article's lead opens the summary when it carries the story (it ranks
     among the central sentences). Tags are names and noun phrases of the
     text: never stopwords, common verbs or possessives. Works in the text's
-    language (``summaries.language.detect_language``: the word lists of
+    language (``summaries.core.language.detect_language``: the word lists of
     English, German, French, Spanish, Italian, Portuguese, Dutch), on
     Unicode words."""
 
@@ -103,125 +102,6 @@ class LocalProvider:
             raise JobError("text has too few distinct content words to tag",
                            code="input_too_short", transient=False)
         return check_output(summary, tags)
-
-
-# --- words ----------------------------------------------------------------------
-
-# "l'état", "dell'anno", "d'Italia": the elided article or preposition is a
-# word of its own (a stopword), the rest is the word.
-_ELIDED_MAX = 5
-_OPENING = re.compile(r"^[\s\"'\u201c\u2018\u00ab(\[\u2014\u2013-]+")
-# English words after which a word is used as a verb ("to open", "they say").
-_VERB_CONTEXT_WORDS = (
-    "to will would can could should may might must shall not did does do don't doesn't didn't"
-    " we you they who")
-_VERB_CONTEXT = frozenset(_VERB_CONTEXT_WORDS.split())
-# Addresses, handles and hashtags' marks are no words of the text.
-_NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+")
-# A run of letters and digits: a word glued to a number ("£38million",
-# "60fps") is no word of the text, and is dropped.
-_TOKEN = re.compile(r"[^\W_]+(?:['\u2019\-][^\W_]+)*")
-_DIGIT = re.compile(r"\d")
-# Verb forms ("confirmed", "announcing") make poor tags; nouns with these
-# endings are let through by a name's capital letter or a phrase.
-_VERB_ENDINGS = ("ed", "ing")
-
-
-class Words:
-    """Tokenising and word classes for one text, in its language."""
-
-    def __init__(self, language: str | None) -> None:
-        self.language = language
-        lex = lexicon(language)
-        english = LEXICONS["en"]
-        # A text's own function words, and English ones (quoted names, mixed
-        # text); every language's when the language is unknown or has no lists.
-        self.stopwords = ((lex.stopwords | english.stopwords) if language in LEXICONS
-                          else ALL_STOPWORDS)
-        self.connectives = lex.connectives | english.connectives
-        self.pronouns = lex.pronouns | english.pronouns
-        self.verbs = lex.verbs | english.verbs
-        self.english = language in (None, "en")
-        self._tokens: dict[str, list[str]] = {}
-
-    def tokens(self, sentence: str) -> list[str]:
-        """The words of ``sentence`` in their case, apostrophes as ``'``,
-        elisions split off ("l'état" → "état"), possessives dropped
-        ("president's" → "president")."""
-        known = self._tokens.get(sentence)
-        if known is not None:  # the same sentences are read to rank and to tag
-            return known
-        out = []
-        for raw in _TOKEN.findall(_NOT_WORDS.sub(" ", sentence)):
-            if not raw.isalpha() and _DIGIT.search(raw):
-                continue
-            token = raw.replace("\u2019", "'")
-            if "'" in token:
-                head, _, tail = token.partition("'")
-                if len(head) <= _ELIDED_MAX and (head.lower() + "'") in self.stopwords and tail:
-                    token = tail
-                lowered = token.lower()
-                if lowered.endswith("'s"):
-                    token = token[:-2]
-                elif lowered.endswith("s'"):
-                    token = token[:-1]
-            if token:
-                out.append(token)
-        self._tokens[sentence] = out
-        return out
-
-    def is_content(self, word: str) -> bool:
-        """``word`` (lower case) names something: not a function word, not too short."""
-        return len(word) > 2 and word not in self.stopwords and "'" not in word
-
-    def stem(self, word: str) -> str:
-        # Just enough folding for overlap ("volunteers" ~ "volunteer"); a real
-        # stemmer would mangle the surface forms we show as tags. Plural -s
-        # only where it is the plural (not German or Dutch).
-        if self.language not in (None, "en", "fr", "es", "pt"):
-            return word
-        if self.english and word.endswith("ies") and len(word) > 4:
-            return word[:-3] + "y"
-        if word.endswith("s") and len(word) > 3 and not word.endswith(("ss", "us", "is")):
-            return word[:-1]
-        return word
-
-    def terms(self, sentence: str) -> list[str]:
-        return [self.stem(w) for w in (t.lower() for t in self.tokens(sentence))
-                if self.is_content(w)]
-
-    def opening(self, sentence: str) -> list[str]:
-        """The first three words of ``sentence``, lower case."""
-        return [w.lower().replace("\u2019", "'")
-                for w in WORD.findall(_OPENING.sub("", sentence))[:3]]
-
-    def connective(self, sentence: str) -> int:
-        """How many words of the connective ``sentence`` opens with (0: none)."""
-        first = self.opening(sentence)
-        for n in range(len(first), 0, -1):
-            if " ".join(first[:n]) in self.connectives:
-                return n
-        return 0
-
-    def refers_back(self, sentence: str) -> bool:
-        """Whether ``sentence`` opens with a pronoun or demonstrative ("He",
-        "This", "Its") whose referent is in an earlier sentence."""
-        first = self.opening(sentence)
-        return bool(first) and first[0] in self.pronouns
-
-    def standalone(self, sentence: str) -> str:
-        """``sentence`` without its opening connective ("But the plan failed."
-        → "The plan failed."), when it has one and the rest stands alone."""
-        n = self.connective(sentence)
-        if n == 0:
-            return sentence
-        rest = _OPENING.sub("", sentence)
-        for _ in range(n):
-            rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) == 2 else ""
-        rest = rest.lstrip(",;:\u2014\u2013- ")
-        if len(rest.split()) < MIN_WORDS or self.refers_back(rest):
-            return sentence
-        return rest[0].upper() + rest[1:]
 
 
 # --- choosing sentences -----------------------------------------------------------
@@ -393,117 +273,3 @@ def _usable(sentence: str, terms: list[str]) -> bool:
     words = len(sentence.split())
     return (MIN_WORDS <= words <= MAX_WORDS and len(sentence) <= MAX_CHARS and len(terms) >= 2
             and not sentence.endswith(":"))  # it introduces a list, which is not there
-
-
-# --- tags ---------------------------------------------------------------------------
-
-
-def extract_tags(sentences: list[str], *, words: Words | None = None) -> list[str]:
-    """2-4 lower-case tags: names and noun phrases of the text.
-
-    Candidates are content words (no stopwords, no common verbs, no word the
-    text mostly uses as a verb), runs of two or three adjacent content words
-    seen at least twice, and names (capitalised words inside a sentence,
-    e.g. "Google Stadia"). Each is scored by frequency x spread (the share of
-    the text's sections it occurs in), with a bonus for phrases and for names
-    (none for a page's title words: the tags are cached under the text's
-    key). Ties go to the term seen first. Each tag shows the surface form
-    the text uses most (possessives dropped)."""
-    words = words or Words(detect_language(" ".join(sentences[:40])))
-    n = len(sentences)
-    sections = max(1, min(5, n))
-    counts: Counter[str] = Counter()
-    spread: dict[str, set[int]] = defaultdict(set)
-    surface: dict[str, Counter[str]] = defaultdict(Counter)
-    first_seen: dict[str, int] = {}
-    capitalised: Counter[str] = Counter()  # inside a sentence, written with a capital
-    inside: Counter[str] = Counter()  # inside a sentence at all
-    verbal: Counter[str] = Counter()  # after "to", a modal or a subject
-    for i, sentence in enumerate(sentences):
-        section = i * sections // n
-        run: list[tuple[str, str]] = []  # (stem, surface) of adjacent content words
-        previous = ""
-        for position, token in enumerate(words.tokens(sentence)):
-            word = token.lower()
-            if words.english and previous in _VERB_CONTEXT:
-                verbal[words.stem(word)] += 1
-            previous = word
-            if not words.is_content(word):
-                run = []
-                continue
-            stem = words.stem(word)
-            if position > 0:
-                inside[stem] += 1
-                if token[0].isupper():
-                    capitalised[stem] += 1
-            run.append((stem, word))
-            for size in (1, 2, 3):
-                if len(run) < size:
-                    break
-                part = run[-size:]
-                if len({stem for stem, _ in part}) < size:
-                    continue  # "cats cats" is no phrase
-                term = " ".join(stem for stem, _ in part)
-                first_seen.setdefault(term, len(first_seen))
-                counts[term] += 1
-                spread[term].add(section)
-                surface[term][" ".join(w for _, w in part)] += 1
-    names = {stem for stem, c in capitalised.items() if c * 2 > inside[stem]}
-    scores: dict[str, float] = {}
-    for term, count in counts.items():
-        parts = term.split()
-        if len(parts) > 1 and (count < 2 or parts[0] in words.verbs
-                               or parts[-1] in words.verbs):
-            continue  # seen once: a coincidence; "smith met": a clause, not a noun phrase
-        if len(parts) == 1 and (term in words.verbs or (
-                term not in names and not _noun_like(term, words, verbal, counts))):
-            continue  # a verb, even capitalised ("Plan & Grow"), is no topic
-        score = count * len(spread[term]) / sections
-        if len(parts) > 1:
-            score *= 1.5
-        if names.intersection(parts):
-            score *= 1.5
-        scores[term] = score
-    return _pick_tags(scores, surface, first_seen)
-
-
-def _noun_like(stem: str, words: Words, verbal: Counter[str], counts: Counter[str]) -> bool:
-    """Whether a single word may stand as a tag: not a common verb form, not
-    used as a verb in this text, not an "-ed"/"-ing" form (English)."""
-    if stem in words.verbs:
-        return False
-    return not (words.english and (stem.endswith(_VERB_ENDINGS)
-                                   or verbal[stem] * 3 >= max(1, counts[stem])))
-
-
-def _pick_tags(scores: dict[str, float], surface: dict[str, Counter[str]],
-               order: dict[str, int]) -> list[str]:
-    tags = _pick(scores, surface, order)
-    if len(tags) < 2:
-        # A phrase that spans all the content words ("cats purr") leaves no room
-        # for a second tag: single words say as much.
-        singles = {term: score for term, score in scores.items() if " " not in term}
-        tags = _pick(singles, surface, order)
-    return tags
-
-
-def _pick(scores: dict[str, float], surface: dict[str, Counter[str]],
-          order: dict[str, int]) -> list[str]:
-    tags: list[str] = []
-    covered: set[str] = set()
-    best = 0.0
-    for term in sorted(scores, key=lambda t: (-scores[t], order[t], t)):
-        parts = term.split()
-        if covered.intersection(parts):
-            continue  # overlaps a chosen tag: "windmill" then "windmill project" says little
-        if len(tags) >= 2 and scores[term] < best / 4:
-            break  # weak extras add noise, not information
-        tag = surface[term].most_common(1)[0][0]
-        if len(tag) > MAX_TAG_CHARS or tag in tags:
-            continue
-        tags.append(tag)
-        covered.update(parts)
-        best = max(best, scores[term])
-        if len(tags) == MAX_TAGS:
-            break
-    return tags

@@ -42,7 +42,7 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.providers.common import (
     GARBLED,
     OBJECT,

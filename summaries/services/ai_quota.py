@@ -18,13 +18,12 @@ rescheduled without burning an attempt) instead of holding a worker thread.
 
 from __future__ import annotations
 
-import math
 import time
 
 from django.conf import settings
 
-from summaries import cache
-from summaries.errors import QuotaWait
+from summaries.core.errors import QuotaWait
+from summaries.infra import cache
 
 # KEYS[1] quota hash, KEYS[2] pause key; ARGV: rpm, tpm, tokens (0 = no limit).
 # Returns the seconds to wait (0: the quota was taken).
@@ -59,16 +58,6 @@ redis.call('expire', KEYS[1], 62)
 redis.call('hdel', KEYS[1], 'r' .. (now - 61), 't' .. (now - 61))
 return '0'
 """
-
-# A rough, conservative token estimate: about four characters a token, plus
-# the prompt's instructions and the answer.
-CHARS_PER_TOKEN = 4
-OVERHEAD_TOKENS = 400
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN) + OVERHEAD_TOKENS
-
 
 def _keys(namespace: str) -> list[str]:
     return [f"aiquota:{namespace}", f"aipause:{namespace}"]

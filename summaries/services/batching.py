@@ -56,8 +56,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from summaries import metrics
-from summaries.errors import JobError, QuotaWait
+from summaries.core.errors import JobError, QuotaWait
+from summaries.core.tokens import answer_tokens, estimate_tokens
+from summaries.observability import counters
 from summaries.providers import (
     BatchItem,
     BatchProvider,
@@ -142,7 +143,7 @@ class Batcher:
                 self._loners.move_to_end(digest)
                 return None
             waiting = _Waiting(BatchItem(str(next(self._ids)), text, language),
-                               ai_quota.estimate_tokens(text), time.monotonic())
+                               estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
             self._cond.notify()
         # A batch split down to single items takes one call per round.
@@ -210,8 +211,11 @@ class Batcher:
             ai_quota.acquire(self._namespace, tokens=sum(w.tokens for w in group),
                              max_wait=QUOTA_MAX_WAIT_S)
             results = self._provider.summarize_batch([w.item for w in group])
-            metrics.record_ai_call(self._provider, [w.item.text for w in group],
-                                   [r for r in results.values() if isinstance(r, SummaryResult)])
+            answers = [r for r in results.values() if isinstance(r, SummaryResult)]
+            counters.record_ai_call(
+                self._provider.name, self._provider.model,
+                input_tokens=sum(estimate_tokens(w.item.text) for w in group),
+                output_tokens=sum(answer_tokens(r.summary, r.tags) for r in answers))
         except JobError as exc:
             if exc.code == "ai_blocked" or isinstance(exc, RequestRejected):
                 # About what the batch holds, not about each item; nor about

@@ -34,10 +34,10 @@ import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from summaries import cache
+from summaries.infra import cache
 
 if TYPE_CHECKING:
-    from summaries.errors import JobError
+    from summaries.core.errors import JobError
     from summaries.models import Job
     from summaries.services.pipeline import Outcome
 

@@ -38,7 +38,7 @@ from typing import Any, cast
 import redis
 from django.conf import settings
 
-from summaries import cache
+from summaries.infra import cache
 
 # Delete the key only if it still holds our id: a plain DEL could remove a
 # marker that a newer job set after ours expired.

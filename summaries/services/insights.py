@@ -26,7 +26,7 @@ SITE_BLOCKS = ("The site blocks or does not serve fetching: submit the article's
 CHECK_CONFIG = "Check the configuration (API key, model name, provider settings), then retry."
 INVESTIGATE = "A bug or an unknown failure: read the worker's log for this job id."
 
-# Error codes (summaries/errors.py, providers/gemini.py, fetching, services/jobs.py)
+# Error codes (summaries/core/errors.py, providers/gemini.py, fetching, services/jobs.py)
 # and the action that helps.
 ACTIONS: dict[str, str] = {
     "ai_rate_limited": PROVIDER_QUOTA,

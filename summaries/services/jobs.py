@@ -20,14 +20,16 @@ from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import cache, job_rows, metrics, queues
-from summaries.database import release_connection
-from summaries.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
-from summaries.inputs import NormalizedInput
+from summaries.bypasses import broker, job_rows
+from summaries.core.canonical_urls import MAX_URL_CHARS
+from summaries.core.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
+from summaries.core.inputs import NormalizedInput
+from summaries.infra import cache, queues
+from summaries.infra.database import release_connection
 from summaries.models import Job
+from summaries.observability import counters
 from summaries.services import ai_quota, events, inflight, pipeline, webhooks
 from summaries.services.config import summarizer
-from summaries.urls import MAX_URL_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def job_claim(*, job_id: str) -> Job | None:
     The row is read, then taken with an UPDATE conditional on what was read
     (status and attempts, and for a lapsed job that its lease is still over):
     if another worker took it in between, that UPDATE changes nothing and
-    this one backs off. Plain SQL (summaries/job_rows.py): this runs once per
+    this one backs off. Plain SQL (summaries/bypasses/job_rows.py): this runs once per
     attempt.
     """
     job = job_rows.load(job_id)
@@ -163,7 +165,7 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     worker; the budget bounds the attempt as a whole, also under pools where
     Celery enforces no time limit (threads).
     """
-    metrics.stage_started(job, stage)
+    counters.stage_started(str(job.id), job.attempts, stage)
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
         raise JobError("the attempt took too long", code="job_timeout", transient=True)
     events.job_stage(job, stage)
@@ -207,7 +209,9 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         return
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
-    metrics.job_completed(job, outcome, duration_ms=duration_ms)
+    counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
+                           found_cached=(outcome.extracted_text or job.input_text)
+                           if outcome.cached else None)
     # Cache, announce, release the marker, tell the job's event streams: one
     # round trip (one a server).
     try:
@@ -277,7 +281,7 @@ def _fail(job: Job, error: JobError) -> None:
         **job.input_when_finished(),
     })
     if updated:
-        metrics.job_failed(job, error.code)
+        counters.job_failed(str(job.id), job.attempts, error.code)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
                 cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)
@@ -312,7 +316,7 @@ def jobs_reconcile() -> list[tuple[str, str]]:
         Job.objects.filter(lapsed | forgotten).values_list("id", "status", "queue")[:500]
     )
     waiting = [str(i) for i, status, _ in candidates if status == Job.Status.PENDING]
-    queued = queues.task_ids(queues.LANES) if waiting else set()
+    queued = broker.task_ids(queues.LANES) if waiting else set()
     if queued is None:
         logger.warning("broker too full to check for lost messages; skipping pending jobs")
         queued = set(waiting)

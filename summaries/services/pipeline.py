@@ -14,12 +14,14 @@ from typing import Any
 
 from django.conf import settings
 
-from summaries import cache, metrics
-from summaries.errors import JobError
+from summaries.core.errors import JobError
+from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.core.language import detect_language
+from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
-from summaries.inputs import TEXT, NormalizedInput, normalize_text
-from summaries.language import detect_language
+from summaries.infra import cache
+from summaries.observability import counters
 from summaries.providers import clean_text
 from summaries.services import ai_quota, batching, inflight
 from summaries.services.config import fetch_policy, summarizer
@@ -126,10 +128,11 @@ def _summarize(text: str, on_stage: Callable[[str], None],
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
-        ai_quota.acquire(provider.cache_namespace, tokens=ai_quota.estimate_tokens(text))
+        ai_quota.acquire(provider.cache_namespace, tokens=estimate_tokens(text))
     on_stage("summarizing")
     result = provider.summarize(text, language=language)
-    metrics.record_ai_call(provider, [text], [result])
+    counters.record_ai_call(provider.name, provider.model, input_tokens=estimate_tokens(text),
+                            output_tokens=answer_tokens(result.summary, result.tags))
     return Outcome(result.summary, result.tags, cached=False)
 
 

@@ -29,8 +29,8 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import metrics
 from summaries.models import Job
+from summaries.observability import heartbeats
 
 RECENT = 50
 FIGURES_SECONDS = 5.0
@@ -77,7 +77,7 @@ def _service_figures() -> tuple[float | None, int]:
                      .order_by("-updated_at").values_list("duration_ms", flat=True)[:RECENT])
     service = sum(int(ms or 0) for ms in durations) / len(durations) / 1000 if durations else None
     try:
-        threads = metrics.workers_online() * int(settings.CELERY_WORKER_CONCURRENCY)
+        threads = heartbeats.workers_online() * int(settings.CELERY_WORKER_CONCURRENCY)
     except RedisError:
         threads = 0
     with _lock:

@@ -31,11 +31,14 @@ from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from summaries import metrics
-from summaries.errors import InvalidInput
-from summaries.inputs import URL, NormalizedInput
+from summaries.core import outcomes
+from summaries.core.errors import InvalidInput
+from summaries.core.inputs import URL, NormalizedInput
+from summaries.infra import dispatch
 from summaries.models import Job
+from summaries.observability import counters
 from summaries.services import inflight, webhooks
+from summaries.services.callbacks import Callback
 from summaries.services.config import cache_namespace
 
 logger = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ def check_run_at(run_at: datetime, *, max_age: int | None = None) -> None:
 
 def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
                  queue: str, refresh: bool, store: bool,
-                 callback: webhooks.Callback | None = None) -> Job:
+                 callback: Callback | None = None) -> Job:
     """Create the scheduled job (checked by check_run_at), with its webhook
     delivery if ``callback``, and, if it is due soon, send its start
     with a countdown."""
@@ -78,7 +81,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)
     delay = max(0.0, (run_at - timezone.now()).total_seconds())
-    metrics.record_request(metrics.MISS, text="" if item.kind == URL else item.value)
+    counters.record_request(outcomes.MISS, text="" if item.kind == URL else item.value)
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:
         job_id = str(job.id)
         transaction.on_commit(lambda: _send_start(job_id, queue, delay))
@@ -86,10 +89,8 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
 
 
 def _send_start(job_id: str, queue: str, delay: float) -> None:
-    from summaries import tasks  # tasks imports this module
-
     try:
-        tasks.dispatch(tasks.start_scheduled_job, job_id, queue=queue, countdown=delay)
+        dispatch.send(dispatch.START_SCHEDULED_JOB, job_id, queue=queue, countdown=delay)
     except Exception:
         logger.warning("scheduled job %s: start not sent; the tick will start it", job_id,
                        exc_info=True)

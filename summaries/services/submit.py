@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -11,22 +10,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from summaries import cache, job_rows, local_cache, metrics, queues
-from summaries.errors import Busy, InputTooLarge, InvalidInput, JobError, NotRetryable
+from summaries.bypasses import job_rows
+from summaries.core import outcomes
+from summaries.core.errors import Busy, InputTooLarge, InvalidInput, JobError
+from summaries.core.inputs import URL, NormalizedInput, normalize_input
+from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, NormalizedInput, normalize_input
-from summaries.language import normalize_language
+from summaries.infra import cache, local_cache, queues
+from summaries.infra.database import lock_input
+from summaries.infra.dispatch import enqueue
 from summaries.models import Job
+from summaries.observability import counters
 from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
+from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
-from summaries.services.pipeline import article_key
-from summaries.services.webhooks import Callback
-from summaries.tasks import enqueue
 
 # A submit that lost the race for an input waits this long for the winner's
 # job row to appear before trying to create the job itself (safe: the
@@ -44,7 +45,7 @@ class Submission:
     error: str = ""
     code: str = ""
     # How the answer was reached, for analytics and the X-Cache header:
-    # metrics.HIT, MISS (this submit created the job), JOINED (it joined a
+    # outcomes.HIT, MISS (this submit created the job), JOINED (it joined a
     # job already in flight) or KNOWN_FAILURE.
     outcome: str = ""
     # The input's cache key (summary_request always sets it).
@@ -57,7 +58,7 @@ class Submission:
 
     def __post_init__(self) -> None:
         if not self.outcome:
-            object.__setattr__(self, "outcome", metrics.HIT if self.cached else metrics.MISS)
+            object.__setattr__(self, "outcome", outcomes.HIT if self.cached else outcomes.MISS)
 
 
 def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTERACTIVE,
@@ -83,7 +84,7 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     if len(raw) > settings.MAX_INPUT_CHARS:
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
-    callback = (Callback(webhooks.check_callback_url(callback_url), watch_id)
+    callback = (Callback(check_callback_url(callback_url), watch_id)
                 if callback_url else None)
     if run_at is not None:
         scheduling.check_run_at(run_at, max_age=max_age)
@@ -115,8 +116,8 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
                              store=store, look=None if refreshed else look,
                              callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
-    metrics.record_request(answer.outcome, text="" if item.kind == URL else item.value)
-    if callback is not None and answer.outcome != metrics.MISS:  # a new job: subscribed in it
+    counters.record_request(answer.outcome, text="" if item.kind == URL else item.value)
+    if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
 
@@ -144,7 +145,7 @@ def _keyed(raw: str) -> tuple[NormalizedInput, str]:
 def _fresh(answer: Submission, max_age: int | None) -> bool:
     """Whether an answer from the cache may be served under ``max_age``. A
     remembered failure is always fresh enough: it is kept only briefly."""
-    return max_age is None or answer.outcome != metrics.HIT or answer.age <= max_age
+    return max_age is None or answer.outcome != outcomes.HIT or answer.age <= max_age
 
 
 # Inputs recently answered from memory, and their (cache key, text for the
@@ -159,7 +160,7 @@ def cached_summary(*, raw: str) -> Submission | None:
     counted as summary_request counts a hit; None otherwise, also for input
     that is not valid (the full path, summary_request, answers those).
     Touches neither Valkey nor the database: the fast path for hits
-    (summaries/api/fastpath.py)."""
+    (summaries/bypasses/fastpath.py)."""
     item = None
     if (known := _hit_keys.get(raw)) is None:
         if len(raw) > settings.MAX_INPUT_CHARS:
@@ -178,7 +179,7 @@ def cached_summary(*, raw: str) -> Submission | None:
         if len(_hit_keys) >= _HIT_KEYS_MAX:
             _hit_keys.clear()
         _hit_keys[raw] = known
-    metrics.record_request(metrics.HIT, text=text)
+    counters.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
 
@@ -207,7 +208,7 @@ def _job_answer(job_id: str, item: NormalizedInput, key: str, refresh: bool, que
         return job
     if job.status == Job.Status.COMPLETED:
         return _completed(job)
-    outcome = metrics.MISS if str(job.id) == job_id else metrics.JOINED
+    outcome = outcomes.MISS if str(job.id) == job_id else outcomes.JOINED
     return Submission(str(job.id), job.status, cached=False, outcome=outcome)
 
 
@@ -248,7 +249,7 @@ def _known_failure(job_id: str) -> Submission | None:
     if job is None:
         return None
     return Submission(str(job.id), job.status, cached=True, error=job.error, code=job.error_code,
-                      outcome=metrics.KNOWN_FAILURE)
+                      outcome=outcomes.KNOWN_FAILURE)
 
 
 def _recache(job: Job) -> None:
@@ -326,7 +327,7 @@ def _active_or_completed(key: str, *, refresh: bool, max_age: int | None = None)
     """The active job for ``key``, or (unless ``refresh``) the newest one that
     completed it within the cache TTL (and ``max_age``), if that row may be
     reused (_reusable: not store:false, not purged); one query, in plain SQL
-    (summaries/job_rows.py): every submit that misses the cache makes it."""
+    (summaries/bypasses/job_rows.py): every submit that misses the cache makes it."""
     since = None
     if not refresh:
         window = settings.CACHE_TTL if max_age is None else min(settings.CACHE_TTL, max_age)
@@ -347,7 +348,7 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     """
     try:
         with transaction.atomic():
-            _lock_input(key)
+            lock_input(key)
             current = _active_or_completed(key, refresh=refresh, max_age=max_age)
             if current is not None:
                 if current.is_active:
@@ -376,14 +377,6 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     return job
 
 
-def _lock_input(key: str) -> None:
-    """Serialise job creation for one input until the transaction ends.
-    SQLite needs nothing: its IMMEDIATE transactions hold the write lock."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(key[:15], 16)])
-
-
 def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
                 queue: str, store: bool = True, callback: Callback | None = None) -> Job:
     job = job_rows.insert(Job(
@@ -405,126 +398,3 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
         webhooks.subscribe_new(job=job, callback=callback)
     transaction.on_commit(lambda: enqueue(job_id, queue=queue))
     return job
-
-
-CACHE_KEY = re.compile(r"[0-9a-f]{64}")
-# PostgreSQL's lock table holds max_locks_per_transaction (64) per connection
-# on average: a purge's advisory locks stay well within it.
-PURGE_LOCKS_PER_TRANSACTION = 32
-
-
-@dataclass(frozen=True)
-class Purge:
-    cache_key: str
-    deleted: bool  # a cached summary was removed (of any variant purged)
-    jobs: int  # completed job rows that will no longer re-cache a purged variant
-
-
-def purge_input(*, raw: str) -> Purge:
-    """Purge every cached variant of ``raw``, normalised and keyed exactly as
-    a submit of it is (summary_request): its plain summary and each one its
-    job rows say was made for it (asked in another language, made by another
-    summariser), each as ``purge_key`` does. Nothing is fetched or
-    summarised, so neither the URL policy nor the two-sentence rule applies.
-    Raises InvalidInput (400) and InputTooLarge (413)."""
-    if len(raw) > settings.MAX_INPUT_CHARS:
-        raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
-                            f"{settings.MAX_INPUT_CHARS}")
-    item = normalize_input(raw)
-    key = item.cache_key(cache_namespace())
-    return _purge(key, {key} | _variant_keys(item))
-
-
-def _variant_keys(item: NormalizedInput) -> set[str]:
-    """The keys the job rows of ``item`` were made under, whatever language
-    and summariser: a language variant's key cannot be derived from the
-    input alone (any region or script tag may be asked). A URL's rows are
-    found through the indexed url column; a text's by its input (a scan, for
-    an operator's rare action)."""
-    rows = Job.objects.filter(kind=item.kind)
-    rows = rows.filter(url=item.value) if item.kind == URL else rows.filter(input_text=item.value)
-    return set(rows.values_list("input_hash", flat=True).distinct())
-
-
-def purge_key(*, key: str) -> Purge:
-    """Purge the one cached variant under ``key`` (a key names one input in
-    one language, as a submit's X-Cache-Key does; ``purge_input`` purges them
-    all). Raises InvalidInput for a key that is not 64 lowercase hex digits."""
-    if not CACHE_KEY.fullmatch(key):
-        raise InvalidInput("a cache key is 64 lowercase hex digits", code="invalid_cache_key")
-    return _purge(key, {key})
-
-
-def _purge(key: str, keys: set[str]) -> Purge:
-    """Make sure no process serves the summaries under ``keys`` again: the
-    entries go, with a URL's article-text entries and its remembered fetch
-    failure (so its next job fetches and summarises anew), and every
-    process's in-memory copy through the invalidation channel; the completed
-    rows are marked purged so a submit does not re-cache them
-    (_active_or_completed). A job still running is left alone: what it
-    stores is new. Idempotent."""
-    # Under each input's lock, as a submit's look-and-recache is: a submit
-    # either re-cached before the rows were marked (the delete below removes
-    # it) or looks after, and finds them purged. Locks are taken in one order
-    # (no deadlock between purges), a bounded number per transaction (an
-    # input asked in many languages has as many keys).
-    ordered = sorted(keys)
-    content_keys: set[str] = set()
-    jobs = 0
-    for start in range(0, len(ordered), PURGE_LOCKS_PER_TRANSACTION):
-        chunk = ordered[start:start + PURGE_LOCKS_PER_TRANSACTION]
-        with transaction.atomic():
-            for each in chunk:
-                _lock_input(each)
-            rows = Job.objects.filter(input_hash__in=chunk, status=Job.Status.COMPLETED,
-                                      purged_at__isnull=True)
-            content_keys.update(article_key(text, provider, language or None)
-                                for text, provider, language in
-                                rows.filter(kind=URL).exclude(extracted_text="")
-                                .values_list("extracted_text", "provider", "language"))
-            jobs += rows.update(purged_at=timezone.now())
-    removed = cache.purge(keys | content_keys)
-    for each in keys | content_keys:  # this process at once; the others hear the announcements
-        local_cache.forget(each)
-    return Purge(key, bool(removed & keys), jobs)
-
-
-def job_retry(*, job: Job) -> Job:
-    """Re-queue a failed job (the dead-letter action) and return it.
-
-    Only failed jobs can be retried: raises NotRetryable otherwise. If another
-    job for the same input is already active, that job is returned and this
-    one stays failed: the input is being summarised already.
-    """
-    job_id = str(job.id)
-    if not job.store:  # its input was blanked when it finished
-        raise NotRetryable(job.status, "a store:false job cannot be retried: its input "
-                                       "was not kept")
-    try:
-        with transaction.atomic():
-            updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
-                status=Job.Status.PENDING, stage="queued", attempts=0, error="",
-                error_code="", completed_at=None, duration_ms=None, updated_at=timezone.now(),
-            )
-    except IntegrityError:
-        active = Job.objects.filter(input_hash=job.input_hash, status__in=Job.ACTIVE).first()
-        if active is not None:
-            return active
-        raise Busy("another job for this input just ended; try again") from None
-    if not updated:
-        raise NotRetryable(Job.objects.get(id=job_id).status)
-    job.refresh_from_db()
-    cache.forget_failure(job.input_hash)
-    inflight.adopt(job.input_hash, job_id)
-    transaction.on_commit(lambda: enqueue(job_id, queue=job.queue))
-    return job
-
-
-def job_list(*, status: str | None = None, kind: str | None = None) -> QuerySet[Job]:
-    """Jobs, newest first; ``status=failed`` is the dead-letter queue."""
-    jobs = Job.objects.order_by("-created_at", "-id")
-    if status:
-        jobs = jobs.filter(status=status)
-    if kind:
-        jobs = jobs.filter(kind=kind)
-    return jobs

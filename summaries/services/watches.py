@@ -31,15 +31,16 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from summaries import queues
-from summaries.database import release_connection
-from summaries.errors import InvalidInput, JobError
+from summaries.core.errors import InvalidInput, JobError
+from summaries.core.inputs import URL, normalize_input, normalize_text
 from summaries.fetching import check_submit_url
-from summaries.inputs import URL, normalize_input, normalize_text
+from summaries.infra import dispatch, queues
+from summaries.infra.database import release_connection
 from summaries.models import Job, Watch
-from summaries.services import webhooks
+from summaries.services import callbacks
 from summaries.services.config import fetch_policy
 from summaries.services.pipeline import fetch_article
+from summaries.services.submit import summary_request
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def watch_create(*, url: str, every: int, callback_url: str = "") -> Watch:
         check_submit_url(item.value, fetch_policy())
     except JobError as exc:
         raise InvalidInput(exc.message, code=exc.code) from None
-    callback = webhooks.check_callback_url(callback_url) if callback_url else ""
+    callback = callbacks.check_callback_url(callback_url) if callback_url else ""
     watch = Watch.objects.create(url=item.value, every_seconds=every, callback_url=callback,
                                  next_run_at=timezone.now() + timedelta(seconds=every))
     watch_id = str(watch.id)
@@ -111,10 +112,8 @@ def watches_due(*, limit: int = 200) -> list[str]:
 
 
 def send_check(watch_id: str) -> None:
-    from summaries import tasks  # tasks imports this module
-
     try:
-        tasks.dispatch(tasks.check_watch, watch_id, queue=queues.BULK)
+        dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=queues.BULK)
     except Exception:
         logger.warning("watch %s: check not sent; it runs at its next turn", watch_id,
                        exc_info=True)
@@ -126,14 +125,12 @@ def content_hash(text: str) -> str:
 
 def watch_check(*, watch_id: str) -> None:
     """Fetch the watched page; summarise it again if its text changed."""
-    from summaries.services.submit import summary_request  # submit imports the tasks
-
     watch = Watch.objects.select_related("last_job").filter(id=watch_id).first()
     if watch is None:
         return  # deleted meanwhile
     mine = Watch.objects.filter(id=watch_id)
     now = timezone.now()
-    release_connection()  # not held through the fetch (summaries/database.py)
+    release_connection()  # not held through the fetch (summaries/infra/database.py)
     try:
         _, article = fetch_article(watch.url)
     except JobError as exc:

@@ -29,7 +29,7 @@ The story, end to end:
   of "<id>.<timestamp>.<body>">``, signed anew at every attempt, once per
   secret while one is being rotated out). The key is the callback's own:
   derived from the secret and the callback URL's origin
-  (:func:`endpoint_secret`), so a delivery captured at one receiver does not
+  (webhook_sending.endpoint_secret), so a delivery captured at one receiver does not
   verify at another. For one more release the old headers come too:
   ``X-SmartCache-Signature: t=<unix>,v1=<hex>`` (HMAC-SHA256 with
   WEBHOOK_SECRET over ``"<t>.<body>"``, which signs neither the delivery id
@@ -58,18 +58,11 @@ The story, end to end:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import http.client
 import logging
 import random
-import ssl
 import threading
-import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -80,30 +73,24 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rest_framework.renderers import JSONRenderer
 
-from summaries import cache, urls
-from summaries.database import release_connection
-from summaries.errors import InvalidInput, JobError, RetryLater, backoff
-from summaries.fetching import check_submit_url, transport
+from summaries.core import canonical_urls
+from summaries.core.errors import JobError, RetryLater, backoff
+from summaries.infra import cache, dispatch
+from summaries.infra.database import release_connection
 from summaries.logcontext import job_context
 from summaries.models import Job, WebhookDelivery
-from summaries.services.config import fetch_policy
+from summaries.representations.bodies import JobWebhookBody  # the API's one rendering
+from summaries.services.callbacks import Callback
+from summaries.services.webhook_sending import origin, post
 
 logger = logging.getLogger(__name__)
 
 Delivery = WebhookDelivery.Status
 FINISHED: Final = (Job.Status.COMPLETED, Job.Status.FAILED)
-# Standard Webhooks' headers, and the old ones (kept for one release: README).
-ID_HEADER: Final = "webhook-id"
-TIMESTAMP_HEADER: Final = "webhook-timestamp"
-STANDARD_SIGNATURE_HEADER: Final = "webhook-signature"
-SIGNATURE_HEADER: Final = "X-SmartCache-Signature"
-DELIVERY_HEADER: Final = "X-SmartCache-Delivery"
-SECRET_PREFIX: Final = "whsec_"  # noqa: S105 (a prefix, not a secret)
 # A countdown may fire a moment before the row says it is due (clocks).
 DUE_SLACK: Final = timedelta(seconds=2)
 # A pending delivery this overdue lost its message: the sweep sends it again.
 LOST_AFTER: Final = timedelta(seconds=60)
-_RETRY_STATUSES: Final = frozenset({408, 429})
 AWAIT_POLLS: Final = 120
 # The poller's lease on its job, renewed at every look (one a second): a
 # poller whose message was lost gives way to the next join within this.
@@ -137,15 +124,6 @@ class _Slots:
 _slots = _Slots(settings.WEBHOOK_CONCURRENCY)
 
 
-@dataclass(frozen=True)
-class Callback:
-    """Where to deliver a job's status: a URL checked by check_callback_url,
-    and the watch whose change made the job, if any."""
-
-    url: str
-    watch_id: str | None = None
-
-
 class SendLater(RetryLater):
     """Try the delivery again after ``delay`` seconds, in a message sent for
     ``due`` (the ``next_attempt_at`` the row was just moved to)."""
@@ -153,36 +131,6 @@ class SendLater(RetryLater):
     def __init__(self, error: JobError, *, delay: float, due: datetime) -> None:
         super().__init__(error, delay=delay)
         self.due = due.isoformat()
-
-
-def check_callback_url(url: str) -> str:
-    """A callback URL as we will call it, checked as a page URL is at
-    submit: http(s), no credentials, not an IP literal (in any form) or a
-    ``localhost`` name the address policy refuses. Its query is kept whole
-    (no tracking parameter is the receiver's business to lose). Names are
-    resolved and checked at every delivery, not here (no DNS in the
-    request). Raises InvalidInput: ``invalid_callback_url`` or
-    ``blocked_callback_url``."""
-    try:
-        parsed = urls.parse_url(url.strip())
-    except urls.InvalidURL as exc:
-        raise InvalidInput(f"callback_url: {exc.message}", code=_callback_code(exc.code)) from None
-    canonical, host = parsed.url, parsed.host
-    if len(canonical) > urls.MAX_URL_CHARS:
-        raise InvalidInput(f"callback_url: longer than {urls.MAX_URL_CHARS} characters",
-                           code="invalid_callback_url")
-    if host == "localhost" or host.endswith(".localhost"):  # loopback by definition (RFC 6761)
-        raise InvalidInput("callback_url: localhost is not a destination we call",
-                           code="blocked_callback_url")
-    try:
-        check_submit_url(canonical, fetch_policy())
-    except JobError as exc:
-        raise InvalidInput(f"callback_url: {exc.message}", code=_callback_code(exc.code)) from None
-    return canonical
-
-
-def _callback_code(code: str) -> str:
-    return "invalid_callback_url" if code == "invalid_url" else "blocked_callback_url"
 
 
 def subscribe(*, job_id: str, callback: Callback) -> WebhookDelivery | None:
@@ -243,13 +191,11 @@ return 1
 def await_job(*, job_id: str, poller: str, polls: int = 0) -> None:
     """The poller's next look at the job in a second (at most AWAIT_POLLS,
     then the tick). Only the holder of the job's lease calls this."""
-    from summaries import tasks  # tasks imports this module
-
     if polls >= AWAIT_POLLS:
         return
     try:
-        tasks.dispatch(tasks.await_job_callbacks, job_id, str(polls + 1), poller,
-                       queue=settings.WEBHOOK_QUEUE, countdown=1.0)
+        dispatch.send(dispatch.AWAIT_JOB_CALLBACKS, job_id, str(polls + 1), poller,
+                      queue=settings.WEBHOOK_QUEUE, countdown=1.0)
     except Exception:
         logger.warning("job %s: callbacks left to the tick", job_id, exc_info=True)
 
@@ -265,10 +211,8 @@ def subscribe_new(*, job: Job, callback: Callback) -> WebhookDelivery:
 def job_finished(*, job_id: str) -> None:
     """The worker finished a job flagged has_callbacks: have its deliveries
     sent, on the webhooks lane. Never raises: the sweep is the safety net."""
-    from summaries import tasks  # tasks imports this module
-
     try:
-        tasks.dispatch(tasks.release_callbacks, job_id, queue=settings.WEBHOOK_QUEUE)
+        dispatch.send(dispatch.RELEASE_CALLBACKS, job_id, queue=settings.WEBHOOK_QUEUE)
     except Exception:
         logger.warning("job %s: callbacks not released now; the tick will", job_id,
                        exc_info=True)
@@ -335,12 +279,10 @@ def _send_moved(rows: QuerySet[WebhookDelivery], *, limit: int = 500) -> list[st
 def send(delivery_id: str, *, due: datetime, countdown: float = 0) -> None:
     """Enqueue an attempt of the delivery, after the current transaction;
     ``due``: the row's ``next_attempt_at`` as the sender left it."""
-    from summaries import tasks  # tasks imports this module
-
     def publish() -> None:
         try:
-            tasks.dispatch(tasks.deliver_webhook, delivery_id, due.isoformat(),
-                           queue=settings.WEBHOOK_QUEUE, countdown=countdown)
+            dispatch.send(dispatch.DELIVER_WEBHOOK, delivery_id, due.isoformat(),
+                          queue=settings.WEBHOOK_QUEUE, countdown=countdown)
         except Exception:
             logger.warning("delivery %s not enqueued; the tick will", delivery_id, exc_info=True)
 
@@ -349,55 +291,6 @@ def send(delivery_id: str, *, due: datetime, countdown: float = 0) -> None:
 
 def retry_delay(attempt: int) -> float:
     return backoff(attempt, base=settings.WEBHOOK_BACKOFF_BASE, cap=settings.WEBHOOK_BACKOFF_MAX)
-
-
-def signature(body: bytes, *, timestamp: int, secret: str) -> str:
-    """The old header: ``t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key a secret stands for: the bytes after ``whsec_`` in
-    base64 (Standard Webhooks' form), or a plain secret's own UTF-8 bytes."""
-    if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
-    return secret.encode()
-
-
-def endpoint_secret(url: str, *, secret: str) -> str:
-    """The receiver's secret, in Standard Webhooks' form (``whsec_<base64>``):
-    HMAC-SHA256 of the callback URL's origin (scheme, host and port) under
-    ``secret``. Every callback URL of one origin shares it; no other origin
-    can verify with it. Raises urls.InvalidURL."""
-    key = hmac.new(signing_key(secret), b"smartcache-endpoint:" + origin(url).encode(),
-                   hashlib.sha256).digest()
-    return SECRET_PREFIX + base64.b64encode(key).decode()
-
-
-def standard_signature(body: bytes, *, msg_id: str, timestamp: int,
-                       secrets: tuple[str, ...]) -> str:
-    """``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``
-    for each secret, space-separated (rotation)."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(signing_key(s), signed, hashlib.sha256).digest()).decode()
-        for s in secrets)
-
-
-def signed_headers(body: bytes, *, delivery_id: str, url: str, timestamp: int) -> dict[str, str]:
-    """The signature headers of one attempt: Standard Webhooks' with the
-    receiver's secrets (current and previous), and the old ones."""
-    secrets = tuple(endpoint_secret(url, secret=s)
-                    for s in (settings.WEBHOOK_SECRET, *settings.WEBHOOK_PREVIOUS_SECRETS))
-    return {
-        ID_HEADER: delivery_id,
-        TIMESTAMP_HEADER: str(timestamp),
-        STANDARD_SIGNATURE_HEADER: standard_signature(body, msg_id=delivery_id,
-                                                      timestamp=timestamp, secrets=secrets),
-        SIGNATURE_HEADER: signature(body, timestamp=timestamp, secret=settings.WEBHOOK_SECRET),
-        DELIVERY_HEADER: delivery_id,
-    }
 
 
 def attempt(*, delivery_id: str, due: str = "") -> None:
@@ -411,7 +304,7 @@ def attempt(*, delivery_id: str, due: str = "") -> None:
         return  # deleted with its job
     try:
         receiver = origin(url)
-    except urls.InvalidURL:
+    except canonical_urls.InvalidURL:
         receiver = url  # its attempt fails it for good
     if not _slots.take(receiver):
         _step_aside(delivery_id, due)
@@ -420,12 +313,6 @@ def attempt(*, delivery_id: str, due: str = "") -> None:
         _attempt(delivery_id)
     finally:
         _slots.give(receiver)
-
-
-def origin(url: str) -> str:
-    """Scheme, host and port of a callback URL. Raises urls.InvalidURL."""
-    target = urls.parse_url(url)
-    return f"{target.scheme}://{target.host}:{target.port}"
 
 
 def _step_aside(delivery_id: str, due: str) -> None:
@@ -461,8 +348,8 @@ def _send(delivery: WebhookDelivery) -> None:
     delivery_id = str(delivery.id)
     try:
         body = delivery.body.encode() if delivery.body else _frozen_body(delivery)
-        release_connection()  # not held through the POST (summaries/database.py)
-        status, error, final = _post(delivery, body)
+        release_connection()  # not held through the POST (summaries/infra/database.py)
+        status, error, final = post(delivery, body)
     except Exception as exc:  # a bug, not the receiver: fail visibly instead of looping
         logger.exception("delivery %s crashed", delivery_id)
         status, error, final = None, f"internal error ({type(exc).__name__})", True
@@ -489,37 +376,6 @@ def _send(delivery: WebhookDelivery) -> None:
 
 def _frozen_body(delivery: WebhookDelivery) -> bytes:
     """The job's status body, rendered once and kept for every retry."""
-    from summaries.api.serializers import JobWebhookBody  # the API's one rendering
-
     body = JSONRenderer().render(JobWebhookBody.render(delivery.job))
     WebhookDelivery.objects.filter(id=delivery.id, body="").update(body=body.decode())
     return body
-
-
-def _post(delivery: WebhookDelivery, body: bytes) -> tuple[int | None, str, bool]:
-    """POST once: (HTTP status or None, error message, whether the failure is final)."""
-    try:
-        target = urls.parse_url(delivery.url)
-        headers = {
-            "Content-Type": "application/json",
-            **signed_headers(body, delivery_id=str(delivery.id), url=delivery.url,
-                             timestamp=int(time.time())),
-            "X-SmartCache-Event": f"job.{delivery.job.status}",
-            "X-SmartCache-Attempt": str(delivery.attempts),
-        }
-        if delivery.watch_id:
-            headers["X-SmartCache-Watch"] = str(delivery.watch_id)
-        deadline = time.monotonic() + settings.WEBHOOK_TIMEOUT
-        status = transport.post(target, body, headers, fetch_policy(), deadline)
-    except urls.InvalidURL as exc:
-        return None, exc.message, True
-    except JobError as exc:  # refused by the address policy, or the name is unknown
-        return None, exc.message, exc.code == "blocked_destination"
-    except TimeoutError:
-        return None, f"no answer within {settings.WEBHOOK_TIMEOUT:g}s", False
-    except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
-        return None, f"connection failed: {exc or type(exc).__name__}", False
-    if 200 <= status < 300:
-        return status, "", False
-    retry = status >= 500 or status in _RETRY_STATUSES
-    return status, f"receiver answered HTTP {status}", not retry

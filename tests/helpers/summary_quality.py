@@ -1,6 +1,6 @@
 """Does a summary read like one? The checks of bench/summaries_quality.py and
 of the offline summariser's tests, written apart from the summariser (they
-share only the word lists of summaries/lexicon.py).
+share only the word lists of summaries/core/lexicon.py).
 
 - A chosen sentence must not open with a connective ("And", "But",
   "However", "Also" ...): it leans on a sentence the reader does not have.
@@ -19,8 +19,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from summaries.language import WORD
-from summaries.lexicon import ALL_STOPWORDS, LEXICONS, lexicon
+from summaries.core.language import WORD
+from summaries.core.lexicon import ALL_STOPWORDS, LEXICONS, lexicon
 from summaries.providers.contract import split_sentences
 
 _OPENING = re.compile(r"^[\s\"'\u201c\u2018\u00ab(\[\u2014\-\u2013]+")

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from summaries.errors import JobError
+from summaries.core.errors import JobError
 from summaries.extraction import extract_article
 from summaries.fetching import decode_html, fetch_page
 from summaries.services.config import fetch_policy

@@ -12,9 +12,9 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from smartcache import valkey_urls
-from summaries import cache
-from summaries.errors import JobError
-from summaries.inputs import InvalidInput, NormalizedInput, normalize_input
+from summaries.core.errors import JobError
+from summaries.core.inputs import InvalidInput, NormalizedInput, normalize_input
+from summaries.infra import cache
 from summaries.services import pipeline
 from summaries.services.config import summarizer
 from summaries.services.jobs import job_record_completed

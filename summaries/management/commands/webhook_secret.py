@@ -10,8 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from summaries import urls
-from summaries.services.webhooks import endpoint_secret
+from summaries.core import canonical_urls
+from summaries.services.webhook_sending import endpoint_secret
 
 
 class Command(BaseCommand):
@@ -24,5 +24,5 @@ class Command(BaseCommand):
         for secret in (settings.WEBHOOK_SECRET, *settings.WEBHOOK_PREVIOUS_SECRETS):
             try:
                 self.stdout.write(endpoint_secret(options["callback_url"], secret=secret))
-            except urls.InvalidURL as exc:
+            except canonical_urls.InvalidURL as exc:
                 raise CommandError(exc.message) from None

@@ -5,7 +5,7 @@ CSRF and messages middleware plus DRF's request machinery cost more than
 the answer itself. This middleware sits after the security, CORS and
 clickjacking middleware (so a hit carries the same headers as any answer)
 and before the rest: for a plain JSON submit whose summary this process
-holds (summaries.local_cache), it applies the same rate limit and answers
+holds (summaries.infra.local_cache), it applies the same rate limit and answers
 with the same body and headers as SubmitView. Everything else — a miss, a
 Valkey lookup, any invalid or unusual request, a browser asking for HTML —
 goes on to SubmitView unchanged. Valkey or the database failing here (the
@@ -27,6 +27,7 @@ from rest_framework.renderers import JSONRenderer
 from summaries.api import serializers as s
 from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
 from summaries.api.throttling import SubmitRateThrottle
+from summaries.representations import bodies
 from summaries.services.submit import Submission, cached_summary
 
 SUBMIT_PATHS = frozenset({"/api/submit", "/api/submit/"})
@@ -75,7 +76,7 @@ class CachedSubmitMiddleware:
             return None
         response = HttpResponse(_hit_body(submission), content_type="application/json",
                                 status=200)
-        response["X-Cache"] = s.CACHE_STATUS[submission.outcome]
+        response["X-Cache"] = bodies.CACHE_STATUS[submission.outcome]
         response["X-Cache-Key"] = submission.cache_key
         return response
 
@@ -97,7 +98,7 @@ def _hit_body(submission: Submission) -> bytes:
     if (body := _bodies.get(key)) is None:
         if len(_bodies) >= _BODIES_MAX:
             _bodies.clear()  # simple bound; hits refill it
-        body = _bodies[key] = _render(s.SubmitResponse.render(submission))
+        body = _bodies[key] = _render(bodies.SubmitResponse.render(submission))
     return body
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from summaries import background, cache
+from summaries.infra import background, cache
 
 logger = logging.getLogger(__name__)
 

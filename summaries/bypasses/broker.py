@@ -1,12 +1,17 @@
-"""What the Celery broker (Valkey, kombu's Redis transport) holds right now,
-and how a job's message gets there (``publish``).
+"""Two bypasses of Celery's and kombu's public API, both measured, both guarded.
 
-kombu keeps a queue as a list named after it (plus one list per priority
-step, ``<queue>\\x06\\x16<step>``) and the messages a worker has taken but not
-acknowledged (prefetched, waiting for a retry countdown, or running) in the
-``unacked`` hash. Every message carries its task id in ``headers.id``; we
-send each job with task id = job id, so this module can tell which jobs have
-a message somewhere, and which were really lost.
+- ``publish`` writes a job's task message by hand (Celery's message protocol 2
+  in kombu's Redis envelope) in one LPUSH, instead of ``apply_async``: about a
+  tenth of its CPU (bench/throughput.py). Guard: tests/test_queues.py compares
+  the message with the one apply_async writes, field for field.
+- ``task_ids`` reads kombu's lists and its ``unacked`` hash directly, which no
+  public API exposes: the reconciler (services/jobs.py) tells a lost job from
+  one whose message is waiting or running. Guards: tests/test_queues.py,
+  tests/test_faults.py (the reconciler against real workers).
+
+The broker is the main Valkey (``cache.client()``: CELERY_BROKER_URL is
+VALKEY_URL). A Celery or kombu major upgrade must pass those tests first
+(pyproject pins both to their major versions).
 """
 
 from __future__ import annotations
@@ -18,36 +23,16 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from celery import Task
+from celery import current_app
 from celery.utils.nodenames import anon_nodename
 
-from summaries import cache
+from summaries.infra import cache
+from summaries.infra.queues import UNACKED, queue_lists
 
-# The lanes (CELERY_TASK_QUEUES in settings): interactive submits and bulk ones.
-INTERACTIVE = "celery"
-BULK = "bulk"
-LANES = (INTERACTIVE, BULK)
-
-QUEUE_SEPARATOR = "\x06\x16"
-PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0
-UNACKED = "unacked"
 _CHUNK = 1000
 
 logger = logging.getLogger(__name__)
-
-
-def queue_lists(queue: str) -> list[str]:
-    return [queue] + [f"{queue}{QUEUE_SEPARATOR}{step}" for step in PRIORITY_STEPS]
-
-
-def depth(queue: str) -> int:
-    """Messages waiting in ``queue`` (all priority steps), not yet taken."""
-    pipe = cache.client().pipeline(transaction=False)
-    for name in queue_lists(queue):
-        pipe.llen(name)
-    return sum(int(n) for n in pipe.execute())
 
 
 def task_ids(queues: Iterable[str], *, limit: int = 200_000) -> set[str] | None:
@@ -93,11 +78,13 @@ def _task_id(message: object) -> str | None:
 
 # --- publishing -----------------------------------------------------------------
 
-def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue: str) -> None:
-    """Put one message for ``task(*args)`` on ``queue``, exactly as
-    ``task.apply_async(args, task_id=task_id, queue=queue)`` would from
-    outside a worker (Celery's message protocol 2 in kombu's Redis envelope,
-    priority 0, no ETA), in one LPUSH.
+def publish(task_name: str, task_id: str, args: tuple[str, ...], *, queue: str) -> None:
+    """Put one message for the task named ``task_name`` (one with
+    ``ignore_result=True`` and the configured time limits, as
+    summaries.tasks.process_job has) on ``queue``, exactly as its
+    ``apply_async(args, task_id=task_id, queue=queue)`` would from outside a
+    worker (Celery's message protocol 2 in kombu's Redis envelope, priority
+    0, no ETA), in one LPUSH.
 
     Why not apply_async: it cost about 0.6 ms of CPU per call (routing,
     producer pool, kombu's channel making a new client per publish), a fifth
@@ -109,6 +96,7 @@ def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue:
     this module.
     Raises redis.RedisError.
     """
+    app = current_app
     body = json.dumps([list(args), {}, {"callbacks": None, "errbacks": None, "chain": None,
                                         "chord": None}])
     message = {
@@ -116,15 +104,16 @@ def publish(task: Task[Any, Any], task_id: str, args: tuple[str, ...], *, queue:
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {
-            "lang": "py", "task": task.name, "id": task_id, "shadow": None, "eta": None,
+            "lang": "py", "task": task_name, "id": task_id, "shadow": None, "eta": None,
             "expires": None, "group": None, "group_index": None, "retries": 0,
-            "timelimit": [task.time_limit, task.soft_time_limit], "root_id": task_id,
+            "timelimit": [app.conf.task_time_limit, app.conf.task_soft_time_limit],
+            "root_id": task_id,
             "parent_id": None, "argsrepr": repr(args), "kwargsrepr": "{}",
-            "origin": anon_nodename(), "ignore_result": task.ignore_result,
+            "origin": anon_nodename(), "ignore_result": True,
             "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
         },
         "properties": {
-            "correlation_id": task_id, "reply_to": task.app.thread_oid, "delivery_mode": 2,
+            "correlation_id": task_id, "reply_to": app.thread_oid, "delivery_mode": 2,
             "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
             "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
         },

@@ -4,12 +4,12 @@ Two inputs that mean the same thing (extra spaces, ``HTTP://Example.com:80/``
 versus ``http://example.com/``, tracking parameters) normalise to the same
 string and so share one cache entry and one AI call. Two inputs that mean
 different things never do: a URL keeps the bytes it is fetched with (see
-:mod:`summaries.urls`).
+:mod:`summaries.core.canonical_urls`).
 
 What the database cannot store is refused here, as a 400, before anything
 is written: NUL (PostgreSQL refuses it in text) and lone surrogates (JSON
 allows ``"\\ud800"``; no UTF-8 encoder does), and URLs longer than the
-column (:data:`summaries.urls.MAX_URL_CHARS`).
+column (:data:`summaries.core.canonical_urls.MAX_URL_CHARS`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
-from summaries import urls
-from summaries.errors import InvalidInput
-from summaries.language import detect_language
+from summaries.core import canonical_urls
+from summaries.core.errors import InvalidInput
+from summaries.core.language import detect_language
 
 __all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
            "normalize_input", "normalize_text",
@@ -58,7 +58,7 @@ class NormalizedInput:
 
     def in_language(self, language: str | None, *, translates: bool) -> NormalizedInput:
         """This input asked in ``language`` (a canonical tag, see
-        ``summaries.language.normalize_language``): keyed apart only when it
+        ``summaries.core.language.normalize_language``): keyed apart only when it
         may change the summary. Not for a summariser that cannot translate
         (``translates`` False: the offline one quotes the text), nor for a
         text whose detected language is the one asked (a German text asked
@@ -96,14 +96,14 @@ def normalize_text(text: str) -> str:
 
 
 def canonical_url(url: str) -> str:
-    """The canonical form of ``url`` (see :func:`summaries.urls.canonical_url`).
+    """The canonical form of ``url`` (see :func:`summaries.core.canonical_urls.canonical_url`).
 
     Raises InvalidInput with code ``invalid_url`` (malformed, unstorable, too
     long) or ``blocked_url`` (a scheme other than http/https, credentials).
     """
     try:
-        return urls.canonical_url(url)
-    except urls.InvalidURL as exc:
+        return canonical_urls.canonical_url(url)
+    except canonical_urls.InvalidURL as exc:
         raise InvalidInput(exc.message, code=exc.code) from None
 
 

@@ -9,7 +9,7 @@ any length. ``None``: not sure (the model gives no language a majority) or a
 language the prompts have no name for; the prompt then names none rather
 than a wrong one. bench/language.py compares it with the other detectors.
 
-The word lists of ``summaries.lexicon`` serve the offline summariser only.
+The word lists of ``summaries.core.lexicon`` serve the offline summariser only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Protocol
 
 import fasttext
 
-from summaries.errors import InvalidInput
+from summaries.core.errors import InvalidInput
 
 # ISO 639-1 codes a request may name, with the English name the AI prompts use.
 NAMES: dict[str, str] = {

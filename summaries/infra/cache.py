@@ -31,9 +31,9 @@ key or channel             server  written by                            read by
                                    the ``main`` part of a Batch)         streams, web)
 celery queues, unacked,    main    queues (LPUSH), Celery (broker and    Celery workers, queues
 ``_kombu.*``, results              result backend: VALKEY_URL)           (depth, reconciler)
-``metrics:*`` counters,    main    metrics.flush (web, worker)           metrics (/metrics,
-``metrics:m:<minute>``                                                   analytics, timeline)
-``heartbeat:worker:*``     main    metrics heartbeat (worker)            metrics.workers_online
+``metrics:*`` counters,    main    counters.flush (web, worker)          prometheus, analytics,
+``metrics:m:<minute>``                                                   timeline
+``heartbeat:worker:*``     main    heartbeats (worker)                   heartbeats.workers_online
 ``ratelimit:<client>:*``   main    api.throttling                        api.throttling
 ``aiquota:*``,             main    ai_quota (worker)                     ai_quota (worker)
 ``aipause:*``
@@ -60,7 +60,7 @@ from redis.retry import Retry
 
 from smartcache import valkey_urls
 
-# Summary writes and deletes are announced here (summaries.local_cache listens).
+# Summary writes and deletes are announced here (summaries.infra.local_cache listens).
 INVALIDATE_CHANNEL = "summary-invalidate"
 
 
@@ -186,7 +186,7 @@ def set_summary(key: str, payload: dict[str, Any], *, ttl: int,
                 cached_at: float | None = None, pipe: redis.client.Pipeline | None = None,
                 ) -> None:
     """Store a summary and announce it, so processes drop older local copies
-    (summaries.local_cache). ``cached_at``: when the summary was made (epoch
+    (summaries.infra.local_cache). ``cached_at``: when the summary was made (epoch
     seconds; now unless given), stored in the payload for ``max_age``.
     ``pipe``: queue the commands there (the caller executes it) instead of
     sending them now."""

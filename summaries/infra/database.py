@@ -1,8 +1,8 @@
-"""Database connections around waits on the network."""
+"""Database connections around waits on the network, and the per-input lock."""
 
 from __future__ import annotations
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def release_connection() -> None:
@@ -21,3 +21,11 @@ def release_connection() -> None:
     db = connections[DEFAULT_DB_ALIAS]
     if getattr(db, "pool", None) is not None and not db.in_atomic_block:
         db.close()
+
+
+def lock_input(key: str) -> None:
+    """Serialise job creation for one input until the transaction ends.
+    SQLite needs nothing: its IMMEDIATE transactions hold the write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(key[:15], 16)])

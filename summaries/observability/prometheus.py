@@ -1,0 +1,91 @@
+"""Prometheus (``/metrics``): the shared counters, queue depths and worker
+heartbeats rendered at scrape time, so one scrape of any API process sees
+every API and worker process (the counters are Valkey's, observability/counters.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import choose_encoder
+
+from summaries.infra import cache, queues
+from summaries.observability import counters, heartbeats
+
+
+class ValkeyCollector:
+    """Renders the shared counters, queue depths and heartbeats at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        counters.flush()
+        client = cache.client()
+        pipe = client.pipeline(transaction=False)
+        for name in counters.LABELLED:
+            pipe.hgetall(f"metrics:c:{name}")
+        pipe.hgetall(f"metrics:h:{counters.PROCESSING}")
+        *labelled, histogram = pipe.execute()
+        values = dict(zip(counters.LABELLED, labelled, strict=True))
+        for name, (doc, labels) in counters.LABELLED.items():
+            family = CounterMetricFamily(f"smartcache_{name}", doc, labels=labels)
+            for field, value in sorted(values[name].items()):
+                family.add_metric(json.loads(field), float(value))
+            yield family
+        yield _cost_saved(values[counters.TOKENS_SAVED])
+        yield _histogram(histogram)
+        depth = GaugeMetricFamily("smartcache_queue_depth",
+                                  "Messages waiting in each queue (lane), not yet taken.",
+                                  labels=("queue",))
+        for lane in queues.LANES:
+            depth.add_metric([lane], queues.depth(lane))
+        yield depth
+        yield GaugeMetricFamily("smartcache_workers_online",
+                                "Worker processes whose heartbeat is fresh.",
+                                value=heartbeats.workers_online())
+
+
+def _cost_saved(tokens: dict[str, str]) -> Metric:
+    family = CounterMetricFamily(
+        "smartcache_ai_cost_saved", "Estimated cost of the AI tokens saved, at "
+        "AI_PRICE_PER_1K_INPUT / AI_PRICE_PER_1K_OUTPUT.", labels=("by",))
+    for by, cost in sorted(counters.costs(tokens).items()):
+        family.add_metric([by], cost)
+    return family
+
+
+def _histogram(fields: dict[str, str]) -> Metric:
+    family = HistogramMetricFamily(f"smartcache_{counters.PROCESSING}", counters.PROCESSING_HELP,
+                                   labels=("stage",))
+    per_stage: dict[str, dict[str, float]] = {}
+    for field, value in fields.items():
+        stage, part = json.loads(field)
+        per_stage.setdefault(stage, {})[part] = float(value)
+    for stage, parts in sorted(per_stage.items()):
+        running, buckets = 0.0, []
+        for bound in counters.BUCKETS:  # stored per bucket; Prometheus wants them cumulative
+            le = counters.le(bound)
+            running += parts.get(le, 0.0)
+            buckets.append((le, running))
+        family.add_metric([stage], buckets, sum_value=parts.get("sum", 0.0))
+    return family
+
+
+_registry: CollectorRegistry | None = None
+
+
+def exposition(accept: str | None) -> tuple[bytes, str]:
+    """The metrics in the format ``accept`` asks for (text or OpenMetrics),
+    and its content type. Raises redis.RedisError when Valkey is down."""
+    global _registry
+    if _registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ValkeyCollector())
+        _registry = registry
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(_registry), content_type

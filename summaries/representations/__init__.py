@@ -1,0 +1,1 @@
+"""Representations: the bodies shared by the API and webhooks (bodies.py)."""

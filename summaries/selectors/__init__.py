@@ -1,0 +1,1 @@
+"""Selectors: reads that answer the API's questions (analytics, capacity)."""
