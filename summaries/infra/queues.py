@@ -9,12 +9,13 @@ message there.
 
 from __future__ import annotations
 
+from summaries.core.lanes import JOB_LANES, Lane
 from summaries.infra import cache
 
-# The lanes (CELERY_TASK_QUEUES in settings): interactive submits and bulk ones.
-INTERACTIVE = "celery"
-BULK = "bulk"
-LANES = (INTERACTIVE, BULK)
+# The job lanes (core/lanes.py): interactive submits and bulk ones.
+INTERACTIVE = Lane.INTERACTIVE
+BULK = Lane.BULK
+LANES = JOB_LANES
 
 QUEUE_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0

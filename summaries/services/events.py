@@ -35,10 +35,10 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from summaries.infra import cache
+from summaries.models import Job
 
 if TYPE_CHECKING:
     from summaries.core.errors import JobError
-    from summaries.models import Job
     from summaries.services.pipeline import Outcome
 
 logger = logging.getLogger(__name__)
@@ -80,13 +80,13 @@ def job_completed(job: Job, outcome: Outcome, *, duration_ms: int,
                   pipe: redis.client.Pipeline | None = None) -> None:
     """``pipe``: the main server's part of the completion's batch (sent after
     the cache's part, so the end is announced once the summary is cached)."""
-    publish(str(job.id), "completed", "done", pipe=pipe, attempts=job.attempts,
+    publish(str(job.id), "completed", Job.Stage.DONE, pipe=pipe, attempts=job.attempts,
             summary=outcome.summary, tags=outcome.tags, cached=outcome.cached,
             duration_ms=duration_ms)
 
 
 def job_failed(job: Job, error: JobError) -> None:
-    publish(str(job.id), "failed", "failed", attempts=job.attempts, error=error.message,
+    publish(str(job.id), "failed", Job.Stage.FAILED, attempts=job.attempts, error=error.message,
             code=error.code)
 
 

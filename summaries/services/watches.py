@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from summaries.core.errors import InvalidInput, JobError
+from summaries.core.errors import ErrorCode, InvalidInput, JobError
 from summaries.core.inputs import URL, normalize_input, normalize_text
 from summaries.fetching import check_submit_url
 from summaries.infra import dispatch, queues
@@ -60,10 +60,10 @@ def parse_every(value: object) -> int:
         seconds = int(match[1]) * UNITS[match[2]]
     else:
         raise InvalidInput('every: give seconds as an integer, or a number with m, h or d '
-                           '("15m", "1h", "1d")', code="invalid_every")
+                           '("15m", "1h", "1d")', code=ErrorCode.INVALID_EVERY)
     if not MIN_EVERY <= seconds <= MAX_EVERY:
         raise InvalidInput(f"every: from {MIN_EVERY} seconds (one minute) to a year, "
-                           f"not {seconds}", code="invalid_every")
+                           f"not {seconds}", code=ErrorCode.INVALID_EVERY)
     return seconds
 
 
@@ -72,7 +72,7 @@ def watch_create(*, url: str, every: int, callback_url: str = "") -> Watch:
     seconds; its first check is sent at once. Raises InvalidInput."""
     item = normalize_input(url)
     if item.kind != URL:
-        raise InvalidInput("url: give an http(s) URL to watch", code="invalid_url")
+        raise InvalidInput("url: give an http(s) URL to watch", code=ErrorCode.INVALID_URL)
     try:
         check_submit_url(item.value, fetch_policy())
     except JobError as exc:
@@ -150,7 +150,7 @@ def watch_check(*, watch_id: str) -> None:
         logger.warning("watch %s: could not start its job: %s", watch_id, exc)
         mine.update(last_checked_at=now, checks=F("checks") + 1,
                     last_error=f"could not start the summary ({type(exc).__name__})",
-                    last_error_code="job_not_started")
+                    last_error_code=ErrorCode.JOB_NOT_STARTED)
         return
     if retry:
         mine.update(last_checked_at=now, last_job_id=job_id, checks=F("checks") + 1,
