@@ -8,9 +8,11 @@ and before the rest: for a plain JSON submit whose summary this process
 holds (summaries.infra.local_cache), it applies the same rate limit and answers
 with the same body and headers as SubmitView. Everything else — a miss, a
 Valkey lookup, any invalid or unusual request, a browser asking for HTML —
-goes on to SubmitView unchanged. Valkey or the database failing here (the
-rate limit is counted in Valkey) gets the JSON 503 a view would give, not
-Django's 500: this runs outside DRF's exception handler.
+goes on to SubmitView unchanged (a miss with the input as checked here, in
+``request.checked_input``, so it is not checked twice). Valkey or the
+database failing here (the rate limit is counted in Valkey) gets the JSON
+503 a view would give, not Django's 500: this runs outside DRF's exception
+handler.
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ class CachedSubmitMiddleware:
             return _throttled(throttle.wait())
         # Charged once: if this is no hit, SubmitView's throttle lets it pass.
         request.rate_limit_charged = True  # type: ignore[attr-defined]
-        if (submission := cached_summary(raw=plain[0])) is None:
+        submission = cached_summary(raw=plain[0])
+        if not isinstance(submission, Submission):
+            # No hit: SubmitView takes the input over as checked here, with the request.
+            request.checked_input = submission  # type: ignore[attr-defined]
             return None
         response = HttpResponse(_hit_body(submission), content_type="application/json",
                                 status=200)
