@@ -29,6 +29,7 @@ from rest_framework.renderers import JSONRenderer
 from summaries.api import serializers as s
 from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
 from summaries.api.throttling import SubmitRateThrottle
+from summaries.infra import runtime
 from summaries.representations import bodies
 from summaries.services.submit import Submission, cached_summary
 
@@ -93,17 +94,18 @@ def _submit_route(path: str) -> ResolverMatch:
 
 
 _BODIES_MAX = 4096
-_bodies: dict[tuple[str, str, tuple[str, ...], str], bytes] = {}
+_BODIES = runtime.slot("hit-bodies", dict[tuple[str, str, tuple[str, ...], str], bytes])
 
 
 def _hit_body(submission: Submission) -> bytes:
     """SubmitView's body for a hit, rendered once per distinct hit (what a
     hit body shows: job id, summary, tags, cache key)."""
     key = (submission.job_id, submission.summary, tuple(submission.tags), submission.cache_key)
-    if (body := _bodies.get(key)) is None:
-        if len(_bodies) >= _BODIES_MAX:
-            _bodies.clear()  # simple bound; hits refill it
-        body = _bodies[key] = _render(bodies.SubmitResponse.render(submission))
+    rendered = _BODIES.get()
+    if (body := rendered.get(key)) is None:
+        if len(rendered) >= _BODIES_MAX:
+            rendered.clear()  # simple bound; hits refill it
+        body = rendered[key] = _render(bodies.SubmitResponse.render(submission))
     return body
 
 

@@ -18,7 +18,7 @@ from summaries.core.errors import Busy, InputTooLarge, InvalidInput, JobError
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
-from summaries.infra import cache, local_cache
+from summaries.infra import cache, local_cache, runtime
 from summaries.infra.database import lock_input
 from summaries.infra.dispatch import enqueue
 from summaries.models import Job
@@ -144,7 +144,7 @@ def _fresh(answer: Submission, max_age: int | None) -> bool:
 # savings estimate): a hit repeated does not normalise and hash again. Bounded
 # in entries and in the size of each input.
 _HIT_KEYS_MAX, _HIT_KEY_MAX_CHARS = 4096, 4096
-_hit_keys: dict[str, tuple[str, str]] = {}
+_HIT_KEYS = runtime.slot("hit-keys", dict[str, tuple[str, str]])
 
 
 def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
@@ -154,8 +154,8 @@ def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
     path, summary_request, answers those) or already known.
     Touches neither Valkey nor the database: the fast path for hits
     (summaries/bypasses/fastpath.py)."""
-    item = None
-    if (known := _hit_keys.get(raw)) is None:
+    item, hit_keys = None, _HIT_KEYS.get()
+    if (known := hit_keys.get(raw)) is None:
         if len(raw) > settings.MAX_INPUT_CHARS:
             return None
         try:
@@ -167,9 +167,9 @@ def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
     if (hit := local_cache.peek(key)) is None:
         return None if item is None else CheckedInput(raw, item, key)
     if len(raw) <= _HIT_KEY_MAX_CHARS:  # the same input again: no normalising, no hashing
-        if len(_hit_keys) >= _HIT_KEYS_MAX:
-            _hit_keys.clear()
-        _hit_keys[raw] = known
+        if len(hit_keys) >= _HIT_KEYS_MAX:
+            hit_keys.clear()
+        hit_keys[raw] = known
     counters.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
