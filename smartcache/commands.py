@@ -56,7 +56,7 @@ def web(*, bind: str, workers: int, control_socket: Path,
         # workers: they share its pages (about 45 MiB each less at idle,
         # bench/idle_memory.py) instead of each importing Django, DRF and the
         # services again. Nothing at import opens a connection or starts a
-        # thread (summaries/infra/background.py starts them per process, lazily).
+        # thread (summaries/infra/runtime.py starts them per process, lazily).
         "--preload",
         "--access-logfile", "-",
         # Its lines, access log included, in the format of every other line

@@ -25,6 +25,7 @@ from summaries.services import insights
 from summaries.services.purge import purge_key
 from summaries.services.retry import job_retry
 from summaries.services.submit import summary_request
+from summaries.services.submit_options import SubmitOptions
 
 # The insights page: the admin's own layout, no template file of its own.
 INSIGHTS_PAGE = engines["django"].from_string("""{% extends "admin/base_site.html" %}
@@ -234,7 +235,8 @@ class JobAdmin(admin.ModelAdmin[Job]):
                 skipped += 1
                 continue
             try:
-                started.append(summary_request(raw=raw, refresh=True, store=job.store).job_id)
+                started.append(summary_request(
+                    raw=raw, options=SubmitOptions(refresh=True, store=job.store)).job_id)
             except (InvalidInput, InputTooLarge, Busy):
                 skipped += 1
             except RedisError as exc:

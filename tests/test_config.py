@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from summaries.infra import runtime
 from summaries.providers.gemini import GeminiProvider
 from summaries.providers.openai import OpenAIProvider
 from summaries.services import config
@@ -18,7 +19,8 @@ from summaries.services import config
 
 def test_one_provider_for_all_threads(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.SUMMARIZER, settings.GEMINI_API_KEY = "gemini", "test-key"
-    monkeypatch.setattr(config, "_provider", None)  # as in a fresh process; restored after
+    # As in a fresh process (no provider built yet); restored after.
+    monkeypatch.setattr(config._SUMMARIZER, "_value", runtime._UNSET)
     barrier = threading.Barrier(32)
 
     def first_call(_: int) -> object:
@@ -35,7 +37,7 @@ def test_the_openai_provider_is_built_from_its_settings(settings: Any,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     settings.SUMMARIZER, settings.OPENAI_MODEL = "openai", "llama3.1:8b"
     settings.OPENAI_BASE_URL, settings.OPENAI_TIMEOUT = "http://127.0.0.1:9/v1", 7.0
-    monkeypatch.setattr(config, "_provider", None)
+    monkeypatch.setattr(config._SUMMARIZER, "_value", runtime._UNSET)
     provider = config.summarizer()
     assert isinstance(provider, OpenAIProvider)
     assert (provider.model, provider.timeout_s) == ("llama3.1:8b", 7.0)

@@ -99,3 +99,28 @@ def test_a_miss_is_checked_once_through_both_paths(
     assert [json.loads(a.content)["cache_key"] for a in answers] == [
         normalize_input(text).cache_key(namespace) for text in (first, second)]
     assert checked == [first, second]  # by the fast path; the full path took it over
+
+
+@pytest.mark.django_db
+def test_what_ran_before_in_the_thread_does_not_change_a_submit(
+        namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path hands its checked input over explicitly (the request
+    carries it): a submit without it checks its input itself, whatever the
+    fast path checked before in this thread."""
+    from summaries.services import submit
+
+    checked: list[str] = []
+    check = submit._validated
+
+    def counted(raw: str) -> Any:
+        checked.append(raw)
+        return check(raw)
+
+    monkeypatch.setattr(submit, "_validated", counted)
+    text = text_about(f"thread {uuid.uuid4().hex[:6]}")
+    handed = submit.cached_summary(raw=text)  # no hit: the input as checked
+    answer = submit.summary_request(raw=text)  # not handed over: checked again
+
+    assert isinstance(handed, submit.CheckedInput) and handed.key == answer.cache_key
+    assert answer.cache_key == normalize_input(text).cache_key(namespace)
+    assert checked == [text, text]

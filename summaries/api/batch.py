@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rest_framework import status
@@ -52,7 +52,8 @@ def _answer(item: Any, status_url: Callable[[str], str]) -> ItemAnswer:
         message, code = first_error(form.errors)
         return ItemAnswer(status.HTTP_400_BAD_REQUEST, error=message, code=code)
     try:
-        sub = summary_request(**SubmitRequest.arguments(form.validated_data), queue=queues.BULK)
+        options = replace(SubmitRequest.options(form.validated_data), queue=queues.BULK)
+        sub = summary_request(raw=form.validated_data["input"], options=options)
     except Exception as exc:
         if (refused := refusal(exc)) is None:
             raise

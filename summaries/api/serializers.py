@@ -19,6 +19,7 @@ from summaries.representations.bodies import (
     is_completed,
 )
 from summaries.services import insights, watches
+from summaries.services.submit_options import SubmitOptions
 
 
 class StrictCharField(serializers.CharField):
@@ -93,24 +94,23 @@ class SubmitRequest(serializers.Serializer):
         return None
 
     @classmethod
-    def parse(cls, data: Any) -> dict[str, Any]:
-        """The keyword arguments of services.submit.summary_request (raw,
-        refresh, max_age, store) from a request body; raises ValidationError.
-        Anything but a plain body goes through full validation, so every
-        error is the serializer's."""
+    def parse(cls, data: Any) -> tuple[str, SubmitOptions]:
+        """The input and options of services.submit.summary_request from a
+        request body; raises ValidationError. Anything but a plain body goes
+        through full validation, so every error is the serializer's."""
         if (plain := cls.plain(data)) is not None:
-            return {"raw": plain[0], "refresh": plain[1]}
+            return plain[0], SubmitOptions(refresh=plain[1])
         form = cls(data=data)
         form.is_valid(raise_exception=True)
-        return cls.arguments(form.validated_data)
+        return form.validated_data["input"], cls.options(form.validated_data)
 
     @staticmethod
-    def arguments(values: dict[str, Any]) -> dict[str, Any]:
-        """summary_request's keyword arguments from validated data."""
-        return {"raw": values["input"], "refresh": values["refresh"],
-                "max_age": values.get("max_age"), "store": values["store"],
-                "language": values.get("language"),
-                "callback_url": values.get("callback_url", ""), "run_at": values.get("run_at")}
+    def options(values: dict[str, Any]) -> SubmitOptions:
+        """summary_request's options from validated data (the interactive lane's)."""
+        return SubmitOptions(refresh=values["refresh"], max_age=values.get("max_age"),
+                             store=values["store"], language=values.get("language"),
+                             callback_url=values.get("callback_url", ""),
+                             run_at=values.get("run_at"))
 
 
 class JobFilter(serializers.Serializer):

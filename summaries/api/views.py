@@ -149,7 +149,11 @@ class SubmitView(BrowsableForm):
         examples=schema.SUBMIT_REQUESTS,
         callbacks=[JOB_FINISHED])
     def post(self, request: Request) -> Response:
-        submission = summary_request(**s.SubmitRequest.parse(request.data))
+        raw, options = s.SubmitRequest.parse(request.data)
+        # The input the fast path (bypasses/fastpath.py) checked on its way
+        # here, if it did: handed over with the request, not checked again.
+        checked = getattr(request, "checked_input", None)
+        submission = summary_request(raw=raw, options=options, checked=checked)
         headers = {"X-Cache": bodies.CACHE_STATUS[submission.outcome],
                    "X-Cache-Key": submission.cache_key}
         if submission.cached:

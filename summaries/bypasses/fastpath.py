@@ -8,9 +8,11 @@ and before the rest: for a plain JSON submit whose summary this process
 holds (summaries.infra.local_cache), it applies the same rate limit and answers
 with the same body and headers as SubmitView. Everything else — a miss, a
 Valkey lookup, any invalid or unusual request, a browser asking for HTML —
-goes on to SubmitView unchanged. Valkey or the database failing here (the
-rate limit is counted in Valkey) gets the JSON 503 a view would give, not
-Django's 500: this runs outside DRF's exception handler.
+goes on to SubmitView unchanged (a miss with the input as checked here, in
+``request.checked_input``, so it is not checked twice). Valkey or the
+database failing here (the rate limit is counted in Valkey) gets the JSON
+503 a view would give, not Django's 500: this runs outside DRF's exception
+handler.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from summaries.api import serializers as s
 from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.core.errors import ErrorCode
+from summaries.infra import runtime
 from summaries.representations import bodies
 from summaries.services.submit import Submission, cached_summary
 
@@ -73,7 +76,10 @@ class CachedSubmitMiddleware:
             return _throttled(throttle.wait())
         # Charged once: if this is no hit, SubmitView's throttle lets it pass.
         request.rate_limit_charged = True  # type: ignore[attr-defined]
-        if (submission := cached_summary(raw=plain[0])) is None:
+        submission = cached_summary(raw=plain[0])
+        if not isinstance(submission, Submission):
+            # No hit: SubmitView takes the input over as checked here, with the request.
+            request.checked_input = submission  # type: ignore[attr-defined]
             return None
         response = HttpResponse(_hit_body(submission), content_type="application/json",
                                 status=200)
@@ -89,17 +95,18 @@ def _submit_route(path: str) -> ResolverMatch:
 
 
 _BODIES_MAX = 4096
-_bodies: dict[tuple[str, str, tuple[str, ...], str], bytes] = {}
+_BODIES = runtime.slot("hit-bodies", dict[tuple[str, str, tuple[str, ...], str], bytes])
 
 
 def _hit_body(submission: Submission) -> bytes:
     """SubmitView's body for a hit, rendered once per distinct hit (what a
     hit body shows: job id, summary, tags, cache key)."""
     key = (submission.job_id, submission.summary, tuple(submission.tags), submission.cache_key)
-    if (body := _bodies.get(key)) is None:
-        if len(_bodies) >= _BODIES_MAX:
-            _bodies.clear()  # simple bound; hits refill it
-        body = _bodies[key] = _render(bodies.SubmitResponse.render(submission))
+    rendered = _BODIES.get()
+    if (body := rendered.get(key)) is None:
+        if len(rendered) >= _BODIES_MAX:
+            rendered.clear()  # simple bound; hits refill it
+        body = rendered[key] = _render(bodies.SubmitResponse.render(submission))
     return body
 
 

@@ -23,15 +23,22 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from summaries.infra import background, cache
+from summaries.infra import cache, runtime
 
 logger = logging.getLogger(__name__)
 
 
-_lock = threading.Lock()
-_entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
-# Bumped by every invalidation: a copy read from Valkey before one is not kept.
-_generation = 0
+class _Held:
+    """This process's copies (a slot of infra/runtime.py)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # Bumped by every invalidation: a copy read from Valkey before one is not kept.
+        self.generation = 0
+
+
+_HELD = runtime.slot("local-cache", _Held)
 
 
 def peek(key: str) -> dict[str, Any] | None:
@@ -39,11 +46,12 @@ def peek(key: str) -> dict[str, Any] | None:
     asks Valkey)."""
     if settings.LOCAL_CACHE_SIZE <= 0:
         return None
-    with _lock:
-        entry = _entries.get(key)
+    held = _HELD.get()
+    with held.lock:
+        entry = held.entries.get(key)
         if entry is None or entry[0] <= time.monotonic():
             return None
-        _entries.move_to_end(key)
+        held.entries.move_to_end(key)
         return entry[1]
 
 
@@ -65,7 +73,7 @@ def get_summary(key: str) -> dict[str, Any] | None:
 def reading() -> tuple[float, int]:
     """Call before reading a summary from Valkey that may be ``keep``-ed: when
     (monotonic) and after which invalidation the read began."""
-    return time.monotonic(), _generation
+    return time.monotonic(), _HELD.get().generation
 
 
 def keep(key: str, payload: dict[str, Any], *, ttl_ms: int, read: tuple[float, int]) -> None:
@@ -77,32 +85,33 @@ def keep(key: str, payload: dict[str, Any], *, ttl_ms: int, read: tuple[float, i
     _ensure_listener()
     started, generation = read
     expires = started + min(settings.LOCAL_CACHE_SECONDS, ttl_ms / 1000)
-    with _lock:
-        if generation != _generation:
+    held = _HELD.get()
+    with held.lock:
+        if generation != held.generation:
             return  # invalidated while we read: don't keep it
-        _entries[key] = (expires, payload)
-        _entries.move_to_end(key)
-        while len(_entries) > settings.LOCAL_CACHE_SIZE:
-            _entries.popitem(last=False)
+        held.entries[key] = (expires, payload)
+        held.entries.move_to_end(key)
+        while len(held.entries) > settings.LOCAL_CACHE_SIZE:
+            held.entries.popitem(last=False)
 
 
 def forget(key: str) -> None:
     """Drop this process's copy of ``key`` (others hear it on the channel)."""
-    global _generation
-    with _lock:
-        _generation += 1
-        _entries.pop(key, None)
+    held = _HELD.get()
+    with held.lock:
+        held.generation += 1
+        held.entries.pop(key, None)
 
 
 def clear() -> None:
-    global _generation
-    with _lock:
-        _generation += 1
-        _entries.clear()
+    held = _HELD.get()
+    with held.lock:
+        held.generation += 1
+        held.entries.clear()
 
 
 def _ensure_listener() -> None:
-    background.start_once("local-cache-invalidation", _listen, on_start=clear)
+    runtime.start_once("local-cache-invalidation", _listen, on_start=clear)
 
 
 def _listen() -> None:

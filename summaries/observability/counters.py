@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, REJECTED
 from summaries.core.tokens import estimate_tokens
-from summaries.infra import background, cache
+from summaries.infra import cache, runtime
 from summaries.observability import timeline
 
 REQUESTS = "metrics:total_requests"
@@ -72,16 +72,26 @@ BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, math.inf)
 # A summary's JSON answer: 2-3 sentences and a few tags.
 OUTPUT_TOKENS_PER_CALL = 120
 
-_lock = threading.Lock()
-_pending: Counter[str] = Counter()
-# (Valkey hash, field) -> amount, for labelled counters and the histogram
-# (whole numbers; the histogram's sums apart: HINCRBY refuses a float field).
-_pending_fields: Counter[tuple[str, str]] = Counter()
-_pending_sums: defaultdict[tuple[str, str], float] = defaultdict(float)
-# (job id, attempt) -> (stage, monotonic start); bounded (a retried job's
-# attempt may end in another process and never be closed here).
-_stages: OrderedDict[tuple[str, int], tuple[str, float]] = OrderedDict()
 _MAX_STAGES = 10_000
+
+
+class _Pending:
+    """This process's counts not yet in Valkey (a slot of infra/runtime.py:
+    a parent's counts are the parent's to flush, a new process starts at zero)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        # (Valkey hash, field) -> amount, for labelled counters and the histogram
+        # (whole numbers; the histogram's sums apart: HINCRBY refuses a float field).
+        self.fields: Counter[tuple[str, str]] = Counter()
+        self.sums: defaultdict[tuple[str, str], float] = defaultdict(float)
+        # (job id, attempt) -> (stage, monotonic start); bounded (a retried job's
+        # attempt may end in another process and never be closed here).
+        self.stages: OrderedDict[tuple[str, int], tuple[str, float]] = OrderedDict()
+
+
+_PENDING = runtime.slot("counters", _Pending)
 
 
 def record_request(outcome: str, *, text: str = "") -> None:
@@ -93,10 +103,11 @@ def record_request(outcome: str, *, text: str = "") -> None:
     by a background thread (one round trip per interval, not per request).
     """
     _ensure_flusher()
-    with _lock:
-        _pending[REQUESTS] += 1
+    pending = _PENDING.get()
+    with pending.lock:
+        pending.counts[REQUESTS] += 1
         for counter in _COUNTERS[outcome]:
-            _pending[counter] += 1
+            pending.counts[counter] += 1
     _add(SUBMISSIONS, outcome)
     _per_minute(outcome)
     if outcome in (HIT, JOINED):
@@ -132,11 +143,12 @@ def record_ai_call(provider: str, model: str, *, input_tokens: int, output_token
 def stage_started(job_id: str, attempt: int, stage: str) -> None:
     """Attempt ``attempt`` of the job entered ``stage``: the previous stage ends now."""
     key, now = (job_id, attempt), time.monotonic()
-    with _lock:
-        previous = _stages.pop(key, None)
-        _stages[key] = previous if previous and previous[0] == stage else (stage, now)
-        while len(_stages) > _MAX_STAGES:
-            _stages.popitem(last=False)
+    pending = _PENDING.get()
+    with pending.lock:
+        previous = pending.stages.pop(key, None)
+        pending.stages[key] = previous if previous and previous[0] == stage else (stage, now)
+        while len(pending.stages) > _MAX_STAGES:
+            pending.stages.popitem(last=False)
     if previous and previous[0] != stage:
         observe(previous[0], now - previous[1])
 
@@ -164,15 +176,17 @@ def observe(stage: str, seconds: float) -> None:
     bucket = next(b for b in BUCKETS if seconds <= b)
     key = f"metrics:h:{PROCESSING}"
     _ensure_flusher()
-    with _lock:
-        _pending_fields[(key, _field(stage, le(bucket)))] += 1
-        _pending_sums[(key, _field(stage, "sum"))] += seconds
-        _pending_fields[(key, _field(stage, "count"))] += 1
+    pending = _PENDING.get()
+    with pending.lock:
+        pending.fields[(key, _field(stage, le(bucket)))] += 1
+        pending.sums[(key, _field(stage, "sum"))] += seconds
+        pending.fields[(key, _field(stage, "count"))] += 1
 
 
 def _end_stage(job_id: str, attempt: int) -> None:
-    with _lock:
-        current = _stages.pop((job_id, attempt), None)
+    pending = _PENDING.get()
+    with pending.lock:
+        current = pending.stages.pop((job_id, attempt), None)
     if current:
         observe(current[0], time.monotonic() - current[1])
 
@@ -197,18 +211,20 @@ def _field(*labels: str) -> str:
 
 def _add(name: str, *labels: str, amount: int = 1) -> None:
     _ensure_flusher()
-    with _lock:
-        _pending_fields[(f"metrics:c:{name}", _field(*labels))] += amount
+    pending = _PENDING.get()
+    with pending.lock:
+        pending.fields[(f"metrics:c:{name}", _field(*labels))] += amount
 
 
 def flush() -> None:
     """Add this process's pending counts to Valkey; kept for the next try if
     Valkey is down (raises redis.RedisError then)."""
-    with _lock:
-        counts, fields, sums = dict(_pending), dict(_pending_fields), dict(_pending_sums)
-        _pending.clear()
-        _pending_fields.clear()
-        _pending_sums.clear()
+    pending = _PENDING.get()
+    with pending.lock:
+        counts, fields, sums = dict(pending.counts), dict(pending.fields), dict(pending.sums)
+        pending.counts.clear()
+        pending.fields.clear()
+        pending.sums.clear()
     if not counts and not fields and not sums:
         return
     try:
@@ -223,26 +239,27 @@ def flush() -> None:
             pipe.expire(key, timeline.TIMELINE_TTL)  # bounded: a minute's hash lives a day
         pipe.execute()
     except RedisError:
-        with _lock:
-            _pending.update(counts)
-            _pending_fields.update(fields)
+        with pending.lock:
+            pending.counts.update(counts)
+            pending.fields.update(fields)
             for place, total in sums.items():
-                _pending_sums[place] += total
+                pending.sums[place] += total
         raise
 
 
 def discard_local() -> None:
     """Forget this process's unflushed counts (tests start from zero)."""
-    with _lock:
-        _pending.clear()
-        _pending_fields.clear()
-        _pending_sums.clear()
-        _stages.clear()
+    pending = _PENDING.get()
+    with pending.lock:
+        pending.counts.clear()
+        pending.fields.clear()
+        pending.sums.clear()
+        pending.stages.clear()
 
 
 def _ensure_flusher() -> None:
     # A parent's counts are the parent's to flush: a new process starts at zero.
-    background.start_once("metrics-flush", _flush_forever, on_start=discard_local)
+    runtime.start_once("metrics-flush", _flush_forever, on_start=discard_local)
 
 
 def _flush_forever() -> None:
@@ -254,10 +271,11 @@ def _flush_forever() -> None:
 def _per_minute(field: str, *, ms: int = 0) -> None:
     key = timeline.minute_key(time.time())
     _ensure_flusher()
-    with _lock:
-        _pending_fields[(key, field)] += 1
+    pending = _PENDING.get()
+    with pending.lock:
+        pending.fields[(key, field)] += 1
         if ms:
-            _pending_fields[(key, "ms")] += ms
+            pending.fields[(key, "ms")] += ms
 
 
 def recent_minutes(minutes: int) -> list[dict[str, int]]:

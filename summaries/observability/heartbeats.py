@@ -11,7 +11,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from summaries.infra import background, cache
+from summaries.infra import cache, runtime
 
 HEARTBEAT_PREFIX = "heartbeat:worker:"
 HEARTBEAT_SECONDS = 5.0
@@ -24,7 +24,7 @@ def start_heartbeat(hostname: str) -> None:
     the last beat)."""
     key = f"{HEARTBEAT_PREFIX}{hostname}:{os.getpid()}"
     _beat(key)
-    background.start_once("worker-heartbeat", lambda: _beat_forever(key))
+    runtime.start_once("worker-heartbeat", lambda: _beat_forever(key))
 
 
 def stop_heartbeat(hostname: str) -> None:

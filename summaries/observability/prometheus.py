@@ -16,7 +16,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from summaries.infra import cache, queues
+from summaries.infra import cache, queues, runtime
 from summaries.observability import counters, heartbeats
 
 
@@ -76,16 +76,17 @@ def _histogram(fields: dict[str, str]) -> Metric:
     return family
 
 
-_registry: CollectorRegistry | None = None
+def _build_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ValkeyCollector())
+    return registry
+
+
+_REGISTRY = runtime.slot("prometheus-registry", _build_registry)
 
 
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The metrics in the format ``accept`` asks for (text or OpenMetrics),
     and its content type. Raises redis.RedisError when Valkey is down."""
-    global _registry
-    if _registry is None:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ValkeyCollector())
-        _registry = registry
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(_registry), content_type
+    return encoder(_REGISTRY.get()), content_type

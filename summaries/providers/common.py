@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from summaries.core.errors import JobError
 from summaries.core.language import detect_language, language_name
+from summaries.infra import runtime
 from summaries.providers.contract import (
     BatchItem,
     ContractError,
@@ -264,17 +265,9 @@ def retry_after_header(value: str) -> float | None:
 
 C = TypeVar("C")
 
-# Guards building a process's SDK clients. A new lock in a forked child: one
-# held by another thread at the fork would never be released there.
-_client_lock = threading.Lock()
-
-
-def _new_lock_in_child() -> None:
-    global _client_lock
-    _client_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_lock_in_child)
+# Guards building a process's SDK clients. A runtime slot: a forked child gets
+# a new lock (one held by another thread at the fork would never be released there).
+_CLIENT_LOCK = runtime.slot("sdk-client-lock", threading.Lock)
 
 
 class ProcessClient(Generic[C]):
@@ -297,7 +290,7 @@ class ProcessClient(Generic[C]):
         built = self._built
         if built is not None and built[0] == os.getpid():
             return built[1]
-        with _client_lock:
+        with _CLIENT_LOCK.get():
             built = self._built
             if built is None or built[0] != os.getpid():
                 built = (os.getpid(), self._build())

@@ -46,7 +46,6 @@ import hashlib
 import itertools
 import logging
 import math
-import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -58,6 +57,7 @@ from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError, QuotaWait
 from summaries.core.tokens import answer_tokens, estimate_tokens
+from summaries.infra import runtime
 from summaries.observability import counters
 from summaries.providers import (
     BatchItem,
@@ -282,38 +282,36 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-_lock = threading.Lock()
-_batcher: tuple[int, Provider, Batcher] | None = None  # (pid, provider, batcher)
+class _Built:
+    """This process's batcher and the provider it was built for (a runtime
+    slot: a forked child has no dispatcher thread, it builds its own)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batcher: tuple[Provider, Batcher] | None = None
 
 
-def _new_lock_in_child() -> None:
-    # A lock held by another thread at a fork would never be released in the
-    # child; the child also has no dispatcher thread: it builds its own batcher.
-    global _lock
-    _lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_lock_in_child)
+_BUILT = runtime.slot("batcher", _Built)
 
 
 def batcher_for(provider: Provider, text: str) -> Batcher | None:
     """This process's batcher for ``provider`` if ``text`` may be batched
     (batches on, the provider supports them, the text is short enough)."""
-    global _batcher
     size = int(settings.AI_BATCH_SIZE)
     batch_provider = batching_of(provider)
     if size <= 1 or batch_provider is None or len(text) > settings.AI_BATCH_MAX_CHARS:
         return None
-    built = _batcher
-    if built is not None and built[0] == os.getpid() and built[1] is provider:
-        return None if built[2].off else built[2]
-    with _lock:
-        built = _batcher
-        if built is None or built[0] != os.getpid() or built[1] is not provider:
+    built = _BUILT.get()
+    current = built.batcher
+    if current is not None and current[0] is provider:
+        return None if current[1].off else current[1]
+    with built.lock:
+        current = built.batcher
+        if current is None or current[0] is not provider:
             batcher = Batcher(batch_provider, size=size,
                               wait_s=settings.AI_BATCH_WAIT_MS / 1000,
                               timeout_s=batch_provider.timeout_s,
                               max_chars=settings.AI_MAX_INPUT_CHARS)
-            built = (os.getpid(), provider, batcher)
-            _batcher = built
-    return built[2]
+            current = (provider, batcher)
+            built.batcher = current
+    return current[1]

@@ -8,44 +8,42 @@ provider the workers build."""
 
 from __future__ import annotations
 
-import threading
 from functools import cache
 
 from django.conf import settings
 
 from summaries.fetching import FetchPolicy
+from summaries.infra import runtime
 from summaries.providers import LocalProvider, Provider, build_provider
 from summaries.providers.common import ai_cache_namespace
 
-_provider: Provider | None = None
-_provider_lock = threading.Lock()
+
+def _build_summarizer() -> Provider:
+    return build_provider(
+        settings.SUMMARIZER,
+        gemini_api_key=settings.GEMINI_API_KEY,
+        gemini_model=settings.GEMINI_MODEL,
+        gemini_base_url=settings.GEMINI_BASE_URL,
+        gemini_timeout_s=settings.GEMINI_TIMEOUT,
+        openai_api_key=settings.OPENAI_API_KEY,
+        openai_model=settings.OPENAI_MODEL,
+        openai_base_url=settings.OPENAI_BASE_URL,
+        openai_timeout_s=settings.OPENAI_TIMEOUT,
+        max_response_bytes=settings.AI_MAX_RESPONSE_BYTES,
+    )
+
+
+# Built exactly once per process (a runtime slot): ``functools.cache`` may run
+# a function twice when threads race on the first call, and each extra
+# provider would make its own client.
+_SUMMARIZER = runtime.slot("provider", _build_summarizer)
 
 
 def summarizer() -> Provider:
     """This process's summary provider: one instance, built on first use and
     shared by every thread (providers are thread-safe; the Gemini one keeps a
-    single long-lived SDK client per process). Building it exactly once
-    matters: ``functools.cache`` may run a function twice when threads race
-    on the first call, and each extra provider would make its own client."""
-    global _provider
-    provider = _provider
-    if provider is None:
-        with _provider_lock:
-            if _provider is None:
-                _provider = build_provider(
-                    settings.SUMMARIZER,
-                    gemini_api_key=settings.GEMINI_API_KEY,
-                    gemini_model=settings.GEMINI_MODEL,
-                    gemini_base_url=settings.GEMINI_BASE_URL,
-                    gemini_timeout_s=settings.GEMINI_TIMEOUT,
-                    openai_api_key=settings.OPENAI_API_KEY,
-                    openai_model=settings.OPENAI_MODEL,
-                    openai_base_url=settings.OPENAI_BASE_URL,
-                    openai_timeout_s=settings.OPENAI_TIMEOUT,
-                    max_response_bytes=settings.AI_MAX_RESPONSE_BYTES,
-                )
-            provider = _provider
-    return provider
+    single long-lived SDK client per process)."""
+    return _SUMMARIZER.get()
 
 
 def cache_namespace() -> str:

@@ -34,7 +34,7 @@ import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from summaries.infra import cache
+from summaries.infra import cache, runtime
 from summaries.models import Job
 
 if TYPE_CHECKING:
@@ -98,13 +98,20 @@ def job_pending(job: Job, stage: str, reason: str) -> None:
 
 # --- streaming (the API) ----------------------------------------------------------
 
-_slots_lock = threading.Lock()
-_open_streams = 0
+class _Streams:
+    """The streams this process serves (a runtime slot)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = 0
+
+
+_STREAMS = runtime.slot("sse-slots", _Streams)
 
 
 def open_streams() -> int:
     """Streams this process is serving now."""
-    return _open_streams
+    return _STREAMS.get().open
 
 
 def _take_slot() -> bool:
@@ -112,18 +119,18 @@ def _take_slot() -> bool:
     stream holds a web thread, so the cap leaves threads for the rest of the
     API; a client refused gets a 503 and can poll instead. Taken only by
     ``JobEventStream.open``, which gives the slot back on every path."""
-    global _open_streams
-    with _slots_lock:
-        if _open_streams >= settings.SSE_MAX_STREAMS:
+    streams = _STREAMS.get()
+    with streams.lock:
+        if streams.open >= settings.SSE_MAX_STREAMS:
             return False
-        _open_streams += 1
+        streams.open += 1
         return True
 
 
 def _release_slot() -> None:
-    global _open_streams
-    with _slots_lock:
-        _open_streams = max(0, _open_streams - 1)
+    streams = _STREAMS.get()
+    with streams.lock:
+        streams.open = max(0, streams.open - 1)
 
 
 # The ids this server sends are small counters; a Last-Event-ID is one of them.

@@ -29,14 +29,23 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from summaries.infra import runtime
 from summaries.models import Job
 from summaries.observability import heartbeats
 
 RECENT = 50
 FIGURES_SECONDS = 5.0
 
-_lock = threading.Lock()
-_figures: tuple[float, float | None, int] | None = None  # (read at, W seconds, threads online)
+class _Figures:
+    """(read at, W seconds, threads online), read again every FIGURES_SECONDS
+    (a runtime slot)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.read: tuple[float, float | None, int] | None = None
+
+
+_FIGURES = runtime.slot("progress-figures", _Figures)
 
 
 @dataclass(frozen=True)
@@ -66,11 +75,11 @@ def job_progress(job: Job) -> Progress:
 
 def _service_figures() -> tuple[float | None, int]:
     """(W in seconds or None, worker threads online), cached per process."""
-    global _figures
+    figures = _FIGURES.get()
     now = time.monotonic()
-    with _lock:
-        if _figures is not None and now - _figures[0] < FIGURES_SECONDS:
-            return _figures[1], _figures[2]
+    with figures.lock:
+        if (read := figures.read) is not None and now - read[0] < FIGURES_SECONDS:
+            return read[1], read[2]
     # Completed rows are written once, so updated_at is their completion time
     # (and the (status, updated_at) index serves the query).
     durations = list(Job.objects.filter(status=Job.Status.COMPLETED, duration_ms__isnull=False)
@@ -80,16 +89,16 @@ def _service_figures() -> tuple[float | None, int]:
         threads = heartbeats.workers_online() * int(settings.CELERY_WORKER_CONCURRENCY)
     except RedisError:
         threads = 0
-    with _lock:
-        _figures = (now, service, threads)
+    with figures.lock:
+        figures.read = (now, service, threads)
     return service, threads
 
 
 def forget_figures() -> None:
     """Read W and C afresh next time (tests)."""
-    global _figures
-    with _lock:
-        _figures = None
+    figures = _FIGURES.get()
+    with figures.lock:
+        figures.read = None
 
 
 class JobWithProgress:

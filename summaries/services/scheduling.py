@@ -40,6 +40,7 @@ from summaries.observability import counters
 from summaries.services import inflight, webhooks
 from summaries.services.callbacks import Callback
 from summaries.services.config import cache_namespace
+from summaries.services.submit_options import SubmitOptions
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ def check_run_at(run_at: datetime, *, max_age: int | None = None) -> None:
 
 
 def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
-                 queue: str, refresh: bool, store: bool,
-                 callback: Callback | None = None) -> Job:
+                 options: SubmitOptions, callback: Callback | None = None) -> Job:
     """Create the scheduled job (checked by check_run_at), with its webhook
     delivery if ``callback``, and, if it is due soon, send its start
     with a countdown."""
@@ -76,7 +76,8 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
         job = Job.objects.create(
             id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage=Job.Stage.SCHEDULED,
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
-            refresh=refresh, store=store, queue=queue, provider=cache_namespace(),
+            refresh=options.refresh, store=options.store, queue=options.queue,
+            provider=cache_namespace(),
             language=item.language or "", run_at=run_at,
             has_callbacks=callback is not None)
         if callback is not None:
@@ -85,7 +86,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
     counters.record_request(outcomes.MISS, text="" if item.kind == URL else item.value)
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:
         job_id = str(job.id)
-        transaction.on_commit(lambda: _send_start(job_id, queue, delay))
+        transaction.on_commit(lambda: _send_start(job_id, options.queue, delay))
     return job
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +18,7 @@ from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, 
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
-from summaries.infra import cache, local_cache, queues
+from summaries.infra import cache, local_cache, runtime
 from summaries.infra.database import lock_input
 from summaries.infra.dispatch import enqueue
 from summaries.models import Job
@@ -28,6 +27,7 @@ from summaries.providers import has_sentences
 from summaries.services import inflight, scheduling, webhooks
 from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
+from summaries.services.submit_options import DEFAULTS, SubmitOptions
 
 # A submit that lost the race for an input waits this long for the winner's
 # job row to appear before trying to create the job itself (safe: the
@@ -61,22 +61,29 @@ class Submission:
             object.__setattr__(self, "outcome", outcomes.HIT if self.cached else outcomes.MISS)
 
 
-def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTERACTIVE,
-                    max_age: int | None = None, store: bool = True,
-                    language: str | None = None, callback_url: str = "",
-                    run_at: datetime | None = None, watch_id: str | None = None) -> Submission:
+@dataclass(frozen=True)
+class CheckedInput:
+    """An input the fast path (cached_summary) checked and keyed, found no
+    hit for, and hands to summary_request with the request (the middleware
+    sets it on the request, SubmitView passes it on): it is not checked twice."""
+
+    raw: str
+    item: NormalizedInput
+    key: str
+
+
+def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
+                    checked: CheckedInput | None = None) -> Submission:
     """Answer from the cache, join the in-flight job, or start a new one.
 
-    ``max_age`` (seconds): a cached summary older than that is not served;
-    the submit then refreshes it (``refreshed`` on the answer). ``store=False``:
-    a new job's result is not cached and its input is blanked once it is
-    finished (reading the cache, and joining a job in flight, still happen).
-    ``language`` (a tag, "de"): the summary is written in it; without, in the
-    input's own (see ``NormalizedInput.in_language`` for when it is keyed apart).
-    ``callback_url``: the answer's job status is POSTed there once finished
-    (services/webhooks.py; ``watch_id``: for a watch's change). ``run_at``:
-    a scheduled job that starts then (services/scheduling.py), neither
-    answered from the cache nor joined.
+    ``options`` (services/submit_options.py): ``max_age``: a cached summary
+    older than that is not served; the submit then refreshes it
+    (``refreshed`` on the answer). ``store=False``: reading the cache, and
+    joining a job in flight, still happen. ``language``: without, the
+    summary is in the input's own (see ``NormalizedInput.in_language`` for
+    when it is keyed apart). ``callback_url``: services/webhooks.py.
+    ``run_at``: services/scheduling.py; neither answered from the cache nor
+    joined. ``checked``: ``raw`` as the fast path already checked it.
 
     Raises InvalidInput (400), InputTooLarge (413), Busy (503) and
     redis.RedisError when Valkey is down (503).
@@ -84,24 +91,24 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
     if len(raw) > settings.MAX_INPUT_CHARS:
         raise InputTooLarge(f"input is {len(raw)} characters; the limit is "
                             f"{settings.MAX_INPUT_CHARS}")
-    callback = (Callback(check_callback_url(callback_url), watch_id)
-                if callback_url else None)
-    if run_at is not None:
-        scheduling.check_run_at(run_at, max_age=max_age)
-    item, key = _validated_and_keyed(raw)
-    if language is not None:
-        item = item.in_language(normalize_language(language), translates=translates())
+    callback = (Callback(check_callback_url(options.callback_url), options.watch_id)
+                if options.callback_url else None)
+    if options.run_at is not None:
+        scheduling.check_run_at(options.run_at, max_age=options.max_age)
+    item, key = ((checked.item, checked.key) if checked is not None and checked.raw == raw
+                 else _keyed(raw))
+    if options.language is not None:
+        item = item.in_language(normalize_language(options.language), translates=translates())
         key = item.cache_key(cache_namespace())
-    if run_at is not None:
-        job = scheduling.job_schedule(item=item, key=key, run_at=run_at,
-                                      queue=queue, refresh=refresh, store=store,
-                                      callback=callback)
+    if options.run_at is not None:
+        job = scheduling.job_schedule(item=item, key=key, run_at=options.run_at,
+                                      options=options, callback=callback)
         return Submission(str(job.id), job.status, cached=False, cache_key=key)
     job_id = str(uuid.uuid4())  # the id of the job, if this submit creates it
     answer, look = None, None
-    if not refresh and (held := local_cache.peek(key)) is not None:
+    if not options.refresh and (held := local_cache.peek(key)) is not None:
         answer = _hit(held)
-    elif not refresh:
+    elif not options.refresh:
         # The cache (and a URL's failure memory) and the claim: one round trip.
         read = local_cache.reading()
         look = inflight.look_or_claim(key, job_id, failure=item.kind == URL)
@@ -110,31 +117,16 @@ def summary_request(*, raw: str, refresh: bool = False, queue: str = queues.INTE
             answer = _hit(look.hit)
         elif look.failed_job is not None:
             answer = _known_failure(look.failed_job)
-    refreshed = answer is not None and not _fresh(answer, max_age)
+    refreshed = answer is not None and not _fresh(answer, options.max_age)
     if answer is None or refreshed:
-        answer = _job_answer(job_id, item, key, refresh or refreshed, queue, max_age=max_age,
-                             store=store, look=None if refreshed else look,
-                             callback=callback)
+        answer = _job_answer(job_id, item, key,
+                             replace(options, refresh=True) if refreshed else options,
+                             look=None if refreshed else look, callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
     counters.record_request(answer.outcome, text="" if item.kind == URL else item.value)
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
-
-
-# The input the fast path for hits (cached_summary) checked last in this
-# thread, with its cache key: when it was no hit, summary_request takes it
-# over moments later instead of normalising and checking it again.
-_checked = threading.local()
-
-
-def _validated_and_keyed(raw: str) -> tuple[NormalizedInput, str]:
-    """``raw`` checked (_validated) and its cache key, language aside: the
-    fast path's, if it just checked this input in this thread."""
-    last = _checked.__dict__.pop("last", None)
-    if last is not None and last[0] == raw:
-        return last[1], last[2]
-    return _keyed(raw)
 
 
 def _keyed(raw: str) -> tuple[NormalizedInput, str]:
@@ -152,17 +144,18 @@ def _fresh(answer: Submission, max_age: int | None) -> bool:
 # savings estimate): a hit repeated does not normalise and hash again. Bounded
 # in entries and in the size of each input.
 _HIT_KEYS_MAX, _HIT_KEY_MAX_CHARS = 4096, 4096
-_hit_keys: dict[str, tuple[str, str]] = {}
+_HIT_KEYS = runtime.slot("hit-keys", dict[str, tuple[str, str]])
 
 
-def cached_summary(*, raw: str) -> Submission | None:
+def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
     """The answer to ``raw`` if this process holds its summary in memory,
-    counted as summary_request counts a hit; None otherwise, also for input
-    that is not valid (the full path, summary_request, answers those).
+    counted as summary_request counts a hit; else ``raw`` checked, for
+    summary_request to take over; None for input that is not valid (the full
+    path, summary_request, answers those) or already known.
     Touches neither Valkey nor the database: the fast path for hits
     (summaries/bypasses/fastpath.py)."""
-    item = None
-    if (known := _hit_keys.get(raw)) is None:
+    item, hit_keys = None, _HIT_KEYS.get()
+    if (known := hit_keys.get(raw)) is None:
         if len(raw) > settings.MAX_INPUT_CHARS:
             return None
         try:
@@ -172,13 +165,11 @@ def cached_summary(*, raw: str) -> Submission | None:
         known = (key, "" if item.kind == URL else item.value)
     key, text = known
     if (hit := local_cache.peek(key)) is None:
-        if item is not None:  # summary_request checks it next, in this thread
-            _checked.last = (raw, item, key)
-        return None
+        return None if item is None else CheckedInput(raw, item, key)
     if len(raw) <= _HIT_KEY_MAX_CHARS:  # the same input again: no normalising, no hashing
-        if len(_hit_keys) >= _HIT_KEYS_MAX:
-            _hit_keys.clear()
-        _hit_keys[raw] = known
+        if len(hit_keys) >= _HIT_KEYS_MAX:
+            hit_keys.clear()
+        hit_keys[raw] = known
     counters.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
                       tags=hit["tags"], cache_key=key)
@@ -198,12 +189,10 @@ def _hit(hit: dict[str, Any]) -> Submission:
                       tags=hit["tags"], age=cache.summary_age(hit))
 
 
-def _job_answer(job_id: str, item: NormalizedInput, key: str, refresh: bool, queue: str, *,
-                max_age: int | None = None, store: bool = True,
+def _job_answer(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
                 look: inflight.Look | None = None,
                 callback: Callback | None = None) -> Submission:
-    job = _join_or_create(job_id, item, key, refresh=refresh, queue=queue, max_age=max_age,
-                          store=store, look=look, callback=callback)
+    job = _join_or_create(job_id, item, key, options, look=look, callback=callback)
     if isinstance(job, Submission):
         return job
     if job.status == Job.Status.COMPLETED:
@@ -262,8 +251,7 @@ def _recache(job: Job) -> None:
                           cached_at=job.completed_at.timestamp())
 
 
-def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                    queue: str, max_age: int | None = None, store: bool = True,
+def _join_or_create(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
                     look: inflight.Look | None = None,
                     callback: Callback | None = None) -> Job | Submission:
     """The active job for ``key`` (joined), or a new one with id ``job_id``.
@@ -293,21 +281,21 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
             # (only if still that job's), so the next submit looks at the
             # cache again, and put a reusable row's summary back there.
             inflight.release(key, look.owner)
-            if not refresh and _reusable(job, max_age):
+            if not options.refresh and _reusable(job, options.max_age):
                 _recache(job)
                 return job
     # Nobody is computing it now. A job releases the marker only after
     # completing, so the cache tells whether one finished between our first
     # look and now (and the row does, under the lock in _create_or_join).
     # A claim made in the same atomic step as that look needs no second one.
-    if not refresh and not (looked and claimed) and (done := _remembered(item, key)):
-        if _fresh(done, max_age):
+    if not options.refresh and not (looked and claimed) and (done := _remembered(item, key)):
+        if _fresh(done, options.max_age):
             if claimed:
                 inflight.release(key, job_id)
             return done
-        refresh = True  # cached meanwhile, but too old for max_age: make it anew
-    return _create_or_join(job_id, item, key, refresh=refresh, queue=queue, claimed=claimed,
-                           max_age=max_age, store=store, callback=callback)
+        # Cached meanwhile, but too old for max_age: make it anew.
+        options = replace(options, refresh=True)
+    return _create_or_join(job_id, item, key, options, claimed=claimed, callback=callback)
 
 
 def _owner_row(key: str, owner: str) -> Job | None:
@@ -335,11 +323,10 @@ def _active_or_completed(key: str, *, refresh: bool, max_age: int | None = None)
     return job_rows.active_or_completed(key, completed_since=since)
 
 
-def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                    queue: str, claimed: bool, max_age: int | None = None,
-                    store: bool = True, callback: Callback | None = None) -> Job:
+def _create_or_join(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
+                    claimed: bool, callback: Callback | None = None) -> Job:
     """Create the job for ``key`` unless one is active (join it) or, without
-    ``refresh``, one just completed (answer with it).
+    ``options.refresh``, one just completed (answer with it).
 
     Look and INSERT happen under one lock per input (SQLite's write lock,
     PostgreSQL's advisory lock), so a job cannot be created and completed
@@ -349,7 +336,8 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     try:
         with transaction.atomic():
             lock_input(key)
-            current = _active_or_completed(key, refresh=refresh, max_age=max_age)
+            current = _active_or_completed(key, refresh=options.refresh,
+                                           max_age=options.max_age)
             if current is not None:
                 if current.is_active:
                     inflight.adopt(key, str(current.id))
@@ -358,8 +346,7 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
                         inflight.release(key, job_id)
                     _recache(current)
                 return current
-            job = _create_job(job_id, item, key, refresh=refresh, queue=queue, store=store,
-                              callback=callback)
+            job = _create_job(job_id, item, key, options, callback=callback)
     except IntegrityError:  # an active job appeared all the same: join it
         active = Job.objects.filter(input_hash=key, status__in=Job.ACTIVE).first()
         if active is None:
@@ -377,24 +364,24 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, *, refresh: bo
     return job
 
 
-def _create_job(job_id: str, item: NormalizedInput, key: str, *, refresh: bool,
-                queue: str, store: bool = True, callback: Callback | None = None) -> Job:
+def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
+                callback: Callback | None = None) -> Job:
     job = job_rows.insert(Job(
         id=job_id,
         kind=item.kind,
         input_hash=key,
         input_text=item.value,
         url=item.value if item.kind == URL else "",
-        refresh=refresh,
-        store=store,
+        refresh=options.refresh,
+        store=options.store,
         # Set at creation, so the worker that finishes the job knows (services/webhooks.py).
         has_callbacks=callback is not None,
-        queue=queue,
+        queue=options.queue,
         provider=cache_namespace(),
         language=item.language or "",
         stage=Job.Stage.QUEUED,
     ))
     if callback is not None:
         webhooks.subscribe_new(job=job, callback=callback)
-    transaction.on_commit(lambda: enqueue(job_id, queue=queue))
+    transaction.on_commit(lambda: enqueue(job_id, queue=options.queue))
     return job

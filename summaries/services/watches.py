@@ -41,6 +41,7 @@ from summaries.services import callbacks
 from summaries.services.config import fetch_policy
 from summaries.services.pipeline import fetch_article
 from summaries.services.submit import summary_request
+from summaries.services.submit_options import SubmitOptions
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +145,9 @@ def watch_check(*, watch_id: str) -> None:
         return
     retry = digest == watch.content_hash  # the same text, whose summary failed
     try:
-        job_id = summary_request(raw=watch.url, refresh=True, queue=queues.BULK,
-                                 callback_url=watch.callback_url, watch_id=watch_id).job_id
+        job_id = summary_request(raw=watch.url, options=SubmitOptions(
+            refresh=True, queue=queues.BULK, callback_url=watch.callback_url,
+            watch_id=watch_id)).job_id
     except Exception as exc:  # Valkey down, busy ...: the next turn tries again
         logger.warning("watch %s: could not start its job: %s", watch_id, exc)
         mine.update(last_checked_at=now, checks=F("checks") + 1,

@@ -76,7 +76,7 @@ from rest_framework.renderers import JSONRenderer
 from summaries.core import canonical_urls
 from summaries.core.errors import ErrorCode, JobError, RetryLater, backoff
 from summaries.core.lanes import Lane
-from summaries.infra import cache, dispatch
+from summaries.infra import cache, dispatch, runtime
 from summaries.infra.database import release_connection
 from summaries.logcontext import job_context
 from summaries.models import Job, WebhookDelivery
@@ -122,7 +122,7 @@ class _Slots:
                 del self._taken[receiver]
 
 
-_slots = _Slots(settings.WEBHOOK_CONCURRENCY)
+_SLOTS = runtime.slot("webhook-slots", lambda: _Slots(settings.WEBHOOK_CONCURRENCY))
 
 
 class SendLater(RetryLater):
@@ -307,13 +307,14 @@ def attempt(*, delivery_id: str, due: str = "") -> None:
         receiver = origin(url)
     except canonical_urls.InvalidURL:
         receiver = url  # its attempt fails it for good
-    if not _slots.take(receiver):
+    slots = _SLOTS.get()
+    if not slots.take(receiver):
         _step_aside(delivery_id, due)
         return
     try:
         _attempt(delivery_id)
     finally:
-        _slots.give(receiver)
+        slots.give(receiver)
 
 
 def _step_aside(delivery_id: str, due: str) -> None:
