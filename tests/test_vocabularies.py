@@ -21,8 +21,7 @@ from rest_framework import serializers as drf_serializers
 from summaries.api import serializers as s
 from summaries.api.live import TimelineFilter
 from summaries.core.errors import ErrorCode
-from summaries.core.lanes import Lane
-from summaries.infra import queues
+from summaries.core.lanes import JOB_LANES, Lane
 from summaries.models import Job
 
 APP = Path(__file__).resolve().parent.parent / "summaries"
@@ -97,7 +96,7 @@ def test_lanes_are_named_by_the_enum() -> None:
     assert [queue.name for queue in settings.CELERY_TASK_QUEUES] == [lane.value for lane in Lane]
     assert settings.CELERY_TASK_DEFAULT_QUEUE == Lane.INTERACTIVE
     assert Job._meta.get_field("queue").default == Lane.INTERACTIVE
-    assert queues.LANES == (Lane.INTERACTIVE, Lane.BULK)
+    assert JOB_LANES == (Lane.INTERACTIVE, Lane.BULK)
 
 
 CODE_NAMES = {"code", "error_code", "last_error_code"}

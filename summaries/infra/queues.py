@@ -1,4 +1,5 @@
-"""The broker's lanes and what kombu's Redis transport names in Valkey.
+"""What kombu's Redis transport names in Valkey, for the broker's lanes
+(summaries/core/lanes.py).
 
 kombu keeps a queue as a list named after it (plus one list per priority
 step, ``<queue>\\x06\\x16<step>``) and the messages a worker has taken but not
@@ -9,13 +10,7 @@ message there.
 
 from __future__ import annotations
 
-from summaries.core.lanes import JOB_LANES, Lane
 from summaries.infra import cache
-
-# The job lanes (core/lanes.py): interactive submits and bulk ones.
-INTERACTIVE = Lane.INTERACTIVE
-BULK = Lane.BULK
-LANES = JOB_LANES
 
 QUEUE_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0

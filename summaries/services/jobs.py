@@ -24,7 +24,8 @@ from summaries.bypasses import broker, job_rows
 from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.errors import ErrorCode, JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
-from summaries.infra import cache, queues
+from summaries.core.lanes import JOB_LANES
+from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
@@ -319,7 +320,7 @@ def jobs_reconcile() -> list[tuple[str, str]]:
         Job.objects.filter(lapsed | forgotten).values_list("id", "status", "queue")[:500]
     )
     waiting = [str(i) for i, status, _ in candidates if status == Job.Status.PENDING]
-    queued = broker.task_ids(queues.LANES) if waiting else set()
+    queued = broker.task_ids(JOB_LANES) if waiting else set()
     if queued is None:
         logger.warning("broker too full to check for lost messages; skipping pending jobs")
         queued = set(waiting)

@@ -33,8 +33,9 @@ from django.utils import timezone
 
 from summaries.core.errors import ErrorCode, InvalidInput, JobError
 from summaries.core.inputs import URL, normalize_input, normalize_text
+from summaries.core.lanes import Lane
 from summaries.fetching import check_submit_url
-from summaries.infra import dispatch, queues
+from summaries.infra import dispatch
 from summaries.infra.database import release_connection
 from summaries.models import Job, Watch
 from summaries.services import callbacks
@@ -114,7 +115,7 @@ def watches_due(*, limit: int = 200) -> list[str]:
 
 def send_check(watch_id: str) -> None:
     try:
-        dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=queues.BULK)
+        dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=Lane.BULK)
     except Exception:
         logger.warning("watch %s: check not sent; it runs at its next turn", watch_id,
                        exc_info=True)
@@ -146,7 +147,7 @@ def watch_check(*, watch_id: str) -> None:
     retry = digest == watch.content_hash  # the same text, whose summary failed
     try:
         job_id = summary_request(raw=watch.url, options=SubmitOptions(
-            refresh=True, queue=queues.BULK, callback_url=watch.callback_url,
+            refresh=True, queue=Lane.BULK, callback_url=watch.callback_url,
             watch_id=watch_id)).job_id
     except Exception as exc:  # Valkey down, busy ...: the next turn tries again
         logger.warning("watch %s: could not start its job: %s", watch_id, exc)
