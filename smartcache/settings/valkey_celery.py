@@ -13,9 +13,9 @@ from smartcache.settings.env import VAR_DIR, env_float, env_int, env_str
 from smartcache.settings.webhooks import (
     SCHEDULE_TICK_SECONDS,
     WEBHOOK_BACKOFF_MAX,
-    WEBHOOK_QUEUE,
     WEBHOOK_TIMEOUT,
 )
+from summaries.core.lanes import Lane
 
 
 def _running_valkey_url() -> str:
@@ -120,12 +120,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # (TASK_TIME_LIMIT) checked at every stage, where the lease is renewed too.
 CELERY_WORKER_POOL = env_str("WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 100, minimum=1)
-# Two lanes (summaries/infra/queues.py): interactive submits ("celery") and bulk
+# The lanes (summaries/core/lanes.py): interactive submits ("celery") and bulk
 # submits ("bulk"). Every worker consumes both, taking from each in turn, so
-# a single submit never waits behind a bulk backlog.
-# A third lane of its own for webhook deliveries (settings/webhooks.py).
-CELERY_TASK_QUEUES = [Queue("celery"), Queue("bulk"), Queue(WEBHOOK_QUEUE)]
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+# a single submit never waits behind a bulk backlog; and a third lane of its
+# own for webhook deliveries (settings/webhooks.py).
+CELERY_TASK_QUEUES = [Queue(lane.value) for lane in Lane]
+CELERY_TASK_DEFAULT_QUEUE = Lane.INTERACTIVE.value
 # Redeliver a task whose worker died mid-way (at-least-once), one at a time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

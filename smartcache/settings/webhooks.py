@@ -12,9 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 from smartcache.settings.env import env_float, env_int, env_secret, env_str
 
 # summaries/services/webhooks.py, watches.py, scheduling.py. Deliveries run on
-# a lane of their own, which every worker consumes (CELERY_TASK_QUEUES), and
-# at most WEBHOOK_CONCURRENCY of a worker's threads deliver at once, so slow
-# receivers never take the threads that summarise.
+# a lane of their own (Lane.WEBHOOKS, summaries/core/lanes.py), which every
+# worker consumes (CELERY_TASK_QUEUES), and at most WEBHOOK_CONCURRENCY of a
+# worker's threads deliver at once, so slow receivers never take the threads
+# that summarise.
 
 # Like the Django key: WEBHOOK_SECRET, else a file (var/webhook-secret;
 # compose: the shared secrets volume) written by `python -m
@@ -40,7 +41,6 @@ def _check_webhook_secret(secret: str) -> None:
 
 for _secret in (WEBHOOK_SECRET, *WEBHOOK_PREVIOUS_SECRETS):
     _check_webhook_secret(_secret)
-WEBHOOK_QUEUE = "webhooks"
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_BACKOFF_BASE = env_float("WEBHOOK_BACKOFF_BASE", 5.0)

@@ -10,7 +10,8 @@ from rest_framework import status
 
 from summaries.api.errors import count_rejected, first_error, refusal
 from summaries.api.serializers import SubmitRequest
-from summaries.infra import dispatch, queues
+from summaries.core.lanes import Lane
+from summaries.infra import dispatch
 from summaries.representations.bodies import CACHE_STATUS
 from summaries.services.submit import Submission, summary_request
 
@@ -52,7 +53,7 @@ def _answer(item: Any, status_url: Callable[[str], str]) -> ItemAnswer:
         message, code = first_error(form.errors)
         return ItemAnswer(status.HTTP_400_BAD_REQUEST, error=message, code=code)
     try:
-        options = replace(SubmitRequest.options(form.validated_data), queue=queues.BULK)
+        options = replace(SubmitRequest.options(form.validated_data), queue=Lane.BULK)
         sub = summary_request(raw=form.validated_data["input"], options=options)
     except Exception as exc:
         if (refused := refusal(exc)) is None:

@@ -23,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from summaries.core.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
+from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, NotRetryable
 from summaries.observability import counters
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
         return first_error(value, label)
     if isinstance(detail, list) and detail:
         return first_error(detail[0], prefix)
-    return f"{prefix}{detail}", getattr(detail, "code", None) or "invalid"
+    return f"{prefix}{detail}", getattr(detail, "code", None) or ErrorCode.INVALID
 
 
 def refusal(exc: Exception) -> tuple[str, str, int] | None:
@@ -57,9 +57,9 @@ def refusal(exc: Exception) -> tuple[str, str, int] | None:
     if isinstance(exc, InvalidInput):
         return exc.message, exc.code, status.HTTP_400_BAD_REQUEST
     if isinstance(exc, InputTooLarge):
-        return str(exc), "input_too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        return str(exc), ErrorCode.INPUT_TOO_LARGE, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     if isinstance(exc, Busy):
-        return str(exc), "busy", status.HTTP_503_SERVICE_UNAVAILABLE
+        return str(exc), ErrorCode.BUSY, status.HTTP_503_SERVICE_UNAVAILABLE
     return None
 
 
@@ -78,18 +78,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers = {"Retry-After": "1"} if isinstance(exc, Busy) else None
         return error_response(message, code, status_code, headers)
     if isinstance(exc, NotRetryable):
-        return error_response(str(exc), "not_failed", status.HTTP_409_CONFLICT)
+        return error_response(str(exc), ErrorCode.NOT_FAILED, status.HTTP_409_CONFLICT)
     if isinstance(exc, RedisError | BrokerError):
         logger.warning("Valkey unavailable: %s", exc)
         return error_response("the cache and queue (Valkey) are unavailable; try again shortly",
-                              "valkey_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE,
+                              ErrorCode.VALKEY_UNAVAILABLE, status.HTTP_503_SERVICE_UNAVAILABLE,
                               {"Retry-After": RETRY_AFTER_UNAVAILABLE})
     if isinstance(exc, OperationalError | InterfaceError):
         # Connection refused or lost, server shutting down, SQLite locked:
         # trying again later helps.
         logger.warning("database unavailable: %s", exc)
         return error_response("the database is unavailable; try again shortly",
-                              "database_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE,
+                              ErrorCode.DATABASE_UNAVAILABLE, status.HTTP_503_SERVICE_UNAVAILABLE,
                               {"Retry-After": RETRY_AFTER_UNAVAILABLE})
     if isinstance(exc, DataError):
         # A value the database refuses (too long, out of range): the input's
@@ -97,20 +97,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # should have caught it first.
         logger.warning("database refused a value: %s", exc)
         return error_response("the input has a value the database cannot store",
-                              "invalid_input", status.HTTP_400_BAD_REQUEST)
+                              ErrorCode.INVALID_INPUT, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
-        return error_response("the request body is too large", "input_too_large",
+        return error_response("the request body is too large", ErrorCode.INPUT_TOO_LARGE,
                               status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, SuspiciousOperation):
         logger.warning("suspicious request: %s", exc)
-        return error_response("bad request", "bad_request", status.HTTP_400_BAD_REQUEST)
+        return error_response("bad request", ErrorCode.BAD_REQUEST, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):
         message, code = first_error(exc.detail)
         return error_response(message, code, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ParseError):
-        return error_response(f"malformed JSON: {exc.detail}", "malformed_json",
+        return error_response(f"malformed JSON: {exc.detail}", ErrorCode.MALFORMED_JSON,
                               status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.APIException):
         headers = {}
@@ -119,7 +119,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             headers["Retry-After"] = str(max(1, round(wait)))
         return error_response(str(exc.detail), str(exc.default_code), exc.status_code, headers)
     logger.exception("unhandled error in %s", context.get("view"))
-    return error_response("internal error", "internal_error",
+    return error_response("internal error", ErrorCode.INTERNAL_ERROR,
                           status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
@@ -134,8 +134,8 @@ class JsonErrorsMiddleware:
         is_drf = getattr(response, "accepted_renderer", None) is not None
         if (request.path.startswith("/api/") and response.status_code >= 400 and not is_drf
                 and "json" not in response.get("Content-Type", "")):
-            code = {404: "not_found", 403: "forbidden", 405: "method_not_allowed"}.get(
-                response.status_code, "error")
+            code = {404: ErrorCode.NOT_FOUND, 403: ErrorCode.FORBIDDEN,
+                    405: ErrorCode.METHOD_NOT_ALLOWED}.get(response.status_code, ErrorCode.ERROR)
             return JsonResponse({"error": response.reason_phrase.lower(), "code": code},
                                 status=response.status_code)
         return response

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from summaries.api import schema
+from summaries.core.errors import ErrorCode
 from summaries.models import Job
 from summaries.observability import counters, timeline
 from summaries.representations import bodies
@@ -63,20 +64,20 @@ class JobEventsView(APIView):
         try:
             last_event_id = events.parse_last_event_id(request.headers.get("Last-Event-ID"))
         except ValueError as exc:
-            return JsonResponse({"error": str(exc), "code": "invalid_last_event_id"},
+            return JsonResponse({"error": str(exc), "code": ErrorCode.INVALID_LAST_EVENT_ID},
                                 status=400)
         try:
             key = str(uuid.UUID(job_id))
         except ValueError:
             key = ""
         if not key or not Job.objects.filter(id=key).exists():
-            return JsonResponse({"error": f"no job with id {job_id!r}", "code": "not_found"},
-                                status=404)
+            return JsonResponse({"error": f"no job with id {job_id!r}",
+                                 "code": ErrorCode.NOT_FOUND}, status=404)
         stream = events.JobEventStream.open(key, lambda: status_body(key),
                                             last_event_id=last_event_id)
         if stream is None:
             return JsonResponse({"error": "too many open event streams here; poll "
-                                          f"/api/status/{key} instead", "code": "busy"},
+                                          f"/api/status/{key} instead", "code": ErrorCode.BUSY},
                                 status=503, headers={"Retry-After": "5"})
         response = StreamingHttpResponse(stream, content_type="text/event-stream")
         # No caching, no buffering by a proxy (nginx honours X-Accel-Buffering).

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
+from summaries.core.errors import ErrorCode
 from summaries.observability import counters, prometheus
 
 METRICS_PATH = "/metrics"
@@ -59,7 +60,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         if not _allowed(request):
             return JsonResponse({"error": "/metrics needs the operator token "
                                           "(Authorization: Bearer ...)",
-                                 "code": "permission_denied"}, status=403)
+                                 "code": ErrorCode.PERMISSION_DENIED}, status=403)
         body, content_type = prometheus.exposition(request.headers.get("Accept"))
     except INFRASTRUCTURE_ERRORS as exc:
         return json_error(exc, request.path)

@@ -11,6 +11,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from summaries.api.serializers import ErrorResponse
+from summaries.core.errors import ErrorCode
+from summaries.models import Job
 
 HIDDEN = {"/api/", "/api/{rest}"}
 
@@ -80,7 +82,7 @@ SUBMIT_HIT = OpenApiExample("cache hit (X-Cache: HIT)", response_only=True, valu
 SUBMIT_KNOWN_FAILURE = OpenApiExample(
     "URL that failed moments ago (X-Cache: FAILED)", response_only=True, value={
         "job_id": EXAMPLE_JOB_ID, "status": "failed", "cached": True, "cache_key": EXAMPLE_KEY,
-        "error": "site answered HTTP 404", "code": "http_error"})
+        "error": "site answered HTTP 404", "code": ErrorCode.HTTP_ERROR.value})
 SUBMIT_MISS = OpenApiExample("job queued (X-Cache: MISS)", response_only=True, value={
     "job_id": EXAMPLE_JOB_ID, "status": "pending", "cached": False, "cache_key": EXAMPLE_KEY})
 SUBMIT_JOINED = OpenApiExample("joined the job running (X-Cache: JOINED)", response_only=True,
@@ -100,7 +102,7 @@ BATCH_ANSWER = OpenApiExample("a hit, a job queued, a refused item", response_on
      "status_url": "http://127.0.0.1:8000/api/status/7e1d3b52-64a0-4f6e-8c1b-9a2d5e7f0c34",
      "http_status": 202},
     {"error": "input is too short to summarise: give at least two sentences",
-     "code": "input_too_short", "http_status": 400}]})
+     "code": ErrorCode.INPUT_TOO_SHORT.value, "http_status": 400}]})
 
 BATCH_ANSWERED = OpenApiExample("a hit and a refused item", response_only=True, value={
     "results": [BATCH_ANSWER.value["results"][0], BATCH_ANSWER.value["results"][2]]})
@@ -110,14 +112,14 @@ PURGE_ANSWER = OpenApiExample("purged", response_only=True, value={
     "cache_key": EXAMPLE_KEY, "deleted": True, "jobs_purged": 1})
 
 STATUS_COMPLETED = OpenApiExample("completed", response_only=True, value={
-    "job_id": EXAMPLE_JOB_ID, "status": "completed", "kind": "text", "stage": "done",
+    "job_id": EXAMPLE_JOB_ID, "status": "completed", "kind": "text", "stage": Job.Stage.DONE.value,
     "cached": False, "attempts": 1, "created_at": "2026-01-05T09:30:00.120000Z",
     "summary": EXAMPLE_SUMMARY, "tags": EXAMPLE_TAGS, "duration_ms": 41,
     "completed_at": "2026-01-05T09:30:00.180000Z"})
 STATUS_FAILED = OpenApiExample("failed", response_only=True, value={
-    "job_id": EXAMPLE_JOB_ID, "status": "failed", "kind": "url", "stage": "failed",
+    "job_id": EXAMPLE_JOB_ID, "status": "failed", "kind": "url", "stage": Job.Stage.FAILED.value,
     "cached": False, "attempts": 1, "created_at": "2026-01-05T09:30:00.120000Z",
-    "error": "site answered HTTP 404", "code": "http_error", "url": ARTICLE_URL})
+    "error": "site answered HTTP 404", "code": ErrorCode.HTTP_ERROR.value, "url": ARTICLE_URL})
 
 JOB_ID_PARAMETER = OpenApiParameter(
     "job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, examples=[
@@ -138,22 +140,22 @@ CACHE_KEY_PARAMETER = OpenApiParameter(
 
 # One documented answer per error status, with the code a client most
 # likely meets there.
-_ERROR_EXAMPLES = {
-    400: ("Refused input or malformed body.", "input_too_short",
+_ERROR_EXAMPLES: dict[int, tuple[str, ErrorCode, str]] = {
+    400: ("Refused input or malformed body.", ErrorCode.INPUT_TOO_SHORT,
           "input is too short to summarise: give at least two sentences"),
-    403: ("The operator token (or a staff session) is needed.", "permission_denied",
+    403: ("The operator token (or a staff session) is needed.", ErrorCode.PERMISSION_DENIED,
           "this endpoint needs the operator token (Authorization: Bearer ...)"),
-    404: ("No such job (or endpoint).", "not_found", f"no job with id '{EXAMPLE_JOB_ID}'"),
-    409: ("The job is not failed, or its input was not stored.", "not_failed",
+    404: ("No such job (or endpoint).", ErrorCode.NOT_FOUND, f"no job with id '{EXAMPLE_JOB_ID}'"),
+    409: ("The job is not failed, or its input was not stored.", ErrorCode.NOT_FAILED,
           "job is completed; only failed jobs can be retried"),
-    413: ("The input (or the body) is over the size limit.", "input_too_large",
+    413: ("The input (or the body) is over the size limit.", ErrorCode.INPUT_TOO_LARGE,
           "input is 150000 characters; the limit is 100000"),
-    415: ("The body is not JSON.", "unsupported_media_type",
+    415: ("The body is not JSON.", ErrorCode.UNSUPPORTED_MEDIA_TYPE,
           "Unsupported media type \"text/plain\" in request."),
-    429: ("Over the rate limit: wait Retry-After seconds.", "throttled",
+    429: ("Over the rate limit: wait Retry-After seconds.", ErrorCode.THROTTLED,
           "Request was throttled. Expected available in 12 seconds."),
     503: ("Valkey or the database is unavailable: retry after Retry-After seconds.",
-          "valkey_unavailable",
+          ErrorCode.VALKEY_UNAVAILABLE,
           "the cache and queue (Valkey) are unavailable; try again shortly"),
 }
 
@@ -162,8 +164,8 @@ def error(status_code: int) -> OpenApiResponse:
     """The documented error answer for ``status_code``: {"error", "code"}."""
     description, code, message = _ERROR_EXAMPLES[status_code]
     return OpenApiResponse(ErrorResponse, description, examples=[
-        OpenApiExample(code, value={"error": message, "code": code}, response_only=True,
-                       status_codes=[status_code])])
+        OpenApiExample(code.value, value={"error": message, "code": code.value},
+                       response_only=True, status_codes=[status_code])])
 
 
 def errors(*status_codes: int) -> dict[int, OpenApiResponse]:

@@ -15,6 +15,7 @@ from summaries.representations.bodies import (
     DeliveryResponse,
     JobResponse,
     ShapedResponse,
+    error_code_field,
     is_completed,
 )
 from summaries.services import insights, watches
@@ -208,7 +209,7 @@ class HealthResponse(serializers.Serializer):
 
 class ErrorResponse(serializers.Serializer):
     error = serializers.CharField(help_text="What went wrong, for a person.")
-    code = serializers.CharField(help_text="What went wrong, for a program.")
+    code = error_code_field(help_text="What went wrong, for a program.")
 
 
 # --- Bulk submit --------------------------------------------------------------
@@ -278,8 +279,8 @@ class BatchItemResponse(ShapedResponse):
                                          help_text="Only when true: as for a single submit.")
     error = serializers.CharField(required=False,
                                   help_text="When the item was refused or its job failed.")
-    code = serializers.CharField(required=False,
-                                 help_text="When the item was refused or its job failed.")
+    code = error_code_field(required=False,
+                            help_text="When the item was refused or its job failed.")
     http_status = serializers.IntegerField(
         help_text="The status a single submit of this item would have got: "
                   "200 answered, 202 job queued or running, 400/413/503 refused.")
@@ -367,7 +368,7 @@ class WatchResponse(ShapedResponse):
     tags = serializers.ListField(child=serializers.CharField(), source="last_job.tags",
                                  required=False)
     last_error = serializers.CharField(required=False, help_text="Why the last check failed.")
-    last_error_code = serializers.CharField(required=False)
+    last_error_code = error_code_field(required=False)
     checks = serializers.IntegerField(help_text="Checks run.")
     changes = serializers.IntegerField(help_text="Checks that found new content.")
 

@@ -8,11 +8,12 @@ from rest_framework.response import Response
 
 from summaries.api import live, operator, views
 from summaries.api.errors import error_response
+from summaries.core.errors import ErrorCode
 
 
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(request: Request, rest: str) -> Response:
-    return error_response(f"no API endpoint at /api/{rest}", "not_found", 404)
+    return error_response(f"no API endpoint at /api/{rest}", ErrorCode.NOT_FOUND, 404)
 
 
 def both(route: str, view: Any, name: str) -> list[URLPattern]:

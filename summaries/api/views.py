@@ -31,6 +31,7 @@ from summaries.api import serializers as s
 from summaries.api.batch import answer_items
 from summaries.api.throttling import SubmitRateThrottle
 from summaries.core import outcomes
+from summaries.core.errors import ErrorCode
 from summaries.infra import cache
 from summaries.models import Job
 from summaries.representations import bodies
@@ -317,7 +318,7 @@ class HealthView(APIView):
         body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", **checks}
         if not healthy:
             failing = ", ".join(name for name, value in checks.items() if value != "ok")
-            body |= {"error": f"unavailable: {failing}", "code": "unhealthy"}
+            body |= {"error": f"unavailable: {failing}", "code": ErrorCode.UNHEALTHY}
         return Response(body, status=200 if healthy else 503)
 
 

@@ -29,6 +29,7 @@ from rest_framework.renderers import JSONRenderer
 from summaries.api import serializers as s
 from summaries.api.errors import INFRASTRUCTURE_ERRORS, json_error
 from summaries.api.throttling import SubmitRateThrottle
+from summaries.core.errors import ErrorCode
 from summaries.infra import runtime
 from summaries.representations import bodies
 from summaries.services.submit import Submission, cached_summary
@@ -111,7 +112,7 @@ def _hit_body(submission: Submission) -> bytes:
 
 def _throttled(wait: float | None) -> HttpResponse:
     error = Throttled(wait)
-    response = HttpResponse(_render({"error": str(error.detail), "code": "throttled"}),
+    response = HttpResponse(_render({"error": str(error.detail), "code": ErrorCode.THROTTLED}),
                             content_type="application/json", status=429)
     if wait is not None:
         response["Retry-After"] = str(max(1, round(wait)))

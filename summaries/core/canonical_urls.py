@@ -35,6 +35,8 @@ from urllib.parse import quote, urlsplit
 
 import idna
 
+from summaries.core.errors import ErrorCode
+
 # The Job.url column is this long; the limit applies to the canonical form.
 MAX_URL_CHARS: Final = 2048
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -69,7 +71,7 @@ _MAX_RAW_HOST_CHARS: Final = 1024
 class InvalidURL(ValueError):
     """A URL we refuse; ``code`` is ``invalid_url`` or ``blocked_url``."""
 
-    def __init__(self, message: str, *, code: str = "invalid_url") -> None:
+    def __init__(self, message: str, *, code: ErrorCode = ErrorCode.INVALID_URL) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -116,9 +118,9 @@ def parse_url(url: str) -> ParsedURL:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise InvalidURL(f"only http and https URLs are allowed, not {scheme or 'none'!r}",
-                         code="blocked_url")
+                         code=ErrorCode.BLOCKED_URL)
     if parts.username is not None or parts.password is not None:
-        raise InvalidURL("URLs with user:password@ are not allowed", code="blocked_url")
+        raise InvalidURL("URLs with user:password@ are not allowed", code=ErrorCode.BLOCKED_URL)
     if port == 0:
         raise InvalidURL("port 0 is not a port a server listens on")
     return ParsedURL(
@@ -151,7 +153,8 @@ def _host(hostname: str | None) -> str:
         raise InvalidURL("the URL has no host")
     if ":" in hostname:  # urlsplit only yields ':' for a bracketed IPv6 literal
         if "%" in hostname:
-            raise InvalidURL("IPv6 zone identifiers are not allowed", code="blocked_url")
+            raise InvalidURL("IPv6 zone identifiers are not allowed",
+                             code=ErrorCode.BLOCKED_URL)
         try:
             return str(ipaddress.IPv6Address(hostname))
         except ValueError:

@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from summaries.core import canonical_urls
-from summaries.core.errors import InvalidInput
+from summaries.core.errors import ErrorCode, InvalidInput
 from summaries.core.language import detect_language
 
 __all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
@@ -73,16 +73,16 @@ class NormalizedInput:
 
 
 def reject_unstorable(text: str) -> None:
-    """Raise InvalidInput(code="invalid_input") if ``text`` holds NUL or a lone surrogate.
+    """Raise InvalidInput(code=ErrorCode.INVALID_INPUT) if ``text`` holds NUL or a lone surrogate.
 
     For client input, where refusing is honest. For text we must keep
     (extracted pages), :func:`normalize_text` cleans the same characters instead.
     """
     if _NUL in text:
-        raise InvalidInput("the input contains a NUL character", code="invalid_input")
+        raise InvalidInput("the input contains a NUL character", code=ErrorCode.INVALID_INPUT)
     if _LONE_SURROGATE.search(text):
         raise InvalidInput("the input contains an unpaired surrogate (invalid Unicode)",
-                           code="invalid_input")
+                           code=ErrorCode.INVALID_INPUT)
 
 
 def normalize_text(text: str) -> str:
@@ -116,5 +116,5 @@ def normalize_input(raw: str) -> NormalizedInput:
     reject_unstorable(raw)
     text = normalize_text(raw)
     if not text:
-        raise InvalidInput("input cannot be empty", code="empty_input")
+        raise InvalidInput("input cannot be empty", code=ErrorCode.EMPTY_INPUT)
     return NormalizedInput(TEXT, text)

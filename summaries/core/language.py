@@ -23,7 +23,7 @@ from typing import Protocol
 
 import fasttext
 
-from summaries.core.errors import InvalidInput
+from summaries.core.errors import ErrorCode, InvalidInput
 
 # ISO 639-1 codes a request may name, with the English name the AI prompts use.
 NAMES: dict[str, str] = {
@@ -62,7 +62,7 @@ MAX_TAG_CHARS = 35
 
 def normalize_language(raw: str) -> str:
     """``raw`` as a canonical language tag (``"pt-br"`` → ``"pt-BR"``), or
-    InvalidInput(code="invalid_language") when it is not a BCP-47-like tag
+    InvalidInput(code=ErrorCode.INVALID_LANGUAGE) when it is not a BCP-47-like tag
     whose language is one of ``NAMES``."""
     value = raw.strip().replace("_", "-")
     match = _TAG.match(value) if len(value) <= MAX_TAG_CHARS else None
@@ -70,7 +70,7 @@ def normalize_language(raw: str) -> str:
         raise InvalidInput(
             f"language must be a language code such as \"en\", \"de\" or \"pt-BR\" "
             f"(ISO 639-1, optionally with a region); got {raw[:40]!r}",
-            code="invalid_language")
+            code=ErrorCode.INVALID_LANGUAGE)
     parts = value.split("-")
     tag = [parts[0].lower()]
     for part in parts[1:]:

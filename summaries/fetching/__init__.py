@@ -28,7 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from summaries.core import canonical_urls
 from summaries.core.canonical_urls import ParsedURL
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.fetching import transport
 from summaries.fetching.decoding import decode_html
 from summaries.fetching.policy import FetchPolicy, is_blocked, literal_ip
@@ -59,7 +59,7 @@ def check_submit_url(url: str, policy: FetchPolicy) -> None:
     target = _parse(url)
     literal = literal_ip(target.host)
     if literal is not None and is_blocked(literal, policy.allowed_networks):
-        raise JobError(f"URL points to a blocked address ({literal})", code="blocked_url")
+        raise JobError(f"URL points to a blocked address ({literal})", code=ErrorCode.BLOCKED_URL)
 
 
 def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
@@ -79,28 +79,30 @@ def fetch_page(url: str, policy: FetchPolicy) -> FetchedPage:
     except TimeoutError:
         raise JobError(
             f"site did not answer within the time limit ({policy.total_timeout:g}s in all)",
-            code="fetch_timeout",
+            code=ErrorCode.FETCH_TIMEOUT,
             transient=True,
         ) from None
     except ssl.SSLError as exc:
         # Includes certificate/hostname mismatch: retrying will not fix it.
-        raise JobError(f"TLS failed: {exc.reason or exc}", code="fetch_failed") from None
+        raise JobError(f"TLS failed: {exc.reason or exc}", code=ErrorCode.FETCH_FAILED) from None
     except ConnectionRefusedError:
         # Nothing listens there: fail at once rather than keep a submitter
         # waiting through retries (like an unknown host).
-        raise JobError("the site refused the connection", code="fetch_failed") from None
+        raise JobError("the site refused the connection", code=ErrorCode.FETCH_FAILED) from None
     except (OSError, http.client.IncompleteRead) as exc:
         # Reset, closed early: the site may well be back soon.
-        raise JobError(f"connection failed: {exc}", code="fetch_failed", transient=True) from None
+        raise JobError(f"connection failed: {exc}", code=ErrorCode.FETCH_FAILED,
+                       transient=True) from None
     except zlib.error:
-        raise JobError("site sent a corrupt compressed body", code="fetch_failed") from None
+        raise JobError("site sent a corrupt compressed body", code=ErrorCode.FETCH_FAILED) from None
     except http.client.HTTPException as exc:
         raise JobError(
-            f"site sent a malformed HTTP response ({type(exc).__name__})", code="fetch_failed"
+            f"site sent a malformed HTTP response ({type(exc).__name__})",
+            code=ErrorCode.FETCH_FAILED,
         ) from None
     except Exception as exc:
         raise JobError(
-            f"fetch failed unexpectedly ({type(exc).__name__})", code="fetch_failed"
+            f"fetch failed unexpectedly ({type(exc).__name__})", code=ErrorCode.FETCH_FAILED
         ) from exc
 
 
@@ -115,7 +117,7 @@ def _follow(url: str, policy: FetchPolicy, deadline: float) -> FetchedPage:
         transport.remaining(deadline)  # decoding is part of the budget
         return FetchedPage(url=url, final_url=target.url, status=answer.status,
                            content_type=answer.content_type, html=html)
-    raise JobError(f"more than {policy.max_redirects} redirects", code="too_many_redirects")
+    raise JobError(f"more than {policy.max_redirects} redirects", code=ErrorCode.TOO_MANY_REDIRECTS)
 
 
 def _parse(url: str) -> ParsedURL:
@@ -132,4 +134,4 @@ def _redirect_target(current: ParsedURL, location: str) -> ParsedURL:
         return canonical_urls.parse_url(urljoin(current.url, location))
     except canonical_urls.InvalidURL as exc:
         raise JobError(f"redirected to a refused URL: {exc.message}",
-                       code="blocked_destination") from None
+                       code=ErrorCode.BLOCKED_DESTINATION) from None

@@ -18,7 +18,7 @@ import re
 import zlib
 from typing import Final
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 
 CONTENT_ENCODINGS: Final = frozenset({"identity", "gzip", "x-gzip", "deflate"})
 
@@ -118,10 +118,10 @@ class Inflater:
     """
 
     def __init__(self, encoding: str, max_bytes: int) -> None:
-        """Raise JobError(code="unsupported_content") for an encoding we cannot undo."""
+        """Raise JobError(code=ErrorCode.UNSUPPORTED_CONTENT) for an encoding we cannot undo."""
         if encoding not in CONTENT_ENCODINGS:
             raise JobError(f"unsupported Content-Encoding {encoding!r}",
-                           code="unsupported_content")
+                           code=ErrorCode.UNSUPPORTED_CONTENT)
         self.encoding = encoding
         self.max_bytes = max_bytes
         self._out = bytearray()
@@ -129,7 +129,7 @@ class Inflater:
         self._decompressor: zlib._Decompress | None = None
 
     def too_large(self) -> JobError:
-        return JobError(f"page is larger than {self.max_bytes} bytes", code="too_large")
+        return JobError(f"page is larger than {self.max_bytes} bytes", code=ErrorCode.TOO_LARGE)
 
     def feed(self, chunk: bytes) -> None:
         """Add a chunk of the body as received; raise too_large or zlib.error."""

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from typing import Final
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -133,7 +133,7 @@ def resolve_allowed(host: str, port: int, policy: FetchPolicy) -> list[SockAddr]
         again = exc.errno == socket.EAI_AGAIN
         raise JobError(
             f"could not resolve {host}" if again else f"unknown host {host}",
-            code="fetch_failed",
+            code=ErrorCode.FETCH_FAILED,
             transient=again,
         ) from None
     checked: list[SockAddr] = []
@@ -143,8 +143,8 @@ def resolve_allowed(host: str, port: int, policy: FetchPolicy) -> list[SockAddr]
         addr = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
         if is_blocked(addr, policy.allowed_networks):
             raise JobError(f"{host} resolves to a blocked address ({addr})",
-                           code="blocked_destination")
+                           code=ErrorCode.BLOCKED_DESTINATION)
         checked.append((family, (str(sockaddr[0]), port)))
     if not checked:
-        raise JobError(f"{host} has no IPv4/IPv6 address", code="fetch_failed")
+        raise JobError(f"{host} has no IPv4/IPv6 address", code=ErrorCode.FETCH_FAILED)
     return checked

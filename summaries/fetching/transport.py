@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from summaries.core.canonical_urls import ParsedURL
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.fetching.decoding import Inflater, looks_like_html
 from summaries.fetching.policy import FetchPolicy, resolve_allowed
 
@@ -103,19 +103,21 @@ def _answer(response: http.client.HTTPResponse, policy: FetchPolicy) -> Body | R
     if status in _REDIRECT_STATUSES:
         location = response.getheader("Location")
         if not location:
-            raise JobError(f"site answered HTTP {status} without a Location", code="http_error")
+            raise JobError(f"site answered HTTP {status} without a Location",
+                           code=ErrorCode.HTTP_ERROR)
         return Redirect(status, location)
     if not 200 <= status < 300:
         transient = status >= 500 or status in _TRANSIENT_STATUSES
-        raise JobError(f"site answered HTTP {status}", code="http_error", transient=transient)
+        raise JobError(f"site answered HTTP {status}", code=ErrorCode.HTTP_ERROR,
+                       transient=transient)
     content_type = response.headers.get_content_type()  # "text/plain" when missing
     declared = response.getheader("Content-Type") is not None
     if declared and content_type not in _HTML_TYPES:
-        raise JobError(f"not an HTML page ({content_type})", code="unsupported_content")
+        raise JobError(f"not an HTML page ({content_type})", code=ErrorCode.UNSUPPORTED_CONTENT)
     data = _read_body(response, policy.max_bytes)
     if not declared:
         if not looks_like_html(data):
-            raise JobError("not an HTML page (no Content-Type)", code="unsupported_content")
+            raise JobError("not an HTML page (no Content-Type)", code=ErrorCode.UNSUPPORTED_CONTENT)
         content_type = "text/html"
     return Body(status, content_type, response.headers.get_content_charset(), data)
 

@@ -13,7 +13,7 @@ import logging
 from celery import current_app
 
 from summaries.bypasses import broker
-from summaries.infra import queues
+from summaries.core.lanes import Lane
 
 PROCESS_JOB = "summaries.process_job"
 RECONCILE_JOBS = "summaries.reconcile_jobs"
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 held = broker.held
 
 
-def enqueue(job_id: str, *, queue: str = queues.INTERACTIVE) -> None:
+def enqueue(job_id: str, *, queue: str = Lane.INTERACTIVE) -> None:
     """Hand a job to Celery on its lane. A broker failure leaves it pending
     for the reconciler rather than failing the request that created it."""
     try:

@@ -1,4 +1,5 @@
-"""The broker's lanes and what kombu's Redis transport names in Valkey.
+"""What kombu's Redis transport names in Valkey, for the broker's lanes
+(summaries/core/lanes.py).
 
 kombu keeps a queue as a list named after it (plus one list per priority
 step, ``<queue>\\x06\\x16<step>``) and the messages a worker has taken but not
@@ -10,11 +11,6 @@ message there.
 from __future__ import annotations
 
 from summaries.infra import cache
-
-# The lanes (CELERY_TASK_QUEUES in settings): interactive submits and bulk ones.
-INTERACTIVE = "celery"
-BULK = "bulk"
-LANES = (INTERACTIVE, BULK)
 
 QUEUE_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0

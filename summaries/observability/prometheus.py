@@ -16,6 +16,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from summaries.core.lanes import JOB_LANES
 from summaries.infra import cache, queues, runtime
 from summaries.observability import counters, heartbeats
 
@@ -42,7 +43,7 @@ class ValkeyCollector:
         depth = GaugeMetricFamily("smartcache_queue_depth",
                                   "Messages waiting in each queue (lane), not yet taken.",
                                   labels=("queue",))
-        for lane in queues.LANES:
+        for lane in JOB_LANES:
             depth.add_metric([lane], queues.depth(lane))
         yield depth
         yield GaugeMetricFamily("smartcache_workers_online",

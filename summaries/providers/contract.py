@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 3
 MAX_SUMMARY_CHARS = 1000
@@ -52,7 +52,7 @@ class ContractError(JobError):
     produce the same kind of output again (callers may re-ask once themselves)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, code="ai_bad_output", transient=False)
+        super().__init__(message, code=ErrorCode.AI_BAD_OUTPUT, transient=False)
 
 
 class RequestRejected(JobError):
@@ -62,7 +62,7 @@ class RequestRejected(JobError):
     item alone) may well pass."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, code="ai_rejected", transient=False)
+        super().__init__(message, code=ErrorCode.AI_REJECTED, transient=False)
 
 
 # --- sentence splitting ------------------------------------------------------

@@ -31,7 +31,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.providers.common import (
     GARBLED,
     MAX_INPUT_CHARS,
@@ -191,16 +191,16 @@ class GeminiProvider:
             raise _api_error(exc) from exc
         except ResponseTooLarge as exc:  # a broken gateway, not a model's answer
             raise JobError(f"Gemini's response is larger than {exc.limit} bytes",
-                           code="ai_unavailable", transient=True) from exc
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True) from exc
         except httpx2.TimeoutException as exc:
             raise JobError(f"Gemini did not answer within {self.timeout_s:g}s",
-                           code="ai_timeout", transient=True) from exc
+                           code=ErrorCode.AI_TIMEOUT, transient=True) from exc
         except (httpx2.HTTPError, OSError) as exc:  # refused, reset, bad gzip, protocol ...
             raise JobError(f"Gemini unreachable or the connection broke: {type(exc).__name__}",
-                           code="ai_unavailable", transient=True) from exc
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True) from exc
         except GARBLED as exc:  # 200 with HTML (a proxy?), bad JSON, the wrong shape
             raise JobError(f"Gemini sent an unreadable response ({type(exc).__name__})",
-                           code="ai_unavailable", transient=True) from exc
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True) from exc
         return response
 
     def _new_client(self) -> genai.Client:
@@ -221,15 +221,15 @@ def _api_error(exc: errors.APIError) -> JobError:
     code = exc.code or 0
     detail = brief(f"Gemini answered HTTP {code}: {exc.status or ''} {exc.message or ''}")
     if code == 429:
-        return JobError(detail, code="ai_rate_limited", transient=True,
+        return JobError(detail, code=ErrorCode.AI_RATE_LIMITED, transient=True,
                         retry_after=_retry_after(exc))
     if code == 408:
-        return JobError(detail, code="ai_timeout", transient=True)
+        return JobError(detail, code=ErrorCode.AI_TIMEOUT, transient=True)
     if code in _ABOUT_THE_REQUEST:
         return RequestRejected(detail)
     if 400 <= code < 500:
-        return JobError(detail, code="ai_rejected", transient=False)
-    return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities
+        return JobError(detail, code=ErrorCode.AI_REJECTED, transient=False)
+    return JobError(detail, code=ErrorCode.AI_UNAVAILABLE, transient=True)  # 5xx and oddities
 
 
 def _retry_after(exc: errors.APIError) -> float | None:
@@ -268,17 +268,17 @@ def _parsed_json(response: types.GenerateContentResponse) -> object:
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         raise JobError(brief(f"Gemini blocked the prompt ({_name(feedback.block_reason)})"),
-                       code="ai_blocked", transient=False)
+                       code=ErrorCode.AI_BLOCKED, transient=False)
     if not response.candidates:
         if response.usage_metadata is None and response.response_id is None:
             # Not even the envelope of an answer (e.g. a proxy's "[]" or "{}"):
             # the response was mangled on the way, not written by the model.
             raise JobError("Gemini's response is not an answer (no candidates, no metadata)",
-                           code="ai_unavailable", transient=True)
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True)
         raise ContractError("Gemini returned no answer")
     reason = _name(response.candidates[0].finish_reason)
     if reason in _BLOCKING:
-        raise JobError(brief(f"Gemini stopped its answer ({reason})"), code="ai_blocked",
+        raise JobError(brief(f"Gemini stopped its answer ({reason})"), code=ErrorCode.AI_BLOCKED,
                        transient=False)
     if reason == "MAX_TOKENS":
         raise ContractError("answer was cut off (MAX_TOKENS)")

@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter, defaultdict
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.core.language import detect_language
 from summaries.providers.contract import (
     MAX_SUMMARY_CHARS,
@@ -50,7 +50,7 @@ DAMPING, TOLERANCE, MAX_ITERATIONS = 0.85, 1e-6, 100
 
 class LocalProvider:
     """Extractive summary (2-3 central sentences, in original order) plus
-    2-4 keyword tags. Raises ``JobError(code="input_too_short")`` when the text
+    2-4 keyword tags. Raises ``JobError(code=ErrorCode.INPUT_TOO_SHORT)`` when the text
     has fewer than two sentences or too few content words to tag.
 
     Reads like a summary: a sentence that opens with a connective ("But",
@@ -81,7 +81,7 @@ class LocalProvider:
         sentences = list(dict.fromkeys(_leading_sentences(clean_text(text))))
         if len(sentences) < 2:
             raise JobError("text has fewer than two sentences to summarise",
-                           code="input_too_short", transient=False)
+                           code=ErrorCode.INPUT_TOO_SHORT, transient=False)
         words = Words(detect_language(" ".join(sentences[:40])))
         tokens = [words.terms(s) for s in sentences]
         usable = [i for i, s in enumerate(sentences) if _usable(s, tokens[i])]
@@ -89,18 +89,18 @@ class LocalProvider:
             usable = [i for i, toks in enumerate(tokens) if toks]
         if len(usable) < 2:
             raise JobError("text has fewer than two sentences with content words",
-                           code="input_too_short", transient=False)
+                           code=ErrorCode.INPUT_TOO_SHORT, transient=False)
         want = 3 if len(usable) >= THREE_SENTENCES_FROM else 2
         ranked = [usable[j] for j in rank_sentences([tokens[i] for i in usable])]
         order = _reading_order(sentences, ranked, words)
         summary = _compose([words.standalone(sentences[i]) for i in order], order, want)
         if len(split_sentences(summary)) < 2:
             raise JobError("text has fewer than two distinct sentences to summarise",
-                           code="input_too_short", transient=False)
+                           code=ErrorCode.INPUT_TOO_SHORT, transient=False)
         tags = extract_tags(sentences, words=words)
         if len(tags) < 2:
             raise JobError("text has too few distinct content words to tag",
-                           code="input_too_short", transient=False)
+                           code=ErrorCode.INPUT_TOO_SHORT, transient=False)
         return check_output(summary, tags)
 
 

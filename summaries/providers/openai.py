@@ -42,7 +42,7 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.providers.common import (
     GARBLED,
     OBJECT,
@@ -201,19 +201,19 @@ class OpenAIProvider:
             raise _status_error(exc) from exc
         except openai.APITimeoutError as exc:
             raise JobError(f"the model did not answer within {self.timeout_s:g}s",
-                           code="ai_timeout", transient=True) from exc
+                           code=ErrorCode.AI_TIMEOUT, transient=True) from exc
         except (openai.APIConnectionError, httpx2.HTTPError, OSError) as exc:
             # The SDK wraps what the client raised while reading the body.
             if isinstance(too_large := exc.__cause__ or exc, ResponseTooLarge):
                 raise JobError(f"the model's server sent a response larger than "
-                               f"{too_large.limit} bytes", code="ai_unavailable",
+                               f"{too_large.limit} bytes", code=ErrorCode.AI_UNAVAILABLE,
                                transient=True) from exc
             raise JobError(f"the model's server is unreachable or the connection broke: "
-                           f"{type(exc).__name__}", code="ai_unavailable",
+                           f"{type(exc).__name__}", code=ErrorCode.AI_UNAVAILABLE,
                            transient=True) from exc
         except _UNREADABLE as exc:
             raise JobError(f"the model's server sent an unreadable response "
-                           f"({type(exc).__name__})", code="ai_unavailable",
+                           f"({type(exc).__name__})", code=ErrorCode.AI_UNAVAILABLE,
                            transient=True) from exc
         return _parsed(completion)
 
@@ -242,17 +242,17 @@ def _status_error(exc: openai.APIStatusError) -> JobError:
     detail = brief(f"the model's server answered HTTP {status}: "
                    f"{said if isinstance(said, str) else exc.message}")
     if status == 429:
-        return JobError(detail, code="ai_rate_limited", transient=True,
+        return JobError(detail, code=ErrorCode.AI_RATE_LIMITED, transient=True,
                         retry_after=_retry_after(exc.response))
     if status == 408:
-        return JobError(detail, code="ai_timeout", transient=True)
+        return JobError(detail, code=ErrorCode.AI_TIMEOUT, transient=True)
     if status == 409:  # OpenAI: a lock timeout, "try again"
-        return JobError(detail, code="ai_unavailable", transient=True)
+        return JobError(detail, code=ErrorCode.AI_UNAVAILABLE, transient=True)
     if status in (400, 413, 422):  # about what the request holds (context_length_exceeded)
         return RequestRejected(detail)
     if 400 <= status < 500:
-        return JobError(detail, code="ai_rejected", transient=False)
-    return JobError(detail, code="ai_unavailable", transient=True)  # 5xx and oddities
+        return JobError(detail, code=ErrorCode.AI_REJECTED, transient=False)
+    return JobError(detail, code=ErrorCode.AI_UNAVAILABLE, transient=True)  # 5xx and oddities
 
 
 def _retry_after(response: httpx2.Response) -> float | None:
@@ -275,17 +275,17 @@ def _parsed(completion: ChatCompletion) -> object:
     response is not a completion at all (a proxy's page parsed as one)."""
     if not isinstance(completion, ChatCompletion) or completion.choices is None:
         raise JobError("the model's server sent something that is not a completion",
-                       code="ai_unavailable", transient=True)
+                       code=ErrorCode.AI_UNAVAILABLE, transient=True)
     if not completion.choices:
         raise ContractError("the model returned no answer")
     choice = completion.choices[0]
     if choice.finish_reason == "content_filter":
-        raise JobError("the model's content filter stopped the answer", code="ai_blocked",
+        raise JobError("the model's content filter stopped the answer", code=ErrorCode.AI_BLOCKED,
                        transient=False)
     message = choice.message
     refusal = getattr(message, "refusal", None) if message is not None else None
     if refusal:
-        raise JobError(brief(f"the model refused: {refusal}"), code="ai_blocked",
+        raise JobError(brief(f"the model refused: {refusal}"), code=ErrorCode.AI_BLOCKED,
                        transient=False)
     if choice.finish_reason == "length":
         raise ContractError("answer was cut off (finish_reason length)")

@@ -12,7 +12,17 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from summaries.core import outcomes
+from summaries.core.errors import ErrorCode
 from summaries.models import Job, WebhookDelivery
+
+# The schema's ErrorCode enum (SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES).
+ERROR_CODES = [code.value for code in ErrorCode]
+
+
+def error_code_field(**kwargs: Any) -> serializers.ChoiceField:
+    """A machine error code: the OpenAPI schema lists ErrorCode's members
+    (as its ErrorCode enum). Rendered as stored."""
+    return serializers.ChoiceField(ERROR_CODES, **kwargs)
 
 
 class ShapedResponse(serializers.Serializer):
@@ -85,7 +95,7 @@ class SubmitResponse(ShapedResponse):
     tags = serializers.ListField(child=serializers.CharField(), required=False,
                                  help_text="When completed.")
     error = serializers.CharField(required=False, help_text="When failed.")
-    code = serializers.CharField(required=False, help_text="When failed.")
+    code = error_code_field(required=False, help_text="When failed.")
     refreshed = serializers.BooleanField(
         required=False, help_text="Only when true: the cached summary was older than max_age, "
                                   "and this job makes it anew.")
@@ -154,8 +164,9 @@ class JobResponse(ShapedResponse):
     job_id = serializers.UUIDField(source="id")
     status = serializers.ChoiceField(Job.Status.choices)
     kind = serializers.ChoiceField(Job.Kind.choices)
-    stage = serializers.CharField(help_text="Progress: queued, fetching, extracting, "
-                                            "summarizing, retrying, done, failed.")
+    stage = serializers.ChoiceField(Job.Stage.choices, allow_blank=True,
+                                    help_text="Progress: queued, fetching, extracting, "
+                                              "summarizing, retrying, done, failed ...")
     cached = serializers.BooleanField()
     attempts = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -165,7 +176,7 @@ class JobResponse(ShapedResponse):
     duration_ms = serializers.IntegerField(required=False)
     completed_at = serializers.DateTimeField(required=False)
     error = serializers.CharField(required=False, help_text="When failed.")
-    code = serializers.CharField(source="error_code", required=False, help_text="When failed.")
+    code = error_code_field(source="error_code", required=False, help_text="When failed.")
     last_error = serializers.CharField(source="error", required=False,
                                        help_text="Why the last attempt failed, while retrying.")
     url = serializers.CharField(required=False, help_text="URL jobs: the canonical URL.")

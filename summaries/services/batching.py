@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from summaries.core.errors import JobError, QuotaWait
+from summaries.core.errors import ErrorCode, JobError, QuotaWait
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.infra import runtime
 from summaries.observability import counters
@@ -154,7 +154,7 @@ class Batcher:
         except FutureTimeout:
             waiting.future.cancel()  # if not started yet, it never will be
             raise JobError(f"the batched AI call did not end within {bound:g}s",
-                           code="ai_timeout", transient=True) from None
+                           code=ErrorCode.AI_TIMEOUT, transient=True) from None
         # Each caller raises its own copy: one exception object raised in
         # many threads at once would have its traceback grown by all of them.
         except QuotaWait as wait:
@@ -217,7 +217,7 @@ class Batcher:
                 input_tokens=sum(estimate_tokens(w.item.text) for w in group),
                 output_tokens=sum(answer_tokens(r.summary, r.tags) for r in answers))
         except JobError as exc:
-            if exc.code == "ai_blocked" or isinstance(exc, RequestRejected):
+            if exc.code == ErrorCode.AI_BLOCKED or isinstance(exc, RequestRejected):
                 # About what the batch holds, not about each item; nor about
                 # batches as such: not counted by _judge.
                 self._split(group, refused=True)

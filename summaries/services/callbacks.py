@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from summaries.core import canonical_urls
-from summaries.core.errors import InvalidInput, JobError
+from summaries.core.errors import ErrorCode, InvalidInput, JobError
 from summaries.fetching import check_submit_url
 from summaries.services.config import fetch_policy
 
@@ -35,10 +35,10 @@ def check_callback_url(url: str) -> str:
     canonical, host = parsed.url, parsed.host
     if len(canonical) > canonical_urls.MAX_URL_CHARS:
         raise InvalidInput(f"callback_url: longer than {canonical_urls.MAX_URL_CHARS} characters",
-                           code="invalid_callback_url")
+                           code=ErrorCode.INVALID_CALLBACK_URL)
     if host == "localhost" or host.endswith(".localhost"):  # loopback by definition (RFC 6761)
         raise InvalidInput("callback_url: localhost is not a destination we call",
-                           code="blocked_callback_url")
+                           code=ErrorCode.BLOCKED_CALLBACK_URL)
     try:
         check_submit_url(canonical, fetch_policy())
     except JobError as exc:
@@ -46,5 +46,6 @@ def check_callback_url(url: str) -> str:
     return canonical
 
 
-def _callback_code(code: str) -> str:
-    return "invalid_callback_url" if code == "invalid_url" else "blocked_callback_url"
+def _callback_code(code: ErrorCode) -> ErrorCode:
+    return (ErrorCode.INVALID_CALLBACK_URL if code == ErrorCode.INVALID_URL
+            else ErrorCode.BLOCKED_CALLBACK_URL)

@@ -35,16 +35,16 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from summaries.infra import cache, runtime
+from summaries.models import Job
 
 if TYPE_CHECKING:
     from summaries.core.errors import JobError
-    from summaries.models import Job
     from summaries.services.pipeline import Outcome
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "job-events:"
-FINAL = frozenset({"completed", "failed"})
+FINAL = frozenset({Job.Status.COMPLETED, Job.Status.FAILED})
 # How long a client waits before reconnecting after the stream ends (the
 # lifetime bound, a Valkey blip): the SSE ``retry`` field, milliseconds.
 RECONNECT_MS = 1000
@@ -73,27 +73,27 @@ def publish(job_id: str, status: str, stage: str, *, pipe: redis.client.Pipeline
 
 
 def job_stage(job: Job, stage: str) -> None:
-    publish(str(job.id), "processing", stage, attempts=job.attempts)
+    publish(str(job.id), Job.Status.PROCESSING, stage, attempts=job.attempts)
 
 
 def job_completed(job: Job, outcome: Outcome, *, duration_ms: int,
                   pipe: redis.client.Pipeline | None = None) -> None:
     """``pipe``: the main server's part of the completion's batch (sent after
     the cache's part, so the end is announced once the summary is cached)."""
-    publish(str(job.id), "completed", "done", pipe=pipe, attempts=job.attempts,
+    publish(str(job.id), Job.Status.COMPLETED, Job.Stage.DONE, pipe=pipe, attempts=job.attempts,
             summary=outcome.summary, tags=outcome.tags, cached=outcome.cached,
             duration_ms=duration_ms)
 
 
 def job_failed(job: Job, error: JobError) -> None:
-    publish(str(job.id), "failed", "failed", attempts=job.attempts, error=error.message,
-            code=error.code)
+    publish(str(job.id), Job.Status.FAILED, Job.Stage.FAILED, attempts=job.attempts,
+            error=error.message, code=error.code)
 
 
 def job_pending(job: Job, stage: str, reason: str) -> None:
     """Back to pending: ``stage`` retrying (a transient failure) or waiting
     (the provider's quota)."""
-    publish(str(job.id), "pending", stage, attempts=job.attempts, last_error=reason)
+    publish(str(job.id), Job.Status.PENDING, stage, attempts=job.attempts, last_error=reason)
 
 
 # --- streaming (the API) ----------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from summaries.core.errors import ErrorCode
 from summaries.models import Job
 
 DEFAULT_HOURS = 24
@@ -24,37 +25,37 @@ FIX_INPUT = "Fix the input: this input cannot be summarised as given; retrying w
 SITE_BLOCKS = ("The site blocks or does not serve fetching: submit the article's text "
                "instead of its URL.")
 CHECK_CONFIG = "Check the configuration (API key, model name, provider settings), then retry."
+FORBIDDEN_ADDRESS = " The URL points at a private or forbidden address."
 INVESTIGATE = "A bug or an unknown failure: read the worker's log for this job id."
 
-# Error codes (summaries/core/errors.py, providers/gemini.py, fetching, services/jobs.py)
-# and the action that helps.
+# Error codes of failed jobs and the action that helps.
 ACTIONS: dict[str, str] = {
-    "ai_rate_limited": PROVIDER_QUOTA,
-    "ai_quota": PROVIDER_QUOTA,
-    "ai_timeout": RETRY_LATER,
-    "ai_unavailable": RETRY_LATER,
-    "job_timeout": RETRY_LATER,
-    "too_many_attempts": RETRY_LATER,
-    "valkey_unavailable": RETRY_LATER,
-    "database_unavailable": RETRY_LATER,
-    "fetch_timeout": RETRY_LATER + " If it persists, the site is down or too slow.",
-    "ai_rejected": CHECK_CONFIG,
-    "ai_blocked": FIX_INPUT + " The provider's safety filters blocked it.",
-    "ai_bad_output": FIX_INPUT + " The model could not summarise it within the contract.",
-    "input_too_short": FIX_INPUT,
-    "unstorable_result": FIX_INPUT,
-    "blocked_destination": FIX_INPUT + " The URL points at a private or forbidden address.",
-    "blocked_url": FIX_INPUT + " The URL points at a private or forbidden address.",
-    "invalid_input": FIX_INPUT,
-    "empty_input": FIX_INPUT,
-    "superseded": "Nothing: a newer job for the same input replaced this one.",
-    "too_large": FIX_INPUT + " The page is over FETCH_MAX_BYTES.",
-    "unsupported_content": FIX_INPUT + " The URL is not an HTML page.",
-    "too_many_redirects": FIX_INPUT + " The URL redirects in a loop or too often.",
-    "http_error": SITE_BLOCKS,
-    "fetch_failed": SITE_BLOCKS,
-    "content_unavailable": SITE_BLOCKS,
-    "internal_error": INVESTIGATE,
+    ErrorCode.AI_RATE_LIMITED: PROVIDER_QUOTA,
+    ErrorCode.AI_QUOTA: PROVIDER_QUOTA,
+    ErrorCode.AI_TIMEOUT: RETRY_LATER,
+    ErrorCode.AI_UNAVAILABLE: RETRY_LATER,
+    ErrorCode.JOB_TIMEOUT: RETRY_LATER,
+    ErrorCode.TOO_MANY_ATTEMPTS: RETRY_LATER,
+    ErrorCode.VALKEY_UNAVAILABLE: RETRY_LATER,
+    ErrorCode.DATABASE_UNAVAILABLE: RETRY_LATER,
+    ErrorCode.FETCH_TIMEOUT: RETRY_LATER + " If it persists, the site is down or too slow.",
+    ErrorCode.AI_REJECTED: CHECK_CONFIG,
+    ErrorCode.AI_BLOCKED: FIX_INPUT + " The provider's safety filters blocked it.",
+    ErrorCode.AI_BAD_OUTPUT: FIX_INPUT + " The model could not summarise it within the contract.",
+    ErrorCode.INPUT_TOO_SHORT: FIX_INPUT,
+    ErrorCode.UNSTORABLE_RESULT: FIX_INPUT,
+    ErrorCode.BLOCKED_DESTINATION: FIX_INPUT + FORBIDDEN_ADDRESS,
+    ErrorCode.BLOCKED_URL: FIX_INPUT + FORBIDDEN_ADDRESS,
+    ErrorCode.INVALID_INPUT: FIX_INPUT,
+    ErrorCode.EMPTY_INPUT: FIX_INPUT,
+    ErrorCode.SUPERSEDED: "Nothing: a newer job for the same input replaced this one.",
+    ErrorCode.TOO_LARGE: FIX_INPUT + " The page is over FETCH_MAX_BYTES.",
+    ErrorCode.UNSUPPORTED_CONTENT: FIX_INPUT + " The URL is not an HTML page.",
+    ErrorCode.TOO_MANY_REDIRECTS: FIX_INPUT + " The URL redirects in a loop or too often.",
+    ErrorCode.HTTP_ERROR: SITE_BLOCKS,
+    ErrorCode.FETCH_FAILED: SITE_BLOCKS,
+    ErrorCode.CONTENT_UNAVAILABLE: SITE_BLOCKS,
+    ErrorCode.INTERNAL_ERROR: INVESTIGATE,
 }
 
 

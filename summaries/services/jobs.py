@@ -22,9 +22,10 @@ from redis.exceptions import RedisError
 
 from summaries.bypasses import broker, job_rows
 from summaries.core.canonical_urls import MAX_URL_CHARS
-from summaries.core.errors import JobError, JobFailed, QuotaWait, RetryLater, backoff
+from summaries.core.errors import ErrorCode, JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
-from summaries.infra import cache, queues
+from summaries.core.lanes import JOB_LANES
+from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
@@ -35,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 # Error codes remembered for a short while so a dead URL is not hammered.
 FETCH_FAILURE_CODES = frozenset({
-    "blocked_destination", "fetch_timeout", "fetch_failed", "http_error", "too_large",
-    "unsupported_content", "content_unavailable", "too_many_redirects",
+    ErrorCode.BLOCKED_DESTINATION, ErrorCode.FETCH_TIMEOUT, ErrorCode.FETCH_FAILED,
+    ErrorCode.HTTP_ERROR, ErrorCode.TOO_LARGE, ErrorCode.UNSUPPORTED_CONTENT,
+    ErrorCode.CONTENT_UNAVAILABLE, ErrorCode.TOO_MANY_REDIRECTS,
 })
 
 
@@ -65,7 +67,7 @@ def job_claim(*, job_id: str) -> Job | None:
     taken = {
         "status": Job.Status.PROCESSING,
         # The first stage at once: one write fewer per job (see _set_stage).
-        "stage": "summarizing" if job.kind == Job.Kind.TEXT else "fetching",
+        "stage": Job.Stage.SUMMARIZING if job.kind == Job.Kind.TEXT else Job.Stage.FETCHING,
         "attempts": job.attempts + 1,
         "started_at": now,
         "updated_at": now,
@@ -89,7 +91,7 @@ def job_process(*, job_id: str) -> None:
         return
     if job.attempts > settings.JOB_MAX_ATTEMPTS:
         _fail(job, JobError(f"gave up after {job.attempts - 1} attempts",
-                            code="too_many_attempts"))
+                            code=ErrorCode.TOO_MANY_ATTEMPTS))
         return
     started = time.monotonic()
     try:
@@ -104,7 +106,8 @@ def job_process(*, job_id: str) -> None:
             on_stage=lambda stage: _set_stage(job, stage, started=started),
         )
     except SoftTimeLimitExceeded:
-        _retry_or_fail(job, JobError("the job took too long", code="job_timeout", transient=True))
+        _retry_or_fail(job, JobError("the job took too long", code=ErrorCode.JOB_TIMEOUT,
+                                     transient=True))
     except QuotaWait as wait:
         _step_aside(job, wait.delay, "waiting for the AI provider's quota")
     except JobError as exc:
@@ -116,14 +119,15 @@ def job_process(*, job_id: str) -> None:
     except RedisError as exc:
         # An outage or a stall of Valkey is the outside world, not a bug.
         _retry_or_fail(job, JobError(f"Valkey unavailable ({type(exc).__name__})",
-                                     code="valkey_unavailable", transient=True))
+                                     code=ErrorCode.VALKEY_UNAVAILABLE, transient=True))
     except (OperationalError, InterfaceError) as exc:
         _retry_or_fail(job, JobError(f"database unavailable ({type(exc).__name__})",
-                                     code="database_unavailable", transient=True))
+                                     code=ErrorCode.DATABASE_UNAVAILABLE, transient=True))
     except Exception as exc:
         # A bug, not the outside world: fail visibly instead of looping.
         logger.exception("job %s crashed", job.id)
-        _fail(job, JobError(f"internal error ({type(exc).__name__})", code="internal_error"))
+        _fail(job, JobError(f"internal error ({type(exc).__name__})",
+                            code=ErrorCode.INTERNAL_ERROR))
     else:
         _complete(job, outcome, duration_ms=round((time.monotonic() - started) * 1000))
 
@@ -133,7 +137,7 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     summarize``), so the job id cached with it resolves at /api/status."""
     now = timezone.now()
     return Job.objects.create(
-        kind=item.kind, status=Job.Status.COMPLETED, stage="done", input_hash=key,
+        kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE, input_hash=key,
         input_text=item.value, url=item.value if item.kind == Job.Kind.URL else "",
         summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:MAX_URL_CHARS],
         title=outcome.title[:512], extracted_text=outcome.extracted_text,
@@ -167,7 +171,7 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     """
     counters.stage_started(str(job.id), job.attempts, stage)
     if time.monotonic() - started > settings.TASK_TIME_LIMIT:
-        raise JobError("the attempt took too long", code="job_timeout", transient=True)
+        raise JobError("the attempt took too long", code=ErrorCode.JOB_TIMEOUT, transient=True)
     events.job_stage(job, stage)
     if stage != job.stage:  # else set by the claim, with a fresh lease
         now = timezone.now()
@@ -186,7 +190,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     try:
         updated = _update_mine(job, {
             "status": Job.Status.COMPLETED,
-            "stage": "done",
+            "stage": Job.Stage.DONE,
             "summary": outcome.summary,
             "tags": outcome.tags,
             "cached": outcome.cached,
@@ -205,7 +209,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         })
     except DataError as exc:  # the database refused the values: retrying cannot help
         logger.warning("job %s: result not storable: %s", job.id, exc)
-        _fail(job, JobError("the result could not be stored", code="unstorable_result"))
+        _fail(job, JobError("the result could not be stored", code=ErrorCode.UNSTORABLE_RESULT))
         return
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
@@ -230,7 +234,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
 def max_attempts(code: str) -> int:
     """Attempts a job gets when its attempts keep failing with ``code``: fewer
     for a page that does not answer than for an overloaded AI."""
-    if code == "fetch_timeout":
+    if code == ErrorCode.FETCH_TIMEOUT:
         return min(settings.FETCH_TIMEOUT_MAX_ATTEMPTS, settings.JOB_MAX_ATTEMPTS)
     return int(settings.JOB_MAX_ATTEMPTS)
 
@@ -241,14 +245,14 @@ def _step_aside(job: Job, delay: float, reason: str) -> None:
     delay += random.uniform(0, min(1.0, delay))  # don't all come back at once
     _update_mine(job, {
         "status": Job.Status.PENDING,
-        "stage": "waiting",
+        "stage": Job.Stage.WAITING,
         "attempts": job.attempts - 1,
         "error": f"{reason} (trying again in {delay:.0f}s)",
         "updated_at": timezone.now(),
         "lease_expires_at": None,
     })
-    events.job_pending(job, "waiting", reason)
-    raise RetryLater(JobError(reason, code="ai_quota", transient=True), delay=delay)
+    events.job_pending(job, Job.Stage.WAITING, reason)
+    raise RetryLater(JobError(reason, code=ErrorCode.AI_QUOTA, transient=True), delay=delay)
 
 
 def _retry_or_fail(job: Job, error: JobError) -> None:
@@ -258,13 +262,13 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
     delay = retry_delay(job.attempts)
     _update_mine(job, {
         "status": Job.Status.PENDING,
-        "stage": "retrying",
+        "stage": Job.Stage.RETRYING,
         "error": f"{error.message} (attempt {job.attempts}; retrying in {delay:.0f}s)",
         "error_code": error.code,
         "updated_at": timezone.now(),
         "lease_expires_at": None,
     })
-    events.job_pending(job, "retrying", error.message)
+    events.job_pending(job, Job.Stage.RETRYING, error.message)
     raise RetryLater(error, delay=delay)
 
 
@@ -272,7 +276,7 @@ def _fail(job: Job, error: JobError) -> None:
     now = timezone.now()
     updated = _update_mine(job, {
         "status": Job.Status.FAILED,
-        "stage": "failed",
+        "stage": Job.Stage.FAILED,
         "error": error.message,
         "error_code": error.code,
         "completed_at": now,
@@ -316,7 +320,7 @@ def jobs_reconcile() -> list[tuple[str, str]]:
         Job.objects.filter(lapsed | forgotten).values_list("id", "status", "queue")[:500]
     )
     waiting = [str(i) for i, status, _ in candidates if status == Job.Status.PENDING]
-    queued = broker.task_ids(queues.LANES) if waiting else set()
+    queued = broker.task_ids(JOB_LANES) if waiting else set()
     if queued is None:
         logger.warning("broker too full to check for lost messages; skipping pending jobs")
         queued = set(waiting)
@@ -324,7 +328,7 @@ def jobs_reconcile() -> list[tuple[str, str]]:
                 if status == Job.Status.PROCESSING or str(i) not in queued]
     if stranded:
         Job.objects.filter(id__in=[i for i, _ in stranded]).filter(lapsed | forgotten).update(
-            status=Job.Status.PENDING, stage="requeued", updated_at=now, lease_expires_at=None
-        )
+            status=Job.Status.PENDING, stage=Job.Stage.REQUEUED, updated_at=now,
+            lease_expires_at=None)
         logger.warning("re-enqueueing %d stranded job(s)", len(stranded))
     return stranded

@@ -14,13 +14,14 @@ from typing import Any
 
 from django.conf import settings
 
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
 from summaries.core.language import detect_language
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
 from summaries.infra import cache
+from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import clean_text
 from summaries.services import ai_quota, batching, inflight
@@ -96,12 +97,12 @@ def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
                   ) -> tuple[FetchedPage, Article]:
     """Fetch ``url`` (under the fetch policy) and extract its article; raises
     JobError, ``content_unavailable`` when the page holds none to summarise."""
-    on_stage("fetching")
+    on_stage(Job.Stage.FETCHING)
     page = fetch_page(url, fetch_policy())
-    on_stage("extracting")
+    on_stage(Job.Stage.EXTRACTING)
     article = extract_article(page.html, url=page.final_url)
     if reason := unavailable_reason(page.html, article):
-        raise JobError(f"no article to summarise: {reason}", code="content_unavailable")
+        raise JobError(f"no article to summarise: {reason}", code=ErrorCode.CONTENT_UNAVAILABLE)
     return page, article
 
 
@@ -123,13 +124,13 @@ def _summarize(text: str, on_stage: Callable[[str], None],
     page title): the result is cached under their key, for everyone."""
     provider = summarizer()
     if (batcher := batching.batcher_for(provider, text)) is not None:
-        on_stage("summarizing")
+        on_stage(Job.Stage.SUMMARIZING)
         batched = batcher.summarize(text, language)  # the batch takes the quota
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=estimate_tokens(text))
-    on_stage("summarizing")
+    on_stage(Job.Stage.SUMMARIZING)
     result = provider.summarize(text, language=language)
     counters.record_ai_call(provider.name, provider.model, input_tokens=estimate_tokens(text),
                             output_tokens=answer_tokens(result.summary, result.tags))

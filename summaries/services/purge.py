@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from summaries.core.errors import InputTooLarge, InvalidInput
+from summaries.core.errors import ErrorCode, InputTooLarge, InvalidInput
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.infra import cache, local_cache
 from summaries.infra.database import lock_input
@@ -63,7 +63,8 @@ def purge_key(*, key: str) -> Purge:
     one language, as a submit's X-Cache-Key does; ``purge_input`` purges them
     all). Raises InvalidInput for a key that is not 64 lowercase hex digits."""
     if not CACHE_KEY.fullmatch(key):
-        raise InvalidInput("a cache key is 64 lowercase hex digits", code="invalid_cache_key")
+        raise InvalidInput("a cache key is 64 lowercase hex digits",
+                           code=ErrorCode.INVALID_CACHE_KEY)
     return _purge(key, {key})
 
 

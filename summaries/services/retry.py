@@ -26,7 +26,7 @@ def job_retry(*, job: Job) -> Job:
     try:
         with transaction.atomic():
             updated = Job.objects.filter(id=job_id, status=Job.Status.FAILED).update(
-                status=Job.Status.PENDING, stage="queued", attempts=0, error="",
+                status=Job.Status.PENDING, stage=Job.Stage.QUEUED, attempts=0, error="",
                 error_code="", completed_at=None, duration_ms=None, updated_at=timezone.now(),
             )
     except IntegrityError:

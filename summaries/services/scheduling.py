@@ -32,7 +32,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from summaries.core import outcomes
-from summaries.core.errors import InvalidInput
+from summaries.core.errors import ErrorCode, InvalidInput
 from summaries.core.inputs import URL, NormalizedInput
 from summaries.infra import dispatch
 from summaries.models import Job
@@ -57,13 +57,14 @@ def check_run_at(run_at: datetime, *, max_age: int | None = None) -> None:
     says what the job does with a cached summary when it runs)."""
     if max_age is not None:
         raise InvalidInput("max_age does not apply to a scheduled job: send refresh: true to "
-                           "summarise anew when it runs", code="invalid_run_at")
+                           "summarise anew when it runs", code=ErrorCode.INVALID_RUN_AT)
     now = timezone.now()
     if run_at < now - CLOCK_SKEW:
-        raise InvalidInput(f"run_at is in the past ({run_at.isoformat()})", code="invalid_run_at")
+        raise InvalidInput(f"run_at is in the past ({run_at.isoformat()})",
+                           code=ErrorCode.INVALID_RUN_AT)
     if run_at > now + timedelta(days=settings.RUN_AT_MAX_DAYS):
         raise InvalidInput(f"run_at is more than {settings.RUN_AT_MAX_DAYS} days ahead",
-                           code="invalid_run_at")
+                           code=ErrorCode.INVALID_RUN_AT)
 
 
 def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
@@ -73,7 +74,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
     with a countdown."""
     with transaction.atomic():
         job = Job.objects.create(
-            id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage="scheduled",
+            id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage=Job.Stage.SCHEDULED,
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
             refresh=options.refresh, store=options.store, queue=options.queue,
             provider=cache_namespace(),
@@ -105,7 +106,7 @@ def job_start(*, job_id: str) -> str | None:
         with transaction.atomic():
             started = Job.objects.filter(
                 id=job_id, status=Job.Status.SCHEDULED, run_at__lte=now + DUE_SLACK,
-            ).update(status=Job.Status.PENDING, stage="queued", updated_at=now)
+            ).update(status=Job.Status.PENDING, stage=Job.Stage.QUEUED, updated_at=now)
     except IntegrityError:
         logger.info("scheduled job %s waits: another job for its input is active", job_id)
         return None

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from summaries.bypasses import job_rows
 from summaries.core import outcomes
-from summaries.core.errors import Busy, InputTooLarge, InvalidInput, JobError
+from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, JobError
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
@@ -228,7 +228,7 @@ def _validated(raw: str) -> NormalizedInput:
             raise InvalidInput(exc.message, code=exc.code) from None
     elif not has_sentences(item.value):
         raise InvalidInput("input is too short to summarise: give at least two sentences",
-                           code="input_too_short")
+                           code=ErrorCode.INPUT_TOO_SHORT)
     return item
 
 
@@ -379,7 +379,7 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
         queue=options.queue,
         provider=cache_namespace(),
         language=item.language or "",
-        stage="queued",
+        stage=Job.Stage.QUEUED,
     ))
     if callback is not None:
         webhooks.subscribe_new(job=job, callback=callback)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from summaries.infra import queues
+from summaries.core.lanes import Lane
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class SubmitOptions:
     callback_url: str = ""
     run_at: datetime | None = None
     watch_id: str | None = None
-    queue: str = queues.INTERACTIVE
+    queue: str = Lane.INTERACTIVE
 
 
 # A plain submit's options.

@@ -31,10 +31,11 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from summaries.core.errors import InvalidInput, JobError
+from summaries.core.errors import ErrorCode, InvalidInput, JobError
 from summaries.core.inputs import URL, normalize_input, normalize_text
+from summaries.core.lanes import Lane
 from summaries.fetching import check_submit_url
-from summaries.infra import dispatch, queues
+from summaries.infra import dispatch
 from summaries.infra.database import release_connection
 from summaries.models import Job, Watch
 from summaries.services import callbacks
@@ -61,10 +62,10 @@ def parse_every(value: object) -> int:
         seconds = int(match[1]) * UNITS[match[2]]
     else:
         raise InvalidInput('every: give seconds as an integer, or a number with m, h or d '
-                           '("15m", "1h", "1d")', code="invalid_every")
+                           '("15m", "1h", "1d")', code=ErrorCode.INVALID_EVERY)
     if not MIN_EVERY <= seconds <= MAX_EVERY:
         raise InvalidInput(f"every: from {MIN_EVERY} seconds (one minute) to a year, "
-                           f"not {seconds}", code="invalid_every")
+                           f"not {seconds}", code=ErrorCode.INVALID_EVERY)
     return seconds
 
 
@@ -73,7 +74,7 @@ def watch_create(*, url: str, every: int, callback_url: str = "") -> Watch:
     seconds; its first check is sent at once. Raises InvalidInput."""
     item = normalize_input(url)
     if item.kind != URL:
-        raise InvalidInput("url: give an http(s) URL to watch", code="invalid_url")
+        raise InvalidInput("url: give an http(s) URL to watch", code=ErrorCode.INVALID_URL)
     try:
         check_submit_url(item.value, fetch_policy())
     except JobError as exc:
@@ -114,7 +115,7 @@ def watches_due(*, limit: int = 200) -> list[str]:
 
 def send_check(watch_id: str) -> None:
     try:
-        dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=queues.BULK)
+        dispatch.send(dispatch.CHECK_WATCH, watch_id, queue=Lane.BULK)
     except Exception:
         logger.warning("watch %s: check not sent; it runs at its next turn", watch_id,
                        exc_info=True)
@@ -146,13 +147,13 @@ def watch_check(*, watch_id: str) -> None:
     retry = digest == watch.content_hash  # the same text, whose summary failed
     try:
         job_id = summary_request(raw=watch.url, options=SubmitOptions(
-            refresh=True, queue=queues.BULK, callback_url=watch.callback_url,
+            refresh=True, queue=Lane.BULK, callback_url=watch.callback_url,
             watch_id=watch_id)).job_id
     except Exception as exc:  # Valkey down, busy ...: the next turn tries again
         logger.warning("watch %s: could not start its job: %s", watch_id, exc)
         mine.update(last_checked_at=now, checks=F("checks") + 1,
                     last_error=f"could not start the summary ({type(exc).__name__})",
-                    last_error_code="job_not_started")
+                    last_error_code=ErrorCode.JOB_NOT_STARTED)
         return
     if retry:
         mine.update(last_checked_at=now, last_job_id=job_id, checks=F("checks") + 1,

@@ -17,7 +17,7 @@ from typing import Final
 from django.conf import settings
 
 from summaries.core import canonical_urls
-from summaries.core.errors import JobError
+from summaries.core.errors import ErrorCode, JobError
 from summaries.fetching import transport
 from summaries.models import WebhookDelivery
 from summaries.services.config import fetch_policy
@@ -105,7 +105,7 @@ def post(delivery: WebhookDelivery, body: bytes) -> tuple[int | None, str, bool]
     except canonical_urls.InvalidURL as exc:
         return None, exc.message, True
     except JobError as exc:  # refused by the address policy, or the name is unknown
-        return None, exc.message, exc.code == "blocked_destination"
+        return None, exc.message, exc.code == ErrorCode.BLOCKED_DESTINATION
     except TimeoutError:
         return None, f"no answer within {settings.WEBHOOK_TIMEOUT:g}s", False
     except (OSError, ssl.SSLError, http.client.HTTPException) as exc:

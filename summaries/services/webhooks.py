@@ -74,7 +74,8 @@ from redis.exceptions import RedisError
 from rest_framework.renderers import JSONRenderer
 
 from summaries.core import canonical_urls
-from summaries.core.errors import JobError, RetryLater, backoff
+from summaries.core.errors import ErrorCode, JobError, RetryLater, backoff
+from summaries.core.lanes import Lane
 from summaries.infra import cache, dispatch, runtime
 from summaries.infra.database import release_connection
 from summaries.logcontext import job_context
@@ -195,7 +196,7 @@ def await_job(*, job_id: str, poller: str, polls: int = 0) -> None:
         return
     try:
         dispatch.send(dispatch.AWAIT_JOB_CALLBACKS, job_id, str(polls + 1), poller,
-                      queue=settings.WEBHOOK_QUEUE, countdown=1.0)
+                      queue=Lane.WEBHOOKS, countdown=1.0)
     except Exception:
         logger.warning("job %s: callbacks left to the tick", job_id, exc_info=True)
 
@@ -212,7 +213,7 @@ def job_finished(*, job_id: str) -> None:
     """The worker finished a job flagged has_callbacks: have its deliveries
     sent, on the webhooks lane. Never raises: the sweep is the safety net."""
     try:
-        dispatch.send(dispatch.RELEASE_CALLBACKS, job_id, queue=settings.WEBHOOK_QUEUE)
+        dispatch.send(dispatch.RELEASE_CALLBACKS, job_id, queue=Lane.WEBHOOKS)
     except Exception:
         logger.warning("job %s: callbacks not released now; the tick will", job_id,
                        exc_info=True)
@@ -282,7 +283,7 @@ def send(delivery_id: str, *, due: datetime, countdown: float = 0) -> None:
     def publish() -> None:
         try:
             dispatch.send(dispatch.DELIVER_WEBHOOK, delivery_id, due.isoformat(),
-                          queue=settings.WEBHOOK_QUEUE, countdown=countdown)
+                          queue=Lane.WEBHOOKS, countdown=countdown)
         except Exception:
             logger.warning("delivery %s not enqueued; the tick will", delivery_id, exc_info=True)
 
@@ -327,8 +328,8 @@ def _step_aside(delivery_id: str, due: str) -> None:
     current = (current.filter(next_attempt_at=datetime.fromisoformat(due)) if due
                else current.filter(next_attempt_at__lte=now + DUE_SLACK))
     if current.update(next_attempt_at=later, updated_at=now):
-        raise SendLater(JobError("delivery threads busy", code="webhook_busy", transient=True),
-                        delay=delay, due=later)
+        raise SendLater(JobError("delivery threads busy", code=ErrorCode.WEBHOOK_BUSY,
+                                 transient=True), delay=delay, due=later)
 
 
 def _attempt(delivery_id: str) -> None:
@@ -371,7 +372,7 @@ def _send(delivery: WebhookDelivery) -> None:
     later = now + timedelta(seconds=delay)
     if mine.update(status=Delivery.PENDING, last_status_code=status, last_error=error,
                    next_attempt_at=later, lease_expires_at=None, updated_at=now):
-        raise SendLater(JobError(error, code="webhook_failed", transient=True), delay=delay,
+        raise SendLater(JobError(error, code=ErrorCode.WEBHOOK_FAILED, transient=True), delay=delay,
                         due=later)
 
 
