@@ -68,7 +68,9 @@ def test_with_the_database_down_every_path_is_a_json_503(
     """A gunicorn whose database is gone; the operator token set, so
     /metrics reads the session a cookie names from the database (and so
     does the admin)."""
-    server = WebServer({**worker_env, "JOBS_API_TOKEN": "op-token",
+    # PostgreSQL's pool waits DATABASE_POOL_TIMEOUT for a connection before
+    # the 503 (10 s by default): 1 s here, within the start-up probe's wait.
+    server = WebServer({**worker_env, "JOBS_API_TOKEN": "op-token", "DATABASE_POOL_TIMEOUT": "1",
                         "DATABASE_URL": dead_database_url(worker_env["DATABASE_URL"],
                                                           tmp_path)}, workers=1)
     server.start()
