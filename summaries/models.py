@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.utils import timezone
@@ -104,6 +105,18 @@ class Job(models.Model):
     has_callbacks = models.BooleanField(
         default=False, help_text="Webhook deliveries wait for this job to finish "
                                  "(callback_url on a submit).")
+    # What its AI calls cost (services/costs.py), every attempt's added up:
+    # a broken answer asked again, or a failed attempt retried, is paid too.
+    input_tokens = models.PositiveIntegerField(
+        default=0, help_text="AI input tokens of its calls (its share of a batched call).")
+    output_tokens = models.PositiveIntegerField(
+        default=0, help_text="AI output tokens of its calls.")
+    tokens_estimated = models.BooleanField(
+        default=False, help_text="Some tokens are estimated: the provider reported none.")
+    cost = models.DecimalField(
+        max_digits=14, decimal_places=6, default=Decimal(0),
+        help_text="USD: the tokens at AI_PRICE_INPUT/OUTPUT_PER_MTOK (less the batch "
+                  "discount through the provider's batch API); 0 when no AI call was made.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -148,7 +148,7 @@ def test_batcher_answers_each_caller_with_its_own_result(gemini: FakeGemini) -> 
     results: dict[str, SummaryResult | None] = {}
 
     def ask(word: str, text: str) -> None:
-        results[word] = batcher.summarize(text)
+        results[word] = batcher.summarize(text)[0]
 
     threads = [threading.Thread(target=ask, args=topic) for topic in topics]
     for thread in threads:

@@ -32,6 +32,7 @@ from google import genai
 from google.genai import errors, types
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.tokens import Usage, reported
 from summaries.providers.common import (
     GARBLED,
     MAX_INPUT_CHARS,
@@ -40,16 +41,19 @@ from summaries.providers.common import (
     ProcessClient,
     ai_cache_namespace,
     ask_twice,
+    batch_call,
     batch_instructions,
     batch_outcome,
     bounded_delay,
     brief,
     build_batch_prompt,
     build_prompt,
+    call_usage,
     checked,
     instructions,
     read_batch,
     retry_after_header,
+    with_usage,
 )
 from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
 from summaries.providers.deadline import (
@@ -152,8 +156,14 @@ class GeminiProvider:
 
     def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         system = instructions(text, language)
-        return ask_twice(lambda prompt: _read_answer(self._generate(prompt, system, _SCHEMA)),
-                         build_prompt(text), "Gemini")
+        return ask_twice(lambda prompt: self._ask(prompt, system), build_prompt(text), "Gemini")
+
+    def _ask(self, prompt: str, system: str) -> SummaryResult:
+        """One call, its answer read, carrying the tokens Gemini reported."""
+        response = self._generate(prompt, system, _SCHEMA)
+        counted = _reported(response)
+        return with_usage(lambda: _read_answer(response),
+                          lambda result: call_usage(counted, system + prompt, result))
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Summaries of several inputs from ONE ``generate_content`` call.
@@ -167,8 +177,13 @@ class GeminiProvider:
         timeouts), or about what the batch holds (``ai_blocked``,
         ``RequestRejected``: one item, or their sum, may be the cause).
         """
-        return batch_outcome(items, lambda: read_batch(_parsed_json(self._generate(
-            build_batch_prompt(items), batch_instructions(), _BATCH_SCHEMA))))
+        def call() -> tuple[dict[str, SummaryResult | JobError], Usage]:
+            prompt, system = build_batch_prompt(items), batch_instructions()
+            response = self._generate(prompt, system, _BATCH_SCHEMA)
+            return batch_call(_reported(response), system + prompt,
+                              lambda: read_batch(_parsed_json(response)))
+
+        return batch_outcome(items, call)
 
     def _generate(self, prompt: str, system: str,
                   schema: types.Schema) -> types.GenerateContentResponse:
@@ -255,6 +270,17 @@ def _retry_info_delay(details: object) -> float | None:
             if match:
                 return float(match.group("seconds"))
     return None
+
+
+def _reported(response: types.GenerateContentResponse) -> Usage | None:
+    """The tokens Gemini reported for a call (``usage_metadata``:
+    ``prompt_token_count`` in, ``candidates_token_count`` out, thinking
+    tokens billed as output too), or None when it reported none."""
+    meta = response.usage_metadata
+    if meta is None:
+        return None
+    out = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
+    return reported(meta.prompt_token_count, out)
 
 
 def _read_answer(response: types.GenerateContentResponse) -> SummaryResult:

@@ -43,22 +43,26 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.tokens import Usage, reported
 from summaries.providers.common import (
     GARBLED,
     OBJECT,
     ProcessClient,
     ai_cache_namespace,
     ask_twice,
+    batch_call,
     batch_instructions,
     batch_outcome,
     bounded_delay,
     brief,
     build_batch_prompt,
     build_prompt,
+    call_usage,
     checked,
     instructions,
     read_batch,
     retry_after_header,
+    with_usage,
 )
 from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
 from summaries.providers.deadline import (
@@ -152,21 +156,33 @@ class OpenAIProvider:
 
     def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         system = instructions(text, language)
-        return ask_twice(lambda prompt: checked(self._complete(prompt, system, _SUMMARY_SCHEMA,
-                                                               "summary")),
-                         build_prompt(text), "The model")
+        return ask_twice(lambda prompt: self._ask(prompt, system), build_prompt(text),
+                         "The model")
+
+    def _ask(self, prompt: str, system: str) -> SummaryResult:
+        """One call, its answer read, carrying the tokens the server reported."""
+        completion = self._complete(prompt, system, _SUMMARY_SCHEMA, "summary")
+        counted = _reported(completion)
+        return with_usage(lambda: checked(_parsed(completion)),
+                          lambda result: call_usage(counted, system + prompt, result))
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """As ``GeminiProvider.summarize_batch``: one call for all ``items``."""
-        return batch_outcome(items, lambda: read_batch(self._complete(
-            build_batch_prompt(items), batch_instructions(OBJECT), _BATCH_SCHEMA, "batch")))
+        def call() -> tuple[dict[str, SummaryResult | JobError], Usage]:
+            prompt, system = build_batch_prompt(items), batch_instructions(OBJECT)
+            completion = self._complete(prompt, system, _BATCH_SCHEMA, "batch")
+            return batch_call(_reported(completion), system + prompt,
+                              lambda: read_batch(_parsed(completion)))
+
+        return batch_outcome(items, call)
 
     # -- the call ----------------------------------------------------------------
 
-    def _complete(self, prompt: str, system: str, schema: dict[str, Any], name: str) -> object:
-        """The answer's parsed JSON from one call in the best mode the server
-        takes (a refused mode costs one more call, once per process); raises
-        ``JobError`` / ``ContractError``."""
+    def _complete(self, prompt: str, system: str, schema: dict[str, Any],
+                  name: str) -> ChatCompletion:
+        """One call's completion, in the best mode the server takes (a
+        refused mode costs one more call, once per process); raises
+        ``JobError``. Not read yet (``_parsed``)."""
         while True:
             index = self._mode_index
             try:
@@ -178,7 +194,7 @@ class OpenAIProvider:
                     self._mode_index = max(self._mode_index, index + 1)
 
     def _complete_in(self, mode: str, prompt: str, system: str, schema: dict[str, Any],
-                     name: str) -> object:
+                     name: str) -> ChatCompletion:
         if mode != JSON_SCHEMA:
             system += "\n" + _JSON_ONLY
         extra: dict[str, Any] = {}
@@ -215,7 +231,10 @@ class OpenAIProvider:
             raise JobError(f"the model's server sent an unreadable response "
                            f"({type(exc).__name__})", code=ErrorCode.AI_UNAVAILABLE,
                            transient=True) from exc
-        return _parsed(completion)
+        if not isinstance(completion, ChatCompletion) or completion.choices is None:
+            raise JobError("the model's server sent something that is not a completion",
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True)
+        return completion
 
     def _new_client(self) -> openai.OpenAI:
         return openai.OpenAI(
@@ -266,6 +285,16 @@ def _retry_after(response: httpx2.Response) -> float | None:
             pass
     value = response.headers.get("retry-after")
     return bounded_delay(retry_after_header(value) if value is not None else None)
+
+
+def _reported(completion: ChatCompletion) -> Usage | None:
+    """The tokens the server reported (``usage``: ``prompt_tokens`` in,
+    ``completion_tokens`` out), or None when it reported none (some
+    OpenAI-compatible servers do not)."""
+    usage = completion.usage
+    if usage is None:
+        return None
+    return reported(usage.prompt_tokens, usage.completion_tokens)
 
 
 def _parsed(completion: ChatCompletion) -> object:

@@ -154,6 +154,27 @@ class SubmitAcceptedResponse(SubmitResponse):
     cached = serializers.BooleanField(help_text="Always false: the summary is not ready yet.")
 
 
+class JobCostResponse(serializers.Serializer):
+    """What a job's AI calls cost (services/costs.py)."""
+
+    input_tokens = serializers.IntegerField(help_text="AI input tokens, every attempt's "
+                                                      "(a batched call: this job's share).")
+    output_tokens = serializers.IntegerField(help_text="AI output tokens.")
+    estimated = serializers.BooleanField(
+        source="tokens_estimated",
+        help_text="Some tokens are estimated (the provider reported none); else all are the "
+                  "provider's reported counts.")
+    usd = serializers.FloatField(
+        source="cost", help_text="The tokens at the configured prices (AI_PRICE_INPUT_PER_MTOK, "
+                                 "AI_PRICE_OUTPUT_PER_MTOK; the batch discount through the "
+                                 "provider's batch API). 0: no AI call (a cache hit, the "
+                                 "offline summariser).")
+
+
+def _costed(job: Job) -> bool:
+    return bool(is_completed(job) or is_failed(job) or job.input_tokens or job.output_tokens)
+
+
 class JobResponse(ShapedResponse):
     """A job's status (GET /api/status/<id>, its events, webhooks, the
     operator endpoints). A job is shared by everyone who submitted its input
@@ -195,6 +216,9 @@ class JobResponse(ShapedResponse):
                                   "finishes, from the recent mean processing time W and the "
                                   "worker threads online C: pending W*ceil(position/C), "
                                   "processing W minus the time spent. Absent when unknown.")
+    cost = JobCostResponse(source="*", required=False,
+                           help_text="Once finished (or once an attempt was paid): what its "
+                                     "AI calls cost.")
 
     shown_when = {
         "summary": is_completed, "tags": is_completed,
@@ -206,6 +230,7 @@ class JobResponse(ShapedResponse):
         "run_at": lambda job: job.run_at is not None,
         "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
         "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
+        "cost": _costed,
     }
 
 

@@ -29,7 +29,7 @@ from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
-from summaries.services import ai_quota, events, inflight, pipeline, webhooks
+from summaries.services import ai_quota, costs, events, inflight, pipeline, webhooks
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,14 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     """A completed job row for a result computed outside a worker (``manage.py
     summarize``), so the job id cached with it resolves at /api/status."""
     now = timezone.now()
+    usage = outcome.usage
+    cost = costs.charged(Job(), usage)[1] if usage is not None else None
+    if cost is not None:
+        costs.record(cost)
     return Job.objects.create(
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        tokens_estimated=bool(usage and usage.estimated), cost=cost.usd if cost else 0,
         kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE, input_hash=key,
         input_text=item.value, url=item.value if item.kind == Job.Kind.URL else "",
         summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:MAX_URL_CHARS],
@@ -187,8 +194,10 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
     row could not be completed must not be served from the cache. If caching
     fails, submits find the completed row instead (services.submit)."""
     now = timezone.now()
+    charge, cost = costs.charged(job, outcome.usage)
     try:
         updated = _update_mine(job, {
+            **charge,
             "status": Job.Status.COMPLETED,
             "stage": Job.Stage.DONE,
             "summary": outcome.summary,
@@ -213,18 +222,26 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         return
     if not updated:
         return  # a newer attempt owns the job now; it will store its own result
-    counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
-                           found_cached=(outcome.extracted_text or job.input_text)
-                           if outcome.cached else None)
-    # Cache, announce, release the marker, tell the job's event streams: one
-    # round trip (one a server).
+    costs.record(cost)
+    # What the summary cost when it was made: this job's calls, or, found in
+    # the cache, the entry's (a hit on it, or a join of this job, saves that).
+    made = outcome.made if outcome.cached else costs.made(job)
+    counters.job_completed(
+        str(job.id), job.attempts, duration_ms=duration_ms,
+        found_cached=(made or counters.estimated_made(outcome.extracted_text or job.input_text))
+        if outcome.cached else None)
+    # Cache, announce, release the marker, tell the job's event streams, read
+    # its joins: one round trip (one a server).
     try:
         both = cache.batch()
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
-                       keep=job.store, batch=both)
+                       keep=job.store, batch=both, made=made)
         inflight.release(job.input_hash, str(job.id), pipe=both.main)
         events.job_completed(job, outcome, duration_ms=duration_ms, pipe=both.main)
-        both.execute()
+        counters.joins_of(str(job.id), both.main)  # the last command on main
+        replies = both.execute()
+        if made is not None and replies:
+            counters.job_settled(replies[-1], made)
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
@@ -260,21 +277,26 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
         _fail(job, error)
         return
     delay = retry_delay(job.attempts)
-    _update_mine(job, {
+    charge, cost = costs.charged(job, error.usage)
+    if _update_mine(job, {
+        **charge,
         "status": Job.Status.PENDING,
         "stage": Job.Stage.RETRYING,
         "error": f"{error.message} (attempt {job.attempts}; retrying in {delay:.0f}s)",
         "error_code": error.code,
         "updated_at": timezone.now(),
         "lease_expires_at": None,
-    })
+    }):
+        costs.record(cost)
     events.job_pending(job, Job.Stage.RETRYING, error.message)
     raise RetryLater(error, delay=delay)
 
 
 def _fail(job: Job, error: JobError) -> None:
     now = timezone.now()
+    charge, cost = costs.charged(job, error.usage)
     updated = _update_mine(job, {
+        **charge,
         "status": Job.Status.FAILED,
         "stage": Job.Stage.FAILED,
         "error": error.message,
@@ -285,6 +307,7 @@ def _fail(job: Job, error: JobError) -> None:
         **job.input_when_finished(),
     })
     if updated:
+        costs.record(cost)
         counters.job_failed(str(job.id), job.attempts, error.code)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:

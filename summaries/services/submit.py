@@ -24,7 +24,7 @@ from summaries.infra.dispatch import enqueue
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import has_sentences
-from summaries.services import inflight, scheduling, webhooks
+from summaries.services import costs, inflight, scheduling, webhooks
 from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
 from summaries.services.submit_options import DEFAULTS, SubmitOptions
@@ -55,6 +55,9 @@ class Submission:
     # A cached summary was older than the submit's max_age: this answer is
     # the job that makes it anew.
     refreshed: bool = False
+    # A hit: what its summary cost when it was made (None: the entry does
+    # not say), which the hit saved.
+    made: counters.Made | None = None
 
     def __post_init__(self) -> None:
         if not self.outcome:
@@ -123,7 +126,8 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
                              replace(options, refresh=True) if refreshed else options,
                              look=None if refreshed else look, callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
-    counters.record_request(answer.outcome, text="" if item.kind == URL else item.value)
+    counters.record_request(answer.outcome, text="" if item.kind == URL else item.value,
+                            made=answer.made, job_id=answer.job_id)
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
@@ -170,9 +174,10 @@ def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
         if len(hit_keys) >= _HIT_KEYS_MAX:
             hit_keys.clear()
         hit_keys[raw] = known
-    counters.record_request(outcomes.HIT, text=text)
+    made = counters.made_from(hit)
+    counters.record_request(outcomes.HIT, text=text, made=made)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], cache_key=key)
+                      tags=hit["tags"], cache_key=key, made=made)
 
 
 def _remembered(item: NormalizedInput, key: str) -> Submission | None:
@@ -186,7 +191,7 @@ def _remembered(item: NormalizedInput, key: str) -> Submission | None:
 
 def _hit(hit: dict[str, Any]) -> Submission:
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], age=cache.summary_age(hit))
+                      tags=hit["tags"], age=cache.summary_age(hit), made=counters.made_from(hit))
 
 
 def _job_answer(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
@@ -203,7 +208,7 @@ def _job_answer(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
 
 def _completed(job: Job) -> Submission:
     return Submission(str(job.id), job.status, cached=True, summary=job.summary, tags=job.tags,
-                      age=_row_age(job))
+                      age=_row_age(job), made=costs.made(job))
 
 
 def _row_age(job: Job) -> float:
@@ -247,8 +252,8 @@ def _recache(job: Job) -> None:
     if job.completed_at is not None:
         left = settings.CACHE_TTL - (timezone.now() - job.completed_at).total_seconds()
         cache.set_summary(job.input_hash, {"job_id": str(job.id), "summary": job.summary,
-                                           "tags": job.tags}, ttl=int(left),
-                          cached_at=job.completed_at.timestamp())
+                                           "tags": job.tags, **costs.made(job).as_payload()},
+                          ttl=int(left), cached_at=job.completed_at.timestamp())
 
 
 def _join_or_create(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,

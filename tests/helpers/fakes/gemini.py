@@ -62,6 +62,11 @@ Answers from a broken gateway or network rather than from Gemini:
 ``huge_unsized`` the same without Content-Length (the body ends when the
                  connection closes)
 
+Every answer reports its tokens (``usageMetadata``: ``promptTokenCount``,
+the system instruction and user text at 4 characters a token, and
+``candidatesTokenCount``, the answer's), as Gemini does; ``report_usage =
+False`` leaves them out (as a gateway that strips them would).
+
 Counters live in this (the test's) process; worker processes reach it over HTTP.
 """
 
@@ -122,6 +127,7 @@ class FakeGemini(LoopbackServer[Call]):
         self.huge_sent = 0  # "huge" modes: bytes of the body the client took
         self.block_word = "forbiddenword"  # "block_word": prompts holding it are blocked
         self.context_tokens = 2048  # "context_limit": the longest prompt taken
+        self.report_usage = True  # usageMetadata in every answer
 
     def reset(self) -> None:
         """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
@@ -130,6 +136,7 @@ class FakeGemini(LoopbackServer[Call]):
         self.retry_after_s = 3
         self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
         self.block_word, self.context_tokens = "forbiddenword", 2048
+        self.report_usage = True
 
     @property
     def items_per_call(self) -> list[int]:
@@ -201,7 +208,10 @@ class FakeGemini(LoopbackServer[Call]):
         if mode in ("drip", "drip_headers"):
             self._drip(handler, release, _answer("ok", call, number), mode == "drip_headers")
             return
-        send(handler, 200, _answer(mode, call, number))
+        answer = _answer(mode, call, number)
+        if not self.report_usage:
+            answer.pop("usageMetadata", None)
+        send(handler, 200, answer)
 
     def _drip(self, handler: BaseHTTPRequestHandler, release: threading.Event,
               payload: dict[str, Any], headers_too: bool) -> None:
