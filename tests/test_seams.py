@@ -11,7 +11,8 @@ in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: 
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
-bodies, SSRF, another client's data).
+bodies, SSRF, another client's data), cost (each job's AI tokens and cost,
+money spent and saved by cause: services/costs.py).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -355,6 +356,46 @@ aierror x hostile | tested |
     tests/test_ai_bounded_answers.py::test_a_worker_fails_a_huge_answer_as_unavailable,
     tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
     a huge answer is not read; a page title cannot steer a shared summary
+
+cost (each job's tokens and USD, money spent and saved by cause):
+cost x key | tested | tests/test_costs.py::test_a_hit_and_a_join_save_what_the_job_cost: a HIT
+    saves what its summary cost when made (kept in the entry), a JOIN what the joined job cost
+    (counted as it completes)
+cost x purge | untested | a purge deletes the entry with its recorded cost: the next submit is a
+    MISS whose job pays and records anew; nothing is saved from a purged entry
+cost x language | untested | a language variant is its own key and job, with its own calls and
+    cost, like any input
+cost x store | untested | a store:false job's row shows its cost like any; its result is not
+    cached, so no later hit saves from it (a join of it still saves its cost)
+cost x maxage | untested | a refresh is a new job with its own cost; a hit saves the entry's
+    recorded cost whatever its age
+cost x batching | tested |
+    tests/test_costs.py::test_a_batched_calls_tokens_are_shared_over_its_jobs: a batched
+    call's reported tokens are shared over its jobs by text length and add up to the call's
+cost x webhooks | untested | the delivered body is the status body, cost included, as polling
+    shows it
+cost x sse | untested | the result event is the status body, cost included
+cost x watches | untested | a watch's refresh job is an ordinary job with its own cost
+cost x run_at | untested | a scheduled job prices its calls when it runs, like any job
+cost x fastpath | untested | the memory copy is the Valkey entry, its recorded cost included, and
+    a hit from it is counted by the same record_request
+cost x twovalkey | untested | the recorded cost travels inside the entry on the cache server; the
+    join counts and money counters are on the main server, as every counter (cache.py's table)
+cost x valkeydown | untested | counts wait in the process until Valkey answers (counters.flush); a
+    join counted while Valkey is down is lost (best effort: a metric never fails a submit); the
+    row's cost is the truth
+cost x dbdown | untested | the cost is written in the conditional UPDATE that ends the attempt:
+    with the database down the attempt is retried and nothing is counted
+cost x killedworker | tested |
+    tests/test_seams.py::test_seam_cost_x_killedworker_the_killed_call_is_not_counted_the_replacements_is:
+    a call whose worker died was never read: the job pays the replacement's call only
+cost x aierror | tested |
+    tests/test_costs.py::test_a_broken_answer_and_a_failed_attempt_are_paid_too,
+    tests/test_costs.py::test_a_failed_job_shows_what_its_calls_cost: a broken answer, a failed
+    attempt's call and a failed job's calls are paid and shown
+cost x hostile | untested | every label is from a fixed set (the causes; provider and model
+    from the settings) and the per-job join count expires: nothing a client sends becomes a
+    label or a lasting key
 """
 
 from __future__ import annotations
@@ -528,6 +569,24 @@ def test_seam_batching_x_killedworker_every_item_of_a_batch_in_flight_completes_
         assert row.queue == Lane.BULK
     again = api.submit(topics[3][1])  # a hit on that item's own job
     assert (again.status_code, again.json()["job_id"]) == (200, job_ids[3])
+
+
+def test_seam_cost_x_killedworker_the_killed_call_is_not_counted_the_replacements_is(
+        kill_stack: tuple[Stack, Api], start_worker: Callable[[str], Worker],
+        gemini: FakeGemini) -> None:
+    _, api = kill_stack
+    gemini.delay_s = KILLED_CALL_S
+    job_id = api.submit(topic("kilncost")[1]).json()["job_id"]
+    doomed = start_worker("doomed")
+    kill_during_ai_call(doomed, gemini)
+    start_worker("replacement")
+    job = api.wait(job_id, timeout=RECOVERY_S)
+    assert (job["status"], job["attempts"]) == ("completed", 2), job
+    assert gemini.calls == 2
+    # The killed call's answer was never read: only the replacement's is paid.
+    replacement = gemini.received[1]
+    assert job["cost"]["input_tokens"] == len(replacement.prompt) // 4 + 1
+    assert job["cost"]["estimated"] is False
 
 
 def test_seam_webhooks_x_killedworker_the_completion_is_delivered_under_one_id(
@@ -998,7 +1057,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile")
+              "killedworker", "aierror", "hostile", "cost")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1026,7 +1085,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 136
+    assert len(expected) == 153
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 
