@@ -60,9 +60,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import neardup_sets as sets  # noqa: E402
 import stack as st  # noqa: E402
 
+from summaries.core.errors import JobError  # noqa: E402
 from summaries.core.inputs import normalize_text  # noqa: E402
 from summaries.core.pricing import cost_of, prices_for  # noqa: E402
 from summaries.core.tokens import Usage  # noqa: E402
+from summaries.providers import has_sentences  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "extraction-benchmark"
 FIXTURES = ROOT / "tests" / "fixtures" / "articles"
@@ -82,14 +84,17 @@ class Doc:
 
 
 def load(data: Path) -> tuple[list[str], str]:
+    """Article texts a submit takes (MIN_WORDS words, two sentences at least)."""
     truth = data / "ground-truth.json"
     if truth.is_file():
         pages = json.loads(truth.read_text(encoding="utf-8"))
-        texts = [pages[k]["articleBody"] for k in sorted(pages)]
-        return [t for t in texts if len(t.split()) >= MIN_WORDS], f"{truth} (development pages)"
-    texts = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.glob("*.txt"))]
-    return ([t for t in texts if len(t.split()) >= MIN_WORDS],
-            f"{FIXTURES} (the development pages are absent: a small stream)")
+        texts, source = [pages[k]["articleBody"] for k in sorted(pages)], \
+            f"{truth} (development pages)"
+    else:
+        texts = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.glob("*.txt"))]
+        source = f"{FIXTURES} (the development pages are absent: a small stream)"
+    return [t for t in texts if len(t.split()) >= MIN_WORDS
+            and has_sentences(normalize_text(t))], source
 
 
 def stream(articles: list[str], seed: str) -> list[Doc]:
@@ -107,7 +112,8 @@ def stream(articles: list[str], seed: str) -> list[Doc]:
     docs: list[Doc] = []
     sent_originals: list[str] = []
     left = iter(originals)
-    for kind in kinds:
+    waiting = set(rng.sample(range(len(kinds)), round(len(kinds) * SHARE_WAITING)))
+    for index, kind in enumerate(kinds):
         if kind == "original" or (kind == "copy" and not sent_originals):
             text = next(left)
             sent_originals.append(text)
@@ -117,7 +123,7 @@ def stream(articles: list[str], seed: str) -> list[Doc]:
             text = sets.syndicate(rng, source, rng.choice(originals))
         else:
             text = rng.choice(docs).text
-        docs.append(Doc(kind, text, rng.random() < SHARE_WAITING))
+        docs.append(Doc(kind, text, index in waiting))
     return docs
 
 
@@ -141,9 +147,12 @@ def baseline(docs: list[Doc], base_url: str) -> tuple[Decimal, int, Decimal]:
             continue
         # The model is sent what SmartCache sends it (the normalised text), so
         # a call costs both the same: only the caching differs.
-        result = provider.summarize(normalize_text(doc.text))
+        try:
+            usage = provider.summarize(normalize_text(doc.text)).usage
+        except JobError as exc:  # a broken answer, asked again: paid all the same
+            usage = exc.usage
         calls += 1
-        seen[key] = cost_of(result.usage or Usage(), prices).micros
+        seen[key] = cost_of(usage or Usage(), prices).micros
         micros += seen[key]
     return Decimal(micros) / 1_000_000, calls, Decimal(saved) / 1_000_000
 
@@ -229,7 +238,7 @@ def main() -> int:
         fake.start()
         base_calls = fake.calls()[0]
         base_usd, base_ai_calls, base_saved = baseline(docs, fake.base_url)
-        assert fake.calls()[0] - base_calls == base_ai_calls
+        base_ai_calls = fake.calls()[0] - base_calls  # re-asks included
         stack = st.Stack(workdir, {"SUMMARIZER": "gemini", "GEMINI_API_KEY": "bench",
                                    "GEMINI_MODEL": MODEL, "GEMINI_BASE_URL": fake.base_url,
                                    "RATE_LIMIT": "off", "AI_MAX_RPM": "1000000"},
