@@ -104,6 +104,7 @@ class JobAdmin(admin.ModelAdmin[Job]):
         ("Input", {"fields": ("input_text", "input_hash", "provider", "language")}),
         ("Page", {"fields": ("url", "final_url", "title", "extracted_chars", "extracted_text")}),
         ("Result", {"fields": ("summary", "tags", "error_code", "error", "duration_ms")}),
+        ("Cost", {"fields": ("input_tokens", "output_tokens", "tokens_estimated", "cost")}),
         ("Timing", {"fields": ("created_at", "started_at", "completed_at", "updated_at",
                                "lease_expires_at")}),
     )
