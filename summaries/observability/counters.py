@@ -57,6 +57,9 @@ COST_SAVED = "ai_cost_saved"
 # flight, a near-duplicate's shared summary, the provider batch API's discount.
 CACHE, DEDUP, NEAR, BATCH = "cache", "dedup", "near", "batch"
 SAVERS = (CACHE, DEDUP, NEAR, BATCH)
+# Submit outcomes answered with a summary made before, which save at once
+# what it cost (a near-duplicate's answer, once wired, is one more).
+SAVED_AT_ONCE: dict[str, str] = {HIT: CACHE}
 LABELLED: dict[str, tuple[str, tuple[str, ...]]] = {
     HTTP_REQUESTS: ("HTTP requests answered, by view (URL name), method and status "
                     "(/metrics itself not counted).", ("view", "method", "status")),
@@ -127,8 +130,8 @@ def record_request(outcome: str, *, text: str = "", made: Made | None = None,
             pending.counts[counter] += 1
     _add(SUBMISSIONS, outcome)
     _per_minute(outcome)
-    if outcome == HIT:
-        saved(CACHE, made if made is not None else estimated_made(text))
+    if (by := SAVED_AT_ONCE.get(outcome)) is not None:
+        saved(by, made if made is not None else estimated_made(text))
     elif outcome == JOINED:
         _add(CALLS_SAVED, DEDUP)
         if job_id:
@@ -256,15 +259,16 @@ def stage_started(job_id: str, attempt: int, stage: str) -> None:
 
 
 def job_completed(job_id: str, attempt: int, *, duration_ms: int,
-                  found_cached: Made | None = None) -> None:
+                  found_cached: Made | None = None, saved_by: str = CACHE) -> None:
     """Attempt ``attempt`` of the job completed. ``found_cached``: what the
-    summary cost, when the worker found it in the cache (an AI call saved)."""
+    summary cost, when the worker found it without an AI call (an AI call
+    saved, by ``saved_by``: the cache, or a near-duplicate's)."""
     _add(JOBS_FINISHED, "completed", "")
     _per_minute("completed", ms=duration_ms)
     _end_stage(job_id, attempt)
     observe("total", duration_ms / 1000)
     if found_cached is not None:
-        saved(CACHE, found_cached)
+        saved(saved_by, found_cached)
 
 
 def job_failed(job_id: str, attempt: int, code: str) -> None:

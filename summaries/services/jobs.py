@@ -189,12 +189,15 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     release_connection()
 
 
-def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
+def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int,
+              via_batch_api: bool = False) -> None:
     """Row first, then cache: the row is the source of truth, and a job whose
     row could not be completed must not be served from the cache. If caching
-    fails, submits find the completed row instead (services.submit)."""
+    fails, submits find the completed row instead (services.submit).
+    ``via_batch_api``: the outcome's calls went through the provider's batch
+    API, priced at its discount (the batch lane's completion passes it)."""
     now = timezone.now()
-    charge, cost = costs.charged(job, outcome.usage)
+    charge, cost = costs.charged(job, outcome.usage, via_batch_api=via_batch_api)
     try:
         updated = _update_mine(job, {
             **charge,
