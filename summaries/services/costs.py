@@ -43,6 +43,11 @@ def prices() -> Prices:
                       batch_discount=settings.AI_BATCH_DISCOUNT)
 
 
+def priced(usage: Usage, *, via_batch_api: bool = False) -> Cost:
+    """``usage`` at this deployment's prices."""
+    return cost_of(usage, prices(), via_batch_api=via_batch_api)
+
+
 def charged(job: Job, usage: Usage | None, *, via_batch_api: bool = False
             ) -> tuple[dict[str, Any], Cost]:
     """The row values that add ``usage`` (this attempt's AI calls) to the
@@ -51,7 +56,7 @@ def charged(job: Job, usage: Usage | None, *, via_batch_api: bool = False
     batch lane's hook), at the discount."""
     if usage is None:
         return {}, Cost(0)
-    cost = cost_of(usage, prices(), via_batch_api=via_batch_api)
+    cost = priced(usage, via_batch_api=via_batch_api)
     return {
         "input_tokens": job.input_tokens + usage.input_tokens,
         "output_tokens": job.output_tokens + usage.output_tokens,

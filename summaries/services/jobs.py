@@ -25,6 +25,7 @@ from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.errors import ErrorCode, JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
 from summaries.core.lanes import JOB_LANES
+from summaries.core.tokens import NO_USAGE
 from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
@@ -136,14 +137,12 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     """A completed job row for a result computed outside a worker (``manage.py
     summarize``), so the job id cached with it resolves at /api/status."""
     now = timezone.now()
-    usage = outcome.usage
-    cost = costs.charged(Job(), usage)[1] if usage is not None else None
-    if cost is not None:
-        costs.record(cost)
+    usage = outcome.usage or NO_USAGE
+    cost = costs.priced(usage)
+    costs.record(cost)
     return Job.objects.create(
-        input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0,
-        tokens_estimated=bool(usage and usage.estimated), cost=cost.usd if cost else 0,
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        tokens_estimated=usage.estimated, cost=cost.usd,
         kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE, input_hash=key,
         input_text=item.value, url=item.value if item.kind == Job.Kind.URL else "",
         summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:MAX_URL_CHARS],
