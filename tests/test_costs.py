@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 
 from summaries.core.pricing import Prices, cost_of, prices_for
 from summaries.core.tokens import Usage, split
@@ -149,7 +152,14 @@ def test_a_failed_job_shows_what_its_calls_cost(api: Api, gemini: FakeGemini) ->
     assert job["cost"]["usd"] > 0
 
 
-def test_a_hit_and_a_join_save_what_the_job_cost(api: Api, gemini: FakeGemini) -> None:
+def test_a_hit_and_a_join_save_what_the_job_cost(api: Api, gemini: FakeGemini,
+                                                 valkey: redis.Redis) -> None:
+    # The session worker may still be flushing an earlier test's spending
+    # (every METRICS_FLUSH_SECONDS): let it, then start from zero.
+    time.sleep(4 * settings.METRICS_FLUSH_SECONDS)
+    stale = list(valkey.scan_iter(match="metrics:*", count=1000))
+    if stale:
+        valkey.delete(*stale)
     text = unique_text("cost saved")
     gemini.delay_s = 1.0  # the job still runs when the same text comes again
     first, joined = api.submit(text), api.submit(text)
