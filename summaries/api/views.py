@@ -141,7 +141,8 @@ class SubmitView(BrowsableForm):
     @extend_schema(request=s.SubmitRequest, responses={
         200: OpenApiResponse(bodies.SubmitAnsweredResponse, "Answered at once: a cached summary "
                              "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
-                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_KNOWN_FAILURE]),
+                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_HIT_BULLETS,
+                                       schema.SUBMIT_KNOWN_FAILURE]),
         202: OpenApiResponse(bodies.SubmitAcceptedResponse, "A job is queued (X-Cache: MISS) or "
                              "already running for this input (JOINED); poll Location.",
                              examples=[schema.SUBMIT_MISS, schema.SUBMIT_JOINED]),
