@@ -246,7 +246,7 @@ def test_ai_batches_hold_one_form_each(gemini: FakeGemini) -> None:
         assert call.items is not None
         assert {int(item["text"].split()[3]) % 2 for item in call.items} == \
             {1 if style == "bullets" else 0}
-    for n, (topic, form) in enumerate(asked):
+    for n, (_, form) in enumerate(asked):
         result = results[n]
         assert result is not None and f"form {n} project" in result.summary
         assert result.summary.startswith("- ") == form.bullets
