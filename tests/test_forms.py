@@ -308,6 +308,19 @@ def test_a_batch_item_may_name_a_form(client: Client, no_enqueue: None) -> None:
     assert (job.form, job.queue) == (Form(BULLETS, MEDIUM), "bulk")
 
 
+@pytest.mark.django_db
+def test_the_web_page_offers_both_choices(client: Client) -> None:
+    html = client.get("/").content.decode()
+    for name, values in (("style", ("prose", "bullets")), ("length", ("short", "medium",
+                                                                     "long"))):
+        assert f'<select id="{name}" name="{name}">' in html
+        assert all(f'<option value="{value}"' in html for value in values)
+    script = client.get("/static/web/home.js")
+    assert script.status_code == 200
+    text = b"".join(script.streaming_content if script.streaming else [script.content])
+    assert b"body.style = " in text and b"body.length = " in text
+
+
 # --- end to end: a real worker, the fake Gemini ------------------------------------------------
 
 
