@@ -317,7 +317,7 @@ def test_the_web_page_offers_both_choices(client: Client) -> None:
         assert all(f'<option value="{value}"' in html for value in values)
     script = client.get("/static/web/home.js")
     assert script.status_code == 200
-    text = b"".join(script.streaming_content if script.streaming else [script.content])
+    text = script.getvalue()
     assert b"body.style = " in text and b"body.length = " in text
 
 
