@@ -93,7 +93,7 @@ class StrictChoiceField(serializers.ChoiceField):
 def _choice(choices: tuple[str, ...], default: str, help_text: str) -> StrictChoiceField:
     named = " or ".join(f'"{choice}"' for choice in choices)
     return StrictChoiceField(choices=list(choices), default=default, help_text=help_text,
-                             error_messages={"invalid_choice": f"give {named}, not {{input!r}}"})
+                             error_messages={"invalid_choice": f"give {named}"})
 
 
 class SubmitRequest(serializers.Serializer):
