@@ -235,9 +235,10 @@ PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "job-events": 
 
 
 class ApiRootView(APIView):
-    """SmartCache turns a text or a web page into a 2-3 sentence summary and
-    tags, and caches the answer. Start with submit: POST a text or URL, then
-    GET the job's status URL until it is completed."""
+    """SmartCache turns a text or a web page into a 2-3 sentence summary (or
+    key points, or a longer one: style and length on submit) and tags, and
+    caches the answer. Start with submit: POST a text or URL, then GET the
+    job's status URL until it is completed."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
