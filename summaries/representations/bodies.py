@@ -29,6 +29,7 @@ SUMMARY_HELP = ("When completed. In the form asked (style, length on submit): pr
                 "one in paragraphs separated by a blank line; bullets as one \"- \" line per "
                 "key point.")
 
+
 class ShapedResponse(serializers.Serializer):
     """An output serializer whose optional fields appear only when meaningful.
 
