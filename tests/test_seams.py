@@ -11,8 +11,9 @@ in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: 
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
-bodies, SSRF, another client's data), cost (each job's AI tokens and cost,
-money spent and saved by cause: services/costs.py).
+bodies, SSRF, another client's data), form (a summary's style and length),
+cost (each job's AI tokens and cost, money spent and saved by cause:
+services/costs.py).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -357,6 +358,52 @@ aierror x hostile | tested |
     tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
     a huge answer is not read; a page title cannot steer a shared summary
 
+Mechanism form (style prose/bullets and length short/medium/long of a summary):
+form x key | tested | tests/test_forms.py::test_the_default_form_keys_as_before,
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    the default form keys byte for byte as before; each other form is its own job and entry,
+    a second bullets submit is a HIT and prose is never answered with bullets
+form x purge | tested | tests/test_forms.py::test_purge_by_input_purges_every_form: purge by
+    input deletes every form's entry and marks their rows; each form is a MISS after
+form x language | tested | tests/test_forms.py::test_form_and_language_are_both_keyed,
+    tests/test_forms.py::test_each_form_is_its_own_job_stored_on_the_row: every form in every
+    language is its own key; a row keeps both
+form x store | untested | store applies per job whatever its key; the form only chooses the
+    key, the prompt and the contract
+form x maxage | untested | max_age compares the age of the entry under the form's key; nothing
+    else differs
+form x batching | tested | tests/test_forms.py::test_a_batch_item_may_name_a_form,
+    tests/test_forms.py::test_ai_batches_hold_one_form_each: a bulk item's form reaches its
+    job (a bad one refused alone); an AI batch holds one form, each item answered in it
+form x webhooks | untested | the delivery body is the status body, whose summary holds the
+    form's text (bullets as "- " lines in the same string): nothing else differs
+form x sse | untested | the result event is the status body, as polling shows it; the form is
+    not in the stream otherwise
+form x watches | untested | a watch takes no form: its refresh job is the default form under
+    the URL's plain key (README, The form of a summary)
+form x run_at | tested | tests/test_forms.py::test_a_scheduled_job_keeps_its_form: the form is
+    stored on the scheduled row and the job answers in it when it runs
+form x fastpath | tested |
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    a body with style or length is never plain; with the prose summary in memory, bullets is a
+    MISS, then its own HIT
+form x twovalkey | untested | only the key differs; where each key lives is the same for every
+    form
+form x valkeydown | untested | independent: the form is on the request and the row, nothing of
+    it is in Valkey but the key
+form x dbdown | untested | independent: a form needs its row as any job does (the JSON 503 of
+    key x dbdown)
+form x killedworker | untested | Job.style and Job.length are on the row and the worker rebuilds
+    the request from it (test_a_retried_job_keeps_its_form: a re-run from the row asks in the
+    same form), so a replacement worker does too
+form x aierror | tested |
+    tests/test_forms.py::test_bullets_that_break_the_contract_are_asked_again_then_fail,
+    tests/test_forms.py::test_a_retried_job_keeps_its_form: bullets that break their contract
+    are asked again with the bullets reminder, then fail ai_bad_output; a retry keeps the form
+form x hostile | tested | tests/test_forms.py::test_bad_forms_are_a_400,
+    tests/test_forms.py::test_bullets_of_a_two_sentence_text_are_a_400: any other value or
+    type is a 400 invalid_choice and makes no job; bullets need three sentences
+
 cost (each job's tokens and USD, money spent and saved by cause):
 cost x key | tested | tests/test_costs.py::test_a_hit_and_a_join_save_what_the_job_cost: a HIT
     saves what its summary cost when made (kept in the entry), a JOIN what the joined job cost
@@ -396,6 +443,8 @@ cost x aierror | tested |
 cost x hostile | untested | every label is from a fixed set (the causes; provider and model
     from the settings) and the per-job join count expires: nothing a client sends becomes a
     label or a lasting key
+cost x form | untested | a form is its own key and job, with its own calls and cost; a longer
+    form's answer costs more output tokens, priced as any
 """
 
 from __future__ import annotations
@@ -1057,7 +1106,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile", "cost")
+              "killedworker", "aierror", "hostile", "form", "cost")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1085,7 +1134,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 153
+    assert len(expected) == 171
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 

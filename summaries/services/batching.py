@@ -40,6 +40,10 @@ again alone (its part of the answer unusable, the batch blocked and split),
 added to that call's; a batch that fails for everyone (429, 5xx) reported
 no tokens.
 
+A batch holds items of one form only (style and length: one instruction and
+one answer schema per call): the dispatcher takes the first waiting item
+and the items of its form behind it; the others wait for the next batch.
+
 When the answers to batches keep having no usable item (a model or gateway
 that cannot answer them), the process sends single calls only for a while.
 Only whole answers count, and only when their halves are unusable too: one
@@ -65,6 +69,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError, QuotaWait
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.tokens import Usage, add_usage, estimate_tokens, split
 from summaries.infra import runtime
 from summaries.observability import counters
@@ -144,20 +149,20 @@ class Batcher:
         """Whether batches are off for now (answers to them kept being unusable)."""
         return time.monotonic() < self._off_until
 
-    def summarize(self, text: str, language: str | None = None
+    def summarize(self, text: str, language: str | None = None, form: Form = DEFAULT_FORM
                   ) -> tuple[SummaryResult | None, Usage | None]:
-        """``text``'s contract-checked summary from a batched call (carrying
-        its share of the call's tokens), or None when it is to be asked alone,
-        with its share of the batched calls that gave it no usable answer.
-        Raises ``QuotaWait`` (the batch could not take the quota) or a
-        transient/permanent ``JobError`` (the batch call failed, or took
-        longer than it may; carrying its share of the tokens, if any)."""
+        """``text``'s contract-checked summary (in ``form``) from a batched
+        call (carrying its share of the call's tokens), or None when it is to
+        be asked alone, with its share of the batched calls that gave it no
+        usable answer. Raises ``QuotaWait`` (the batch could not take the
+        quota) or a transient/permanent ``JobError`` (the batch call failed,
+        or took longer than it may; carrying its share of the tokens, if any)."""
         digest = _digest(text)
         with self._cond:
             if digest in self._loners:  # blocked or refused with others before
                 self._loners.move_to_end(digest)
                 return None, None
-            waiting = _Waiting(BatchItem(str(next(self._ids)), text, language),
+            waiting = _Waiting(BatchItem(str(next(self._ids)), text, language, form),
                                estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
             self._cond.notify()
@@ -192,23 +197,35 @@ class Batcher:
 
     def _next_batch(self) -> list[_Waiting]:
         """Blocks until an item waits, then until the batch is full (``size``
-        items, or ``max_chars`` of text) or the first item has waited
-        ``wait_s``; takes at most ``size`` items and ``max_chars`` of text
-        (always one item at least: a longer one is refused alone)."""
+        items of the first one's form, or ``max_chars`` of their text) or the
+        first item has waited ``wait_s``; takes the first item and, in order,
+        the items of its form, at most ``size`` items and ``max_chars`` of
+        text (always one item at least: a longer one is refused alone).
+        Items of other forms stay queued, in their order."""
         with self._cond:
             while not self._queue:
                 self._cond.wait()
-            deadline = self._queue[0].arrived + self._wait_s
-            while (len(self._queue) < self._size
-                   and sum(len(w.item.text) for w in self._queue) < self._max_chars
+            head = self._queue[0]
+            deadline = head.arrived + self._wait_s
+            while ((alike := [w for w in self._queue if w.item.form == head.item.form])
+                   and len(alike) < self._size
+                   and sum(len(w.item.text) for w in alike) < self._max_chars
                    and (left := deadline - time.monotonic()) > 0):
                 self._cond.wait(left)
             batch = [self._queue.popleft()]
             chars = len(batch[0].item.text)
-            while (self._queue and len(batch) < self._size
-                   and chars + len(self._queue[0].item.text) <= self._max_chars):
-                chars += len(self._queue[0].item.text)
-                batch.append(self._queue.popleft())
+            others: list[_Waiting] = []
+            while self._queue and len(batch) < self._size:
+                waiting = self._queue.popleft()
+                if waiting.item.form != head.item.form:
+                    others.append(waiting)
+                elif chars + len(waiting.item.text) <= self._max_chars:
+                    chars += len(waiting.item.text)
+                    batch.append(waiting)
+                else:
+                    self._queue.appendleft(waiting)
+                    break
+            self._queue.extendleft(reversed(others))
             if self._queue:
                 self._cond.notify()  # the rest goes on in the next batch
             return batch
