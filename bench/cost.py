@@ -148,12 +148,14 @@ def baseline(docs: list[Doc], base_url: str) -> tuple[Decimal, int, Decimal]:
         # The model is sent what SmartCache sends it (the normalised text), so
         # a call costs both the same: only the caching differs.
         try:
-            usage = provider.summarize(normalize_text(doc.text)).usage
-        except JobError as exc:  # a broken answer, asked again: paid all the same
-            usage = exc.usage
+            usage, answered = provider.summarize(normalize_text(doc.text)).usage, True
+        except JobError as exc:  # a broken answer, asked again: paid, and not cached
+            usage, answered = exc.usage, False
         calls += 1
-        seen[key] = cost_of(usage or Usage(), prices).micros
-        micros += seen[key]
+        paid = cost_of(usage or Usage(), prices).micros
+        micros += paid
+        if answered:  # a response cache keeps answers, not errors
+            seen[key] = paid
     return Decimal(micros) / 1_000_000, calls, Decimal(saved) / 1_000_000
 
 
@@ -279,8 +281,8 @@ def main() -> int:
     for _, amount, label in parts:
         share = amount / base_usd if base_usd else Decimal(0)
         rest -= share
-        print(f"   -{share:.3f}  {label}: ${amount:.6f}")
-    print(f"   ={rest:.3f}  (measured {ratio:.3f}: the rest is token counts of normalised vs "
+        print(f"   {-share:+.3f}  {label}: ${amount:.6f}")
+    print(f"   ={rest:.3f}   (measured {ratio:.3f}: the rest is token counts of normalised vs "
           f"raw texts)")
     missing = []
     if saved.get("near", Decimal(0)) == 0:
