@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from summaries.core import canonical_urls
 from summaries.core.errors import ErrorCode, InvalidInput
@@ -45,6 +45,9 @@ class NormalizedInput:
     # The language the summary is asked in, when that changes the summary
     # (see ``in_language``); None: the text's own.
     language: str | None = None
+    # A text as submitted (its line breaks: what the near-duplicate check
+    # reads, services/near_duplicates.py); not part of the input's identity.
+    raw: str = field(default="", compare=False, repr=False)
 
     def cache_key(self, namespace: str) -> str:
         """SHA-256 over the input, its requested language (if any) and the
@@ -117,4 +120,4 @@ def normalize_input(raw: str) -> NormalizedInput:
     text = normalize_text(raw)
     if not text:
         raise InvalidInput("input cannot be empty", code=ErrorCode.EMPTY_INPUT)
-    return NormalizedInput(TEXT, text)
+    return NormalizedInput(TEXT, text, raw=raw)

@@ -18,7 +18,8 @@ class SubmitOptions:
     ``language`` (a tag, "de"): the summary is written in it. ``callback_url``:
     the job's status is POSTed there once finished (``watch_id``: for a
     watch's change). ``run_at``: a scheduled job that starts then. ``queue``:
-    the lane its job is sent to."""
+    the lane its job is sent to. ``near_duplicates=False``: never answered
+    with a near-duplicate's summary (services/near_duplicates.py)."""
 
     refresh: bool = False
     max_age: int | None = None
@@ -28,6 +29,7 @@ class SubmitOptions:
     run_at: datetime | None = None
     watch_id: str | None = None
     queue: str = Lane.INTERACTIVE
+    near_duplicates: bool = True
 
 
 # A plain submit's options.
