@@ -49,7 +49,7 @@ def completed(api: Api, text: str, **extra: Any) -> dict[str, Any]:
 
 def index_members(valkey: redis.Redis) -> set[str]:
     """Every job id in the near-duplicate index."""
-    return {member for key in valkey.scan_iter(match="nd1:*", count=1000)
+    return {str(member) for key in valkey.scan_iter(match="nd1:*", count=1000)
             for member in valkey.smembers(key)}
 
 
