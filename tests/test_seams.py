@@ -389,8 +389,9 @@ neardup x run_at | untested | a scheduled submit is not answered at once; when i
 neardup x fastpath | untested | a NEAR answer is cached under the copy's own key and announced as
     any write, so memory copies are ordinary hits (key x fastpath); a purge's cascade deletes and
     announces its entry as any purge (purge x fastpath)
-neardup x twovalkey | untested | the index lives on the cache server beside the summaries (cache.py's
-    table), read and written through cache_client and the Batch's cache part only
+neardup x twovalkey | tested |
+    tests/test_cache_server.py::test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other:
+    the index lives on the cache server beside the summaries, none of it on the main one
 neardup x valkeydown | untested | a failed lookup is no answer (near_duplicates.find logs it): the
     submit goes on as an ordinary miss, whose Valkey errors map as always (key x valkeydown)
 neardup x dbdown | untested | the candidates are rows: with the database down the lookup raises,

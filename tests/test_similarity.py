@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from summaries.similarity import MemoryIndex, confirm, fingerprint, lsh_bands
+from summaries.similarity.text import shingles, text_shingles, tokenize
 from tests.helpers.stories import OTHER, STORY, syndicated
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +162,11 @@ def test_lsh_proposes_the_original_of_a_copy_and_not_another_story() -> None:
     assert index.candidates(fingerprint(syndicated(STORY)))[:1] == ["story"]
     assert "story" not in index.candidates(fingerprint(OTHER))
     assert index.candidates(fingerprint("Too short to index.")) == []
+
+
+def test_the_fingerprints_shingles_are_the_checks_shingles() -> None:
+    for text in (STORY, syndicated(STORY), OTHER, "Ça coûte 1 000 € — n'est-ce pas? Don't."):
+        assert text_shingles(text) == shingles(tokenize(text))
 
 
 def test_band_keys_name_their_band_and_version() -> None:
