@@ -248,7 +248,7 @@ def lookup_cost(held: list[str], unseen: list[str], pairs: list[sets.Pair],
         timings, unmatched = [], 0
         for text in unseen:
             begun = time.process_time()
-            bands = near_duplicates._bands(text)
+            _, bands = near_duplicates._bands(text)
             unmatched += not near_index.candidates(variant, bands,
                                                    limit=near_duplicates.CANDIDATES)
             timings.append((time.process_time() - begun) * 1000)
@@ -256,7 +256,7 @@ def lookup_cost(held: list[str], unseen: list[str], pairs: list[sets.Pair],
         found, copy_ms = 0, []
         for text in copies:
             begun = time.process_time()
-            bands = near_duplicates._bands(text)
+            _, bands = near_duplicates._bands(text)
             found += bool(near_index.candidates(variant, bands, limit=near_duplicates.CANDIDATES))
             copy_ms.append((time.process_time() - begun) * 1000)
         print(f"service lookup, Valkey holding {indexed} documents ({keys} band sets): "

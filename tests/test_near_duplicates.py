@@ -48,9 +48,10 @@ def completed(api: Api, text: str, **extra: Any) -> dict[str, Any]:
 
 
 def index_members(valkey: redis.Redis) -> set[str]:
-    """Every job id in the near-duplicate index."""
+    """Every job id in the near-duplicate index's band sets (``nd1:sig:<id>``
+    holds a job's signature)."""
     return {str(member) for key in valkey.scan_iter(match="nd1:*", count=1000)
-            for member in valkey.smembers(key)}
+            if not key.startswith("nd1:sig:") for member in valkey.smembers(key)}
 
 
 def test_a_syndicated_text_answers_near_at_once_without_an_ai_call(

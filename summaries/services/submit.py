@@ -159,7 +159,7 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
                   provider=namespace, language=item.language or "", summary=match.summary,
                   tags=match.tags, near_duplicate_of=match.job_id,
                   near_duplicates=options.near_duplicates, max_age=options.max_age,
-                  attempts=0, duration_ms=0, created_at=now, completed_at=now,
+                  attempts=0, created_at=now, completed_at=now,  # no processing: no duration
                   **(job_fields := {"input_text": item.value, "source_text": source}))
         for name, value in job.input_when_finished(**job_fields).items():
             setattr(job, name, value)
@@ -222,7 +222,8 @@ def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
         hit_keys[raw] = known
     counters.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], cache_key=key)
+                      tags=hit["tags"], cache_key=key,
+                      near_duplicate_of=hit.get("near_duplicate_of", ""))
 
 
 def _remembered(item: NormalizedInput, key: str) -> Submission | None:
