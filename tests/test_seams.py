@@ -11,8 +11,9 @@ in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: 
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
-bodies, SSRF, another client's data), neardup (near-duplicates share one
-summary: services/near_duplicates.py, X-Cache NEAR).
+bodies, SSRF, another client's data), form (a summary's style and length),
+neardup (near-duplicates share one summary: services/near_duplicates.py,
+X-Cache NEAR).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -357,6 +358,52 @@ aierror x hostile | tested |
     tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
     a huge answer is not read; a page title cannot steer a shared summary
 
+Mechanism form (style prose/bullets and length short/medium/long of a summary):
+form x key | tested | tests/test_forms.py::test_the_default_form_keys_as_before,
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    the default form keys byte for byte as before; each other form is its own job and entry,
+    a second bullets submit is a HIT and prose is never answered with bullets
+form x purge | tested | tests/test_forms.py::test_purge_by_input_purges_every_form: purge by
+    input deletes every form's entry and marks their rows; each form is a MISS after
+form x language | tested | tests/test_forms.py::test_form_and_language_are_both_keyed,
+    tests/test_forms.py::test_each_form_is_its_own_job_stored_on_the_row: every form in every
+    language is its own key; a row keeps both
+form x store | untested | store applies per job whatever its key; the form only chooses the
+    key, the prompt and the contract
+form x maxage | untested | max_age compares the age of the entry under the form's key; nothing
+    else differs
+form x batching | tested | tests/test_forms.py::test_a_batch_item_may_name_a_form,
+    tests/test_forms.py::test_ai_batches_hold_one_form_each: a bulk item's form reaches its
+    job (a bad one refused alone); an AI batch holds one form, each item answered in it
+form x webhooks | untested | the delivery body is the status body, whose summary holds the
+    form's text (bullets as "- " lines in the same string): nothing else differs
+form x sse | untested | the result event is the status body, as polling shows it; the form is
+    not in the stream otherwise
+form x watches | untested | a watch takes no form: its refresh job is the default form under
+    the URL's plain key (README, The form of a summary)
+form x run_at | tested | tests/test_forms.py::test_a_scheduled_job_keeps_its_form: the form is
+    stored on the scheduled row and the job answers in it when it runs
+form x fastpath | tested |
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    a body with style or length is never plain; with the prose summary in memory, bullets is a
+    MISS, then its own HIT
+form x twovalkey | untested | only the key differs; where each key lives is the same for every
+    form
+form x valkeydown | untested | independent: the form is on the request and the row, nothing of
+    it is in Valkey but the key
+form x dbdown | untested | independent: a form needs its row as any job does (the JSON 503 of
+    key x dbdown)
+form x killedworker | untested | Job.style and Job.length are on the row and the worker rebuilds
+    the request from it (test_a_retried_job_keeps_its_form: a re-run from the row asks in the
+    same form), so a replacement worker does too
+form x aierror | tested |
+    tests/test_forms.py::test_bullets_that_break_the_contract_are_asked_again_then_fail,
+    tests/test_forms.py::test_a_retried_job_keeps_its_form: bullets that break their contract
+    are asked again with the bullets reminder, then fail ai_bad_output; a retry keeps the form
+form x hostile | tested | tests/test_forms.py::test_bad_forms_are_a_400,
+    tests/test_forms.py::test_bullets_of_a_two_sentence_text_are_a_400: any other value or
+    type is a 400 invalid_choice and makes no job; bullets need three sentences
+
 neardup (near-duplicate inputs share one summary; tests/test_near_duplicates.py):
 
 neardup x key | tested |
@@ -400,6 +447,9 @@ neardup x killedworker | untested | a URL job killed after its lookup runs it ag
     completion is the ordinary conditional one (one row state); a text's NEAR is made at submit
 neardup x aierror | untested | only a stored AI summary is indexed, in the batch that caches it: a
     failed job has nothing to share
+neardup x form | untested | the form (style, length) is in the variant of every band key
+    (near_duplicates.variant), so a summary in one form is never proposed for another, as a
+    language is (neardup x language's test)
 neardup x hostile | untested | every index key carries CACHE_TTL, a lookup reads at most 16
     members a band and confirms at most 3 candidates; a summary is shared only for a text
     confirmed nearly the same with equal facts (tests/test_similarity.py's hard negatives)
@@ -1046,7 +1096,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile", "neardup")
+              "killedworker", "aierror", "hostile", "form", "neardup")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1074,7 +1124,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 153
+    assert len(expected) == 171
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from summaries.core import forms
 from summaries.models import Job
 from summaries.representations.bodies import (
     CACHE_STATUS,
@@ -74,6 +75,30 @@ LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \
                  "writes in the text's language.")
 
 
+STYLE_HELP = ("The summary's style: \"prose\" (sentences; the default) or \"bullets\" (3-6 key "
+              "points, given in summary as one \"- \" line each). 400 invalid_choice otherwise.")
+LENGTH_HELP = ("The summary's length: \"short\" (2-3 sentences; the default), \"medium\" (4-6 "
+               "sentences) or \"long\" (up to a paragraph per major section, paragraphs "
+               "separated by a blank line; for long documents). With bullets: how long each "
+               "point is. 400 invalid_choice otherwise. A form other than prose/short is "
+               "cached apart.")
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A ChoiceField that takes only a JSON string, and names the choices when refusing."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or data not in self.choices:
+            self.fail("invalid_choice", input=data)
+        return data
+
+
+def _choice(choices: tuple[str, ...], default: str, help_text: str) -> StrictChoiceField:
+    named = " or ".join(f'"{choice}"' for choice in choices)
+    return StrictChoiceField(choices=list(choices), default=default, help_text=help_text,
+                             error_messages={"invalid_choice": f"give {named}"})
+
+
 class SubmitRequest(serializers.Serializer):
     input = StrictCharField(allow_blank=True, trim_whitespace=False,
                             help_text="Text to summarise, or an http(s) URL.")
@@ -85,6 +110,10 @@ class SubmitRequest(serializers.Serializer):
     callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
     near_duplicates = StrictBooleanField(default=True, help_text=NEAR_DUPLICATES_HELP)
+    # A field named like Field.style (the browsable API's rendering hints):
+    # DRF's metaclass takes declared fields off the class, so they never meet.
+    style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
+    length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -113,6 +142,7 @@ class SubmitRequest(serializers.Serializer):
         """summary_request's options from validated data (the interactive lane's)."""
         return SubmitOptions(refresh=values["refresh"], max_age=values.get("max_age"),
                              store=values["store"], language=values.get("language"),
+                             form=forms.Form(values["style"], values["length"]),
                              callback_url=values.get("callback_url", ""),
                              run_at=values.get("run_at"),
                              near_duplicates=values["near_duplicates"])
@@ -240,7 +270,11 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "callback_url": {"type": "string", "description": CALLBACK_HELP},
         "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP},
         "near_duplicates": {"type": "boolean", "default": True,
-                            "description": NEAR_DUPLICATES_HELP}}},
+                            "description": NEAR_DUPLICATES_HELP},
+        "style": {"type": "string", "enum": list(forms.STYLES), "default": forms.PROSE,
+                  "description": STYLE_HELP},
+        "length": {"type": "string", "enum": list(forms.LENGTHS), "default": forms.SHORT,
+                   "description": LENGTH_HELP}}},
 ]}
 
 
@@ -264,7 +298,8 @@ class BatchRequest(serializers.Serializer):
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
-                  f"\"run_at\": date-time, \"near_duplicates\": bool}}.")
+                  f"\"run_at\": date-time, \"style\": str, \"length\": str, "
+                  f"\"near_duplicates\": bool}}.")
 
 
 def _answered(item: Any) -> bool:

@@ -6,8 +6,8 @@ The whole story, in order:
 
 1. Only a real AI summary is indexed (``index``, queued in the batch that
    caches it: services/pipeline.py's ``store``): its text's LSH bands
-   (summaries.similarity) within its *variant* (the summariser's namespace
-   and the requested language; ``variant``) point at its job id
+   (summaries.similarity) within its *variant* (the summariser's namespace,
+   the requested language and form; ``variant``) point at its job id
    (infra/near_index.py). A near-duplicate's own answer, a cache hit, a
    store:false job and a summary made before NEAR_DUPLICATES was on are not.
 2. A miss looks up candidates (``find``): a text at submit
@@ -37,6 +37,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import normalize_text
 from summaries.core.language import detect_language
 from summaries.infra import near_index
@@ -91,11 +92,12 @@ class Match:
     jaccard: float
 
 
-def variant(namespace: str, language: str | None) -> str:
+def variant(namespace: str, language: str | None, form: Form = DEFAULT_FORM) -> str:
     """The request variant a summary was made for: two texts share a summary
     only within one (the language is the one the key holds: None for the
-    text's own)."""
-    return f"{namespace}|{language or '-'}"
+    text's own; the form, style and length, unless the default)."""
+    asked = f"{namespace}|{language or '-'}"
+    return asked if form.is_default else f"{asked}|{form.style}/{form.length}"
 
 
 def source_lines(raw: str) -> str:
@@ -200,7 +202,8 @@ def forget(rows: list[Job]) -> None:
             language = row.language or None
             if row.kind == Job.Kind.URL:
                 language = content_language(text, language)
-            entries.append((variant(row.provider, language), _bands(text)[1], str(row.id)))
+            entries.append((variant(row.provider, language, Form(row.style, row.length)),
+                            _bands(text)[1], str(row.id)))
     if entries:
         near_index.remove(entries)
 

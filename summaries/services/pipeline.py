@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.extraction import Article, extract_article, unavailable_reason
@@ -77,24 +78,26 @@ def run(
         return from_cache(hit)
     namespace = summarizer().cache_namespace
     if item.kind == TEXT:
-        outcome = _summarize(item.value, on_stage, item.language)
+        outcome = _summarize(item.value, on_stage, item.language, item.form)
         if near is not None:
             outcome.indexable = near_duplicates.Indexable(
-                near_duplicates.variant(namespace, item.language), near.source or item.value)
+                near_duplicates.variant(namespace, item.language, item.form),
+                near.source or item.value)
         return outcome
 
     page, article = fetch_article(item.value, on_stage)
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
     language = near_duplicates.content_language(article.text, item.language)
-    content_key = NormalizedInput(TEXT, normalize_text(article.text), language).cache_key(namespace)
+    content_key = NormalizedInput(TEXT, normalize_text(article.text), language,
+                                  item.form).cache_key(namespace)
     looking = use_cache and not refresh
     hit = inflight.await_content(content_key, holder) if looking else None
     match = None
     if not hit and looking and near is not None:
         try:
             match = near_duplicates.find(article.text, variant=near_duplicates.variant(
-                namespace, language), namespace=namespace, max_age=near.max_age)
+                namespace, language, item.form), namespace=namespace, max_age=near.max_age)
         except BaseException:
             inflight.release(content_key, holder)
             raise
@@ -105,14 +108,14 @@ def run(
                           near_duplicate_of=match.job_id)
     else:
         try:
-            outcome = _summarize(article.text, on_stage, item.language)
+            outcome = _summarize(article.text, on_stage, item.language, item.form)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
             raise
         if near is not None:
             outcome.indexable = near_duplicates.Indexable(
-                near_duplicates.variant(namespace, language), clean_text(article.text))
+                near_duplicates.variant(namespace, language, item.form), clean_text(article.text))
     outcome.content_key = content_key
     outcome.final_url = page.final_url
     # Page text may hold what the database cannot store (NUL, lone surrogates).
@@ -134,31 +137,32 @@ def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
     return page, article
 
 
-def article_key(text: str, namespace: str, language: str | None = None) -> str:
+def article_key(text: str, namespace: str, language: str | None = None,
+                form: Form = DEFAULT_FORM) -> str:
     """The key of a page's article text: the one a text submit of it (asked
-    in ``language``, if given) would get."""
-    return NormalizedInput(TEXT, normalize_text(text),
-                           near_duplicates.content_language(text, language)).cache_key(namespace)
+    in ``language``, if given, and in ``form``) would get."""
+    return NormalizedInput(TEXT, normalize_text(text), near_duplicates.content_language(
+        text, language), form).cache_key(namespace)
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],
-               language: str | None = None) -> Outcome:
+               language: str | None = None, form: Form = DEFAULT_FORM) -> Outcome:
     """One AI call, within the provider's shared quota (raises QuotaWait when
     it is used up for longer than a moment). A short text may share its call
     with others waiting in this process (services/batching.py); one that was
     alone in its batch, or whose part of the batch answer was unusable, is
-    then asked alone. Only ``text`` and ``language`` reach the model (no
-    page title): the result is cached under their key, for everyone."""
+    then asked alone. Only ``text``, ``language`` and ``form`` reach the
+    model (no page title): the result is cached under their key, for everyone."""
     provider = summarizer()
     if (batcher := batching.batcher_for(provider, text)) is not None:
         on_stage(Job.Stage.SUMMARIZING)
-        batched = batcher.summarize(text, language)  # the batch takes the quota
+        batched = batcher.summarize(text, language, form)  # the batch takes the quota
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=estimate_tokens(text))
     on_stage(Job.Stage.SUMMARIZING)
-    result = provider.summarize(text, language=language)
+    result = provider.summarize(text, language=language, form=form)
     counters.record_ai_call(provider.name, provider.model, input_tokens=estimate_tokens(text),
                             output_tokens=answer_tokens(result.summary, result.tags))
     return Outcome(result.summary, result.tags, cached=False)

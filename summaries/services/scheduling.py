@@ -80,7 +80,8 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
             near_duplicates=options.near_duplicates, source_text=near_duplicates.source_lines(
                 item.raw) if item.raw and near_duplicates.enabled() else "",
             provider=cache_namespace(),
-            language=item.language or "", run_at=run_at,
+            language=item.language or "", style=item.form.style, length=item.form.length,
+            run_at=run_at,
             has_callbacks=callback is not None)
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)
