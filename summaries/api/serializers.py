@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from summaries.core import forms
+from summaries.core.errors import ErrorCode
 from summaries.models import Job
 from summaries.representations.bodies import (
     CACHE_STATUS,
@@ -66,6 +67,9 @@ RUN_AT_HELP = ("ISO 8601 date-time (UTC without an offset): the job waits (statu
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
+NEAR_DUPLICATES_HELP = ("false: never answered with the summary of a near-duplicate (a text "
+                        "nearly the same as one already summarised: X-Cache NEAR); the "
+                        "input is summarised unless it is cached itself.")
 LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \"de\" or "
                  "\"pt-BR\" (400 invalid_language otherwise). Without it, the input's own "
                  "language (detected). The offline summariser quotes the text, so it always "
@@ -86,14 +90,14 @@ class StrictChoiceField(serializers.ChoiceField):
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str) or data not in self.choices:
-            self.fail("invalid_choice", input=data)
+            self.fail(ErrorCode.INVALID_CHOICE, input=data)
         return data
 
 
 def _choice(choices: tuple[str, ...], default: str, help_text: str) -> StrictChoiceField:
     named = " or ".join(f'"{choice}"' for choice in choices)
     return StrictChoiceField(choices=list(choices), default=default, help_text=help_text,
-                             error_messages={"invalid_choice": f"give {named}"})
+                             error_messages={ErrorCode.INVALID_CHOICE: f"give {named}"})
 
 
 class SubmitRequest(serializers.Serializer):
@@ -106,6 +110,7 @@ class SubmitRequest(serializers.Serializer):
     language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
     callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    near_duplicates = StrictBooleanField(default=True, help_text=NEAR_DUPLICATES_HELP)
     # A field named like Field.style (the browsable API's rendering hints):
     # DRF's metaclass takes declared fields off the class, so they never meet.
     style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
@@ -140,7 +145,8 @@ class SubmitRequest(serializers.Serializer):
                              store=values["store"], language=values.get("language"),
                              form=forms.Form(values["style"], values["length"]),
                              callback_url=values.get("callback_url", ""),
-                             run_at=values.get("run_at"))
+                             run_at=values.get("run_at"),
+                             near_duplicates=values["near_duplicates"])
 
 
 class JobFilter(serializers.Serializer):
@@ -206,6 +212,12 @@ class AnalyticsResponse(serializers.Serializer):
     joined = serializers.IntegerField(help_text="Cache misses that joined a job in flight.")
     known_failures = serializers.IntegerField(
         help_text="Submits of a URL that failed moments ago, answered with that failure.")
+    near_duplicates = serializers.IntegerField(
+        help_text="Submits of a text answered at once with a near-duplicate's summary "
+                  "(X-Cache NEAR).")
+    near_duplicate_jobs = serializers.IntegerField(
+        help_text="Jobs completed with a near-duplicate's summary, no AI call: the NEAR "
+                  "submits' and URL jobs whose article was one.")
     completed_jobs = serializers.IntegerField()
     queue_size = serializers.IntegerField(help_text="Jobs waiting for a worker.")
     avg_processing_time_ms = serializers.FloatField()
@@ -280,6 +292,8 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "language": {"type": "string", "description": LANGUAGE_HELP},
         "callback_url": {"type": "string", "description": CALLBACK_HELP},
         "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP},
+        "near_duplicates": {"type": "boolean", "default": True,
+                            "description": NEAR_DUPLICATES_HELP},
         "style": {"type": "string", "enum": list(forms.STYLES), "default": forms.PROSE,
                   "description": STYLE_HELP},
         "length": {"type": "string", "enum": list(forms.LENGTHS), "default": forms.SHORT,
@@ -307,7 +321,8 @@ class BatchRequest(serializers.Serializer):
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
-                  f"\"run_at\": date-time, \"style\": str, \"length\": str}}.")
+                  f"\"run_at\": date-time, \"style\": str, \"length\": str, "
+                  f"\"near_duplicates\": bool}}.")
 
 
 def _answered(item: Any) -> bool:
@@ -334,6 +349,10 @@ class BatchItemResponse(ShapedResponse):
                                  required=False, help_text="When completed.")
     refreshed = serializers.BooleanField(source="submission.refreshed", required=False,
                                          help_text="Only when true: as for a single submit.")
+    near_duplicate_of = serializers.UUIDField(
+        source="submission.near_duplicate_of", required=False,
+        help_text="The job whose summary this item shares (cache NEAR, or a HIT of a job "
+                  "that shared one).")
     error = serializers.CharField(required=False,
                                   help_text="When the item was refused or its job failed.")
     code = error_code_field(required=False,
@@ -348,6 +367,8 @@ class BatchItemResponse(ShapedResponse):
         "summary": lambda item: _answered(item) and is_completed(item.submission),
         "tags": lambda item: _answered(item) and is_completed(item.submission),
         "refreshed": lambda item: _answered(item) and item.submission.refreshed,
+        "near_duplicate_of": lambda item: _answered(item)
+        and bool(item.submission.near_duplicate_of),
         "error": lambda item: bool(item.error),
         "code": lambda item: bool(item.error),
     }

@@ -28,7 +28,7 @@ from typing import Any, cast
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, REJECTED
+from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, NEAR, REJECTED
 from summaries.core.tokens import Usage, estimate_tokens
 from summaries.infra import cache, runtime
 from summaries.observability import timeline
@@ -36,9 +36,10 @@ from summaries.observability import timeline
 REQUESTS = "metrics:total_requests"
 HITS, MISSES, JOINS = "metrics:cache_hits", "metrics:cache_misses", "metrics:joined"
 KNOWN_FAILURES = "metrics:known_failures"
+NEAR_DUPLICATES = "metrics:near_duplicates"
 # The counters a submit's outcome adds one to (besides REQUESTS).
 _COUNTERS: dict[str, tuple[str, ...]] = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
-             KNOWN_FAILURE: (KNOWN_FAILURES,)}
+             KNOWN_FAILURE: (KNOWN_FAILURES,), NEAR: (NEAR_DUPLICATES,)}
 
 # Labelled counters: name -> (help, label names). Exposed as smartcache_<name>_total.
 HTTP_REQUESTS = "http_requests"
@@ -55,15 +56,16 @@ COST_SAVED = "ai_cost_saved"
 # What saved an AI call, or part of its price (the "by" label; a fixed set):
 # a cache hit (at submit, or found by the worker), a join of the job in
 # flight, a near-duplicate's shared summary, the provider batch API's discount.
-CACHE, DEDUP, NEAR, BATCH = "cache", "dedup", "near", "batch"
-SAVERS = (CACHE, DEDUP, NEAR, BATCH)
+CACHE, DEDUP, NEAR_SAVER, BATCH = "cache", "dedup", "near", "batch"
+SAVERS = (CACHE, DEDUP, NEAR_SAVER, BATCH)
 # Submit outcomes answered with a summary made before, which save at once
 # what it cost (a near-duplicate's answer, once wired, is one more).
-SAVED_AT_ONCE: dict[str, str] = {HIT: CACHE}
+SAVED_AT_ONCE: dict[str, str] = {HIT: CACHE, NEAR: NEAR_SAVER}
 LABELLED: dict[str, tuple[str, tuple[str, ...]]] = {
     HTTP_REQUESTS: ("HTTP requests answered, by view (URL name), method and status "
                     "(/metrics itself not counted).", ("view", "method", "status")),
     SUBMISSIONS: ("Submitted inputs by outcome: hit, miss, joined (an in-flight job), "
+                  "near (a text answered with a near-duplicate's summary), "
                   "known_failure (a URL that failed moments ago), rejected (400/413).",
                   ("outcome",)),
     JOBS_FINISHED: ("Jobs that ended, by status (completed, failed) and error code.",
@@ -113,11 +115,12 @@ _PENDING = runtime.slot("counters", _Pending)
 def record_request(outcome: str, *, text: str = "", made: Made | None = None,
                    job_id: str = "") -> None:
     """Count one accepted submit answered as ``outcome`` (HIT, MISS, JOINED,
-    KNOWN_FAILURE). A hit saved what its summary cost when it was made
-    (``made``, from the cache entry or the row; when unknown, its tokens are
-    estimated from ``text``, the input, empty for a URL, at no price). A
-    join (of job ``job_id``) saves what that job will cost: counted when it
-    completes (``joined`` here, ``job_settled`` there).
+    NEAR, KNOWN_FAILURE). A hit (or a near-duplicate's answer) saved what
+    its summary cost when it was made (``made``, from the cache entry or the
+    row; when unknown, its tokens are estimated from ``text``, the input,
+    empty for a URL, at no price). A join (of job ``job_id``) saves what that
+    job will cost: counted when it completes (``joined`` here,
+    ``job_settled`` there).
 
     Counted in this process and added to Valkey every METRICS_FLUSH_SECONDS
     by a background thread (one round trip per interval, not per request).

@@ -8,13 +8,18 @@ retried from the dead-letter queue that then completes counts as completed,
 not as failed too.
 
 - ``total_requests``: accepted submits (valid input; rejected ones are not
-  counted) = ``cache_hits`` + ``cache_misses`` + ``known_failures``.
+  counted) = ``cache_hits`` + ``cache_misses`` + ``known_failures`` +
+  ``near_duplicates``.
 - ``cache_hits``: submits answered at once with a summary (cache, or the
   completed job row when the cache had lost it).
 - ``cache_misses``: submits that started a job or joined one in flight.
 - ``joined``: of those, the ones that joined a job already in flight (dedup).
 - ``known_failures``: submits of a URL that failed to fetch moments ago,
   answered with that failure (no summary; not a hit).
+- ``near_duplicates``: submits of a text answered at once with a
+  near-duplicate's summary (X-Cache NEAR; services/near_duplicates.py).
+- ``near_duplicate_jobs``: jobs completed with a near-duplicate's summary
+  (those submits' own jobs, and URL jobs whose article was one).
 - ``completed_jobs`` / ``failed_jobs``: jobs whose current state is that.
 - ``failure_rate``: failed / (completed + failed).
 - ``avg_processing_time_ms``: mean duration of the completed jobs' last attempt.
@@ -77,6 +82,8 @@ class Snapshot(TypedDict):
     cache_misses: int
     joined: int
     known_failures: int
+    near_duplicates: int
+    near_duplicate_jobs: int
     failed_jobs: int
     completed_jobs: int
     queue_size: int
@@ -100,16 +107,18 @@ def snapshot() -> Snapshot:
     counters.flush()
     pipe = cache.client().pipeline(transaction=False)
     pipe.mget([counters.REQUESTS, counters.HITS, counters.MISSES, counters.JOINS,
-               counters.KNOWN_FAILURES])
+               counters.KNOWN_FAILURES, counters.NEAR_DUPLICATES])
     for name in (counters.CALLS_SAVED, counters.TOKENS_SAVED, counters.COST_SAVED,
                  counters.AI_CALLS, counters.AI_TOKENS, counters.COST_SPENT):
         pipe.hgetall(f"metrics:c:{name}")
     plain, calls_saved, tokens_saved, cost_saved, calls, tokens, cost_spent = pipe.execute()
-    requests, hits, misses, joined, known = (int(value or 0) for value in plain)
+    requests, hits, misses, joined, known, near = (int(value or 0) for value in plain)
     jobs = Job.objects.aggregate(
         completed=Count("id", filter=Q(status=Job.Status.COMPLETED)),
         failed=Count("id", filter=Q(status=Job.Status.FAILED)),
         pending=Count("id", filter=Q(status=Job.Status.PENDING)),
+        near=Count("id", filter=Q(status=Job.Status.COMPLETED,
+                                  near_duplicate_of__isnull=False)),
         avg_ms=Avg("duration_ms", filter=Q(status=Job.Status.COMPLETED)),
     )
     completed, failed = int(jobs["completed"]), int(jobs["failed"])
@@ -127,6 +136,8 @@ def snapshot() -> Snapshot:
         cache_misses=misses,
         joined=joined,
         known_failures=known,
+        near_duplicates=near,
+        near_duplicate_jobs=int(jobs["near"]),
         failed_jobs=failed,
         completed_jobs=completed,
         queue_size=int(jobs["pending"]),

@@ -20,7 +20,8 @@ class SubmitOptions:
     style (prose or bullets) and length (short, medium, long). ``callback_url``:
     the job's status is POSTed there once finished (``watch_id``: for a
     watch's change). ``run_at``: a scheduled job that starts then. ``queue``:
-    the lane its job is sent to."""
+    the lane its job is sent to. ``near_duplicates=False``: never answered
+    with a near-duplicate's summary (services/near_duplicates.py)."""
 
     refresh: bool = False
     max_age: int | None = None
@@ -31,6 +32,7 @@ class SubmitOptions:
     run_at: datetime | None = None
     watch_id: str | None = None
     queue: str = Lane.INTERACTIVE
+    near_duplicates: bool = True
 
 
 # A plain submit's options.
