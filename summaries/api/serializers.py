@@ -4,11 +4,16 @@ OpenAPI schema is generated from them)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from summaries.core.errors import ErrorCode
 from summaries.models import Job
 from summaries.representations.bodies import (
     CACHE_STATUS,
@@ -65,10 +70,55 @@ RUN_AT_HELP = ("ISO 8601 date-time (UTC without an offset): the job waits (statu
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
+PRIORITY_HELP = ("\"batch\": the item can wait (by default BATCH_LANE_DEFAULT_DEADLINE, a day): "
+                 "it goes to the provider's batch API at half price, status \"processing\" "
+                 "with stage \"batched\" until done. \"interactive\" (the default): at once.")
+DEADLINE_HELP = ("When the item must be done: seconds from now (an integer) or an ISO 8601 "
+                 "date-time; implies \"priority\": \"batch\". From BATCH_LANE_MIN_DEADLINE "
+                 "(10 minutes) to BATCH_LANE_MAX_DEADLINE (7 days) ahead; anything else, or "
+                 "beside run_at or \"priority\": \"interactive\", is a 400 invalid_deadline. "
+                 "A provider batch not done in time is given up for a live call.")
 LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \"de\" or "
                  "\"pt-BR\" (400 invalid_language otherwise). Without it, the input's own "
                  "language (detected). The offline summariser quotes the text, so it always "
                  "writes in the text's language.")
+
+
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1},
+                                {"type": "string", "format": "date-time"}]})
+class DeadlineField(serializers.Field):
+    """Seconds from now (a JSON integer) or an ISO 8601 date-time (UTC without
+    an offset), within the batch lane's bounds; a time."""
+
+    default_error_messages = {ErrorCode.INVALID_DEADLINE: "{message}"}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        now = timezone.now()
+        if type(data) is int:
+            when = now + timedelta(seconds=min(data, 10 * 365 * 86400))
+        elif isinstance(data, str) and (parsed := _parsed_time(data)) is not None:
+            when = parsed if timezone.is_aware(parsed) else timezone.make_aware(
+                parsed, UTC)
+        else:
+            self.fail(ErrorCode.INVALID_DEADLINE,
+                      message="deadline must be seconds (an integer) or an ISO 8601 date-time")
+        low = now + timedelta(seconds=settings.BATCH_LANE_MIN_DEADLINE)
+        high = now + timedelta(seconds=settings.BATCH_LANE_MAX_DEADLINE)
+        if not low - timedelta(seconds=1) <= when <= high + timedelta(seconds=1):
+            self.fail(ErrorCode.INVALID_DEADLINE,
+                      message=f"deadline must be {settings.BATCH_LANE_MIN_DEADLINE} to "
+                              f"{settings.BATCH_LANE_MAX_DEADLINE} seconds from now")
+        return when
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _parsed_time(text: str) -> datetime | None:
+    try:
+        return parse_datetime(text.strip())
+    except ValueError:
+        return None
 
 
 class SubmitRequest(serializers.Serializer):
@@ -81,6 +131,22 @@ class SubmitRequest(serializers.Serializer):
     language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
     callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    priority = serializers.ChoiceField(["interactive", "batch"], required=False,
+                                       help_text=PRIORITY_HELP)
+    deadline = DeadlineField(required=False, help_text=DEADLINE_HELP)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The batch lane's deadline ("priority": "batch" or "deadline"), as a time."""
+        priority, deadline = attrs.get("priority"), attrs.get("deadline")
+        if deadline is None and priority == "batch":
+            deadline = timezone.now() + timedelta(seconds=settings.BATCH_LANE_DEFAULT_DEADLINE)
+        if deadline is not None:
+            if priority == "interactive" or attrs.get("run_at") is not None:
+                raise serializers.ValidationError({"deadline": serializers.ErrorDetail(
+                    "a deadline (the batch lane) goes neither with run_at nor with "
+                    "\"priority\": \"interactive\"", code=ErrorCode.INVALID_DEADLINE)})
+            attrs["deadline"] = deadline
+        return attrs
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -110,7 +176,7 @@ class SubmitRequest(serializers.Serializer):
         return SubmitOptions(refresh=values["refresh"], max_age=values.get("max_age"),
                              store=values["store"], language=values.get("language"),
                              callback_url=values.get("callback_url", ""),
-                             run_at=values.get("run_at"))
+                             run_at=values.get("run_at"), deadline=values.get("deadline"))
 
 
 class JobFilter(serializers.Serializer):
@@ -226,7 +292,12 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "store": {"type": "boolean", "default": True, "description": STORE_HELP},
         "language": {"type": "string", "description": LANGUAGE_HELP},
         "callback_url": {"type": "string", "description": CALLBACK_HELP},
-        "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP}}},
+        "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP},
+        "priority": {"type": "string", "enum": ["interactive", "batch"],
+                     "description": PRIORITY_HELP},
+        "deadline": {"oneOf": [{"type": "integer", "minimum": 1},
+                               {"type": "string", "format": "date-time"}],
+                     "description": DEADLINE_HELP}}},
 ]}
 
 
@@ -250,7 +321,8 @@ class BatchRequest(serializers.Serializer):
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
-                  f"\"run_at\": date-time}}.")
+                  f"\"run_at\": date-time, \"priority\": \"batch\", \"deadline\": "
+                  f"seconds or date-time}}.")
 
 
 def _answered(item: Any) -> bool:

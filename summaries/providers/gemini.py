@@ -24,8 +24,8 @@ ai_bad_output      permanent  contract broken twice in a row
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx2
 from google import genai
@@ -113,6 +113,8 @@ _BLOCKING = frozenset(
 # large, invalid): a smaller request may pass. Not 401/403/404: key, model.
 _ABOUT_THE_REQUEST = frozenset({400, 413, 422})
 
+R = TypeVar("R")
+
 _DURATION = re.compile(r"^\s*(?P<seconds>\d+(?:\.\d*)?)s\s*$")  # protobuf Duration JSON
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -150,6 +152,16 @@ class GeminiProvider:
     def supports_batches(self) -> bool:
         return True
 
+    def resized(self, max_response_bytes: int) -> GeminiProvider:
+        """The same provider with its own SDK client, bounded at
+        ``max_response_bytes`` (a batch job's results are many answers)."""
+        return GeminiProvider(self._api_key, self.model, self._base_url, self.timeout_s,
+                              max_response_bytes)
+
+    def client(self) -> genai.Client:
+        """This process's SDK client (the batch API's calls share it: gemini_batches.py)."""
+        return self._client.get()
+
     def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
         system = instructions(text, language)
         return ask_twice(lambda prompt: _read_answer(self._generate(prompt, system, _SCHEMA)),
@@ -174,19 +186,16 @@ class GeminiProvider:
                   schema: types.Schema) -> types.GenerateContentResponse:
         """One ``generate_content`` call within the timeout, its failures mapped
         to ``JobError``; the response is not checked yet."""
-        config = types.GenerateContentConfig(
-            system_instruction=system,
-            response_mime_type="application/json",
-            response_schema=schema,
-            candidate_count=1,
-            **_NO_CONTINUATION,
-        )
         client = self._client.get()
+        return self.call(lambda: client.models.generate_content(
+            model=self.model, contents=prompt, config=generate_config(system, schema)))
+
+    def call(self, request: Callable[[], R]) -> R:
+        """``request()`` (an SDK call) within the timeout, its failures mapped
+        to ``JobError`` (the module docstring's table)."""
         try:
             with within(self.timeout_s):
-                response = client.models.generate_content(
-                    model=self.model, contents=prompt, config=config
-                )
+                response = request()
         except errors.APIError as exc:
             raise _api_error(exc) from exc
         except ResponseTooLarge as exc:  # a broken gateway, not a model's answer
@@ -215,6 +224,17 @@ class GeminiProvider:
                 httpx_client=deadline_client(max_response_bytes=self._max_response_bytes),
             ),
         )
+
+
+def generate_config(system: str, schema: types.Schema = _SCHEMA) -> types.GenerateContentConfig:
+    """A summary request's configuration (a live call's, and each batch item's)."""
+    return types.GenerateContentConfig(
+        system_instruction=system,
+        response_mime_type="application/json",
+        response_schema=schema,
+        candidate_count=1,
+        **_NO_CONTINUATION,
+    )
 
 
 def _api_error(exc: errors.APIError) -> JobError:
@@ -255,6 +275,12 @@ def _retry_info_delay(details: object) -> float | None:
             if match:
                 return float(match.group("seconds"))
     return None
+
+
+def read_answer(response: types.GenerateContentResponse) -> SummaryResult:
+    """A single answer, contract-checked: ``SummaryResult``, or raises
+    ``JobError(ai_blocked)`` / ``ContractError`` (a batch item's too)."""
+    return _read_answer(response)
 
 
 def _read_answer(response: types.GenerateContentResponse) -> SummaryResult:

@@ -18,7 +18,9 @@ class SubmitOptions:
     ``language`` (a tag, "de"): the summary is written in it. ``callback_url``:
     the job's status is POSTed there once finished (``watch_id``: for a
     watch's change). ``run_at``: a scheduled job that starts then. ``queue``:
-    the lane its job is sent to."""
+    the lane its job is sent to. ``deadline`` ("priority": "batch", or a
+    deadline): the job can wait for the provider's batch API until then
+    (services/batch_lane.py)."""
 
     refresh: bool = False
     max_age: int | None = None
@@ -28,6 +30,7 @@ class SubmitOptions:
     run_at: datetime | None = None
     watch_id: str | None = None
     queue: str = Lane.INTERACTIVE
+    deadline: datetime | None = None
 
 
 # A plain submit's options.
