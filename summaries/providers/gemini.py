@@ -23,6 +23,7 @@ ai_bad_output      permanent  contract broken twice in a row
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -277,10 +278,18 @@ def _retry_info_delay(details: object) -> float | None:
     return None
 
 
-def read_answer(response: types.GenerateContentResponse) -> SummaryResult:
-    """A single answer, contract-checked: ``SummaryResult``, or raises
-    ``JobError(ai_blocked)`` / ``ContractError`` (a batch item's too)."""
-    return _read_answer(response)
+def read_batch_answer(response: types.GenerateContentResponse) -> SummaryResult:
+    """A batch job's answer to one item, contract-checked as a live answer is
+    (``SummaryResult``, or raises ``JobError(ai_blocked)`` / ``ContractError``).
+    The SDK parses no batch answer (``parsed`` stays None: it knows no schema
+    there), so its JSON text is read here."""
+    parsed = _parsed_json(response)
+    if parsed is None:
+        try:
+            parsed = json.loads(response.text or "")
+        except ValueError:
+            raise ContractError("answer is not valid JSON") from None
+    return checked(parsed)
 
 
 def _read_answer(response: types.GenerateContentResponse) -> SummaryResult:

@@ -7,7 +7,7 @@ naming it; the batch job is created under a display name of ours
 (``CreateBatchJobConfig(display_name=...)``), so ``find`` can look it up
 again in ``batches.list``. A finished job's ``dest.inlined_responses`` carry
 each item's ``GenerateContentResponse`` (read and contract-checked as a live
-answer: gemini.read_answer) or its ``error``, with the metadata given.
+answer: gemini.read_batch_answer) or its ``error``, with the metadata given.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from summaries.core.errors import ErrorCode, JobError
 from summaries.providers.batch_api import ItemResult, RemoteBatch, RemoteState
 from summaries.providers.common import brief, build_prompt, instructions
 from summaries.providers.contract import BatchItem
-from summaries.providers.gemini import GeminiProvider, generate_config, read_answer
+from summaries.providers.gemini import GeminiProvider, generate_config, read_batch_answer
 
 # JobState names (the SDK maps the REST API's BATCH_STATE_* to these).
 _STATES = {
@@ -96,7 +96,7 @@ def _item_result(answer: types.InlinedResponse) -> ItemResult:
     usage = answer.response.usage_metadata
     tokens = (usage.prompt_token_count, usage.candidates_token_count) if usage else (None, None)
     try:
-        return ItemResult(read_answer(answer.response), None, *tokens)
+        return ItemResult(read_batch_answer(answer.response), None, *tokens)
     except JobError as exc:  # blocked, cut off, breaking the contract: asked live
         return ItemResult(None, exc, *tokens)
 
