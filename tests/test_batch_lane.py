@@ -99,7 +99,7 @@ def test_a_waiting_job_is_joined_and_an_interactive_submit_runs_it_live(
 @pytest.fixture(scope="module")
 def lane_stack(tmp_path_factory: pytest.TempPathFactory,
                worker_env: dict[str, str]) -> Iterator[Stack]:
-    with stack_of(tmp_path_factory.mktemp("lane"), worker_env, **LANE) as stack:
+    with stack_of(tmp_path_factory.mktemp("lane"), {**worker_env, **LANE}) as stack:
         stack.api()
         stack.worker("lane")
         stack.beat()
@@ -216,7 +216,7 @@ def test_two_hundred_bulk_items_complete_through_the_batch_api(
 
 def test_a_poller_killed_mid_poll_loses_nothing_and_answers_nothing_twice(
         tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
-    with stack_of(tmp_path, worker_env, **LANE) as stack:
+    with stack_of(tmp_path, {**worker_env, **LANE}) as stack:
         api = stack.api()
         doomed = stack.worker("doomed")
         stack.beat()
