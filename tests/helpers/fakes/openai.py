@@ -184,8 +184,8 @@ class FakeOpenAI(LoopbackServer[Call]):
         """Answer a Files or Batch API request; False for any other."""
         path = handler.path
         if path == "/v1/files" and handler.command == "POST":
-            data = _uploaded(handler.headers.get("Content-Type", ""), raw)
-            send(handler, 200, self._file(data, "input.jsonl", "batch"))
+            uploaded = _uploaded(handler.headers.get("Content-Type", ""), raw)
+            send(handler, 200, self._file(uploaded, "input.jsonl", "batch"))
             return True
         if (content := _FILE_CONTENT.match(path)) is not None:
             data = self.files.get(content.group("id"))
@@ -209,10 +209,10 @@ class FakeOpenAI(LoopbackServer[Call]):
                  "metadata": body.get("metadata") or {}})
             send(handler, 200, self._batch(job))
         elif job_id is None:
-            data = [self._batch(job) for job in self.batches.listed()]
-            send(handler, 200, {"object": "list", "data": data, "has_more": False,
-                                "first_id": data[0]["id"] if data else None,
-                                "last_id": data[-1]["id"] if data else None})
+            listed = [self._batch(job) for job in self.batches.listed()]
+            send(handler, 200, {"object": "list", "data": listed, "has_more": False,
+                                "first_id": listed[0]["id"] if listed else None,
+                                "last_id": listed[-1]["id"] if listed else None})
         else:
             if match.group("cancel"):
                 found = self.batches.cancel(job_id)
