@@ -20,6 +20,7 @@ from summaries.models import Job, ProviderBatch
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.openai import FakeOpenAI
+from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.polling import wait_for
 from tests.helpers.stack import Stack, stack_of
 from tests.helpers.texts import unique_text
@@ -136,6 +137,24 @@ def test_waiting_items_complete_through_one_batch_job(lane: Api, gemini: FakeGem
     hit = lane.submit(texts[0])
     assert (hit.status_code, hit.headers["X-Cache"]) == (200, "HIT")
     assert hit.json()["summary"] == done[0]["summary"]
+
+
+def test_a_batch_result_calls_back_as_a_live_completion_does(lane: Api,
+                                                              gemini: FakeGemini) -> None:
+    with FakeReceiver() as receiver:
+        job_id = batched(lane, unique_text("called back"), callback_url=receiver.url("/lane"))
+        joined = lane.submit(Job.objects.get(id=job_id).input_text, priority="batch",
+                             callback_url=receiver.url("/joined"))
+        assert joined.headers["X-Cache"] == "JOINED"
+
+        [mine] = receiver.wait_for("/lane", 1)
+        [theirs] = receiver.wait_for("/joined", 1)
+
+    for got in (mine, theirs):
+        body = got.json()
+        assert (body["job_id"], body["status"], body["via_batch"]) == (job_id, "completed", True)
+        assert body["summary"] and body["provider_batch_id"].startswith("batches/")
+    assert gemini.calls == 0 and gemini.batches.creates == 1
 
 
 def test_the_status_shows_the_provider_batch_while_it_runs(lane: Api,

@@ -375,9 +375,9 @@ maxage x batchlane | untested | max_age and refresh act at submit, before a job 
 batching x batchlane | tested |
     tests/test_batch_lane.py::test_two_hundred_bulk_items_complete_through_the_batch_api: 200
     bulk items with priority batch complete through two provider batch jobs, no live call
-webhooks x batchlane | untested | completion from a batch result calls webhooks.job_finished in
-    jobs._complete, as a live attempt does (a joiner's poller waits up to AWAIT_POLLS, then the
-    tick)
+webhooks x batchlane | tested |
+    tests/test_batch_lane.py::test_a_batch_result_calls_back_as_a_live_completion_does: the
+    submitter and a joiner each get their delivery of the job completed from a batch result
 sse x batchlane | untested | the lane publishes each change (batched with the provider's id,
     queued when sent live) and completion publishes job_completed, through events.publish as live
 watches x batchlane | untested | a watch's jobs carry no deadline: they never enter the lane
