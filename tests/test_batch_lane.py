@@ -11,12 +11,19 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from summaries.models import Job, ProviderBatch
+from summaries.providers import BatchItem
+from summaries.providers.gemini import GeminiProvider
+from summaries.providers.gemini_batches import GeminiBatchApi
+from summaries.services.config import summarizer
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.openai import FakeOpenAI
@@ -155,6 +162,34 @@ def test_a_batch_result_calls_back_as_a_live_completion_does(lane: Api,
         assert (body["job_id"], body["status"], body["via_batch"]) == (job_id, "completed", True)
         assert body["summary"] and body["provider_batch_id"].startswith("batches/")
     assert gemini.calls == 0 and gemini.batches.creates == 1
+
+
+def test_a_batch_created_by_a_poller_that_died_before_recording_it_is_adopted(
+        lane: Api, gemini: FakeGemini) -> None:
+    # A poller recorded the batch and its jobs, asked the provider to create
+    # it, and died before writing down the provider's id.
+    texts = [unique_text(f"adopted {i}") for i in range(2)]
+    batch = ProviderBatch(api="gemini", provider=summarizer().cache_namespace)
+    batch.display_name = f"smartcache-{batch.id}"
+    api = GeminiBatchApi(GeminiProvider("test-key", "gemini-2.5-flash", gemini.base_url, 5))
+    waiting = [Job(kind="text", input_hash=uuid.uuid4().hex * 2, input_text=text,
+                   status=Job.Status.PROCESSING, stage=Job.Stage.BATCHED,
+                   deadline=timezone.now() + timedelta(hours=1), provider_batch=batch)
+               for text in texts]
+    api.create(display_name=batch.display_name,
+               items=[BatchItem(str(job.id), job.input_text) for job in waiting])
+    with transaction.atomic():
+        batch.save()
+        for job in waiting:
+            job.save()
+
+    done = [lane.wait(str(job.id), timeout=30) for job in waiting]
+
+    assert all(d["status"] == "completed" and d["via_batch"] for d in done), done
+    assert gemini.batches.creates == 1 and gemini.batches.lists >= 1  # found, not created again
+    batch.refresh_from_db()
+    assert (batch.state, batch.remote_id, batch.completed_items) == (
+        "succeeded", "batches/fakebatch1", 2)
 
 
 def test_the_status_shows_the_provider_batch_while_it_runs(lane: Api,
