@@ -156,7 +156,7 @@ class SubmitAcceptedResponse(SubmitResponse):
 
 def _in_provider_batch(job: Any) -> bool:
     """Shown while the job waits in a provider batch, and once one completed it."""
-    if job.provider_batch_id is None or not (job.stage == "batched" or job.via_batch):
+    if job.provider_batch_id is None or not (job.stage == Job.Stage.BATCHED or job.via_batch):
         return False
     return bool(job.provider_batch.remote_id)
 
