@@ -77,6 +77,9 @@ AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
 # run live on the bulk lane.
 BATCH_LANE = env_bool("BATCH_LANE", True)
 BATCH_LANE_MAX_ITEMS = env_int("BATCH_LANE_MAX_ITEMS", 1000, minimum=1)
+# The most characters of text one provider batch job carries (its create
+# request holds them all: Gemini takes 20 MB of inline requests).
+BATCH_LANE_MAX_CHARS = env_int("BATCH_LANE_MAX_CHARS", 10_000_000, minimum=1)
 BATCH_LANE_MAX_WAIT = env_float("BATCH_LANE_MAX_WAIT", 300.0)
 BATCH_LANE_TICK_SECONDS = env_float("BATCH_LANE_TICK_SECONDS", 30.0)
 BATCH_LANE_LEASE_SECONDS = env_int("BATCH_LANE_LEASE_SECONDS", 120, minimum=1)

@@ -168,16 +168,25 @@ def _renew(holder: str) -> bool:
 
 
 def _due_group() -> list[Job]:
-    """The next group to send, oldest first: full, or its oldest job has
+    """The next group to send, oldest first: full (BATCH_LANE_MAX_ITEMS jobs,
+    or BATCH_LANE_MAX_CHARS characters of text), or its oldest job has
     waited BATCH_LANE_MAX_WAIT seconds; else nothing."""
     waiting = Job.objects.filter(**_WAITING, provider_batch__isnull=True).order_by("created_at")
-    group = list(waiting.only("id", "input_text", "language", "deadline", "created_at",
-                              "queue")[: settings.BATCH_LANE_MAX_ITEMS])
+    group: list[Job] = []
+    chars, full = 0, False
+    for job in waiting.only("id", "input_text", "language", "deadline", "created_at",
+                            "queue")[: settings.BATCH_LANE_MAX_ITEMS]:
+        chars += len(job.input_text)
+        if group and chars > settings.BATCH_LANE_MAX_CHARS:
+            full = True  # one request may carry only so much (Gemini: 20 MB inline)
+            break
+        group.append(job)
     if not group:
         return []
     old_enough = group[0].created_at <= timezone.now() - timedelta(
         seconds=settings.BATCH_LANE_MAX_WAIT)
-    return group if old_enough or len(group) >= settings.BATCH_LANE_MAX_ITEMS else []
+    full = full or len(group) >= settings.BATCH_LANE_MAX_ITEMS
+    return group if old_enough or full else []
 
 
 def _send_group(api: BatchApi, group: list[Job], report: TickReport) -> None:
