@@ -2,17 +2,15 @@
 workers and beat, against the fake Gemini's Batch API
 (tests/helpers/fakes/gemini.py): submits that can wait go to provider batch
 jobs and complete from their results; failed, expired, partial and late
-batches fall back to live calls; a poller killed mid-poll loses nothing and
-answers nothing twice."""
+batches fall back to live calls; a batch whose creator died before recording
+it is adopted, not created twice. A killed poller and the OpenAI Batch API:
+tests/test_batch_lane_stacks.py."""
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,30 +23,14 @@ from summaries.providers.gemini import GeminiProvider
 from summaries.providers.gemini_batches import GeminiBatchApi
 from summaries.services.config import summarizer
 from tests.helpers.api import Api
+from tests.helpers.batch_lane import LANE, batched
 from tests.helpers.fakes.gemini import FakeGemini
-from tests.helpers.fakes.openai import FakeOpenAI
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.polling import wait_for
 from tests.helpers.stack import Stack, stack_of
 from tests.helpers.texts import unique_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# The lane, quickly: a tick every half second, a group sent once its oldest
-# item waited a second; a deadline may be 5 s ahead, and an item goes live
-# once its deadline is 5 s away.
-LANE = {"BATCH_LANE_TICK_SECONDS": "0.5", "BATCH_LANE_MAX_WAIT": "1",
-        "BATCH_LANE_LEASE_SECONDS": "3", "BATCH_LANE_MIN_DEADLINE": "5",
-        "BATCH_LANE_LIVE_MARGIN": "5"}
-
-
-def batched(api: Api, text: str, **extra: Any) -> str:
-    response = api.submit(text, priority="batch", **extra)
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body["status"] == "processing", body
-    return str(body["job_id"])
-
 
 # --- the API (the session's worker, no beat: nothing is sent to a batch) ------------
 
@@ -129,7 +111,9 @@ def test_waiting_items_complete_through_one_batch_job(lane: Api, gemini: FakeGem
     done = [lane.wait(job_id, timeout=30) for job_id in ids]
 
     assert all(d["status"] == "completed" and d["via_batch"] for d in done), done
-    assert {d["provider_batch_id"] for d in done} == {"batches/fakebatch1"}
+    remote_id = ProviderBatch.objects.get().remote_id
+    assert remote_id.startswith("batches/fakebatch")
+    assert {d["provider_batch_id"] for d in done} == {remote_id}
     assert gemini.calls == 0  # no live call
     assert (gemini.batches.creates, gemini.batches.items_created) == (1, [3])
     for job_id, body in zip(ids, done, strict=True):
@@ -139,7 +123,6 @@ def test_waiting_items_complete_through_one_batch_job(lane: Api, gemini: FakeGem
     batch = ProviderBatch.objects.get()
     assert (batch.state, batch.items, batch.completed_items, batch.fallback_items) == (
         "succeeded", 3, 3, 0)
-    assert batch.remote_id == "batches/fakebatch1"
     # Cached as a live answer is: the same text again is a hit.
     hit = lane.submit(texts[0])
     assert (hit.status_code, hit.headers["X-Cache"]) == (200, "HIT")
@@ -176,8 +159,8 @@ def test_a_batch_created_by_a_poller_that_died_before_recording_it_is_adopted(
                    status=Job.Status.PROCESSING, stage=Job.Stage.BATCHED,
                    deadline=timezone.now() + timedelta(hours=1), provider_batch=batch)
                for text in texts]
-    api.create(display_name=batch.display_name,
-               items=[BatchItem(str(job.id), job.input_text) for job in waiting])
+    remote_id = api.create(display_name=batch.display_name,
+                           items=[BatchItem(str(job.id), job.input_text) for job in waiting])
     with transaction.atomic():
         batch.save()
         for job in waiting:
@@ -188,8 +171,7 @@ def test_a_batch_created_by_a_poller_that_died_before_recording_it_is_adopted(
     assert all(d["status"] == "completed" and d["via_batch"] for d in done), done
     assert gemini.batches.creates == 1 and gemini.batches.lists >= 1  # found, not created again
     batch.refresh_from_db()
-    assert (batch.state, batch.remote_id, batch.completed_items) == (
-        "succeeded", "batches/fakebatch1", 2)
+    assert (batch.state, batch.remote_id, batch.completed_items) == ("succeeded", remote_id, 2)
 
 
 def test_the_status_shows_the_provider_batch_while_it_runs(lane: Api,
@@ -265,96 +247,3 @@ def test_two_hundred_bulk_items_complete_through_the_batch_api(
     assert gemini.calls == 0  # live calls
     assert sum(gemini.batches.items_created) == 200
     assert gemini.batches.creates <= 2  # batch calls: one or two groups
-
-
-# --- a poller killed mid-poll ---------------------------------------------------------
-
-
-def test_a_poller_killed_mid_poll_loses_nothing_and_answers_nothing_twice(
-        tmp_path: Path, worker_env: dict[str, str], gemini: FakeGemini) -> None:
-    with stack_of(tmp_path, {**worker_env, **LANE}) as stack:
-        api = stack.api()
-        doomed = stack.worker("doomed")
-        stack.beat()
-        gemini.batches.get_delay_s = 4.0  # every poll hangs a while
-        ids = [batched(api, unique_text(f"killed {i}")) for i in range(3)]
-
-        wait_for(lambda: gemini.batches.creates == 1, 20, "the batch to be created")
-        time.sleep(1.0)  # a poll is in flight now, in the doomed worker
-        doomed.kill()
-        wait_for(lambda: not doomed.alive(), 5, "the worker to die")
-        assert all(Job.objects.get(id=i).stage == Job.Stage.BATCHED for i in ids)
-        gemini.batches.get_delay_s = 0.0
-        stack.worker("replacement")
-
-        done = [api.wait(job_id, timeout=40) for job_id in ids]
-
-    assert all(d["status"] == "completed" and d["via_batch"] for d in done), done
-    assert gemini.calls == 0 and gemini.batches.creates == 1  # nothing asked twice
-    batch = ProviderBatch.objects.get()
-    assert (batch.state, batch.completed_items, batch.fallback_items) == ("succeeded", 3, 0)
-
-
-# --- SUMMARIZER=openai: the OpenAI Batch API (files + /v1/batches) -------------------
-
-
-@pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def openai_stack(tmp_path_factory: pytest.TempPathFactory, worker_env: dict[str, str],
-                 openai_server: FakeOpenAI) -> Iterator[Stack]:
-    env = {**worker_env, **LANE, "SUMMARIZER": "openai", "OPENAI_BASE_URL": openai_server.base_url,
-           "OPENAI_API_KEY": "sk-lane", "OPENAI_MODEL": "gpt-lane", "OPENAI_TIMEOUT": "2"}
-    with stack_of(tmp_path_factory.mktemp("openai-lane"), env) as stack:
-        stack.api()
-        stack.worker("openai-lane")
-        stack.beat()
-        yield stack
-
-
-@pytest.fixture
-def openai_lane(openai_stack: Stack, openai_server: FakeOpenAI) -> tuple[Api, FakeOpenAI]:
-    openai_server.reset()
-    assert openai_stack.web is not None
-    return Api(openai_stack.web.url), openai_server
-
-
-def test_openai_items_complete_through_the_batch_api(
-        openai_lane: tuple[Api, FakeOpenAI]) -> None:
-    api, fake = openai_lane
-    ids = [batched(api, unique_text(f"openai {i}")) for i in range(3)]
-
-    done = [api.wait(job_id, timeout=30) for job_id in ids]
-
-    assert all(d["status"] == "completed" and d["via_batch"] for d in done), done
-    assert {d["provider_batch_id"] for d in done} == {"batch_fake1"}
-    assert fake.calls == 0 and (fake.batches.creates, fake.batches.items_created) == (1, [3])
-    upload = next(iter(fake.files.values()))  # the first file: the requests
-    request = json.loads(upload.splitlines()[0])
-    assert (request["method"], request["url"]) == ("POST", "/v1/chat/completions")
-    assert request["body"]["model"] == "gpt-lane"
-    assert request["body"]["response_format"]["type"] == "json_schema"
-    job = Job.objects.get(id=ids[0])
-    assert job.batch_input_tokens and job.batch_output_tokens
-
-
-@pytest.mark.parametrize(("mode", "state", "via_batch"), [
-    ("partial", "succeeded", 2), ("expire", "expired", 0), ("fail", "failed", 0)])
-def test_an_openai_batch_that_fails_expires_or_answers_part_falls_back_live(
-        openai_lane: tuple[Api, FakeOpenAI], mode: str, state: str, via_batch: int) -> None:
-    api, fake = openai_lane
-    fake.batches.batch_mode = mode
-    ids = [batched(api, unique_text(f"openai {mode} {i}")) for i in range(4)]
-    wait_for(lambda: fake.batches.creates == 1, 20, "the batch")
-
-    done = [api.wait(job_id, timeout=30) for job_id in ids]
-
-    assert all(d["status"] == "completed" for d in done), done
-    assert sum(1 for d in done if d.get("via_batch")) == via_batch
-    assert fake.calls == 4 - via_batch  # the rest asked live, once each
-    batch = ProviderBatch.objects.get()
-    assert (batch.api, batch.state, batch.fallback_items) == ("openai", state, 4 - via_batch)

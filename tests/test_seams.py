@@ -393,7 +393,7 @@ valkeydown x batchlane | untested | the tick needs its lease: with Valkey down i
 dbdown x batchlane | untested | every step of the tick is a conditional UPDATE: a tick that fails
     midway leaves rows a later tick resumes from (killedworker x batchlane)
 killedworker x batchlane | tested |
-    tests/test_batch_lane.py::test_a_poller_killed_mid_poll_loses_nothing_and_answers_nothing_twice,
+    tests/test_batch_lane_stacks.py::test_a_poller_killed_mid_poll_loses_nothing_and_answers_nothing_twice,
     tests/test_batch_lane.py::test_a_batch_created_by_a_poller_that_died_before_recording_it_is_adopted:
     a worker SIGKILLed mid-poll: another completes every job once; a batch whose creator died
     before recording the provider's id is found by its display name, not created twice
