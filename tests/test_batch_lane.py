@@ -8,6 +8,7 @@ tests/test_batch_lane_stacks.py."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -172,6 +173,21 @@ def test_a_batch_created_by_a_poller_that_died_before_recording_it_is_adopted(
     assert gemini.batches.creates == 1 and gemini.batches.lists >= 1  # found, not created again
     batch.refresh_from_db()
     assert (batch.state, batch.remote_id, batch.completed_items) == ("succeeded", remote_id, 2)
+
+
+def test_a_waiting_job_in_bullets_completes_in_bullets_through_the_batch(
+        lane: Api, gemini: FakeGemini) -> None:
+    job_id = batched(lane, unique_text("pointed"), style="bullets")
+
+    done = lane.wait(job_id, timeout=30)
+
+    assert done["status"] == "completed" and done["via_batch"], done
+    lines = done["summary"].splitlines()
+    assert len(lines) >= 3 and all(line.startswith("- ") for line in lines), done["summary"]
+    assert gemini.calls == 0
+    (request,) = [r for _, r in next(iter(gemini.batches.jobs.values())).items]
+    config = request["request"]["generationConfig"]
+    assert "points" in json.dumps(config["responseSchema"])
 
 
 def test_the_status_shows_the_provider_batch_while_it_runs(lane: Api,

@@ -11,9 +11,9 @@ in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: 
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
-bodies, SSRF, another client's data), batchlane (work that can wait: "priority":
-"batch" or a deadline, sent to the provider's batch API by beat's batch tick:
-summaries/services/batch_lane.py).
+bodies, SSRF, another client's data), form (a summary's style and length),
+batchlane (work that can wait: "priority": "batch" or a deadline, sent to the
+provider's batch API by beat's batch tick: summaries/services/batch_lane.py).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -358,6 +358,51 @@ aierror x hostile | tested |
     tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
     a huge answer is not read; a page title cannot steer a shared summary
 
+Mechanism form (style prose/bullets and length short/medium/long of a summary):
+form x key | tested | tests/test_forms.py::test_the_default_form_keys_as_before,
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    the default form keys byte for byte as before; each other form is its own job and entry,
+    a second bullets submit is a HIT and prose is never answered with bullets
+form x purge | tested | tests/test_forms.py::test_purge_by_input_purges_every_form: purge by
+    input deletes every form's entry and marks their rows; each form is a MISS after
+form x language | tested | tests/test_forms.py::test_form_and_language_are_both_keyed,
+    tests/test_forms.py::test_each_form_is_its_own_job_stored_on_the_row: every form in every
+    language is its own key; a row keeps both
+form x store | untested | store applies per job whatever its key; the form only chooses the
+    key, the prompt and the contract
+form x maxage | untested | max_age compares the age of the entry under the form's key; nothing
+    else differs
+form x batching | tested | tests/test_forms.py::test_a_batch_item_may_name_a_form,
+    tests/test_forms.py::test_ai_batches_hold_one_form_each: a bulk item's form reaches its
+    job (a bad one refused alone); an AI batch holds one form, each item answered in it
+form x webhooks | untested | the delivery body is the status body, whose summary holds the
+    form's text (bullets as "- " lines in the same string): nothing else differs
+form x sse | untested | the result event is the status body, as polling shows it; the form is
+    not in the stream otherwise
+form x watches | untested | a watch takes no form: its refresh job is the default form under
+    the URL's plain key (README, The form of a summary)
+form x run_at | tested | tests/test_forms.py::test_a_scheduled_job_keeps_its_form: the form is
+    stored on the scheduled row and the job answers in it when it runs
+form x fastpath | tested |
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    a body with style or length is never plain; with the prose summary in memory, bullets is a
+    MISS, then its own HIT
+form x twovalkey | untested | only the key differs; where each key lives is the same for every
+    form
+form x valkeydown | untested | independent: the form is on the request and the row, nothing of
+    it is in Valkey but the key
+form x dbdown | untested | independent: a form needs its row as any job does (the JSON 503 of
+    key x dbdown)
+form x killedworker | untested | Job.style and Job.length are on the row and the worker rebuilds
+    the request from it (test_a_retried_job_keeps_its_form: a re-run from the row asks in the
+    same form), so a replacement worker does too
+form x aierror | tested |
+    tests/test_forms.py::test_bullets_that_break_the_contract_are_asked_again_then_fail,
+    tests/test_forms.py::test_a_retried_job_keeps_its_form: bullets that break their contract
+    are asked again with the bullets reminder, then fail ai_bad_output; a retry keeps the form
+form x hostile | tested | tests/test_forms.py::test_bad_forms_are_a_400,
+    tests/test_forms.py::test_bullets_of_a_two_sentence_text_are_a_400: any other value or
+    type is a 400 invalid_choice and makes no job; bullets need three sentences
 batchlane (the provider batch lane, summaries/services/batch_lane.py):
 key x batchlane | tested |
     tests/test_batch_lane.py::test_a_waiting_job_is_joined_and_an_interactive_submit_runs_it_live,
@@ -406,6 +451,10 @@ hostile x batchlane | tested |
     tests/test_batch_lane.py::test_a_bad_priority_or_deadline_is_a_400,
     tests/test_batch_lane.py::test_a_batch_item_with_a_bad_deadline_is_refused_alone: deadlines
     are bounded (min, max, types), a bad item is refused alone; groups go oldest first
+form x batchlane | tested |
+    tests/test_batch_lane.py::test_a_waiting_job_in_bullets_completes_in_bullets_through_the_batch:
+    a batch item is asked in its job's form (instructions, schema) and its answer checked
+    against that form's contract
 """
 
 from __future__ import annotations
@@ -1049,7 +1098,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile", "batchlane")
+              "killedworker", "aierror", "hostile", "form", "batchlane")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1077,7 +1126,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 153
+    assert len(expected) == 171
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 

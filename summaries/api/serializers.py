@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from summaries.core import forms
 from summaries.core.errors import ErrorCode
 from summaries.models import Job
 from summaries.representations.bodies import (
@@ -121,6 +122,30 @@ def _parsed_time(text: str) -> datetime | None:
         return None
 
 
+STYLE_HELP = ("The summary's style: \"prose\" (sentences; the default) or \"bullets\" (3-6 key "
+              "points, given in summary as one \"- \" line each). 400 invalid_choice otherwise.")
+LENGTH_HELP = ("The summary's length: \"short\" (2-3 sentences; the default), \"medium\" (4-6 "
+               "sentences) or \"long\" (up to a paragraph per major section, paragraphs "
+               "separated by a blank line; for long documents). With bullets: how long each "
+               "point is. 400 invalid_choice otherwise. A form other than prose/short is "
+               "cached apart.")
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A ChoiceField that takes only a JSON string, and names the choices when refusing."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or data not in self.choices:
+            self.fail("invalid_choice", input=data)
+        return data
+
+
+def _choice(choices: tuple[str, ...], default: str, help_text: str) -> StrictChoiceField:
+    named = " or ".join(f'"{choice}"' for choice in choices)
+    return StrictChoiceField(choices=list(choices), default=default, help_text=help_text,
+                             error_messages={"invalid_choice": f"give {named}"})
+
+
 class SubmitRequest(serializers.Serializer):
     input = StrictCharField(allow_blank=True, trim_whitespace=False,
                             help_text="Text to summarise, or an http(s) URL.")
@@ -131,6 +156,10 @@ class SubmitRequest(serializers.Serializer):
     language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
     callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    # A field named like Field.style (the browsable API's rendering hints):
+    # DRF's metaclass takes declared fields off the class, so they never meet.
+    style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
+    length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
     priority = serializers.ChoiceField(["interactive", "batch"], required=False,
                                        help_text=PRIORITY_HELP)
     deadline = DeadlineField(required=False, help_text=DEADLINE_HELP)
@@ -175,6 +204,7 @@ class SubmitRequest(serializers.Serializer):
         """summary_request's options from validated data (the interactive lane's)."""
         return SubmitOptions(refresh=values["refresh"], max_age=values.get("max_age"),
                              store=values["store"], language=values.get("language"),
+                             form=forms.Form(values["style"], values["length"]),
                              callback_url=values.get("callback_url", ""),
                              run_at=values.get("run_at"), deadline=values.get("deadline"))
 
@@ -293,6 +323,10 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "language": {"type": "string", "description": LANGUAGE_HELP},
         "callback_url": {"type": "string", "description": CALLBACK_HELP},
         "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP},
+        "style": {"type": "string", "enum": list(forms.STYLES), "default": forms.PROSE,
+                  "description": STYLE_HELP},
+        "length": {"type": "string", "enum": list(forms.LENGTHS), "default": forms.SHORT,
+                   "description": LENGTH_HELP},
         "priority": {"type": "string", "enum": ["interactive", "batch"],
                      "description": PRIORITY_HELP},
         "deadline": {"oneOf": [{"type": "integer", "minimum": 1},
@@ -321,8 +355,8 @@ class BatchRequest(serializers.Serializer):
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
-                  f"\"run_at\": date-time, \"priority\": \"batch\", \"deadline\": "
-                  f"seconds or date-time}}.")
+                  f"\"run_at\": date-time, \"style\": str, \"length\": str, "
+                  f"\"priority\": \"batch\", \"deadline\": seconds or date-time}}.")
 
 
 def _answered(item: Any) -> bool:

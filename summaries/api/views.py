@@ -141,7 +141,8 @@ class SubmitView(BrowsableForm):
     @extend_schema(request=s.SubmitRequest, responses={
         200: OpenApiResponse(bodies.SubmitAnsweredResponse, "Answered at once: a cached summary "
                              "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
-                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_KNOWN_FAILURE]),
+                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_HIT_BULLETS,
+                                       schema.SUBMIT_KNOWN_FAILURE]),
         202: OpenApiResponse(bodies.SubmitAcceptedResponse, "A job is queued (X-Cache: MISS) or "
                              "already running for this input (JOINED); poll Location.",
                              examples=[schema.SUBMIT_MISS, schema.SUBMIT_JOINED]),
@@ -234,9 +235,10 @@ PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "job-events": 
 
 
 class ApiRootView(APIView):
-    """SmartCache turns a text or a web page into a 2-3 sentence summary and
-    tags, and caches the answer. Start with submit: POST a text or URL, then
-    GET the job's status URL until it is completed."""
+    """SmartCache turns a text or a web page into a 2-3 sentence summary (or
+    key points, or a longer one: style and length on submit) and tags, and
+    caches the answer. Start with submit: POST a text or URL, then GET the
+    job's status URL until it is completed."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from summaries.core import canonical_urls
 from summaries.core.errors import ErrorCode, InvalidInput
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.language import detect_language
 
 __all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
@@ -45,16 +46,27 @@ class NormalizedInput:
     # The language the summary is asked in, when that changes the summary
     # (see ``in_language``); None: the text's own.
     language: str | None = None
+    # The form of the summary asked for (style, length): keyed only when it
+    # is not the default, so a plain submit's key is the one it always was.
+    form: Form = DEFAULT_FORM
 
     def cache_key(self, namespace: str) -> str:
-        """SHA-256 over the input, its requested language (if any) and the
-        summariser's namespace (provider, model, prompt version): a new
-        prompt or model never serves an old answer, nor a summary in one
-        language a request for another."""
+        """SHA-256 over the input, its requested language (if any), its
+        form (unless the default prose/short) and the summariser's
+        namespace (provider, model, prompt version): a new prompt or model
+        never serves an old answer, nor a summary in one language or form a
+        request for another."""
         material = f"{namespace}\n{self.kind}\n{self.value}"
         if self.language is not None:
             material += f"\nlanguage={self.language}"
+        if not self.form.is_default:
+            material += f"\nform={self.form.style}/{self.form.length}"
         return hashlib.sha256(material.encode()).hexdigest()
+
+    def in_form(self, form: Form) -> NormalizedInput:
+        """This input asked in ``form`` (every form changes the answer, the
+        offline summariser's too, so every non-default form is keyed apart)."""
+        return replace(self, form=form)
 
     def in_language(self, language: str | None, *, translates: bool) -> NormalizedInput:
         """This input asked in ``language`` (a canonical tag, see

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('summaries', '0007_job_stage_choices'),
+        ('summaries', '0009_job_form'),
     ]
 
     operations = [

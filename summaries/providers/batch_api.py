@@ -15,12 +15,13 @@ map theirs (transient: 429, 5xx, timeouts; permanent: other 4xx).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from summaries.core.errors import JobError
+from summaries.core.forms import Form
 from summaries.providers.contract import BatchItem, SummaryResult
 
 
@@ -72,8 +73,10 @@ class BatchApi(Protocol):
         """The remote id of a batch job created under ``display_name``, if any
         (among the provider's recent ones)."""
 
-    def get(self, remote_id: str) -> RemoteBatch:
-        """The batch job's state and, once it succeeded, its results."""
+    def get(self, remote_id: str, forms: Mapping[str, Form] | None = None) -> RemoteBatch:
+        """The batch job's state and, once it finished, its results, each
+        checked against its item's form (``forms`` by item id; default: the
+        default form)."""
 
     def cancel(self, remote_id: str) -> None:
         """Ask the provider to stop it (best effort: its items went live)."""

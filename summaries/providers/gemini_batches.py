@@ -12,15 +12,21 @@ answer: gemini.read_batch_answer) or its ``error``, with the metadata given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from google.genai import types
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.providers.batch_api import ItemResult, RemoteBatch, RemoteState
 from summaries.providers.common import brief, build_prompt, instructions
 from summaries.providers.contract import BatchItem
-from summaries.providers.gemini import GeminiProvider, generate_config, read_batch_answer
+from summaries.providers.gemini import (
+    GeminiProvider,
+    generate_config,
+    read_batch_answer,
+    schema_for,
+)
 
 # JobState names (the SDK maps the REST API's BATCH_STATE_* to these).
 _STATES = {
@@ -47,7 +53,8 @@ class GeminiBatchApi:
             types.InlinedRequest(
                 contents=build_prompt(item.text),
                 metadata={"key": item.id},
-                config=generate_config(instructions(item.text, item.language)),
+                config=generate_config(instructions(item.text, item.language, item.form),
+                                       schema_for(item.form)),
             )
             for item in items
         ]
@@ -69,7 +76,7 @@ class GeminiBatchApi:
                 return job.name
         return None
 
-    def get(self, remote_id: str) -> RemoteBatch:
+    def get(self, remote_id: str, forms: Mapping[str, Form] | None = None) -> RemoteBatch:
         client = self._provider.client()
         job = self._provider.call(lambda: client.batches.get(name=remote_id))
         provider_state = _state_name(job.state)
@@ -80,7 +87,7 @@ class GeminiBatchApi:
         for answer in (job.dest.inlined_responses if job.dest is not None else None) or []:
             key = (answer.metadata or {}).get("key")
             if isinstance(key, str):
-                results[key] = _item_result(answer)
+                results[key] = _item_result(answer, (forms or {}).get(key, DEFAULT_FORM))
         return RemoteBatch(remote_id, state, provider_state, results)
 
     def cancel(self, remote_id: str) -> None:
@@ -88,7 +95,7 @@ class GeminiBatchApi:
         self._provider.call(lambda: client.batches.cancel(name=remote_id))
 
 
-def _item_result(answer: types.InlinedResponse) -> ItemResult:
+def _item_result(answer: types.InlinedResponse, form: Form) -> ItemResult:
     if answer.response is None:
         detail = answer.error.message if answer.error is not None else "no response"
         return ItemResult(None, JobError(brief(f"Gemini's batch item failed: {detail}"),
@@ -96,7 +103,7 @@ def _item_result(answer: types.InlinedResponse) -> ItemResult:
     usage = answer.response.usage_metadata
     tokens = (usage.prompt_token_count, usage.candidates_token_count) if usage else (None, None)
     try:
-        return ItemResult(read_batch_answer(answer.response), None, *tokens)
+        return ItemResult(read_batch_answer(answer.response, form), None, *tokens)
     except JobError as exc:  # blocked, cut off, breaking the contract: asked live
         return ItemResult(None, exc, *tokens)
 

@@ -14,12 +14,13 @@ expired with part of its work done) has an output file (each line
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from openai.types.chat import ChatCompletion
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.providers.batch_api import ItemResult, RemoteBatch, RemoteState
 from summaries.providers.common import GARBLED, brief
 from summaries.providers.contract import BatchItem
@@ -46,7 +47,8 @@ class OpenAIBatchApi:
 
     def create(self, *, display_name: str, items: Sequence[BatchItem]) -> str:
         lines = [json.dumps({"custom_id": item.id, "method": "POST", "url": ENDPOINT,
-                             "body": self._provider.summary_request(item.text, item.language)})
+                             "body": self._provider.summary_request(item.text, item.language,
+                                                                    item.form)})
                  for item in items]
         data = ("\n".join(lines) + "\n").encode()
         client = self._provider.client()
@@ -65,7 +67,7 @@ class OpenAIBatchApi:
                 return batch.id
         return None
 
-    def get(self, remote_id: str) -> RemoteBatch:
+    def get(self, remote_id: str, forms: Mapping[str, Form] | None = None) -> RemoteBatch:
         client = self._provider.client()
         batch = self._provider.call(lambda: client.batches.retrieve(remote_id))
         state = _STATES.get(batch.status, RemoteState.RUNNING)
@@ -74,14 +76,14 @@ class OpenAIBatchApi:
         results: dict[str, ItemResult] = {}
         for file_id in (batch.error_file_id, batch.output_file_id):  # output wins
             if file_id:
-                results.update(self._read(file_id))
+                results.update(self._read(file_id, forms or {}))
         return RemoteBatch(remote_id, state, batch.status, results)
 
     def cancel(self, remote_id: str) -> None:
         client = self._provider.client()
         self._provider.call(lambda: client.batches.cancel(remote_id))
 
-    def _read(self, file_id: str) -> dict[str, ItemResult]:
+    def _read(self, file_id: str, forms: Mapping[str, Form]) -> dict[str, ItemResult]:
         client = self._provider.client()
         content = self._provider.call(lambda: client.files.content(file_id))
         results: dict[str, ItemResult] = {}
@@ -91,11 +93,12 @@ class OpenAIBatchApi:
             except ValueError:
                 continue  # a line we cannot read: its item has no answer
             if isinstance(entry, dict) and isinstance(entry.get("custom_id"), str):
-                results[entry["custom_id"]] = _item_result(entry)
+                key = entry["custom_id"]
+                results[key] = _item_result(entry, forms.get(key, DEFAULT_FORM))
         return results
 
 
-def _item_result(entry: dict[str, object]) -> ItemResult:
+def _item_result(entry: dict[str, object], form: Form) -> ItemResult:
     response = entry.get("response")
     body = response.get("body") if isinstance(response, dict) else None
     status = response.get("status_code") if isinstance(response, dict) else None
@@ -113,6 +116,6 @@ def _item_result(entry: dict[str, object]) -> ItemResult:
     usage = completion.usage
     tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
     try:
-        return ItemResult(read_completion(completion), None, *tokens)
+        return ItemResult(read_completion(completion, form), None, *tokens)
     except JobError as exc:  # blocked, cut off, breaking the contract: asked live
         return ItemResult(None, exc, *tokens)

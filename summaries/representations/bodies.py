@@ -25,6 +25,11 @@ def error_code_field(**kwargs: Any) -> serializers.ChoiceField:
     return serializers.ChoiceField(ERROR_CODES, **kwargs)
 
 
+SUMMARY_HELP = ("When completed. In the form asked (style, length on submit): prose, a long "
+                "one in paragraphs separated by a blank line; bullets as one \"- \" line per "
+                "key point.")
+
+
 class ShapedResponse(serializers.Serializer):
     """An output serializer whose optional fields appear only when meaningful.
 
@@ -91,7 +96,7 @@ class SubmitResponse(ShapedResponse):
         help_text="Answered at once from the cache (or a fetch that failed moments ago).")
     cache_key = serializers.CharField(
         help_text="The input's cache key (also in the X-Cache-Key header).")
-    summary = serializers.CharField(required=False, help_text="When completed.")
+    summary = serializers.CharField(required=False, help_text=SUMMARY_HELP)
     tags = serializers.ListField(child=serializers.CharField(), required=False,
                                  help_text="When completed.")
     error = serializers.CharField(required=False, help_text="When failed.")
@@ -177,7 +182,7 @@ class JobResponse(ShapedResponse):
     cached = serializers.BooleanField()
     attempts = serializers.IntegerField()
     created_at = serializers.DateTimeField()
-    summary = serializers.CharField(required=False, help_text="When completed.")
+    summary = serializers.CharField(required=False, help_text=SUMMARY_HELP)
     tags = serializers.ListField(child=serializers.CharField(), required=False,
                                  help_text="When completed.")
     duration_ms = serializers.IntegerField(required=False)

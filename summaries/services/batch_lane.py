@@ -210,7 +210,7 @@ def _create_remote(api: BatchApi, batch: ProviderBatch, report: TickReport, *,
     """Create ``batch`` (state creating) at the provider; ``look_first``: it
     may exist already (a poller died after asking): adopt it if found."""
     waiting = list(Job.objects.filter(provider_batch=batch, **_WAITING).only(
-        "id", "input_text", "language", "queue", "deadline"))
+        "id", "input_text", "language", "style", "length", "queue", "deadline"))
     if not waiting:
         _finish(batch, ProviderBatch.State.ABANDONED, "no job left waiting in it")
         return
@@ -218,7 +218,8 @@ def _create_remote(api: BatchApi, batch: ProviderBatch, report: TickReport, *,
         remote_id = api.find(display_name=batch.display_name) if look_first else None
         if remote_id is None:
             remote_id = api.create(display_name=batch.display_name, items=[
-                BatchItem(str(job.id), job.input_text, job.language or None) for job in waiting])
+                BatchItem(str(job.id), job.input_text, job.language or None, job.form)
+                for job in waiting])
     except JobError as exc:
         if exc.transient:  # the next tick asks again (looking first)
             ProviderBatch.objects.filter(id=batch.id).update(error=exc.message,
@@ -243,7 +244,7 @@ def _poll(api: BatchApi, batch: ProviderBatch, report: TickReport) -> None:
     report.polled += 1
     waiting = list(Job.objects.filter(provider_batch=batch, **_WAITING))
     try:
-        remote = api.get(batch.remote_id)
+        remote = api.get(batch.remote_id, {str(job.id): job.form for job in waiting})
     except JobError as exc:
         ProviderBatch.objects.filter(id=batch.id).update(error=exc.message,
                                                          polled_at=timezone.now())

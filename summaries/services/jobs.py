@@ -99,7 +99,7 @@ def job_process(*, job_id: str) -> None:
         # Renewing the marker also reads the cache: one round trip.
         hit = inflight.renew(job.input_hash, str(job.id), read_summary=not job.refresh)
         outcome = pipeline.from_cache(hit) if hit else pipeline.run(
-            NormalizedInput(job.kind, job.input_text, job.language or None),
+            NormalizedInput(job.kind, job.input_text, job.language or None, job.form),
             key=job.input_hash,
             holder=str(job.id),
             refresh=job.refresh,

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
 from summaries.core.language import detect_language
 from summaries.core.tokens import answer_tokens, estimate_tokens
@@ -69,18 +70,19 @@ def run(
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
     if item.kind == TEXT:
-        return _summarize(item.value, on_stage, item.language)
+        return _summarize(item.value, on_stage, item.language, item.form)
 
     page, article = fetch_article(item.value, on_stage)
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
-    content_key = article_key(article.text, summarizer().cache_namespace, item.language)
+    content_key = article_key(article.text, summarizer().cache_namespace, item.language,
+                              item.form)
     hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
     if hit:
         outcome = from_cache(hit)
     else:
         try:
-            outcome = _summarize(article.text, on_stage, item.language)
+            outcome = _summarize(article.text, on_stage, item.language, item.form)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
@@ -106,32 +108,33 @@ def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
     return page, article
 
 
-def article_key(text: str, namespace: str, language: str | None = None) -> str:
+def article_key(text: str, namespace: str, language: str | None = None,
+                form: Form = DEFAULT_FORM) -> str:
     """The key of a page's article text: the one a text submit of it (asked
-    in ``language``, if given) would get."""
+    in ``language``, if given, and in ``form``) would get."""
     if language is not None and detect_language(text) == language:
         language = None  # asked in its own language: a plain request
-    return NormalizedInput(TEXT, normalize_text(text), language).cache_key(namespace)
+    return NormalizedInput(TEXT, normalize_text(text), language, form).cache_key(namespace)
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],
-               language: str | None = None) -> Outcome:
+               language: str | None = None, form: Form = DEFAULT_FORM) -> Outcome:
     """One AI call, within the provider's shared quota (raises QuotaWait when
     it is used up for longer than a moment). A short text may share its call
     with others waiting in this process (services/batching.py); one that was
     alone in its batch, or whose part of the batch answer was unusable, is
-    then asked alone. Only ``text`` and ``language`` reach the model (no
-    page title): the result is cached under their key, for everyone."""
+    then asked alone. Only ``text``, ``language`` and ``form`` reach the
+    model (no page title): the result is cached under their key, for everyone."""
     provider = summarizer()
     if (batcher := batching.batcher_for(provider, text)) is not None:
         on_stage(Job.Stage.SUMMARIZING)
-        batched = batcher.summarize(text, language)  # the batch takes the quota
+        batched = batcher.summarize(text, language, form)  # the batch takes the quota
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=estimate_tokens(text))
     on_stage(Job.Stage.SUMMARIZING)
-    result = provider.summarize(text, language=language)
+    result = provider.summarize(text, language=language, form=form)
     counters.record_ai_call(provider.name, provider.model, input_tokens=estimate_tokens(text),
                             output_tokens=answer_tokens(result.summary, result.tags))
     return Outcome(result.summary, result.tags, cached=False)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from summaries.core.errors import ErrorCode, InputTooLarge, InvalidInput
+from summaries.core.forms import Form
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.infra import cache, local_cache
 from summaries.infra.database import lock_input
@@ -35,8 +36,8 @@ class Purge:
 def purge_input(*, raw: str) -> Purge:
     """Purge every cached variant of ``raw``, normalised and keyed exactly as
     a submit of it is (submit.summary_request): its plain summary and each one its
-    job rows say was made for it (asked in another language, made by another
-    summariser), each as ``purge_key`` does. Nothing is fetched or
+    job rows say was made for it (asked in another language or form, made
+    by another summariser), each as ``purge_key`` does. Nothing is fetched or
     summarised, so neither the URL policy nor the two-sentence rule applies.
     Raises InvalidInput (400) and InputTooLarge (413)."""
     if len(raw) > settings.MAX_INPUT_CHARS:
@@ -48,8 +49,8 @@ def purge_input(*, raw: str) -> Purge:
 
 
 def _variant_keys(item: NormalizedInput) -> set[str]:
-    """The keys the job rows of ``item`` were made under, whatever language
-    and summariser: a language variant's key cannot be derived from the
+    """The keys the job rows of ``item`` were made under, whatever language,
+    form and summariser: a language variant's key cannot be derived from the
     input alone (any region or script tag may be asked). A URL's rows are
     found through the indexed url column; a text's by its input (a scan, for
     an operator's rare action)."""
@@ -91,10 +92,11 @@ def _purge(key: str, keys: set[str]) -> Purge:
                 lock_input(each)
             rows = Job.objects.filter(input_hash__in=chunk, status=Job.Status.COMPLETED,
                                       purged_at__isnull=True)
-            content_keys.update(article_key(text, provider, language or None)
-                                for text, provider, language in
+            content_keys.update(article_key(text, provider, language or None, Form(style, length))
+                                for text, provider, language, style, length in
                                 rows.filter(kind=URL).exclude(extracted_text="")
-                                .values_list("extracted_text", "provider", "language"))
+                                .values_list("extracted_text", "provider", "language",
+                                             "style", "length"))
             jobs += rows.update(purged_at=timezone.now())
     removed = cache.purge(keys | content_keys)
     for each in keys | content_keys:  # this process at once; the others hear the announcements

@@ -78,7 +78,8 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
             refresh=options.refresh, store=options.store, queue=options.queue,
             provider=cache_namespace(),
-            language=item.language or "", run_at=run_at,
+            language=item.language or "", style=item.form.style, length=item.form.length,
+            run_at=run_at,
             has_callbacks=callback is not None)
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)

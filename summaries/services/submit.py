@@ -15,6 +15,7 @@ from django.utils import timezone
 from summaries.bypasses import job_rows
 from summaries.core import outcomes
 from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, JobError
+from summaries.core.forms import Form
 from summaries.core.inputs import URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
@@ -24,6 +25,7 @@ from summaries.infra.dispatch import enqueue
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import has_sentences
+from summaries.providers.contract import MIN_POINTS
 from summaries.services import batch_lane, inflight, scheduling, webhooks
 from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
@@ -81,7 +83,8 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
     (``refreshed`` on the answer). ``store=False``: reading the cache, and
     joining a job in flight, still happen. ``language``: without, the
     summary is in the input's own (see ``NormalizedInput.in_language`` for
-    when it is keyed apart). ``callback_url``: services/webhooks.py.
+    when it is keyed apart). ``form``: style and length, keyed apart unless
+    the default. ``callback_url``: services/webhooks.py.
     ``run_at``: services/scheduling.py; neither answered from the cache nor
     joined. ``checked``: ``raw`` as the fast path already checked it.
 
@@ -99,6 +102,9 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
                  else _keyed(raw))
     if options.language is not None:
         item = item.in_language(normalize_language(options.language), translates=translates())
+        key = item.cache_key(cache_namespace())
+    if not options.form.is_default:
+        item = _in_form(item, options.form)
         key = item.cache_key(cache_namespace())
     if options.run_at is not None:
         job = scheduling.job_schedule(item=item, key=key, run_at=options.run_at,
@@ -127,6 +133,17 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
+
+
+def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
+    """``item`` asked in ``form``; raises InvalidInput for bullet points of
+    a text with fewer sentences than points (a URL's page is not known yet:
+    its job fails with input_too_short instead)."""
+    if (form.bullets and item.kind != URL
+            and not has_sentences(item.value, at_least=MIN_POINTS)):
+        raise InvalidInput(f"input is too short for bullet points: give at least {MIN_POINTS} "
+                           f"sentences", code=ErrorCode.INPUT_TOO_SHORT)
+    return item.in_form(form)
 
 
 def _keyed(raw: str) -> tuple[NormalizedInput, str]:
@@ -393,6 +410,8 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
         queue=options.queue,
         provider=cache_namespace(),
         language=item.language or "",
+        style=item.form.style,
+        length=item.form.length,
         **lane,
     ))
     if callback is not None:

@@ -198,6 +198,15 @@
     };
   }
 
+  // The submit's body: the form (style, length) only when not the default,
+  // so a plain request stays plain (answered by the fast path when cached).
+  function request(text) {
+    var body = { input: text, refresh: $("refresh").checked };
+    if ($("style").value !== "prose") body.style = $("style").value;
+    if ($("length").value !== "short") body.length = $("length").value;
+    return body;
+  }
+
   function submit(event) {
     event.preventDefault();
     var text = input.value.trim();
@@ -214,7 +223,7 @@
     fetch("/api/submit", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ input: text, refresh: $("refresh").checked })
+      body: JSON.stringify(request(text))
     }).then(function (r) {
       return r.text().then(function (raw) {
         var body = {};
