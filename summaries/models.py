@@ -117,6 +117,21 @@ class Job(models.Model):
     has_callbacks = models.BooleanField(
         default=False, help_text="Webhook deliveries wait for this job to finish "
                                  "(callback_url on a submit).")
+    # Near-duplicates (services/near_duplicates.py).
+    near_duplicates = models.BooleanField(
+        default=True, help_text="False (near_duplicates:false on the submit): the job never "
+                                "shares a near-duplicate's summary.")
+    max_age = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The submit's max_age: a near-duplicate's summary "
+                                         "older than this is not shared.")
+    source_text = models.TextField(
+        blank=True, help_text="A text job's input as submitted, line breaks kept (each line "
+                              "normalised), when it has several lines: the near-duplicate "
+                              "check reads it; empty: the same as input_text.")
+    near_duplicate_of = models.UUIDField(
+        null=True, blank=True, db_index=True,
+        help_text="The job whose summary this one shares: its input was a near-duplicate of "
+                  "that job's (no AI call).")
     # The batch lane (services/batch_lane.py): "priority": "batch" or a deadline.
     deadline = models.DateTimeField(
         null=True, blank=True, help_text="Batch lane: the job must be done by then (its "
@@ -182,7 +197,8 @@ class Job(models.Model):
 
 
 # The fields a finished store:false job blanks.
-FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": ""}
+FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": "",
+                   "source_text": ""}
 
 
 class WebhookDelivery(models.Model):

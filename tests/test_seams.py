@@ -12,6 +12,8 @@ cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
 bodies, SSRF, another client's data), form (a summary's style and length),
+neardup (near-duplicates share one summary: services/near_duplicates.py,
+X-Cache NEAR),
 batchlane (work that can wait: "priority": "batch" or a deadline, sent to the
 provider's batch API by beat's batch tick: summaries/services/batch_lane.py).
 
@@ -403,6 +405,57 @@ form x aierror | tested |
 form x hostile | tested | tests/test_forms.py::test_bad_forms_are_a_400,
     tests/test_forms.py::test_bullets_of_a_two_sentence_text_are_a_400: any other value or
     type is a 400 invalid_choice and makes no job; bullets need three sentences
+
+neardup (near-duplicate inputs share one summary; tests/test_near_duplicates.py):
+
+neardup x key | tested |
+    tests/test_near_duplicates.py::test_a_syndicated_text_answers_near_at_once_without_an_ai_call:
+    a NEAR answer is a job and a cache entry of the copy's own key; the next submit of it is a HIT
+neardup x purge | tested |
+    tests/test_near_duplicates.py::test_a_purged_summary_is_no_longer_shared: a purged summary
+    leaves the index, the answers that shared it are purged with it, the copy is summarised anew
+neardup x language | tested |
+    tests/test_near_duplicates.py::test_another_language_is_not_shared: a summary asked in German
+    is shared only with a copy asked in German
+neardup x store | tested |
+    tests/test_near_duplicates.py::test_store_false_is_never_indexed_but_may_read: a store:false
+    summary is never indexed; a store:false copy may be answered NEAR and keeps nothing
+neardup x maxage | tested |
+    tests/test_near_duplicates.py::test_near_duplicates_false_refresh_and_max_age_summarise_anew:
+    refresh skips the lookup; max_age bounds the shared summary's age
+neardup x batching | tested |
+    tests/test_near_duplicates.py::test_a_syndicated_text_answers_near_at_once_without_an_ai_call:
+    a bulk item is looked up as a single submit and says cache NEAR
+neardup x webhooks | untested | a NEAR answer is a completed job, subscribed as a HIT is
+    (test_a_cache_hit_still_calls_back); a URL job completed NEAR ends through the ordinary
+    completion, which calls back
+neardup x sse | untested | a URL job completed NEAR publishes the ordinary completed event; a NEAR
+    text's job is completed when created, a late client's stream (result at once)
+neardup x watches | untested | a watch's job is a refresh, which never shares; its AI summary is
+    indexed as any other
+neardup x run_at | untested | a scheduled submit is not answered at once; when it runs, a URL is
+    looked up in the worker as any job and a text is summarised (texts are looked up at submit)
+neardup x fastpath | untested | a NEAR answer is cached under the copy's own key and announced as
+    any write, so memory copies are ordinary hits (key x fastpath); a purge's cascade deletes and
+    announces its entry as any purge (purge x fastpath)
+neardup x twovalkey | tested |
+    tests/test_cache_server.py::test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other:
+    the index lives on the cache server beside the summaries, none of it on the main one
+neardup x valkeydown | untested | a failed lookup is no answer (near_duplicates.find logs it): the
+    submit goes on as an ordinary miss, whose Valkey errors map as always (key x valkeydown)
+neardup x dbdown | untested | the candidates are rows: with the database down the lookup raises,
+    the claim is released and the submit is the JSON 503 of key x dbdown
+neardup x killedworker | untested | a URL job killed after its lookup runs it again; its NEAR
+    completion is the ordinary conditional one (one row state); a text's NEAR is made at submit
+neardup x aierror | untested | only a stored AI summary is indexed, in the batch that caches it: a
+    failed job has nothing to share
+neardup x form | untested | the form (style, length) is in the variant of every band key
+    (near_duplicates.variant), so a summary in one form is never proposed for another, as a
+    language is (neardup x language's test)
+neardup x hostile | untested | every index key carries CACHE_TTL, a lookup reads at most 16
+    members a band and confirms at most 3 candidates; a summary is shared only for a text
+    confirmed nearly the same with equal facts (tests/test_similarity.py's hard negatives)
+
 batchlane (the provider batch lane, summaries/services/batch_lane.py):
 key x batchlane | tested |
     tests/test_batch_lane.py::test_a_waiting_job_is_joined_and_an_interactive_submit_runs_it_live,
@@ -455,6 +508,10 @@ form x batchlane | tested |
     tests/test_batch_lane.py::test_a_waiting_job_in_bullets_completes_in_bullets_through_the_batch:
     a batch item is asked in its job's form (instructions, schema) and its answer checked
     against that form's contract
+neardup x batchlane | untested | near-duplicates are looked up at submit, before a job exists:
+    a copy submitted with priority batch is answered NEAR and nothing is queued. Not yet: a
+    summary made by the batch lane is not added to the near-duplicate index (its outcome carries
+    no Indexable), so later copies of it are summarised
 """
 
 from __future__ import annotations
@@ -1098,7 +1155,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile", "form", "batchlane")
+              "killedworker", "aierror", "hostile", "form", "neardup", "batchlane")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1126,7 +1183,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 171
+    assert len(expected) == 190
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 

@@ -79,6 +79,9 @@ DEADLINE_HELP = ("When the item must be done: seconds from now (an integer) or a
                  "(10 minutes) to BATCH_LANE_MAX_DEADLINE (7 days) ahead; anything else, or "
                  "beside run_at or \"priority\": \"interactive\", is a 400 invalid_deadline. "
                  "A provider batch not done in time is given up for a live call.")
+NEAR_DUPLICATES_HELP = ("false: never answered with the summary of a near-duplicate (a text "
+                        "nearly the same as one already summarised: X-Cache NEAR); the "
+                        "input is summarised unless it is cached itself.")
 LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \"de\" or "
                  "\"pt-BR\" (400 invalid_language otherwise). Without it, the input's own "
                  "language (detected). The offline summariser quotes the text, so it always "
@@ -156,6 +159,7 @@ class SubmitRequest(serializers.Serializer):
     language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
     callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    near_duplicates = StrictBooleanField(default=True, help_text=NEAR_DUPLICATES_HELP)
     # A field named like Field.style (the browsable API's rendering hints):
     # DRF's metaclass takes declared fields off the class, so they never meet.
     style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
@@ -206,7 +210,9 @@ class SubmitRequest(serializers.Serializer):
                              store=values["store"], language=values.get("language"),
                              form=forms.Form(values["style"], values["length"]),
                              callback_url=values.get("callback_url", ""),
-                             run_at=values.get("run_at"), deadline=values.get("deadline"))
+                             run_at=values.get("run_at"),
+                             near_duplicates=values["near_duplicates"],
+                             deadline=values.get("deadline"))
 
 
 class JobFilter(serializers.Serializer):
@@ -257,6 +263,12 @@ class AnalyticsResponse(serializers.Serializer):
     joined = serializers.IntegerField(help_text="Cache misses that joined a job in flight.")
     known_failures = serializers.IntegerField(
         help_text="Submits of a URL that failed moments ago, answered with that failure.")
+    near_duplicates = serializers.IntegerField(
+        help_text="Submits of a text answered at once with a near-duplicate's summary "
+                  "(X-Cache NEAR).")
+    near_duplicate_jobs = serializers.IntegerField(
+        help_text="Jobs completed with a near-duplicate's summary, no AI call: the NEAR "
+                  "submits' and URL jobs whose article was one.")
     completed_jobs = serializers.IntegerField()
     queue_size = serializers.IntegerField(help_text="Jobs waiting for a worker.")
     avg_processing_time_ms = serializers.FloatField()
@@ -267,7 +279,8 @@ class AnalyticsResponse(serializers.Serializer):
     p95_processing_time_ms = serializers.FloatField(
         help_text="95th percentile processing time of the last 1000 completed jobs.")
     ai_calls_saved = serializers.IntegerField(
-        help_text="AI calls made unnecessary by cache hits and by joins (dedup).")
+        help_text="AI calls made unnecessary by cache hits, by joins (dedup) and by "
+                  "near-duplicates.")
     ai_tokens_saved = serializers.IntegerField(
         help_text="Their estimated tokens (input and output).")
     ai_cost_saved = serializers.FloatField(
@@ -323,6 +336,8 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "language": {"type": "string", "description": LANGUAGE_HELP},
         "callback_url": {"type": "string", "description": CALLBACK_HELP},
         "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP},
+        "near_duplicates": {"type": "boolean", "default": True,
+                            "description": NEAR_DUPLICATES_HELP},
         "style": {"type": "string", "enum": list(forms.STYLES), "default": forms.PROSE,
                   "description": STYLE_HELP},
         "length": {"type": "string", "enum": list(forms.LENGTHS), "default": forms.SHORT,
@@ -356,7 +371,8 @@ class BatchRequest(serializers.Serializer):
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
                   f"\"run_at\": date-time, \"style\": str, \"length\": str, "
-                  f"\"priority\": \"batch\", \"deadline\": seconds or date-time}}.")
+                  f"\"near_duplicates\": bool, \"priority\": \"batch\", \"deadline\": "
+                  f"seconds or date-time}}.")
 
 
 def _answered(item: Any) -> bool:
@@ -383,6 +399,10 @@ class BatchItemResponse(ShapedResponse):
                                  required=False, help_text="When completed.")
     refreshed = serializers.BooleanField(source="submission.refreshed", required=False,
                                          help_text="Only when true: as for a single submit.")
+    near_duplicate_of = serializers.UUIDField(
+        source="submission.near_duplicate_of", required=False,
+        help_text="The job whose summary this item shares (cache NEAR, or a HIT of a job "
+                  "that shared one).")
     error = serializers.CharField(required=False,
                                   help_text="When the item was refused or its job failed.")
     code = error_code_field(required=False,
@@ -397,6 +417,8 @@ class BatchItemResponse(ShapedResponse):
         "summary": lambda item: _answered(item) and is_completed(item.submission),
         "tags": lambda item: _answered(item) and is_completed(item.submission),
         "refreshed": lambda item: _answered(item) and item.submission.refreshed,
+        "near_duplicate_of": lambda item: _answered(item)
+        and bool(item.submission.near_duplicate_of),
         "error": lambda item: bool(item.error),
         "code": lambda item: bool(item.error),
     }

@@ -46,9 +46,11 @@ logger = logging.getLogger(__name__)
 
 CACHE_HEADERS = [
     OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200, 202],
-                     enum=["HIT", "MISS", "JOINED", "FAILED"],
+                     enum=["HIT", "MISS", "JOINED", "NEAR", "FAILED"],
                      description="HIT: a cached summary. MISS: this submit created the job. "
                                  "JOINED: it joined the job already running for this input. "
+                                 "NEAR: a text answered with the summary of a near-duplicate "
+                                 "(near_duplicate_of names its job). "
                                  "FAILED: the URL failed to fetch moments ago (no summary)."),
     OpenApiParameter("X-Cache-Key", str, OpenApiParameter.HEADER, response=[200, 202],
                      description="The input's cache key (also the body's cache_key)."),

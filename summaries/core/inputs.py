@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from summaries.core import canonical_urls
 from summaries.core.errors import ErrorCode, InvalidInput
@@ -49,6 +49,9 @@ class NormalizedInput:
     # The form of the summary asked for (style, length): keyed only when it
     # is not the default, so a plain submit's key is the one it always was.
     form: Form = DEFAULT_FORM
+    # A text as submitted (its line breaks: what the near-duplicate check
+    # reads, services/near_duplicates.py); not part of the input's identity.
+    raw: str = field(default="", compare=False, repr=False)
 
     def cache_key(self, namespace: str) -> str:
         """SHA-256 over the input, its requested language (if any), its
@@ -129,4 +132,4 @@ def normalize_input(raw: str) -> NormalizedInput:
     text = normalize_text(raw)
     if not text:
         raise InvalidInput("input cannot be empty", code=ErrorCode.EMPTY_INPUT)
-    return NormalizedInput(TEXT, text)
+    return NormalizedInput(TEXT, text, raw=raw)

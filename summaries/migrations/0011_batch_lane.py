@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('summaries', '0009_job_form'),
+        ('summaries', '0010_near_duplicates'),
     ]
 
     operations = [

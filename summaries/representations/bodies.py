@@ -84,7 +84,8 @@ def _fetched(job: Job) -> bool:
 # failure is FAILED, not HIT: the answer came from the failure cache, but it
 # is no summary.
 CACHE_STATUS: dict[str, str] = {outcomes.HIT: "HIT", outcomes.MISS: "MISS",
-                                 outcomes.JOINED: "JOINED", outcomes.KNOWN_FAILURE: "FAILED"}
+                                 outcomes.JOINED: "JOINED", outcomes.NEAR: "NEAR",
+                                 outcomes.KNOWN_FAILURE: "FAILED"}
 
 
 class SubmitResponse(ShapedResponse):
@@ -104,9 +105,14 @@ class SubmitResponse(ShapedResponse):
     refreshed = serializers.BooleanField(
         required=False, help_text="Only when true: the cached summary was older than max_age, "
                                   "and this job makes it anew.")
+    near_duplicate_of = serializers.UUIDField(
+        required=False, help_text="The job whose summary this answer shares: the input is a "
+                                  "near-duplicate of its input (X-Cache: NEAR; or a HIT of a "
+                                  "job that shared one).")
 
     shown_when = {"summary": is_completed, "tags": is_completed,
-                  "error": is_failed, "code": is_failed, "refreshed": lambda sub: sub.refreshed}
+                  "error": is_failed, "code": is_failed, "refreshed": lambda sub: sub.refreshed,
+                  "near_duplicate_of": lambda sub: bool(sub.near_duplicate_of)}
 
 
 class DeliveryResponse(ShapedResponse):
@@ -150,7 +156,8 @@ class SubmitAnsweredResponse(SubmitResponse):
     status = serializers.ChoiceField([Job.Status.COMPLETED.value, Job.Status.FAILED.value])
 
 
-@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code"))
+@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code",
+                                          "near_duplicate_of"))
 class SubmitAcceptedResponse(SubmitResponse):
     """202: a job for this input is queued or running (X-Cache: MISS when
     this submit created it, JOINED when it joined it); poll the Location."""
@@ -198,6 +205,10 @@ class JobResponse(ShapedResponse):
     extracted_chars = serializers.IntegerField(required=False)
     run_at = serializers.DateTimeField(required=False,
                                        help_text="A scheduled job (run_at on submit) starts then.")
+    near_duplicate_of = serializers.UUIDField(
+        required=False, help_text="The job whose summary this one shares, without an AI call: "
+                                  "its input (a text, or a page's article) was a near-duplicate "
+                                  "of that job's.")
     # The batch lane (services/batch_lane.py).
     deadline = serializers.DateTimeField(
         required=False, help_text="A batch-lane job (\"priority\": \"batch\" or a deadline) "
@@ -226,6 +237,7 @@ class JobResponse(ShapedResponse):
         "duration_ms": lambda job: job.duration_ms is not None,
         "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
+        "near_duplicate_of": lambda job: job.near_duplicate_of is not None,
         "deadline": lambda job: job.deadline is not None,
         "provider_batch_id": _in_provider_batch,
         "via_batch": lambda job: bool(job.via_batch),

@@ -30,7 +30,7 @@ from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import SummaryResult
-from summaries.services import ai_quota, events, inflight, pipeline, webhooks
+from summaries.services import ai_quota, events, inflight, near_duplicates, pipeline, webhooks
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def job_process(*, job_id: str) -> None:
             refresh=job.refresh,
             cache_checked=True,
             on_stage=lambda stage: _set_stage(job, stage, started=started),
+            near=_near_request(job),
         )
     except SoftTimeLimitExceeded:
         _retry_or_fail(job, JobError("the job took too long", code=ErrorCode.JOB_TIMEOUT,
@@ -131,6 +132,13 @@ def job_process(*, job_id: str) -> None:
                             code=ErrorCode.INTERNAL_ERROR))
     else:
         _complete(job, outcome, duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _near_request(job: Job) -> near_duplicates.Request | None:
+    """What the pipeline may do with near-duplicates for ``job`` (None: nothing)."""
+    if not near_duplicates.enabled() or not job.near_duplicates or job.refresh:
+        return None
+    return near_duplicates.Request(max_age=job.max_age, source=job.source_text)
 
 
 def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.Outcome) -> Job:
@@ -216,6 +224,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
             "summary": outcome.summary,
             "tags": outcome.tags,
             "cached": outcome.cached,
+            "near_duplicate_of": outcome.near_duplicate_of or None,
             # A store:false job keeps none of its input once finished.
             **job.input_when_finished(final_url=outcome.final_url[:MAX_URL_CHARS],
                                       extracted_text=outcome.extracted_text),
@@ -238,7 +247,8 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
         return False  # a newer attempt owns the job now; it will store its own result
     counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
                            found_cached=(outcome.extracted_text or job.input_text)
-                           if outcome.cached else None)
+                           if outcome.cached else None,
+                           saved_by="near" if outcome.near_duplicate_of else "cache")
     # Cache, announce, release the marker, tell the job's event streams: one
     # round trip (one a server).
     try:

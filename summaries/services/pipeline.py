@@ -17,7 +17,6 @@ from django.conf import settings
 from summaries.core.errors import ErrorCode, JobError
 from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
-from summaries.core.language import detect_language
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
@@ -25,7 +24,7 @@ from summaries.infra import cache
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import clean_text
-from summaries.services import ai_quota, batching, inflight
+from summaries.services import ai_quota, batching, inflight, near_duplicates
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -41,6 +40,10 @@ class Outcome:
     # When a summary taken from the cache was made (epoch seconds), so storing
     # it again does not make it look new to a submit's max_age.
     cached_at: float | None = None
+    # A near-duplicate's summary: the job that made it (services/near_duplicates.py).
+    near_duplicate_of: str = ""
+    # A summary made now by the AI: its text, to index once stored.
+    indexable: near_duplicates.Indexable | None = None
 
 
 def from_cache(hit: dict[str, Any]) -> Outcome:
@@ -63,23 +66,46 @@ def run(
     use_cache: bool = True,
     cache_checked: bool = False,
     on_stage: Callable[[str], None] = _no_stage,
+    near: near_duplicates.Request | None = None,
 ) -> Outcome:
     """Summarise ``item``; raises JobError (transient or permanent).
     ``cache_checked``: the caller has just looked ``key`` up in the cache and
-    found nothing (services.jobs does, in the round trip renewing its marker)."""
+    found nothing (services.jobs does, in the round trip renewing its marker).
+    ``near``: a page's article may share a near-duplicate's summary, and a
+    summary made here is indexed (None: neither; a text was looked up at
+    submit, services/submit.py)."""
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
+    namespace = summarizer().cache_namespace
     if item.kind == TEXT:
-        return _summarize(item.value, on_stage, item.language, item.form)
+        outcome = _summarize(item.value, on_stage, item.language, item.form)
+        if near is not None:
+            outcome.indexable = near_duplicates.Indexable(
+                near_duplicates.variant(namespace, item.language, item.form),
+                near.source or item.value)
+        return outcome
 
     page, article = fetch_article(item.value, on_stage)
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
-    content_key = article_key(article.text, summarizer().cache_namespace, item.language,
-                              item.form)
-    hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
+    language = near_duplicates.content_language(article.text, item.language)
+    content_key = NormalizedInput(TEXT, normalize_text(article.text), language,
+                                  item.form).cache_key(namespace)
+    looking = use_cache and not refresh
+    hit = inflight.await_content(content_key, holder) if looking else None
+    match = None
+    if not hit and looking and near is not None:
+        try:
+            match = near_duplicates.find(article.text, variant=near_duplicates.variant(
+                namespace, language, item.form), namespace=namespace, max_age=near.max_age)
+        except BaseException:
+            inflight.release(content_key, holder)
+            raise
     if hit:
         outcome = from_cache(hit)
+    elif match:
+        outcome = Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
+                          near_duplicate_of=match.job_id)
     else:
         try:
             outcome = _summarize(article.text, on_stage, item.language, item.form)
@@ -87,6 +113,9 @@ def run(
             if use_cache:
                 inflight.release(content_key, holder)
             raise
+        if near is not None:
+            outcome.indexable = near_duplicates.Indexable(
+                near_duplicates.variant(namespace, language, item.form), clean_text(article.text))
     outcome.content_key = content_key
     outcome.final_url = page.final_url
     # Page text may hold what the database cannot store (NUL, lone surrogates).
@@ -112,9 +141,8 @@ def article_key(text: str, namespace: str, language: str | None = None,
                 form: Form = DEFAULT_FORM) -> str:
     """The key of a page's article text: the one a text submit of it (asked
     in ``language``, if given, and in ``form``) would get."""
-    if language is not None and detect_language(text) == language:
-        language = None  # asked in its own language: a plain request
-    return NormalizedInput(TEXT, normalize_text(text), language, form).cache_key(namespace)
+    return NormalizedInput(TEXT, normalize_text(text), near_duplicates.content_language(
+        text, language), form).cache_key(namespace)
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],
@@ -150,12 +178,17 @@ def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = 
     own = batch is None
     batch = cache.batch() if batch is None else batch
     if keep:
-        payload = {"job_id": job_id, "summary": outcome.summary, "tags": outcome.tags}
+        payload: dict[str, Any] = {"job_id": job_id, "summary": outcome.summary,
+                                   "tags": outcome.tags}
+        if outcome.near_duplicate_of:
+            payload["near_duplicate_of"] = outcome.near_duplicate_of
         cache.set_summary(key, payload, ttl=settings.CACHE_TTL, cached_at=outcome.cached_at,
                           pipe=batch.cache)
         if outcome.content_key:
             cache.set_summary(outcome.content_key, payload, ttl=settings.CACHE_TTL,
                               cached_at=outcome.cached_at, pipe=batch.cache)
+        if outcome.indexable is not None and not outcome.cached:
+            near_duplicates.index(job_id, outcome.indexable, pipe=batch.cache)
     if outcome.content_key:
         inflight.release(outcome.content_key, holder, pipe=batch.main)
     if own:
