@@ -29,6 +29,7 @@ from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
+from summaries.providers import SummaryResult
 from summaries.services import ai_quota, events, inflight, near_duplicates, pipeline, webhooks
 from summaries.services.config import summarizer
 
@@ -154,10 +155,11 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     )
 
 
-def _update_mine(job: Job, values: dict[str, Any]) -> bool:
+def _update_mine(job: Job, values: dict[str, Any], where: dict[str, Any] | None = None) -> bool:
     """Write ``values`` to the job's row if this attempt still owns it (no
-    newer attempt has taken over), and to ``job`` too; whether it did."""
-    mine = {"status": Job.Status.PROCESSING, "attempts": job.attempts}
+    newer attempt has taken over; or the row still matches ``where``), and
+    to ``job`` too; whether it did."""
+    mine = where or {"status": Job.Status.PROCESSING, "attempts": job.attempts}
     if not job_rows.update(str(job.id), where=mine, values=values):
         return False
     _apply(job, values)
@@ -190,10 +192,30 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     release_connection()
 
 
-def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
+def job_complete_from_batch(*, job: Job, result: SummaryResult, provider_batch_id: str,
+                            input_tokens: int | None, output_tokens: int | None) -> bool:
+    """Complete a batch-lane job from its provider batch's result, exactly as
+    a live attempt completes one (row, cache, marker, events, webhooks), if
+    the job still waits on that batch: a conditional UPDATE on its state
+    (processing, stage batched, this provider batch), so a poll run twice (a
+    worker killed mid-poll) or a job sent live meanwhile is never completed
+    twice. ``duration_ms`` stays empty: it waited at the provider, no worker
+    processed it (the processing-time figures skip it). Whether it did."""
+    outcome = pipeline.Outcome(result.summary, result.tags, cached=False)
+    mine = {"status": Job.Status.PROCESSING, "stage": Job.Stage.BATCHED,
+            "provider_batch": provider_batch_id}
+    return _complete(job, outcome, duration_ms=None, mine=mine, extra={
+        "via_batch": True, "batch_input_tokens": input_tokens,
+        "batch_output_tokens": output_tokens})
+
+
+def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
+              mine: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> bool:
     """Row first, then cache: the row is the source of truth, and a job whose
     row could not be completed must not be served from the cache. If caching
-    fails, submits find the completed row instead (services.submit)."""
+    fails, submits find the completed row instead (services.submit).
+    ``mine``: the row's state this completion is conditional on (default:
+    this attempt's); ``extra``: more fields to write. Whether it completed."""
     now = timezone.now()
     try:
         updated = _update_mine(job, {
@@ -215,13 +237,14 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
             "completed_at": now,
             "updated_at": now,
             "lease_expires_at": None,
-        })
+            **(extra or {}),
+        }, where=mine)
     except DataError as exc:  # the database refused the values: retrying cannot help
         logger.warning("job %s: result not storable: %s", job.id, exc)
         _fail(job, JobError("the result could not be stored", code=ErrorCode.UNSTORABLE_RESULT))
-        return
+        return False
     if not updated:
-        return  # a newer attempt owns the job now; it will store its own result
+        return False  # a newer attempt owns the job now; it will store its own result
     counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
                            found_cached=(outcome.extracted_text or job.input_text)
                            if outcome.cached else None,
@@ -239,6 +262,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
         webhooks.job_finished(job_id=str(job.id))
+    return True
 
 
 def max_attempts(code: str) -> int:
