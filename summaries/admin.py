@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
 from summaries.core.errors import Busy, InputTooLarge, InvalidInput, NotRetryable
-from summaries.models import Job, Watch, WebhookDelivery
+from summaries.models import Job, ProviderBatch, Watch, WebhookDelivery
 from summaries.services import insights
 from summaries.services.purge import purge_key
 from summaries.services.retry import job_retry
@@ -90,7 +90,7 @@ class JobAdmin(admin.ModelAdmin[Job]):
     list_display = ("short_id", "short_input", "coloured_status", "stage", "error_code",
                     "tries", "duration", "created")
     list_display_links = ("short_id",)
-    list_filter = ("status", "stage", "error_code", "kind", "cached", "created_at")
+    list_filter = ("status", "stage", "error_code", "kind", "cached", "via_batch", "created_at")
     search_fields = ("=id", "=input_hash", "url", "final_url", "title")
     search_help_text = ("A job id (or its first 8 characters), a cache key, a URL or a page "
                         "title.")
@@ -290,4 +290,29 @@ class WatchAdmin(admin.ModelAdmin[Watch]):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Watch | None = None) -> bool:
+        return False
+
+
+@admin.register(ProviderBatch)
+class ProviderBatchAdmin(admin.ModelAdmin[ProviderBatch]):
+    """The provider batch jobs of the batch lane (services/batch_lane.py),
+    read-only: what was sent, the provider's id and state, how many of its
+    jobs it completed and how many went to live calls instead."""
+
+    list_display = ("display_name", "api", "remote_id", "state", "remote_state", "items",
+                    "completed_items", "fallback_items", "created_at", "finished_at")
+    list_filter = ("state", "api", "created_at")
+    search_fields = ("=id", "display_name", "remote_id")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+
+    def get_readonly_fields(self, request: HttpRequest,
+                            obj: ProviderBatch | None = None) -> list[str]:
+        return [field.name for field in ProviderBatch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest,
+                              obj: ProviderBatch | None = None) -> bool:
         return False

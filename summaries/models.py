@@ -38,6 +38,9 @@ class Job(models.Model):
         RETRYING = "retrying", "Waiting to retry"  # pending after a transient failure
         WAITING = "waiting", "Waiting for the AI quota"  # pending: the quota is used up
         REQUEUED = "requeued", "Requeued"  # pending again: its lease ran out (reconciler)
+        # "priority": "batch" or a deadline: waiting in the batch lane, then in
+        # a provider's batch job (services/batch_lane.py); status processing.
+        BATCHED = "batched", "Waiting in the provider's batch lane"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
@@ -142,6 +145,16 @@ class Job(models.Model):
         max_digits=14, decimal_places=6, default=Decimal(0),
         help_text="USD: the tokens at AI_PRICE_INPUT/OUTPUT_PER_MTOK (less the batch "
                   "discount through the provider's batch API); 0 when no AI call was made.")
+    # The batch lane (services/batch_lane.py): "priority": "batch" or a deadline.
+    deadline = models.DateTimeField(
+        null=True, blank=True, help_text="Batch lane: the job must be done by then (its "
+                                         "provider batch is given up for a live call before).")
+    provider_batch = models.ForeignKey(
+        "ProviderBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs",
+        help_text="The provider batch job that carries (or carried) this job.")
+    via_batch = models.BooleanField(
+        default=False, help_text="Completed from a provider's batch API result (billed at "
+                                 "the batch price), not by a live call.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -153,6 +166,7 @@ class Job(models.Model):
             models.Index(fields=["input_hash"], name="job_input_hash"),
             models.Index(fields=["url"], name="job_url"),
             models.Index(fields=["status", "run_at"], name="job_status_run_at"),
+            models.Index(fields=["stage", "provider_batch"], name="job_stage_batch"),
         ]
         constraints = [
             # The guarantee behind "identical inputs never cost a second AI
@@ -275,3 +289,58 @@ class Watch(models.Model):
 
     def __str__(self) -> str:
         return f"watch {self.id} of {self.url} every {self.every_seconds}s"
+
+
+class ProviderBatch(models.Model):
+    """One batch job at an AI provider's batch API (Gemini Batch API, OpenAI
+    Batch API) carrying batch-lane jobs (services/batch_lane.py). The row and
+    its jobs' ``provider_batch`` are written BEFORE the provider is asked to
+    create it, under a stable ``display_name``: a poller that died between
+    the two finds the provider's batch by that name instead of paying twice."""
+
+    class State(models.TextChoices):
+        CREATING = "creating", "Creating"  # the row and its jobs exist; the provider's may not
+        RUNNING = "running", "Running"  # the provider has it (remote_id)
+        SUCCEEDED = "succeeded", "Succeeded"  # results read, its jobs completed or sent live
+        FAILED = "failed", "Failed"  # the provider failed it: its jobs went live
+        EXPIRED = "expired", "Expired"  # not done within the provider's window: jobs went live
+        ABANDONED = "abandoned", "Abandoned"  # past its jobs' deadline: they went live
+
+    OPEN = (State.CREATING, State.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          help_text="Our id of the provider batch.")
+    api = models.CharField(max_length=16, help_text="The provider's batch API: gemini or openai.")
+    provider = models.CharField(max_length=128,
+                                help_text="Summariser namespace (provider:model:version).")
+    display_name = models.CharField(max_length=128, unique=True,
+                                    help_text="The stable name the provider's batch is created "
+                                              "under (found again by it after a crash).")
+    remote_id = models.CharField(max_length=256, blank=True, db_index=True,
+                                 help_text="The provider's batch id (batches/…, batch_…).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CREATING,
+                             help_text="creating → running → succeeded, failed, expired or "
+                                       "abandoned.")
+    remote_state = models.CharField(max_length=64, blank=True,
+                                    help_text="The provider's own state at the last poll.")
+    items = models.PositiveIntegerField(default=0, help_text="Jobs sent in it.")
+    completed_items = models.PositiveIntegerField(default=0,
+                                                  help_text="Jobs completed from its results.")
+    fallback_items = models.PositiveIntegerField(
+        default=0, help_text="Jobs sent to live calls instead (failed, expired, partial, late).")
+    deadline = models.DateTimeField(null=True, blank=True,
+                                    help_text="The earliest deadline of its jobs.")
+    error = models.TextField(blank=True, help_text="Why it failed, or the last polling error.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the row was made.")
+    submitted_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When the provider accepted it.")
+    polled_at = models.DateTimeField(null=True, blank=True, help_text="Its last poll.")
+    finished_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When its results were read or it was given up.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "created_at"], name="provider_batch_open")]
+
+    def __str__(self) -> str:
+        return f"{self.api} batch {self.remote_id or self.display_name} ({self.state})"

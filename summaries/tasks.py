@@ -40,7 +40,7 @@ from summaries.infra import dispatch
 from summaries.infra.dispatch import enqueue
 from summaries.logcontext import job_context
 from summaries.observability import heartbeats
-from summaries.services import jobs, retention, scheduling, watches, webhooks
+from summaries.services import batch_lane, jobs, retention, scheduling, watches, webhooks
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -155,3 +155,14 @@ def integrations_tick() -> None:
     for job_id, queue in scheduling.jobs_due():
         enqueue(job_id, queue=queue)
     webhooks.sweep()
+
+
+@shared_task(name=dispatch.BATCH_LANE_TICK, ignore_result=True)
+def batch_lane_tick() -> None:
+    """Periodic (beat, BATCH_LANE_TICK_SECONDS): send due groups of batch-lane
+    jobs to the provider's batch API and poll its open batch jobs, one poller
+    at a time (summaries/services/batch_lane.py)."""
+    report = batch_lane.tick()
+    if report.sent or report.completed or report.live:
+        logger.info("batch lane: %d sent, %d completed from batch results, %d sent live",
+                    report.sent, report.completed, report.live)

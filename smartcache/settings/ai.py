@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from smartcache.settings.env import env_float, env_int, env_optional_float, env_str
+from smartcache.settings.env import env_bool, env_float, env_int, env_optional_float, env_str
 
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
 if SUMMARIZER not in {"auto", "gemini", "openai", "local"}:
@@ -77,3 +77,37 @@ AI_BATCH_DISCOUNT = env_float("AI_BATCH_DISCOUNT", 0.5)
 if not 0 <= AI_BATCH_DISCOUNT <= 1:
     raise ImproperlyConfigured(f"AI_BATCH_DISCOUNT must be between 0 and 1, not "
                                f"{AI_BATCH_DISCOUNT}")
+
+# The batch lane (summaries/services/batch_lane.py): submits with "priority":
+# "batch" or a "deadline" go to the provider's batch API (Gemini, OpenAI: half
+# the live price, answered within 24 h), in groups of at most
+# BATCH_LANE_MAX_ITEMS, sent once the oldest has waited BATCH_LANE_MAX_WAIT
+# seconds (or the group is full). Beat's batch tick (every
+# BATCH_LANE_TICK_SECONDS) sends due groups and polls open batches, under one
+# Valkey lease of BATCH_LANE_LEASE_SECONDS (renewed as it goes: a poller that
+# died gives way within it). "priority": "batch" without a deadline gets
+# BATCH_LANE_DEFAULT_DEADLINE seconds; a deadline is at least
+# BATCH_LANE_MIN_DEADLINE seconds ahead and at most BATCH_LANE_MAX_DEADLINE.
+# An item not done by its deadline (less BATCH_LANE_LIVE_MARGIN seconds for
+# the live call) is taken from its provider batch and run live. Off (or
+# SUMMARIZER=local, which has no batch API and costs nothing): such submits
+# run live on the bulk lane.
+BATCH_LANE = env_bool("BATCH_LANE", True)
+BATCH_LANE_MAX_ITEMS = env_int("BATCH_LANE_MAX_ITEMS", 1000, minimum=1)
+# The most characters of text one provider batch job carries (its create
+# request holds them all: Gemini takes 20 MB of inline requests).
+BATCH_LANE_MAX_CHARS = env_int("BATCH_LANE_MAX_CHARS", 10_000_000, minimum=1)
+BATCH_LANE_MAX_WAIT = env_float("BATCH_LANE_MAX_WAIT", 300.0)
+BATCH_LANE_TICK_SECONDS = env_float("BATCH_LANE_TICK_SECONDS", 30.0)
+BATCH_LANE_LEASE_SECONDS = env_int("BATCH_LANE_LEASE_SECONDS", 120, minimum=1)
+BATCH_LANE_DEFAULT_DEADLINE = env_int("BATCH_LANE_DEFAULT_DEADLINE", 86400, minimum=60)
+BATCH_LANE_MIN_DEADLINE = env_int("BATCH_LANE_MIN_DEADLINE", 600, minimum=1)
+BATCH_LANE_MAX_DEADLINE = env_int("BATCH_LANE_MAX_DEADLINE", 7 * 86400, minimum=60)
+BATCH_LANE_LIVE_MARGIN = env_int("BATCH_LANE_LIVE_MARGIN", 300)
+if BATCH_LANE_DEFAULT_DEADLINE > BATCH_LANE_MAX_DEADLINE:
+    raise ImproperlyConfigured("BATCH_LANE_DEFAULT_DEADLINE must not exceed "
+                               "BATCH_LANE_MAX_DEADLINE")
+# The most bytes of one batch-API answer a worker reads (a batch job's results
+# hold every item's answer: about 1 kB each).
+BATCH_LANE_MAX_RESPONSE_BYTES = env_int("BATCH_LANE_MAX_RESPONSE_BYTES", 64 * 1024 * 1024,
+                                        minimum=1024)

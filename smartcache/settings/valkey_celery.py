@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from smartcache import valkey_urls
+from smartcache.settings.ai import BATCH_LANE_TICK_SECONDS
 from smartcache.settings.env import VAR_DIR, env_float, env_int, env_str
 from smartcache.settings.webhooks import (
     SCHEDULE_TICK_SECONDS,
@@ -165,6 +166,12 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-tick": {"task": "summaries.integrations_tick",
                           "schedule": SCHEDULE_TICK_SECONDS,
                           "options": {"expires": SCHEDULE_TICK_SECONDS}},
+    # The batch lane (summaries/services/batch_lane.py): sends due groups to
+    # the provider's batch API and polls open provider batches, one poller at
+    # a time (a Valkey lease); a tick stuck behind a backlog is dropped.
+    "batch-lane-tick": {"task": "summaries.batch_lane_tick",
+                        "schedule": BATCH_LANE_TICK_SECONDS,
+                        "options": {"expires": BATCH_LANE_TICK_SECONDS}},
 }
 
 
@@ -173,7 +180,7 @@ CELERY_BEAT_SCHEDULE = {
 # everything else. Their routine lines are dropped; what they change is logged
 # by the tasks themselves, and their failures (ERROR) still show.
 QUIET_TASKS: tuple[str, ...] = ("summaries.reconcile_jobs", "summaries.purge_old_jobs",
-                                "summaries.integrations_tick")
+                                "summaries.integrations_tick", "summaries.batch_lane_tick")
 
 # A retry's countdown waits unacknowledged in the worker: past the visibility
 # timeout the broker would hand it out again meanwhile.

@@ -4,8 +4,12 @@ OpenAPI schema is generated from them)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -67,6 +71,14 @@ RUN_AT_HELP = ("ISO 8601 date-time (UTC without an offset): the job waits (statu
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
+PRIORITY_HELP = ("\"batch\": the item can wait (by default BATCH_LANE_DEFAULT_DEADLINE, a day): "
+                 "it goes to the provider's batch API at half price, status \"processing\" "
+                 "with stage \"batched\" until done. \"interactive\" (the default): at once.")
+DEADLINE_HELP = ("When the item must be done: seconds from now (an integer) or an ISO 8601 "
+                 "date-time; implies \"priority\": \"batch\". From BATCH_LANE_MIN_DEADLINE "
+                 "(10 minutes) to BATCH_LANE_MAX_DEADLINE (7 days) ahead; anything else, or "
+                 "beside run_at or \"priority\": \"interactive\", is a 400 invalid_deadline. "
+                 "A provider batch not done in time is given up for a live call.")
 NEAR_DUPLICATES_HELP = ("false: never answered with the summary of a near-duplicate (a text "
                         "nearly the same as one already summarised: X-Cache NEAR); the "
                         "input is summarised unless it is cached itself.")
@@ -74,6 +86,43 @@ LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \
                  "\"pt-BR\" (400 invalid_language otherwise). Without it, the input's own "
                  "language (detected). The offline summariser quotes the text, so it always "
                  "writes in the text's language.")
+
+
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1},
+                                {"type": "string", "format": "date-time"}]})
+class DeadlineField(serializers.Field):
+    """Seconds from now (a JSON integer) or an ISO 8601 date-time (UTC without
+    an offset), within the batch lane's bounds; a time."""
+
+    default_error_messages = {ErrorCode.INVALID_DEADLINE: "{message}"}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        now = timezone.now()
+        if type(data) is int:
+            when = now + timedelta(seconds=min(data, 10 * 365 * 86400))
+        elif isinstance(data, str) and (parsed := _parsed_time(data)) is not None:
+            when = parsed if timezone.is_aware(parsed) else timezone.make_aware(
+                parsed, UTC)
+        else:
+            self.fail(ErrorCode.INVALID_DEADLINE,
+                      message="deadline must be seconds (an integer) or an ISO 8601 date-time")
+        low = now + timedelta(seconds=settings.BATCH_LANE_MIN_DEADLINE)
+        high = now + timedelta(seconds=settings.BATCH_LANE_MAX_DEADLINE)
+        if not low - timedelta(seconds=1) <= when <= high + timedelta(seconds=1):
+            self.fail(ErrorCode.INVALID_DEADLINE,
+                      message=f"deadline must be {settings.BATCH_LANE_MIN_DEADLINE} to "
+                              f"{settings.BATCH_LANE_MAX_DEADLINE} seconds from now")
+        return when
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _parsed_time(text: str) -> datetime | None:
+    try:
+        return parse_datetime(text.strip())
+    except ValueError:
+        return None
 
 
 STYLE_HELP = ("The summary's style: \"prose\" (sentences; the default) or \"bullets\" (3-6 key "
@@ -115,6 +164,22 @@ class SubmitRequest(serializers.Serializer):
     # DRF's metaclass takes declared fields off the class, so they never meet.
     style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
     length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
+    priority = serializers.ChoiceField(["interactive", "batch"], required=False,
+                                       help_text=PRIORITY_HELP)
+    deadline = DeadlineField(required=False, help_text=DEADLINE_HELP)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The batch lane's deadline ("priority": "batch" or "deadline"), as a time."""
+        priority, deadline = attrs.get("priority"), attrs.get("deadline")
+        if deadline is None and priority == "batch":
+            deadline = timezone.now() + timedelta(seconds=settings.BATCH_LANE_DEFAULT_DEADLINE)
+        if deadline is not None:
+            if priority == "interactive" or attrs.get("run_at") is not None:
+                raise serializers.ValidationError({"deadline": serializers.ErrorDetail(
+                    "a deadline (the batch lane) goes neither with run_at nor with "
+                    "\"priority\": \"interactive\"", code=ErrorCode.INVALID_DEADLINE)})
+            attrs["deadline"] = deadline
+        return attrs
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -146,7 +211,8 @@ class SubmitRequest(serializers.Serializer):
                              form=forms.Form(values["style"], values["length"]),
                              callback_url=values.get("callback_url", ""),
                              run_at=values.get("run_at"),
-                             near_duplicates=values["near_duplicates"])
+                             near_duplicates=values["near_duplicates"],
+                             deadline=values.get("deadline"))
 
 
 class JobFilter(serializers.Serializer):
@@ -297,7 +363,12 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "style": {"type": "string", "enum": list(forms.STYLES), "default": forms.PROSE,
                   "description": STYLE_HELP},
         "length": {"type": "string", "enum": list(forms.LENGTHS), "default": forms.SHORT,
-                   "description": LENGTH_HELP}}},
+                   "description": LENGTH_HELP},
+        "priority": {"type": "string", "enum": ["interactive", "batch"],
+                     "description": PRIORITY_HELP},
+        "deadline": {"oneOf": [{"type": "integer", "minimum": 1},
+                               {"type": "string", "format": "date-time"}],
+                     "description": DEADLINE_HELP}}},
 ]}
 
 
@@ -322,7 +393,8 @@ class BatchRequest(serializers.Serializer):
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
                   f"\"run_at\": date-time, \"style\": str, \"length\": str, "
-                  f"\"near_duplicates\": bool}}.")
+                  f"\"near_duplicates\": bool, \"priority\": \"batch\", \"deadline\": "
+                  f"seconds or date-time}}.")
 
 
 def _answered(item: Any) -> bool:

@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     INPUT_TOO_LARGE = "input_too_large"
     INVALID_CACHE_KEY = "invalid_cache_key"
     INVALID_CALLBACK_URL = "invalid_callback_url"
+    INVALID_DEADLINE = "invalid_deadline"
     INVALID_EVERY = "invalid_every"
     INVALID_INPUT = "invalid_input"
     INVALID_LANGUAGE = "invalid_language"

@@ -24,6 +24,7 @@ AWAIT_JOB_CALLBACKS = "summaries.await_job_callbacks"
 CHECK_WATCH = "summaries.check_watch"
 START_SCHEDULED_JOB = "summaries.start_scheduled_job"
 INTEGRATIONS_TICK = "summaries.integrations_tick"
+BATCH_LANE_TICK = "summaries.batch_lane_tick"
 
 logger = logging.getLogger(__name__)
 

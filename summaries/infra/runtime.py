@@ -24,6 +24,8 @@ The per-process state, by the module that declares its slot:
 - services/config.py, ``provider``: the summary provider (and its SDK client).
 - services/batching.py, ``batcher``: the AI batcher (its dispatcher thread,
   its ``LONERS``).
+- services/batch_lane.py, ``batch-api``: the provider's batch API (its own SDK
+  client, bounded at BATCH_LANE_MAX_RESPONSE_BYTES).
 - services/progress.py, ``progress-figures``: W and the worker threads
   online, read again every few seconds.
 - services/events.py, ``sse-slots``: the SSE streams this process serves.

@@ -261,15 +261,17 @@ def stage_started(job_id: str, attempt: int, stage: str) -> None:
         observe(previous[0], now - previous[1])
 
 
-def job_completed(job_id: str, attempt: int, *, duration_ms: int,
+def job_completed(job_id: str, attempt: int, *, duration_ms: int | None,
                   found_cached: Made | None = None, saved_by: str = CACHE) -> None:
     """Attempt ``attempt`` of the job completed. ``found_cached``: what the
     summary cost, when the worker found it without an AI call (an AI call
-    saved, by ``saved_by``: the cache, or a near-duplicate's)."""
+    saved, by ``saved_by``: the cache, or a near-duplicate's). ``duration_ms``
+    None: no worker processed it (a provider batch did)."""
     _add(JOBS_FINISHED, "completed", "")
-    _per_minute("completed", ms=duration_ms)
+    _per_minute("completed", ms=duration_ms or 0)
     _end_stage(job_id, attempt)
-    observe("total", duration_ms / 1000)
+    if duration_ms is not None:
+        observe("total", duration_ms / 1000)
     if found_cached is not None:
         saved(saved_by, found_cached)
 

@@ -18,6 +18,7 @@ from typing import Protocol, cast
 
 from summaries.core.errors import JobError
 from summaries.core.forms import DEFAULT_FORM, Form
+from summaries.providers.batch_api import BatchApi
 from summaries.providers.contract import (
     BatchItem,
     ContractError,
@@ -33,6 +34,7 @@ from summaries.providers.contract import (
 from summaries.providers.local import LocalProvider
 
 __all__ = [
+    "BatchApi",
     "BatchItem",
     "BatchProvider",
     "ContractError",
@@ -40,6 +42,7 @@ __all__ = [
     "Provider",
     "RequestRejected",
     "SummaryResult",
+    "batch_api_of",
     "batching_of",
     "build_provider",
     "check_output",
@@ -110,6 +113,25 @@ def batching_of(provider: Provider) -> BatchProvider | None:
     """``provider`` as a ``BatchProvider`` if it supports batches, else None."""
     if getattr(provider, "supports_batches", False) is True:
         return cast(BatchProvider, provider)
+    return None
+
+
+def batch_api_of(provider: Provider, *, max_response_bytes: int) -> BatchApi | None:
+    """The batch API of ``provider`` (Gemini's, OpenAI's) on an SDK client of
+    its own, whose answers may hold ``max_response_bytes`` (a batch job's
+    results are many answers); None for the offline summariser (no batch
+    API: its items run live, at no cost)."""
+    # Imported here, as in build_provider: the SDKs are slow to import.
+    if provider.name == "gemini":
+        from summaries.providers.gemini import GeminiProvider
+        from summaries.providers.gemini_batches import GeminiBatchApi
+
+        return GeminiBatchApi(cast(GeminiProvider, provider).resized(max_response_bytes))
+    if provider.name == "openai":
+        from summaries.providers.openai import OpenAIProvider
+        from summaries.providers.openai_batches import OpenAIBatchApi
+
+        return OpenAIBatchApi(cast(OpenAIProvider, provider).resized(max_response_bytes))
     return None
 
 

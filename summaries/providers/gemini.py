@@ -23,9 +23,10 @@ ai_bad_output      permanent  contract broken twice in a row
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx2
 from google import genai
@@ -122,6 +123,8 @@ _BLOCKING = frozenset(
 # large, invalid): a smaller request may pass. Not 401/403/404: key, model.
 _ABOUT_THE_REQUEST = frozenset({400, 413, 422})
 
+R = TypeVar("R")
+
 _DURATION = re.compile(r"^\s*(?P<seconds>\d+(?:\.\d*)?)s\s*$")  # protobuf Duration JSON
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -159,10 +162,20 @@ class GeminiProvider:
     def supports_batches(self) -> bool:
         return True
 
+    def resized(self, max_response_bytes: int) -> GeminiProvider:
+        """The same provider with its own SDK client, bounded at
+        ``max_response_bytes`` (a batch job's results are many answers)."""
+        return GeminiProvider(self._api_key, self.model, self._base_url, self.timeout_s,
+                              max_response_bytes)
+
+    def client(self) -> genai.Client:
+        """This process's SDK client (the batch API's calls share it: gemini_batches.py)."""
+        return self._client.get()
+
     def summarize(self, text: str, *, language: str | None = None,
                   form: Form = DEFAULT_FORM) -> SummaryResult:
         system = instructions(text, language, form)
-        schema = _POINTS_SCHEMA if form.bullets else _SCHEMA
+        schema = schema_for(form)
         return ask_twice(lambda prompt: self._ask(prompt, system, schema, form),
                          build_prompt(text), "Gemini", form)
 
@@ -200,19 +213,16 @@ class GeminiProvider:
                   schema: types.Schema) -> types.GenerateContentResponse:
         """One ``generate_content`` call within the timeout, its failures mapped
         to ``JobError``; the response is not checked yet."""
-        config = types.GenerateContentConfig(
-            system_instruction=system,
-            response_mime_type="application/json",
-            response_schema=schema,
-            candidate_count=1,
-            **_NO_CONTINUATION,
-        )
         client = self._client.get()
+        return self.call(lambda: client.models.generate_content(
+            model=self.model, contents=prompt, config=generate_config(system, schema)))
+
+    def call(self, request: Callable[[], R]) -> R:
+        """``request()`` (an SDK call) within the timeout, its failures mapped
+        to ``JobError`` (the module docstring's table)."""
         try:
             with within(self.timeout_s):
-                response = client.models.generate_content(
-                    model=self.model, contents=prompt, config=config
-                )
+                response = request()
         except errors.APIError as exc:
             raise _api_error(exc) from exc
         except ResponseTooLarge as exc:  # a broken gateway, not a model's answer
@@ -241,6 +251,17 @@ class GeminiProvider:
                 httpx_client=deadline_client(max_response_bytes=self._max_response_bytes),
             ),
         )
+
+
+def generate_config(system: str, schema: types.Schema = _SCHEMA) -> types.GenerateContentConfig:
+    """A summary request's configuration (a live call's, and each batch item's)."""
+    return types.GenerateContentConfig(
+        system_instruction=system,
+        response_mime_type="application/json",
+        response_schema=schema,
+        candidate_count=1,
+        **_NO_CONTINUATION,
+    )
 
 
 def _api_error(exc: errors.APIError) -> JobError:
@@ -292,6 +313,24 @@ def _reported(response: types.GenerateContentResponse) -> Usage | None:
         return None
     out = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
     return reported(meta.prompt_token_count, out)
+def schema_for(form: Form) -> types.Schema:
+    """The answer's schema for a summary in ``form`` (bullets: a list of points)."""
+    return _POINTS_SCHEMA if form.bullets else _SCHEMA
+
+
+def read_batch_answer(response: types.GenerateContentResponse,
+                      form: Form = DEFAULT_FORM) -> SummaryResult:
+    """A batch job's answer to one item, contract-checked as a live answer is
+    (``SummaryResult``, or raises ``JobError(ai_blocked)`` / ``ContractError``).
+    The SDK parses no batch answer (``parsed`` stays None: it knows no schema
+    there), so its JSON text is read here."""
+    parsed = _parsed_json(response)
+    if parsed is None:
+        try:
+            parsed = json.loads(response.text or "")
+        except ValueError:
+            raise ContractError("answer is not valid JSON") from None
+    return checked(parsed, form)
 
 
 def _read_answer(response: types.GenerateContentResponse, form: Form) -> SummaryResult:

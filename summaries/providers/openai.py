@@ -35,8 +35,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx2
 import openai
@@ -73,6 +73,8 @@ from summaries.providers.deadline import (
     deadline_client,
     within,
 )
+
+R = TypeVar("R")
 
 # The structured-output modes, best first.
 JSON_SCHEMA, JSON_OBJECT, PROMPT_ONLY = "json_schema", "json_object", "prompt"
@@ -209,22 +211,39 @@ class OpenAIProvider:
 
     def _complete_in(self, mode: str, prompt: str, system: str, schema: dict[str, Any],
                      name: str) -> ChatCompletion:
-        if mode != JSON_SCHEMA:
-            system += "\n" + _JSON_ONLY
-        extra: dict[str, Any] = {}
-        if mode == JSON_SCHEMA:
-            extra["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": name, "strict": True, "schema": schema}}
-        elif mode == JSON_OBJECT:
-            extra["response_format"] = {"type": "json_object"}
         client = self._client.get()
+        body = request_body(self.model, mode, prompt, system, schema, name)
+        completion = self.call(lambda: client.chat.completions.create(**body))
+        if not isinstance(completion, ChatCompletion) or completion.choices is None:
+            raise JobError("the model's server sent something that is not a completion",
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True)
+        return completion
+
+    def resized(self, max_response_bytes: int) -> OpenAIProvider:
+        """The same provider with its own SDK client, bounded at
+        ``max_response_bytes`` (a batch job's results are many answers)."""
+        return OpenAIProvider(self._api_key, self.model, self._base_url, self.timeout_s,
+                              max_response_bytes)
+
+    def client(self) -> openai.OpenAI:
+        """This process's SDK client (the batch API's calls share it: openai_batches.py)."""
+        return self._client.get()
+
+    def summary_request(self, text: str, language: str | None = None,
+                        form: Form = DEFAULT_FORM) -> dict[str, Any]:
+        """The body of a live summary request of ``text`` (in ``form``) in the
+        best mode this server takes (a batch item's body: openai_batches.py)."""
+        schema = _POINTS_SCHEMA if form.bullets else _SUMMARY_SCHEMA
+        return request_body(self.model, MODES[self._mode_index], build_prompt(text),
+                            instructions(text, language, form), schema, "summary")
+
+    def call(self, request: Callable[[], R]) -> R:
+        """``request()`` (an SDK call) within the timeout, its failures mapped
+        to ``JobError`` (the module docstring's table); a 400 is raised as
+        the SDK's ``BadRequestError`` (the caller decides what it refuses)."""
         try:
             with within(self.timeout_s):
-                completion = client.chat.completions.create(
-                    model=self.model, n=1, **extra,
-                    messages=[{"role": "system", "content": system},
-                              {"role": "user", "content": prompt}],
-                )
+                return request()
         except openai.BadRequestError:
             raise  # _complete decides: a refused mode, or a rejected request
         except openai.APIStatusError as exc:
@@ -245,10 +264,6 @@ class OpenAIProvider:
             raise JobError(f"the model's server sent an unreadable response "
                            f"({type(exc).__name__})", code=ErrorCode.AI_UNAVAILABLE,
                            transient=True) from exc
-        if not isinstance(completion, ChatCompletion) or completion.choices is None:
-            raise JobError("the model's server sent something that is not a completion",
-                           code=ErrorCode.AI_UNAVAILABLE, transient=True)
-        return completion
 
     def _new_client(self) -> openai.OpenAI:
         return openai.OpenAI(
@@ -259,6 +274,28 @@ class OpenAIProvider:
             # Ours (the SDK never closes it): bounded in time and in bytes.
             http_client=deadline_client(max_response_bytes=self._max_response_bytes),
         )
+
+
+def request_body(model: str, mode: str, prompt: str, system: str, schema: dict[str, Any],
+                 name: str) -> dict[str, Any]:
+    """A Chat Completions request's body in structured-output ``mode``."""
+    if mode != JSON_SCHEMA:
+        system += "\n" + _JSON_ONLY
+    body: dict[str, Any] = {"model": model, "n": 1,
+                            "messages": [{"role": "system", "content": system},
+                                         {"role": "user", "content": prompt}]}
+    if mode == JSON_SCHEMA:
+        body["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": name, "strict": True, "schema": schema}}
+    elif mode == JSON_OBJECT:
+        body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def read_completion(completion: ChatCompletion, form: Form = DEFAULT_FORM) -> SummaryResult:
+    """A single answer, contract-checked for ``form``, or raises ``JobError``
+    (a batch item's too)."""
+    return checked(_parsed(completion), form)
 
 
 def _about_format(exc: openai.BadRequestError) -> bool:

@@ -185,6 +185,11 @@ class JobCostResponse(serializers.Serializer):
 
 def _costed(job: Job) -> bool:
     return bool(is_completed(job) or is_failed(job) or job.input_tokens or job.output_tokens)
+def _in_provider_batch(job: Any) -> bool:
+    """Shown while the job waits in a provider batch, and once one completed it."""
+    if job.provider_batch_id is None or not (job.stage == Job.Stage.BATCHED or job.via_batch):
+        return False
+    return bool(job.provider_batch.remote_id)
 
 
 class JobResponse(ShapedResponse):
@@ -223,6 +228,16 @@ class JobResponse(ShapedResponse):
         required=False, help_text="The job whose summary this one shares, without an AI call: "
                                   "its input (a text, or a page's article) was a near-duplicate "
                                   "of that job's.")
+    # The batch lane (services/batch_lane.py).
+    deadline = serializers.DateTimeField(
+        required=False, help_text="A batch-lane job (\"priority\": \"batch\" or a deadline) "
+                                  "is done by then.")
+    provider_batch_id = serializers.CharField(
+        source="provider_batch.remote_id", required=False,
+        help_text="The provider's batch job carrying it (stage batched), or that completed it.")
+    via_batch = serializers.BooleanField(
+        required=False, help_text="Only when true: completed from the provider's batch API "
+                                  "(half price), not by a live call.")
     # Progress (summaries/services/progress.py), on /api/status and its events.
     queue_position = serializers.IntegerField(
         required=False, help_text="While pending: 1 = next in its lane (1 + the pending jobs "
@@ -245,6 +260,9 @@ class JobResponse(ShapedResponse):
         "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
         "near_duplicate_of": lambda job: job.near_duplicate_of is not None,
+        "deadline": lambda job: job.deadline is not None,
+        "provider_batch_id": _in_provider_batch,
+        "via_batch": lambda job: bool(job.via_batch),
         "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
         "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
         "cost": _costed,

@@ -76,7 +76,7 @@ def job_stage(job: Job, stage: str) -> None:
     publish(str(job.id), Job.Status.PROCESSING, stage, attempts=job.attempts)
 
 
-def job_completed(job: Job, outcome: Outcome, *, duration_ms: int,
+def job_completed(job: Job, outcome: Outcome, *, duration_ms: int | None,
                   pipe: redis.client.Pipeline | None = None) -> None:
     """``pipe``: the main server's part of the completion's batch (sent after
     the cache's part, so the end is announced once the summary is cached)."""

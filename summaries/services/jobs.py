@@ -25,11 +25,12 @@ from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.errors import ErrorCode, JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
 from summaries.core.lanes import JOB_LANES
-from summaries.core.tokens import NO_USAGE
+from summaries.core.tokens import NO_USAGE, estimated, reported
 from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
+from summaries.providers import SummaryResult
 from summaries.services import (
     ai_quota,
     costs,
@@ -168,10 +169,11 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     )
 
 
-def _update_mine(job: Job, values: dict[str, Any]) -> bool:
+def _update_mine(job: Job, values: dict[str, Any], where: dict[str, Any] | None = None) -> bool:
     """Write ``values`` to the job's row if this attempt still owns it (no
-    newer attempt has taken over), and to ``job`` too; whether it did."""
-    mine = {"status": Job.Status.PROCESSING, "attempts": job.attempts}
+    newer attempt has taken over; or the row still matches ``where``), and
+    to ``job`` too; whether it did."""
+    mine = where or {"status": Job.Status.PROCESSING, "attempts": job.attempts}
     if not job_rows.update(str(job.id), where=mine, values=values):
         return False
     _apply(job, values)
@@ -204,13 +206,52 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
     release_connection()
 
 
-def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int,
-              via_batch_api: bool = False) -> None:
+def job_complete_from_batch(*, job: Job, result: SummaryResult, provider_batch_id: str,
+                            input_tokens: int | None, output_tokens: int | None) -> bool:
+    """Complete a batch-lane job from its provider batch's result, exactly as
+    a live attempt completes one (row, cache, marker, near-duplicate index,
+    events, webhooks), if the job still waits on that batch: a conditional
+    UPDATE on its state (processing, stage batched, this provider batch), so a
+    poll run twice (a worker killed mid-poll) or a job sent live meanwhile is
+    never completed twice. Its tokens are the provider's reported counts
+    (estimated when it reported none), priced at the batch discount (the
+    discount counted as saved, cause ``batch``). ``duration_ms`` stays empty:
+    it waited at the provider, no worker processed it (the processing-time
+    figures skip it). Whether it did."""
+    usage = reported(input_tokens, output_tokens) or estimated(
+        job.input_text, result.summary, result.tags)
+    outcome = pipeline.Outcome(result.summary, result.tags, cached=False, usage=usage,
+                               indexable=_indexable(job))
+    mine = {"status": Job.Status.PROCESSING, "stage": Job.Stage.BATCHED,
+            "provider_batch": provider_batch_id}
+    completed = _complete(job, outcome, duration_ms=None, mine=mine, via_batch_api=True,
+                          extra={"via_batch": True})
+    if completed:  # one request of the provider batch, its tokens counted as a live call's
+        provider = summarizer()
+        counters.record_ai_call(provider.name, provider.model, usage)
+    return completed
+
+
+def _indexable(job: Job) -> near_duplicates.Indexable | None:
+    """A batch-lane job's text, to index once its summary is stored, as the
+    pipeline indexes a live text's (None: near-duplicates are off for it)."""
+    if _near_request(job) is None:
+        return None
+    return near_duplicates.Indexable(
+        near_duplicates.variant(summarizer().cache_namespace, job.language or None, job.form),
+        job.source_text or job.input_text)
+
+
+def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
+              mine: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+              via_batch_api: bool = False) -> bool:
     """Row first, then cache: the row is the source of truth, and a job whose
     row could not be completed must not be served from the cache. If caching
     fails, submits find the completed row instead (services.submit).
-    ``via_batch_api``: the outcome's calls went through the provider's batch
-    API, priced at its discount (the batch lane's completion passes it)."""
+    ``mine``: the row's state this completion is conditional on (default:
+    this attempt's); ``extra``: more fields to write; ``via_batch_api``: the
+    outcome's calls went through the provider's batch API, priced at its
+    discount (the batch lane's completion). Whether it completed."""
     now = timezone.now()
     charge, cost = costs.charged(job, outcome.usage, via_batch_api=via_batch_api)
     try:
@@ -234,13 +275,14 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int,
             "completed_at": now,
             "updated_at": now,
             "lease_expires_at": None,
-        })
+            **(extra or {}),
+        }, where=mine)
     except DataError as exc:  # the database refused the values: retrying cannot help
         logger.warning("job %s: result not storable: %s", job.id, exc)
         _fail(job, JobError("the result could not be stored", code=ErrorCode.UNSTORABLE_RESULT))
-        return
+        return False
     if not updated:
-        return  # a newer attempt owns the job now; it will store its own result
+        return False  # a newer attempt owns the job now; it will store its own result
     costs.record(cost)
     # What the summary cost when it was made: this job's calls, or, found in
     # the cache (or shared from a near-duplicate), the entry's (a hit on it,
@@ -267,6 +309,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int,
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
         webhooks.job_finished(job_id=str(job.id))
+    return True
 
 
 def max_attempts(code: str) -> int:

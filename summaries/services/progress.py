@@ -63,6 +63,8 @@ def job_progress(job: Job) -> Progress:
         if service_s is None or threads <= 0:
             return Progress(position, None)
         return Progress(position, math.ceil(service_s * math.ceil(position / threads)))
+    if job.status == Job.Status.PROCESSING and job.stage == Job.Stage.BATCHED:
+        return Progress(None, None)  # at the provider's pace: its deadline says by when
     if job.status == Job.Status.PROCESSING:
         service_s, _ = _service_figures()
         if service_s is None:

@@ -26,7 +26,7 @@ from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import has_sentences
 from summaries.providers.contract import MIN_POINTS
-from summaries.services import costs, inflight, near_duplicates, scheduling, webhooks
+from summaries.services import batch_lane, costs, inflight, near_duplicates, scheduling, webhooks
 from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
 from summaries.services.submit_options import DEFAULTS, SubmitOptions
@@ -348,7 +348,7 @@ def _join_or_create(job_id: str, item: NormalizedInput, key: str, options: Submi
     if not claimed and look.owner is not None:
         job = _owner_row(key, look.owner)
         if job is not None and job.is_active:
-            return job
+            return _joined(job, options)
         if job is not None:
             # A finished job's marker outlived it: Valkey (or the cache's own
             # server) was down when the job's completion released it. Drop it
@@ -415,6 +415,7 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, options: Submi
             if current is not None:
                 if current.is_active:
                     inflight.adopt(key, str(current.id))
+                    _joined(current, options)
                 else:
                     if claimed:
                         inflight.release(key, job_id)
@@ -438,6 +439,14 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, options: Submi
     return job
 
 
+def _joined(job: Job, options: SubmitOptions) -> Job:
+    """A submit joins the active ``job``: one that cannot wait (no deadline)
+    takes a job waiting in the batch lane out of it, to a live call."""
+    if job.stage == Job.Stage.BATCHED and options.deadline is None:
+        batch_lane.promote(job)
+    return job
+
+
 def _source_text(item: NormalizedInput) -> str:
     """A text's lines as submitted, for the near-duplicate index (an AI
     summary of it is indexed, and its row is what a later check reads)."""
@@ -448,6 +457,11 @@ def _source_text(item: NormalizedInput) -> str:
 
 def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
                 callback: Callback | None = None) -> Job:
+    # "priority": "batch" or a deadline: the job waits in the batch lane
+    # (services/batch_lane.py), processing, and no task is sent.
+    batched = batch_lane.holds(item, options.deadline)
+    lane = batch_lane.waiting_fields(options.deadline) if batched and options.deadline else {
+        "stage": Job.Stage.QUEUED}
     job = job_rows.insert(Job(
         id=job_id,
         kind=item.kind,
@@ -466,9 +480,10 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
         language=item.language or "",
         style=item.form.style,
         length=item.form.length,
-        stage=Job.Stage.QUEUED,
+        **lane,
     ))
     if callback is not None:
         webhooks.subscribe_new(job=job, callback=callback)
-    transaction.on_commit(lambda: enqueue(job_id, queue=options.queue))
+    if not batched:
+        transaction.on_commit(lambda: enqueue(job_id, queue=options.queue))
     return job

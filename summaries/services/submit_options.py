@@ -21,7 +21,9 @@ class SubmitOptions:
     the job's status is POSTed there once finished (``watch_id``: for a
     watch's change). ``run_at``: a scheduled job that starts then. ``queue``:
     the lane its job is sent to. ``near_duplicates=False``: never answered
-    with a near-duplicate's summary (services/near_duplicates.py)."""
+    with a near-duplicate's summary (services/near_duplicates.py).
+    ``deadline`` ("priority": "batch", or a deadline): the job can wait for
+    the provider's batch API until then (services/batch_lane.py)."""
 
     refresh: bool = False
     max_age: int | None = None
@@ -33,6 +35,7 @@ class SubmitOptions:
     watch_id: str | None = None
     queue: str = Lane.INTERACTIVE
     near_duplicates: bool = True
+    deadline: datetime | None = None
 
 
 # A plain submit's options.

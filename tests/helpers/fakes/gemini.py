@@ -72,6 +72,13 @@ Every answer reports its tokens (``usageMetadata``: ``promptTokenCount``,
 the system instruction and user text at 4 characters a token, and
 ``candidatesTokenCount``, the answer's), as Gemini does; ``report_usage =
 False`` leaves them out (as a gateway that strips them would).
+The Batch API (``client.batches``, inline requests): ``POST
+/v1beta/models/<model>:batchGenerateContent`` creates a job, ``GET
+/v1beta/batches/<id>`` polls it (done: ``metadata.output.inlinedResponses``,
+each answered as ``ok`` answers a live call, with its ``metadata``), ``GET
+/v1beta/batches`` lists them, ``POST .../batches/<id>:cancel`` cancels one.
+Its calls are not in ``calls``/``received`` (those are live calls); the
+knobs and counters are ``batches`` (tests/helpers/fakes/batch_jobs.py).
 
 Counters live in this (the test's) process; worker processes reach it over HTTP.
 """
@@ -87,6 +94,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from summaries.providers.contract import split_sentences
+from tests.helpers.fakes.batch_jobs import BatchJobs, FakeBatchJob
 from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_retry_info",
@@ -97,6 +105,11 @@ MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "rate_limit_ret
                    "bad_gzip", "html_error", "drip", "drip_headers", "huge", "huge_unsized",
                    "block_word", "context_limit"})
 _PATH = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:?]+):generateContent$")
+_BATCH_CREATE = re.compile(r"^/v1\w*/models/(?P<model>[^/:?]+):batchGenerateContent$")
+_BATCH = re.compile(r"^/v1\w*/batches(?:/(?P<id>[^/:?]+)(?P<cancel>:cancel)?)?(?:\?.*)?$")
+_BATCH_STATES = {"running": "BATCH_STATE_RUNNING", "succeeded": "BATCH_STATE_SUCCEEDED",
+                 "failed": "BATCH_STATE_FAILED", "expired": "BATCH_STATE_EXPIRED",
+                 "cancelled": "BATCH_STATE_CANCELLED"}
 _TEXT = re.compile(r"<text>\n?(?P<text>.*)\n?</text>", re.S)
 _ERRORS = {
     "rate_limit": (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
@@ -124,8 +137,10 @@ class FakeGemini(LoopbackServer[Call]):
 
     modes = MODES
     thread_name = "fake-gemini"
+    answers_get = True
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.batches = BatchJobs("fakebatch")
         super().__init__(host, port)
         self.drip_s = 1.0  # "drip" modes: seconds between bytes
         self.drip_bytes = 12  # "drip" modes: how many bytes are dripped
@@ -139,6 +154,7 @@ class FakeGemini(LoopbackServer[Call]):
     def reset(self) -> None:
         """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
         super().reset()
+        self.batches.reset()
         self.drip_s, self.drip_bytes = 1.0, 12
         self.retry_after_s = 3
         self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
@@ -161,6 +177,8 @@ class FakeGemini(LoopbackServer[Call]):
     # -- request handling ------------------------------------------------------
 
     def handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        if self._handle_batches(handler, raw):
+            return
         match = _PATH.match(handler.path)
         if match is None:
             send(handler, 404, _error(404, "NOT_FOUND", f"no route for {handler.path}"))
@@ -220,6 +238,64 @@ class FakeGemini(LoopbackServer[Call]):
         if not self.report_usage:
             answer.pop("usageMetadata", None)
         send(handler, 200, answer)
+
+    # -- the Batch API ------------------------------------------------------------
+
+    def _handle_batches(self, handler: BaseHTTPRequestHandler, raw: bytes) -> bool:
+        """Answer a Batch API request; False for any other."""
+        if (created := _BATCH_CREATE.match(handler.path)) and handler.command == "POST":
+            batch = json.loads(raw or b"{}").get("batch", {})
+            requests = batch.get("inputConfig", {}).get("requests", {}).get("requests", [])
+            items = [(str((r.get("metadata") or {}).get("key", "")), r) for r in requests]
+            job = self.batches.create(str(batch.get("displayName", "")), items,
+                                      {"model": created.group("model")})
+            send(handler, 200, self._operation(job))
+            return True
+        match = _BATCH.match(handler.path)
+        if match is None:
+            return False
+        job_id = match.group("id")
+        if job_id is None:
+            jobs = self.batches.listed()
+            send(handler, 200, {"operations": [self._operation(job) for job in jobs]})
+            return True
+        if match.group("cancel"):
+            found = self.batches.cancel(job_id)
+        else:
+            if self.batches.get_delay_s > 0:
+                self.wait(self._release, self.batches.get_delay_s)
+            found = self.batches.get(job_id)
+        if found is None:
+            send(handler, 404, _error(404, "NOT_FOUND", f"no batch {job_id}"))
+        else:
+            send(handler, 200, self._operation(found))
+        return True
+
+    def _operation(self, job: FakeBatchJob) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta."
+                     "GenerateContentBatch",
+            "model": f"models/{job.metadata.get('model', '')}",
+            "displayName": job.display_name, "state": _BATCH_STATES[job.state],
+            "name": f"batches/{job.id}",
+        }
+        if job.state == "succeeded":
+            answers = []
+            for index, key, request in self.batches.answered(job):
+                if self.batches.errs(job, index):
+                    answers.append({"error": {"code": 13, "message": "internal error"},
+                                    "metadata": {"key": key}})
+                    continue
+                body = request.get("request", {})
+                system, user = _texts_of(body)
+                call = Call(model=str(job.metadata.get("model", "")), api_key="",
+                            prompt="\n\n".join(system + user), user_text="\n\n".join(user),
+                            body=body, path="batch", form=form_of("\n\n".join(system)))
+                answers.append({"response": _answer("ok", call, index),
+                                "metadata": {"key": key}})
+            metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
+        return {"name": f"batches/{job.id}", "metadata": metadata,
+                "done": job.state != "running"}
 
     def _drip(self, handler: BaseHTTPRequestHandler, release: threading.Event,
               payload: dict[str, Any], headers_too: bool) -> None:

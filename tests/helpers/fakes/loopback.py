@@ -28,6 +28,8 @@ class LoopbackServer(Generic[CallT]):
 
     modes: ClassVar[frozenset[str]] = frozenset({"ok"})
     thread_name: ClassVar[str] = "fake-server"
+    # GETs go to ``handle`` too (``handler.command`` tells them apart); else 501.
+    answers_get: ClassVar[bool] = False
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
@@ -113,6 +115,14 @@ class LoopbackServer(Generic[CallT]):
                 with fake._answering(), contextlib.suppress(BrokenPipeError,
                                                             ConnectionResetError):
                     fake.handle(self, raw)
+
+            def do_GET(self) -> None:
+                if not fake.answers_get:
+                    self.send_error(501)
+                    return
+                with fake._answering(), contextlib.suppress(BrokenPipeError,
+                                                            ConnectionResetError):
+                    fake.handle(self, b"")
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output clean

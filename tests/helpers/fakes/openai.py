@@ -40,16 +40,28 @@ Every completion reports its tokens (``usage``: ``prompt_tokens``, the
 messages at 4 characters a token, and ``completion_tokens``, the answer's);
 ``report_usage = False`` leaves ``usage`` out, as some OpenAI-compatible
 servers do.
+The Batch API: ``POST /v1/files`` (multipart, purpose ``batch``: a JSONL of
+``/v1/chat/completions`` requests), ``POST /v1/batches``, ``GET
+/v1/batches/<id>`` (done: ``output_file_id`` and, for errors,
+``error_file_id``), ``GET /v1/batches`` (list), ``POST
+/v1/batches/<id>/cancel``, ``GET /v1/files/<id>/content``. Each request of a
+batch is answered as ``ok`` answers a live call. Not in ``calls`` (live calls
+only); knobs and counters are ``batches`` (tests/helpers/fakes/batch_jobs.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.helpers.fakes.batch_jobs import BatchJobs, FakeBatchJob
 from tests.helpers.fakes.gemini import (
     _batch_items,
     _summary_of,
@@ -58,6 +70,9 @@ from tests.helpers.fakes.gemini import (
     send_huge,
 )
 from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
+
+_BATCHES = re.compile(r"^/v1/batches(?:/(?P<id>[^/?]+)(?P<cancel>/cancel)?)?(?:\?.*)?$")
+_FILE_CONTENT = re.compile(r"^/v1/files/(?P<id>[^/?]+)/content$")
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "server_error", "unavailable",
                    "rejected", "unauthorized", "not_found", "hang", "content_filter", "length",
@@ -94,8 +109,12 @@ class FakeOpenAI(LoopbackServer[Call]):
 
     modes = MODES
     thread_name = "fake-openai"
+    answers_get = True
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.batches = BatchJobs("batch_fake")
+        self.files: dict[str, bytes] = {}
+        self._file_ids = itertools.count(1)
         super().__init__(host, port)
         self.formats: set[str] = set(FORMATS)
         self.retry_after_s = 3
@@ -105,6 +124,8 @@ class FakeOpenAI(LoopbackServer[Call]):
 
     def reset(self) -> None:
         super().reset()
+        self.batches.reset()
+        self.files.clear()
         self.formats = set(FORMATS)
         self.retry_after_s = 3
         self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
@@ -120,6 +141,8 @@ class FakeOpenAI(LoopbackServer[Call]):
         return [len(call.items) if call.items is not None else 1 for call in self.received]
 
     def handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        if self._handle_batches(handler, raw):
+            return
         if handler.path.rstrip("/") != "/v1/chat/completions":
             send(handler, 404, _error(404, "not_found", f"no route for {handler.path}"))
             return
@@ -170,6 +193,115 @@ class FakeOpenAI(LoopbackServer[Call]):
         if not self.report_usage:
             completion.pop("usage", None)
         send(handler, 200, completion)
+
+    # -- the Batch API ------------------------------------------------------------
+
+    def _handle_batches(self, handler: BaseHTTPRequestHandler, raw: bytes) -> bool:
+        """Answer a Files or Batch API request; False for any other."""
+        path = handler.path
+        if path == "/v1/files" and handler.command == "POST":
+            uploaded = _uploaded(handler.headers.get("Content-Type", ""), raw)
+            send(handler, 200, self._file(uploaded, "input.jsonl", "batch"))
+            return True
+        if (content := _FILE_CONTENT.match(path)) is not None:
+            data = self.files.get(content.group("id"))
+            if data is None:
+                send(handler, 404, _error(404, "not_found", "no such file"))
+            else:
+                send_raw(handler, 200, "application/octet-stream", data)
+            return True
+        match = _BATCHES.match(path)
+        if match is None:
+            return False
+        job_id = match.group("id")
+        if job_id is None and handler.command == "POST":
+            body = json.loads(raw or b"{}")
+            lines = self.files.get(str(body.get("input_file_id", "")), b"").splitlines()
+            requests = [json.loads(line) for line in lines if line.strip()]
+            job = self.batches.create(
+                str((body.get("metadata") or {}).get("display_name", "")),
+                [(str(r.get("custom_id", "")), r) for r in requests],
+                {"input_file_id": body.get("input_file_id"),
+                 "metadata": body.get("metadata") or {}})
+            send(handler, 200, self._batch(job))
+        elif job_id is None:
+            listed = [self._batch(job) for job in self.batches.listed()]
+            send(handler, 200, {"object": "list", "data": listed, "has_more": False,
+                                "first_id": listed[0]["id"] if listed else None,
+                                "last_id": listed[-1]["id"] if listed else None})
+        else:
+            if match.group("cancel"):
+                found = self.batches.cancel(job_id)
+            else:
+                if self.batches.get_delay_s > 0:
+                    self.wait(self._release, self.batches.get_delay_s)
+                found = self.batches.get(job_id)
+            if found is None:
+                send(handler, 404, _error(404, "not_found", f"no batch {job_id}"))
+            else:
+                send(handler, 200, self._batch(found))
+        return True
+
+    def _file(self, data: bytes, name: str, purpose: str) -> dict[str, Any]:
+        file_id = f"file-fake{next(self._file_ids)}"
+        self.files[file_id] = data
+        return {"id": file_id, "object": "file", "bytes": len(data),
+                "created_at": int(time.time()), "filename": name, "purpose": purpose,
+                "status": "processed"}
+
+    def _batch(self, job: FakeBatchJob) -> dict[str, Any]:
+        status = {"running": "in_progress", "succeeded": "completed"}.get(job.state, job.state)
+        output_id = error_id = None
+        if job.state == "succeeded":
+            if "output_file_id" not in job.metadata:
+                outputs, errors = [], []
+                for index, key, request in self.batches.answered(job):
+                    line = {"id": f"batch_req_{index}", "custom_id": key, "error": None}
+                    if self.batches.errs(job, index):
+                        errors.append({**line, "response": {
+                            "status_code": 500, "request_id": f"req_{index}",
+                            "body": _error(500, "server_error", "internal error")}})
+                        continue
+                    body = request.get("body", {})
+                    messages = body.get("messages", [])
+                    call = Call(model=str(body.get("model", "")), api_key="",
+                                system="\n\n".join(str(m.get("content", "")) for m in messages
+                                                    if m.get("role") == "system"),
+                                user="\n\n".join(str(m.get("content", "")) for m in messages
+                                                  if m.get("role") == "user"),
+                                response_format=(body.get("response_format") or {}).get(
+                                    "type", ""), body=body)
+                    outputs.append({**line, "response": {
+                        "status_code": 200, "request_id": f"req_{index}",
+                        "body": _completion("ok", call, index)}})
+                job.metadata["output_file_id"] = self._file(_jsonl(outputs), "output.jsonl",
+                                                            "batch_output")["id"]
+                if errors:
+                    job.metadata["error_file_id"] = self._file(_jsonl(errors), "errors.jsonl",
+                                                               "batch_output")["id"]
+            output_id = job.metadata["output_file_id"]
+            error_id = job.metadata.get("error_file_id")
+        return {"id": job.id, "object": "batch", "endpoint": "/v1/chat/completions",
+                "errors": None, "input_file_id": job.metadata.get("input_file_id"),
+                "completion_window": "24h", "status": status, "output_file_id": output_id,
+                "error_file_id": error_id, "created_at": int(time.time()),
+                "metadata": job.metadata.get("metadata") or {},
+                "request_counts": {"total": len(job.items), "completed": 0, "failed": 0}}
+
+
+def _uploaded(content_type: str, raw: bytes) -> bytes:
+    """The ``file`` part of a multipart/form-data body."""
+    message = BytesParser(policy=email_policy).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    return b""
+
+
+def _jsonl(entries: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(entry) + "\n" for entry in entries).encode()
 
 
 def _completion(mode: str, call: Call, number: int) -> dict[str, Any]:
