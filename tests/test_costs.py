@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.helpers.fakes.gemini import FakeGemini, _batch_answer_text, _summary_
 from tests.helpers.fakes.openai import FakeOpenAI
 from tests.helpers.polling import wait_for
 from tests.helpers.stack import stack_of
+from tests.helpers.stories import story, syndicated
 from tests.helpers.texts import unique_text
 from tests.test_metrics import scrape, value
 
@@ -150,6 +152,28 @@ def test_a_failed_job_shows_what_its_calls_cost(api: Api, gemini: FakeGemini) ->
     assert gemini.calls == 2
     assert job["cost"]["input_tokens"] == sum(prompt_tokens(c.prompt) for c in gemini.received)
     assert job["cost"]["usd"] > 0
+
+
+def test_a_near_answer_saves_what_the_shared_summary_cost(api: Api, gemini: FakeGemini) -> None:
+    wire = story("Costford" + uuid.uuid4().hex[:6].translate(str.maketrans(
+        "0123456789", "ghijklmnop")))
+    original = api.wait(api.submit(wire).json()["job_id"])
+    assert original["status"] == "completed" and original["cost"]["usd"] > 0
+    before = api.analytics()["ai_saved"]["near"]
+
+    near = api.submit(syndicated(wire))
+
+    assert near.headers["X-Cache"] == "NEAR", near.text
+    assert gemini.calls == 1
+
+    wait_for(lambda: api.analytics()["ai_saved"]["near"]["calls"] > before["calls"], 10,
+             "the near answer's saving")
+    after = api.analytics()["ai_saved"]["near"]
+    assert after["usd"] - before["usd"] == pytest.approx(original["cost"]["usd"], abs=2e-6)
+    assert after["tokens"] - before["tokens"] == (original["cost"]["input_tokens"]
+                                                  + original["cost"]["output_tokens"])
+    # Its cache entry keeps that cost: a HIT on the copy saves it too (cache).
+    assert api.submit(syndicated(wire)).headers["X-Cache"] == "HIT"
 
 
 def test_a_hit_and_a_join_save_what_the_job_cost(api: Api, gemini: FakeGemini,

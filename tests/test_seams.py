@@ -510,10 +510,11 @@ form x batchlane | tested |
     tests/test_batch_lane.py::test_a_waiting_job_in_bullets_completes_in_bullets_through_the_batch:
     a batch item is asked in its job's form (instructions, schema) and its answer checked
     against that form's contract
-neardup x batchlane | untested | near-duplicates are looked up at submit, before a job exists:
-    a copy submitted with priority batch is answered NEAR and nothing is queued. Not yet: a
-    summary made by the batch lane is not added to the near-duplicate index (its outcome carries
-    no Indexable), so later copies of it are summarised
+neardup x batchlane | tested |
+    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy:
+    a summary made by the batch lane is indexed as a live one is (jobs.job_complete_from_batch
+    passes the job's text to _complete), so a syndicated copy is answered NEAR; a copy submitted
+    with priority batch is answered NEAR at submit, before anything is queued
 
 cost (each job's tokens and USD, money spent and saved by cause):
 cost x key | tested | tests/test_costs.py::test_a_hit_and_a_join_save_what_the_job_cost: a HIT
@@ -556,11 +557,13 @@ cost x hostile | untested | every label is from a fixed set (the causes; provide
     label or a lasting key
 cost x form | untested | a form is its own key and job, with its own calls and cost; a longer
     form's answer costs more output tokens, priced as any
-cost x neardup | untested | a near-duplicate's answer is counted as saved (cause near) at its
-    summary's recorded cost where its entry has one, else its tokens estimated at no price;
-    its own job pays nothing
+cost x neardup | tested |
+    tests/test_costs.py::test_a_near_answer_saves_what_the_shared_summary_cost,
+    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy: a
+    near-duplicate's answer (at submit, or a page's in the worker) saves what the shared summary
+    cost when made (its maker's row), counted under near; its own job pays nothing
 cost x batchlane | tested |
-    tests/test_costs.py::test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved:
+    tests/test_batch_lane.py::test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved:
     a job completed from a provider batch's result pays its reported tokens at the batch
     discount, and analytics counts the discount as saved under batch
 """

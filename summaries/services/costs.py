@@ -15,7 +15,8 @@ batch API).
 What was saved, by cause (observability/counters.py ``SAVERS``): a cache
 hit saves what its summary cost when it was made (``made``, kept in the
 cache entry); a join saves what the joined job cost, counted when it
-completes; a near-duplicate what the summary it shares cost; the batch
+completes; a near-duplicate what the summary it shares cost (``made_by``:
+its maker's row, at submit and in the worker alike); the batch
 discount the part of the list price it took off.
 """
 
@@ -78,3 +79,15 @@ def made(job: Job) -> counters.Made:
     """What the job's summary cost (all its attempts), for its cache entry:
     a hit on it saves that much."""
     return counters.Made(int(Decimal(job.cost) * MILLION), job.input_tokens, job.output_tokens)
+
+
+def made_by(job_id: str) -> counters.Made | None:
+    """What the summary of job ``job_id`` cost when that job made it (its
+    row), for a near-duplicate's answer that shares it; None when the row
+    is gone (a purge, the retention sweep): then the saving is estimated."""
+    row = Job.objects.filter(id=job_id).values_list("cost", "input_tokens",
+                                                    "output_tokens").first()
+    if row is None:
+        return None
+    cost, input_tokens, output_tokens = row
+    return counters.Made(int(Decimal(cost) * MILLION), input_tokens, output_tokens)

@@ -24,7 +24,7 @@ from summaries.infra import cache
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import clean_text
-from summaries.services import ai_quota, batching, inflight, near_duplicates
+from summaries.services import ai_quota, batching, costs, inflight, near_duplicates
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -111,7 +111,7 @@ def run(
         outcome = from_cache(hit)
     elif match:
         outcome = Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
-                          near_duplicate_of=match.job_id)
+                          near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
     else:
         try:
             outcome = _summarize(article.text, on_stage, item.language, item.form)

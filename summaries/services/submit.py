@@ -164,6 +164,7 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
             namespace=namespace, max_age=options.max_age)
         if match is None:
             return None
+        made = costs.made_by(match.job_id)  # what the shared summary cost: saved (near)
         now = timezone.now()
         job = Job(id=job_id, kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE,
                   input_hash=key, queue=options.queue, cached=True, store=options.store,
@@ -182,13 +183,14 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     both = cache.batch()
     if options.store:
         cache.set_summary(key, {"job_id": job_id, "summary": match.summary, "tags": match.tags,
-                                "near_duplicate_of": match.job_id},
+                                "near_duplicate_of": match.job_id,
+                                **(made.as_payload() if made is not None else {})},
                           ttl=settings.CACHE_TTL, cached_at=match.made_at, pipe=both.cache)
     inflight.release(key, job_id, pipe=both.main)
     both.execute()
     return Submission(job_id, Job.Status.COMPLETED, cached=True, summary=match.summary,
                       tags=match.tags, outcome=outcomes.NEAR, near_duplicate_of=match.job_id,
-                      age=max(0.0, time.time() - match.made_at))
+                      age=max(0.0, time.time() - match.made_at), made=made)
 def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
     """``item`` asked in ``form``; raises InvalidInput for bullet points of
     a text with fewer sentences than points (a URL's page is not known yet:
