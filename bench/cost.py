@@ -31,11 +31,19 @@ built from the text's first sentences, would otherwise differ in length
 with the whitespace), so one call costs both the same and only the caching
 differs.
 
+The batch lane's clock is shortened as the stream is (a group sent 2 s
+after its first job waits, polled every 0.5 s): a copy that comes while its
+original still waits in a provider batch is paid in full, as it would be.
+
 Prints both costs per 1,000 documents, their ratio beside the goal
 (<= 0.45x; the arithmetic allows 0.44x: every copy free, every waiting
-document at half price), and the ratio's parts: what each cause saved, as a
-share of the baseline. A saving whose feature is not on this branch
-(near-duplicates, the batch lane) is named as missing.
+document at half price), and the ratio's parts, per document: what the
+baseline paid for it less what SmartCache paid (its MISS job's cost;
+nothing for a HIT, JOINED or NEAR answer), added up by SmartCache's answer
+(near, batch-made, exact hits and joins, live), so they add up to the
+ratio; beside them what /api/analytics counted as saved by cause, and why
+each paid copy was paid. A saving whose feature is not on this branch is
+named as missing.
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ class Doc:
     kind: str  # "original", "copy", "repeat"
     text: str
     waits: bool
+    source: int = -1  # a copy's original (its index in the stream)
 
 
 def load(data: Path) -> tuple[list[str], str]:
@@ -110,29 +119,30 @@ def stream(articles: list[str], seed: str) -> list[Doc]:
     # The first document is an original (nothing to copy before it).
     kinds.insert(0, kinds.pop(kinds.index("original")))
     docs: list[Doc] = []
-    sent_originals: list[str] = []
+    sent_originals: list[tuple[int, str]] = []
     left = iter(originals)
     waiting = set(rng.sample(range(len(kinds)), round(len(kinds) * SHARE_WAITING)))
     for index, kind in enumerate(kinds):
+        source = -1
         if kind == "original" or (kind == "copy" and not sent_originals):
             text = next(left)
-            sent_originals.append(text)
+            sent_originals.append((index, text))
             kind = "original"
         elif kind == "copy":
-            source = rng.choice(sent_originals)
-            text = sets.syndicate(rng, source, rng.choice(originals))
+            source, original = rng.choice(sent_originals)
+            text = sets.syndicate(rng, original, rng.choice(originals))
         else:
             text = rng.choice(docs).text
-        docs.append(Doc(kind, text, index in waiting))
+        docs.append(Doc(kind, text, index in waiting, source))
     return docs
 
 
 # --- the baseline: an exact-match response cache ---------------------------------------
 
 
-def baseline(docs: list[Doc], base_url: str) -> tuple[Decimal, int, Decimal]:
-    """(USD, AI calls, USD its hits saved) of an exact-prompt-bytes cache in
-    front of the model."""
+def baseline(docs: list[Doc], base_url: str) -> tuple[Decimal, int, Decimal, list[int]]:
+    """(USD, AI calls, USD its hits saved, micro-dollars each document cost)
+    of an exact-prompt-bytes cache in front of the model."""
     from summaries.providers.gemini import GeminiProvider
 
     provider = GeminiProvider("bench", MODEL, base_url, 30.0)
@@ -140,10 +150,12 @@ def baseline(docs: list[Doc], base_url: str) -> tuple[Decimal, int, Decimal]:
                         batch_discount=0.5)
     seen: dict[bytes, int] = {}
     micros, calls, saved = 0, 0, 0
+    each: list[int] = []
     for doc in docs:
         key = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).digest()
         if key in seen:
             saved += seen[key]
+            each.append(0)
             continue
         # The model is sent what SmartCache sends it (the normalised text), so
         # a call costs both the same: only the caching differs.
@@ -154,9 +166,10 @@ def baseline(docs: list[Doc], base_url: str) -> tuple[Decimal, int, Decimal]:
         calls += 1
         paid = cost_of(usage or Usage(), prices).micros
         micros += paid
+        each.append(paid)
         if answered:  # a response cache keeps answers, not errors
             seen[key] = paid
-    return Decimal(micros) / 1_000_000, calls, Decimal(saved) / 1_000_000
+    return Decimal(micros) / 1_000_000, calls, Decimal(saved) / 1_000_000, each
 
 
 # --- SmartCache: the real stack --------------------------------------------------------
@@ -204,12 +217,20 @@ def smartcache(docs: list[Doc], port: int) -> dict[str, Any]:
     lane = batch_lane_taken(port)
     outcomes: dict[str, int] = {}
     job_ids: set[str] = set()
+    answers: list[tuple[str, str]] = []  # each document's (X-Cache, job id)
+    copies_paid: dict[str, int] = {}
     for doc in docs:
         body = {"input": doc.text, **(WAIT_FIELD if lane and doc.waits else {})}
         status, answer, cache = request_x(port, "POST", "/api/submit", body)
         if status not in (200, 202):
             raise RuntimeError(f"submit answered {status}: {answer}")
         job_ids.add(answer["job_id"])
+        answers.append((cache, answer["job_id"]))
+        if doc.kind == "copy" and cache == "MISS":  # why was it paid?
+            _, made = request(port, "GET", f"/api/status/{answers[doc.source][1]}")
+            why = "its original still waited" if made.get("status") != "completed" else (
+                "not recognised")
+            copies_paid[why] = copies_paid.get(why, 0) + 1
         said = f"{doc.kind}:{cache or '?'}"
         outcomes[said] = outcomes.get(said, 0) + 1
         if status == 202 and not (lane and doc.waits):
@@ -217,7 +238,36 @@ def smartcache(docs: list[Doc], port: int) -> dict[str, Any]:
     jobs = [wait_job(port, job_id) for job_id in sorted(job_ids)]
     time.sleep(1.5)  # every process's counts in Valkey (METRICS_FLUSH_SECONDS)
     _, figures = request(port, "GET", "/api/analytics")
-    return {"lane": lane, "jobs": jobs, "figures": figures, "outcomes": outcomes}
+    return {"lane": lane, "jobs": jobs, "figures": figures, "outcomes": outcomes,
+            "answers": answers, "copies_paid": copies_paid}
+
+
+# Each document's part of the ratio, by how SmartCache answered it.
+PART_LABELS = {
+    "near": "near-duplicates (syndicated copies) answered with the earlier summary",
+    "batch": "the batch API's discount: documents that could wait, made through it",
+    "exact": "hits and joins the exact-match cache did not get (a copy whose normalised "
+             "text was cached or in flight)",
+    "live": "made live by both (the same call; differences: a batched call's share, re-asks)",
+}
+
+
+def parts_of(docs: list[Doc], base_each: list[int], ours: dict[str, Any]) -> dict[str, int]:
+    """Micro-dollars each cause took off the exact-match cache's cost: per
+    document, what the baseline paid for it less what SmartCache paid (the
+    cost of the job a MISS made; nothing for a HIT, JOINED or NEAR answer),
+    added up by SmartCache's answer. The parts add up to the difference."""
+    cost = {job["job_id"]: job for job in ours["jobs"]}
+    parts = dict.fromkeys(PART_LABELS, 0)
+    for doc_paid, (cache, job_id) in zip(base_each, ours["answers"], strict=True):
+        job = cost[job_id]
+        if cache == "MISS":
+            paid = int(Decimal(str(job.get("cost", {}).get("usd", 0))) * 1_000_000)
+            part = "batch" if job.get("via_batch") else "live"
+        else:
+            paid, part = 0, "near" if cache == "NEAR" else "exact"
+        parts[part] += doc_paid - paid
+    return parts
 
 
 def main() -> int:
@@ -247,7 +297,7 @@ def main() -> int:
     try:
         fake.start()
         base_calls = fake.calls()[0]
-        base_usd, base_ai_calls, base_saved = baseline(docs, fake.base_url)
+        base_usd, base_ai_calls, base_saved, base_each = baseline(docs, fake.base_url)
         base_ai_calls = fake.calls()[0] - base_calls  # re-asks included
         stack = st.Stack(workdir, {"SUMMARIZER": "gemini", "GEMINI_API_KEY": "bench",
                                    "GEMINI_MODEL": MODEL, "GEMINI_BASE_URL": fake.base_url,
@@ -283,22 +333,18 @@ def main() -> int:
     print("  the ratio's parts (each a share of the exact-match cache's cost):")
     print(f"    1.000  the exact-match cache: originals and copies paid, its hits on "
           f"{counts['repeat']} exact repeats saved ${base_saved:.6f}")
-    # SmartCache's hits and joins include the exact repeats the baseline got
-    # free too: only what they saved beyond those is a part of the ratio.
-    exact = saved.get("cache", Decimal(0)) + saved.get("dedup", Decimal(0)) - base_saved
-    parts = [("exact", exact, "hits and joins beyond the exact bytes (copies whose "
-                              "normalised text was already cached or in flight)"),
-             ("near", saved.get("near", Decimal(0)), "near-duplicates (syndicated copies) "
-                                                     "answered with the earlier summary"),
-             ("batch", saved.get("batch", Decimal(0)), "the batch API's discount on "
-                                                       "documents that can wait")]
+    parts = parts_of(docs, base_each, ours)
     rest = Decimal(1)
-    for _, amount, label in parts:
+    for name, label in PART_LABELS.items():
+        amount = Decimal(parts[name]) / 1_000_000
         share = amount / base_usd if base_usd else Decimal(0)
         rest -= share
         print(f"   {-share:+.3f}  {label}: ${amount:.6f}")
-    print(f"   ={rest:.3f}   (measured {ratio:.3f}: the rest is token counts of normalised vs "
-          f"raw texts)")
+    print(f"   ={rest:.3f}   (measured {ratio:.3f}; the parts are per document, so they add up)")
+    print("  what analytics counted as saved, by cause: " + ", ".join(
+        f"{cause} ${amount:.6f}" for cause, amount in sorted(saved.items()))
+          + " (a hit or near answer saves what its summary cost when made: half for one "
+            "the batch lane made)")
     missing = []
     if saved.get("near", Decimal(0)) == 0:
         missing.append("near-duplicates (issue 21 part 1) are not answering on this branch: "
@@ -308,6 +354,8 @@ def main() -> int:
                        f"{waiting} documents able to wait were paid at the full price")
     for line in missing:
         print(f"  missing: {line}")
+    print(f"  syndicated copies paid, and why: {ours['copies_paid']} (a copy is shared once "
+          f"its original's summary is made: not while it waits in the batch lane)")
     via_batch = sum(bool(job.get("via_batch")) for job in ours["jobs"])
     print(f"  jobs completed through the provider's batch API: {via_batch}; live AI calls: "
           f"{ai_calls}")
