@@ -1,10 +1,11 @@
 """Documents people send (PDF, DOCX, plain text, Markdown) as text to summarise.
 
 The bottom layer of document support, pure adapter code: it imports nothing
-from the rest of ``summaries``. ``sniff`` says what a body is; ``extract``
-turns it into a ``Document`` or raises a ``DocumentError`` whose ``code``
-says why not (errors.py lists them). HTML is not extracted here (the article
-extractor does it): ``sniff`` only recognises it.
+from the rest of ``summaries`` but core (its codes are ``ErrorCode``
+members). ``sniff`` says what a body is; ``extract`` turns it into a
+``Document`` or raises a ``DocumentError`` whose ``code`` says why not
+(errors.py lists them). HTML is not extracted here (the article extractor
+does it): ``sniff`` only recognises it.
 
 Every limit is a parameter with a default (limits.py); the caller passes the
 settings' values. ``deadline`` is a time.monotonic() value: parsing stops with

@@ -72,7 +72,15 @@ def _url_job(job: Job) -> bool:
 
 
 def _fetched(job: Job) -> bool:
+    """A URL job's page was fetched, or an uploaded document was read."""
+    if job.kind == Job.Kind.DOCUMENT:
+        return job.extracted_chars is not None
     return _url_job(job) and bool(job.final_url)
+
+
+class PartsResponse(serializers.Serializer):
+    done = serializers.IntegerField(source="parts_done")
+    total = serializers.IntegerField(source="parts_total")
 
 
 # X-Cache (and a batch item's "cache") for each submit outcome. A known
@@ -187,6 +195,9 @@ class JobResponse(ShapedResponse):
     run_at = serializers.DateTimeField(required=False,
                                        help_text="A scheduled job (run_at on submit) starts then.")
     # Progress (summaries/services/progress.py), on /api/status and its events.
+    parts = PartsResponse(source="*", required=False,
+                          help_text="A long document summarised in parts (map-reduce): how "
+                                    "many parts have their summary, of how many.")
     queue_position = serializers.IntegerField(
         required=False, help_text="While pending: 1 = next in its lane (1 + the pending jobs "
                                   "of the same lane created before it).")
@@ -202,8 +213,10 @@ class JobResponse(ShapedResponse):
         "last_error": lambda job: not is_failed(job) and bool(job.error),
         "completed_at": lambda job: job.completed_at is not None,
         "duration_ms": lambda job: job.duration_ms is not None,
-        "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
+        "url": _url_job, "final_url": lambda job: _url_job(job) and _fetched(job),
+        "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
+        "parts": lambda job: getattr(job, "parts_total", None) is not None,
         "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
         "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
     }

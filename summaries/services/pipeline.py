@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError
-from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.core.inputs import DOCUMENT, TEXT, NormalizedInput, normalize_text
 from summaries.core.language import detect_language
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.extraction import Article, extract_article, unavailable_reason
@@ -24,7 +24,7 @@ from summaries.infra import cache
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import clean_text
-from summaries.services import ai_quota, batching, inflight
+from summaries.services import ai_quota, batching, document_text, inflight, long_texts
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -53,6 +53,10 @@ def _no_stage(stage: str) -> None:
     return None
 
 
+def _no_parts(done: int, total: int) -> None:
+    return None
+
+
 def run(
     item: NormalizedInput,
     *,
@@ -62,16 +66,26 @@ def run(
     use_cache: bool = True,
     cache_checked: bool = False,
     on_stage: Callable[[str], None] = _no_stage,
+    keep: bool = True,
+    on_parts: Callable[[int, int], None] = _no_parts,
 ) -> Outcome:
     """Summarise ``item``; raises JobError (transient or permanent).
     ``cache_checked``: the caller has just looked ``key`` up in the cache and
-    found nothing (services.jobs does, in the round trip renewing its marker)."""
+    found nothing (services.jobs does, in the round trip renewing its marker).
+    ``keep``: False for a store:false job (a long document's parts are not
+    cached either); ``on_parts(done, total)``: a long document's progress."""
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
     if item.kind == TEXT:
         return _summarize(item.value, on_stage, item.language)
 
-    page, article = fetch_article(item.value, on_stage)
+    if item.kind == DOCUMENT:  # an upload: its bytes' row, read here in the worker
+        on_stage(Job.Stage.EXTRACTING)
+        final_url = ""
+        article = document_text.uploaded(item.value, deadline=document_text.attempt_deadline())
+    else:
+        page, article = fetch_article(item.value, on_stage)
+        final_url = page.final_url
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
     content_key = article_key(article.text, summarizer().cache_namespace, item.language)
@@ -80,13 +94,15 @@ def run(
         outcome = from_cache(hit)
     else:
         try:
-            outcome = _summarize(article.text, on_stage, item.language)
+            outcome = _summarize_long(article.text, on_stage, item.language, holder=holder,
+                                      use_cache=use_cache and not refresh, keep=keep,
+                                      on_parts=on_parts)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
             raise
     outcome.content_key = content_key
-    outcome.final_url = page.final_url
+    outcome.final_url = final_url
     # Page text may hold what the database cannot store (NUL, lone surrogates).
     outcome.title = clean_text(article.title or "")
     outcome.extracted_text = clean_text(article.text)
@@ -95,11 +111,15 @@ def run(
 
 def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
                   ) -> tuple[FetchedPage, Article]:
-    """Fetch ``url`` (under the fetch policy) and extract its article; raises
-    JobError, ``content_unavailable`` when the page holds none to summarise."""
+    """Fetch ``url`` (under the fetch policy) and extract its article, or a
+    document's text (services/document_text.py); raises JobError,
+    ``content_unavailable`` when the page holds none to summarise."""
     on_stage(Job.Stage.FETCHING)
     page = fetch_page(url, fetch_policy())
     on_stage(Job.Stage.EXTRACTING)
+    page, document = document_text.fetched(page, deadline=document_text.attempt_deadline())
+    if document is not None:
+        return page, document
     article = extract_article(page.html, url=page.final_url)
     if reason := unavailable_reason(page.html, article):
         raise JobError(f"no article to summarise: {reason}", code=ErrorCode.CONTENT_UNAVAILABLE)
@@ -112,6 +132,25 @@ def article_key(text: str, namespace: str, language: str | None = None) -> str:
     if language is not None and detect_language(text) == language:
         language = None  # asked in its own language: a plain request
     return NormalizedInput(TEXT, normalize_text(text), language).cache_key(namespace)
+
+
+def _summarize_long(text: str, on_stage: Callable[[str], None], language: str | None, *,
+                    holder: str, use_cache: bool, keep: bool,
+                    on_parts: Callable[[int, int], None]) -> Outcome:
+    """A page's or document's text: in parts (services/long_texts.py) when
+    one AI call cannot take it all; the offline summariser reads it whole."""
+    if summarizer().name == "local" or not long_texts.needs_parts(text):
+        return _summarize(text, on_stage, language)
+    namespace = summarizer().cache_namespace
+
+    def one(part: str) -> tuple[str, list[str]]:
+        made = _summarize(part, on_stage, language)
+        return made.summary, made.tags
+
+    summary, tags = long_texts.summarize_in_parts(
+        text, summarize=one, key_of=lambda part: article_key(part, namespace, language),
+        job_id=holder, use_cache=use_cache, keep=keep, on_parts=on_parts)
+    return Outcome(summary, tags, cached=False)
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],
