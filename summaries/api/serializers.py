@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from summaries.core.errors import ErrorCode, InvalidInput
 from summaries.models import Job
 from summaries.representations.bodies import (
     CACHE_STATUS,
@@ -143,9 +144,8 @@ class UploadRequest(serializers.Serializer):
         fields = {name: data.get(name) for name in data if name not in files}
         unknown = sorted(set(fields) - set(cls._declared_fields))
         if unknown:
-            raise serializers.ValidationError(
-                {unknown[0]: ["unknown field for an upload (send the document as 'file')"]},
-                code="invalid")
+            raise InvalidInput(f"{unknown[0]}: unknown field for an upload (send the document "
+                               "as 'file', the options as fields)", code=ErrorCode.BAD_REQUEST)
         form = cls(data={**fields, **({"file": files["file"]} if "file" in files else {})})
         form.is_valid(raise_exception=True)
         return form.validated_data["file"], SubmitRequest.options(form.validated_data)

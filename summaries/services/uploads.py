@@ -84,9 +84,9 @@ def upload_release(*, sha256: str, started: datetime | None) -> None:
                                   touched_at__lt=started or timezone.now()).delete()
 
 
-def sweep_uploads() -> int:
+def sweep_uploads(*, now: datetime | None = None) -> int:
     """Delete uploads no job needs, last uploaded over ORPHAN_AFTER ago."""
-    cutoff = timezone.now() - ORPHAN_AFTER
+    cutoff = (now or timezone.now()) - ORPHAN_AFTER
     needed = Job.objects.filter(kind=Job.Kind.DOCUMENT, status__in=NEEDING).values("input_text")
     return int(DocumentUpload.objects.filter(touched_at__lt=cutoff)
                .exclude(sha256__in=needed).delete()[0])
