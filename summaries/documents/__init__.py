@@ -29,12 +29,11 @@ from summaries.documents.errors import (
     Unsupported,
 )
 from summaries.documents.limits import MAX_BYTES, MAX_CHARS, MAX_INFLATED, MAX_PAGES, time_left
-from summaries.documents.pdf import read_pdf
-from summaries.documents.sniff import Kind, media_type, sniff
+from summaries.documents.sniff import DOCUMENT_KINDS, Kind, media_type, sniff
 from summaries.documents.text import read_text
-from summaries.documents.word import read_docx
 
 __all__ = [
+    "DOCUMENT_KINDS",
     "MAX_BYTES",
     "MAX_CHARS",
     "MAX_INFLATED",
@@ -90,7 +89,11 @@ def extract(
     if len(body) > max_bytes:
         raise TooLarge(f"the document has {len(body)} bytes, more than {max_bytes}")
     time_left(deadline)
+    # The parsers are imported when first used: the web process sniffs uploads
+    # (sniff.py) but never parses them, so it never loads PDFium or lxml
+    # (tests/test_process_imports.py), as it never loads an AI SDK.
     if kind is Kind.PDF:
+        from summaries.documents.pdf import read_pdf
         title, text, pages = read_pdf(
             body,
             max_pages=max_pages,
@@ -100,6 +103,8 @@ def extract(
         )
         return Document(title or _first_line(text), text, pages, kind)
     if kind is Kind.DOCX:
+        from summaries.documents.word import read_docx
+
         title, text = read_docx(
             body, max_chars=max_chars, max_inflated=max_inflated, deadline=deadline
         )

@@ -27,10 +27,6 @@ def attempt_deadline() -> float:
     return time.monotonic() + float(settings.TASK_TIME_LIMIT)
 
 
-def is_document(kind: Kind) -> bool:
-    return kind in (Kind.PDF, Kind.DOCX, Kind.TEXT, Kind.MARKDOWN)
-
-
 def read(body: bytes, kind: Kind, *, deadline: float, charset: str | None = None) -> Article:
     """The text and title of ``body`` read as ``kind``; raises a permanent JobError."""
     try:
@@ -59,7 +55,7 @@ def fetched(page: FetchedPage, *, deadline: float) -> tuple[FetchedPage, Article
                                content_type=page.content_type,
                                html=decode_html(page.body, page.charset))
         return page, None
-    if not is_document(kind):
+    if kind not in documents.DOCUMENT_KINDS:
         declared = page.content_type or "no Content-Type"
         raise JobError(f"not an HTML page or a document we read ({declared})",
                        code=ErrorCode.UNSUPPORTED_CONTENT)

@@ -33,7 +33,6 @@ from summaries.core.errors import InputTooLarge, UnsupportedDocument
 from summaries.core.inputs import DOCUMENT, NormalizedInput
 from summaries.models import DocumentUpload, Job
 from summaries.services.config import cache_namespace
-from summaries.services.document_text import is_document
 from summaries.services.submit import CheckedInput, Submission, summary_request
 from summaries.services.submit_options import DEFAULTS, SubmitOptions
 
@@ -52,7 +51,7 @@ def document_request(*, body: bytes, content_type: str = "", filename: str = "",
         raise InputTooLarge(f"the file has {len(body)} bytes; the limit is "
                             f"{settings.DOCUMENT_MAX_BYTES}")
     kind = documents.sniff(body, content_type)
-    if not is_document(kind):
+    if kind not in documents.DOCUMENT_KINDS:
         raise UnsupportedDocument("the file is not a PDF, DOCX, plain-text or Markdown "
                                   "document" + (" (HTML: submit its URL)"
                                                 if kind is documents.Kind.HTML else ""))
