@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from tests.helpers.documents import (
 )
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import FakeWeb
+from tests.helpers.stack import stack_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -310,3 +312,25 @@ def test_an_upload_takes_the_json_options_as_fields() -> None:
     assert (job.kind, job.refresh, job.store, job.language, job.has_callbacks) == (
         "document", True, False, "de", True)
     assert DocumentUpload.objects.get(sha256=job.input_text).size == len(make_pdf(REPORT))
+
+
+# --- the offline summariser ---------------------------------------------------------
+
+
+def test_the_offline_summariser_summarises_each_document_whole(
+        tmp_path: Path, worker_env: dict[str, str], site: FakeWeb) -> None:
+    with stack_of(tmp_path, worker_env, SUMMARIZER="local") as stack:
+        api = stack.api()
+        stack.worker("local")
+        for path, marker in (("/report.pdf", "lighthouse"), ("/memo.docx", "orchard"),
+                             ("/notes.txt", "glacier"), ("/book.pdf", "canal")):
+            done = submit_url(api, site.url(path))
+            assert done["status"] == "completed", (path, done)
+            text = extracted(done["job_id"])
+            assert marker in text.lower()
+            assert words(done["summary"]) <= words(text), path  # extractive: its own sentences
+            assert "parts" not in done  # read whole, not in parts
+        uploaded = upload_and_wait(api, make_pdf(UPLOADED))
+        assert uploaded["status"] == "completed", uploaded
+        assert words(uploaded["summary"]) <= words(extracted(uploaded["job_id"]))
+        assert "volcanologists" in extracted(uploaded["job_id"]).lower()
