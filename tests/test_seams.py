@@ -11,7 +11,8 @@ in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: 
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
-bodies, SSRF, another client's data).
+bodies, SSRF, another client's data), documents (PDF, DOCX and text links and
+uploads, long ones summarised in cached parts).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -355,6 +356,60 @@ aierror x hostile | tested |
     tests/test_ai_bounded_answers.py::test_a_worker_fails_a_huge_answer_as_unavailable,
     tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
     a huge answer is not read; a page title cannot steer a shared summary
+
+documents (linked and uploaded files, map-reduce; tests/test_document_jobs.py, test_document_seams.py):
+documents x key | tested |
+    tests/test_document_jobs.py::test_an_uploaded_pdf_is_summarised_and_a_second_upload_is_a_hit,
+    tests/test_document_jobs.py::test_a_pdf_uploaded_after_being_linked_costs_no_second_ai_call:
+    the same bytes again are a HIT on the bytes' key; a file uploaded after being linked costs no
+    second AI call (the content key)
+documents x purge | untested | an upload's key is an ordinary cache key: purged by key
+    (X-Cache-Key) or by its job as any; purge by input takes JSON inputs only, never a file
+documents x language | tested |
+    tests/test_document_seams.py::test_an_upload_asked_in_a_language_is_keyed_apart: an upload in
+    a language is keyed apart and joined by the same request
+documents x store | tested |
+    tests/test_document_seams.py::test_a_store_false_upload_caches_nothing_and_keeps_nothing: no
+    summary, no part and no bytes kept; the next upload is a MISS
+documents x maxage | untested | max_age and refresh come from the form into the same
+    SubmitOptions (test_an_upload_takes_the_json_options_as_fields) and summary_request decides
+    them for the bytes' key as for any key
+documents x batching | untested | bulk submits are JSON (a PDF link in one is a URL job like
+    any); a part is over AI_BATCH_MAX_CHARS so is never batched, the reduce is a short text
+documents x webhooks | untested | a document job ends through jobs._complete/_fail like every
+    job, which deliver; callback_url comes from the form (test_an_upload_takes_the_json_options_as_fields)
+documents x sse | untested | a part's progress is a status event with a parts field (the
+    stream's repeat check includes it) and the status body's parts, which
+    test_a_300_page_pdf_is_summarised_in_cached_parts reads
+documents x watches | tested |
+    tests/test_document_seams.py::test_a_watch_of_a_pdf_url_summarises_the_document: a watch of a
+    PDF link checks and summarises the document's text
+documents x run_at | tested |
+    tests/test_document_seams.py::test_a_scheduled_upload_keeps_its_bytes_until_it_runs: a
+    scheduled upload's bytes outlive retention until its job has run
+documents x fastpath | tested |
+    tests/test_document_jobs.py::test_an_uploaded_pdf_is_summarised_and_a_second_upload_is_a_hit:
+    the middleware steps aside for multipart (JSON only); the re-upload's HIT is the view's
+documents x twovalkey | untested | parts are cached with cache.set_summary, the client of every
+    summary (the cache server when there is one)
+documents x valkeydown | untested | the bytes' row is written, then summary_request answers the
+    JSON 503 as for any input; the row no job needs is swept by retention (sweep_uploads)
+documents x dbdown | untested | the bytes' row is the upload's first write: the database
+    error is the same JSON 503 as any submit's
+documents x killedworker | tested |
+    tests/test_document_seams.py::test_a_worker_killed_mid_map_reduce_is_replaced_and_the_parts_made_are_not_asked_again:
+    the bytes survive the kill in the database; the replacement asks only for the parts not cached
+documents x aierror | tested |
+    tests/test_document_seams.py::test_a_part_blocked_fails_the_document_and_the_next_upload_reuses_the_parts_made:
+    a blocked part fails the job at once; the parts made stay cached for the next upload
+documents x hostile | tested |
+    tests/test_document_jobs.py::test_a_hostile_upload_fails_at_once_with_its_code_and_is_not_kept,
+    tests/test_document_jobs.py::test_a_hostile_document_link_fails_at_once_with_its_code,
+    tests/test_document_jobs.py::test_an_oversized_upload_is_a_413_at_submit,
+    tests/test_document_jobs.py::test_a_file_that_is_no_document_is_a_415_at_submit,
+    tests/test_document_jobs.py::test_a_bad_multipart_submit_is_a_400: bombs, encrypted, scanned
+    and truncated files fail at once with their codes; a huge upload is refused while read; a
+    slow upload is bounded by the server's timeout (not tested here)
 """
 
 from __future__ import annotations
@@ -998,7 +1053,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile")
+              "killedworker", "aierror", "hostile", "documents")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1026,7 +1081,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 136
+    assert len(expected) == 153
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 
