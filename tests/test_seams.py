@@ -392,10 +392,13 @@ documents x fastpath | tested |
     the middleware steps aside for multipart (JSON only); the re-upload's HIT is the view's
 documents x twovalkey | untested | parts are cached with cache.set_summary, the client of every
     summary (the cache server when there is one)
-documents x valkeydown | untested | the bytes' row is written, then summary_request answers the
-    JSON 503 as for any input; the row no job needs is swept by retention (sweep_uploads)
-documents x dbdown | untested | the bytes' row is the upload's first write: the database
-    error is the same JSON 503 as any submit's
+documents x valkeydown | tested |
+    tests/test_edge_faults.py::test_a_hit_from_memory_with_valkey_down_is_a_json_503: an upload
+    with Valkey down is the JSON 503 of any submit (its bytes' row, no job needs it, is swept by
+    retention)
+documents x dbdown | tested |
+    tests/test_edge_faults.py::test_with_the_database_down_every_path_is_a_json_503: an upload
+    with the database down is a JSON 503, never a 500
 documents x killedworker | tested |
     tests/test_document_seams.py::test_a_worker_killed_mid_map_reduce_is_replaced_and_the_parts_made_are_not_asked_again:
     the bytes survive the kill in the database; the replacement asks only for the parts not cached
