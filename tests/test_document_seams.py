@@ -1,7 +1,7 @@
 """Documents beside the other mechanisms (tests/test_seams.py's matrix, the
 ``documents`` rows): a worker SIGKILLed mid map-reduce, a part whose AI call
 fails, a watch of a PDF URL, a scheduled upload, store:false and language on
-an upload."""
+an upload, a long document's parts on its event stream."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from tests.helpers.api import Api
 from tests.helpers.documents import make_pdf, prose
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import FakeWeb
+from tests.helpers.processes import WebServer
+from tests.helpers.sse import Reader
 from tests.helpers.stack import stack_of
 from tests.test_document_jobs import named, upload, upload_and_wait
 
@@ -165,3 +167,27 @@ def test_an_upload_asked_in_a_language_is_keyed_apart() -> None:
     assert plain["X-Cache-Key"] != german["X-Cache-Key"]
     again = Client().post("/api/submit", data={"file": named("b.pdf", body), "language": "de"})
     assert (again["X-Cache"], again.json()["job_id"]) == ("JOINED", german.json()["job_id"])
+
+
+# --- sse: a long document's parts on its event stream ---------------------------------------
+
+
+def test_the_event_stream_shows_a_long_documents_parts(
+        worker_env: dict[str, str], api: Api, gemini: FakeGemini) -> None:
+    server = WebServer({**worker_env, "SSE_HEARTBEAT_SECONDS": "0.5", "SSE_MAX_SECONDS": "60"},
+                       workers=1)
+    server.start()
+    try:
+        gemini.delay_s = 0.3  # each part's call: the stream sees the parts go by
+        response = upload(server.url, make_pdf(pages("Streamed", 60)))
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+        stream = Reader(f"{server.url}/api/jobs/{job_id}/events", timeout=60).join(60)
+    finally:
+        server.stop()
+    parts = [event.data["parts"] for event in stream.events if "parts" in event.data]
+    total = parts[-1]["total"]
+    assert total >= 3 and parts[-1] == {"done": total, "total": total}
+    assert [p["done"] for p in parts] == sorted(p["done"] for p in parts)  # in order
+    assert any(0 < p["done"] < total for p in parts)  # seen while it ran
+    assert stream.events[-1].name == "result" and stream.events[-1].data["status"] == "completed"

@@ -378,9 +378,9 @@ documents x batching | untested | bulk submits are JSON (a PDF link in one is a 
     any); a part is over AI_BATCH_MAX_CHARS so is never batched, the reduce is a short text
 documents x webhooks | untested | a document job ends through jobs._complete/_fail like every
     job, which deliver; callback_url comes from the form (test_an_upload_takes_the_json_options_as_fields)
-documents x sse | untested | a part's progress is a status event with a parts field (the
-    stream's repeat check includes it) and the status body's parts, which
-    test_a_300_page_pdf_is_summarised_in_cached_parts reads
+documents x sse | tested |
+    tests/test_document_seams.py::test_the_event_stream_shows_a_long_documents_parts: each part
+    done is a status event with its parts, in order, then the result
 documents x watches | tested |
     tests/test_document_seams.py::test_a_watch_of_a_pdf_url_summarises_the_document: a watch of a
     PDF link checks and summarises the document's text
