@@ -411,8 +411,9 @@ documents x hostile | tested |
     tests/test_document_jobs.py::test_an_oversized_upload_is_a_413_at_submit,
     tests/test_document_jobs.py::test_a_file_that_is_no_document_is_a_415_at_submit,
     tests/test_document_jobs.py::test_a_bad_multipart_submit_is_a_400: bombs, encrypted, scanned
-    and truncated files fail at once with their codes; a huge upload is refused while read; a
-    slow upload is bounded by the server's timeout (not tested here)
+    and truncated files fail at once with their codes; a huge upload is refused while read. Not
+    tested: a slow-drip upload holds one web thread as a slow JSON body does (no body read
+    timeout of our own; a proxy's bounds it)
 """
 
 from __future__ import annotations
