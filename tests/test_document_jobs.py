@@ -22,7 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 
 from summaries.core.inputs import DOCUMENT, NormalizedInput
+from summaries.fetching import FetchedPage, decode_html
 from summaries.models import DocumentUpload, Job
+from summaries.services import document_text
 from summaries.services.long_texts import split_parts
 from summaries.services.pipeline import article_key
 from tests.helpers.api import Api
@@ -72,6 +74,8 @@ def site() -> Iterator[FakeWeb]:
         # Mislabelled: the bytes say PDF.
         server.add_response("/download", make_pdf(REPORT, title="Storm report"),
                             content_type="application/octet-stream")
+        server.add_response("/as-html", make_pdf(REPORT, title="Storm report"),
+                            content_type="text/html; charset=utf-8")
         server.add_response("/memo.docx", make_docx(MEMO, heading="Frost memo"),
                             content_type=DOCX_TYPE)
         server.add_response("/notes.txt", NOTES.encode(), content_type="text/plain")
@@ -127,6 +131,7 @@ def extracted(job_id: str) -> str:
 @pytest.mark.parametrize(("path", "marker", "title"), [
     ("/report.pdf", "lighthouse", "Storm report"),
     ("/download", "lighthouse", "Storm report"),
+    ("/as-html", "lighthouse", "Storm report"),
     ("/memo.docx", "orchard", "Frost memo"),
     ("/notes.txt", "glacier", None),
 ])
@@ -162,6 +167,26 @@ def test_a_hostile_document_link_fails_at_once_with_its_code(
     assert gemini.calls == 0
     assert nothing_held(valkey)
     assert list(valkey.scan_iter(match="summary:*")) == []
+
+
+@pytest.mark.parametrize(("body", "content_type", "html"), [
+    ("<html><body><p>Hé</p></body></html>".encode("utf-16-le"), "text/html", True),
+    (b"<!DOCTYPE html><html><body><p>Hi</p></body></html>", "text/plain", True),
+    (b"Plain notes. Two sentences.", "text/plain", False),
+])
+def test_what_a_fetched_body_is_goes_by_its_bytes_and_its_type(
+        body: bytes, content_type: str, html: bool) -> None:
+    # A page declared HTML stays HTML (UTF-16 without a BOM has NUL bytes, yet
+    # is no binary file); a text/plain body that is plainly HTML is HTML.
+    declared_html = content_type == "text/html"
+    charset = "utf-16-le" if declared_html else None
+    page = FetchedPage(url="http://127.0.0.2/x", final_url="http://127.0.0.2/x", status=200,
+                       content_type=content_type, charset=charset,
+                       html=decode_html(body, charset) if declared_html else "", body=body)
+    read, document = document_text.fetched(page, deadline=time.monotonic() + 10)
+    assert (document is None) == html
+    if html:
+        assert "<p>" in read.html
 
 
 # --- by upload ----------------------------------------------------------------------

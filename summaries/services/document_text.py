@@ -40,21 +40,23 @@ def read(body: bytes, kind: Kind, *, deadline: float, charset: str | None = None
 
 
 def fetched(page: FetchedPage, *, deadline: float) -> tuple[FetchedPage, Article | None]:
-    """A fetched answer as a document's text (the Article), or None when its
-    bytes are HTML, for the article extractor (``page`` then holds the
-    decoded HTML). The bytes decide, with the declared type: servers mislabel."""
+    """A fetched answer as a document's text (the Article), or None when it is
+    HTML, for the article extractor (``page`` then holds the decoded HTML).
+    The bytes decide with the declared type, since servers mislabel: a body
+    declared (or taken for) HTML stays HTML unless its bytes are plainly a
+    PDF or a DOCX; a body declared a document is HTML only if it plainly is."""
     if not page.body:
         return page, None  # HTML only (a policy without documents)
     kind = documents.sniff(page.body, page.content_type)
-    if kind is Kind.HTML:
+    if page.html and kind not in (Kind.PDF, Kind.DOCX):
+        return page, None  # declared HTML (UTF-16 without a BOM included) is HTML
+    if kind is Kind.HTML:  # declared as a document, but it is markup
         if len(page.body) > settings.FETCH_MAX_BYTES:  # read under the documents' cap
             raise JobError(f"page is larger than {settings.FETCH_MAX_BYTES} bytes",
                            code=ErrorCode.TOO_LARGE)
-        if not page.html:  # declared as a document, but it is markup
-            page = FetchedPage(url=page.url, final_url=page.final_url, status=page.status,
-                               content_type=page.content_type,
-                               html=decode_html(page.body, page.charset))
-        return page, None
+        return FetchedPage(url=page.url, final_url=page.final_url, status=page.status,
+                           content_type=page.content_type,
+                           html=decode_html(page.body, page.charset)), None
     if kind not in documents.DOCUMENT_KINDS:
         declared = page.content_type or "no Content-Type"
         raise JobError(f"not an HTML page or a document we read ({declared})",
