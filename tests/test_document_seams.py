@@ -191,3 +191,19 @@ def test_the_event_stream_shows_a_long_documents_parts(
     assert [p["done"] for p in parts] == sorted(p["done"] for p in parts)  # in order
     assert any(0 < p["done"] < total for p in parts)  # seen while it ran
     assert stream.events[-1].name == "result" and stream.events[-1].data["status"] == "completed"
+
+
+@pytest.mark.usefixtures("no_enqueue")
+def test_a_jobs_end_keeps_bytes_uploaded_again_since_it_started() -> None:
+    body = make_pdf(pages("Again", 2))
+    response = Client().post("/api/submit", data={"file": named("a.pdf", body)})
+    job = Job.objects.get(id=response.json()["job_id"])
+    started = timezone.now() - timedelta(seconds=5)
+    # Uploaded again after the job started (another submit about to make its own job).
+    uploads.upload_keep(sha256=job.input_text, body=body, content_type=PDF_TYPE, filename="b")
+    Job.objects.filter(id=job.id).update(status=Job.Status.COMPLETED)
+    uploads.upload_release(sha256=job.input_text, started=started)
+    assert DocumentUpload.objects.filter(sha256=job.input_text).exists()
+    # Not uploaded since: the job's end deletes them.
+    uploads.upload_release(sha256=job.input_text, started=timezone.now())
+    assert not DocumentUpload.objects.exists()
