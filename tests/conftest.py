@@ -20,7 +20,7 @@ from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import Canary
 from tests.helpers.processes import WebServer, Worker, database_url
 
-OUR_KEYS = ("summary:*", "inflight:*", "failed:*", "metrics:*", "ratelimit:*")
+OUR_KEYS = ("summary:*", "inflight:*", "failed:*", "metrics:*", "ratelimit:*", "nd1:*")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -155,6 +155,18 @@ def test_a_chosen_file_is_uploaded_and_summarised(page: Any, site: WebServer,
     assert page.text_content("#summary") == status["summary"]
 
 
+def test_the_form_choices_ask_for_key_points(page: Any, site: WebServer) -> None:
+    page.goto(site.url + "/")
+    page.select_option("#style", "bullets")
+    page.select_option("#length", "medium")
+    submit(page, unique_text("browser bullets"))
+    page.wait_for_selector("#summary-block:not([hidden])")
+    job_id = page.get_attribute("#result", "data-job-id")
+    status = requests.get(f"{site.url}/api/status/{job_id}", timeout=10).json()
+    assert status["summary"].startswith("- ") and status["summary"].count("\n- ") == 3
+    assert page.text_content("#summary") == status["summary"]
+
+
 @pytest.mark.parametrize(("text", "status", "title", "words"), [
     ("Too short", "400", "That input can't be summarised", "two sentences"),
     ("A sentence of the text. " * 4200, "413", "That's too long to summarise", "the limit"),

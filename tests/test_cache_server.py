@@ -94,7 +94,11 @@ def test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other(
     assert any(k.startswith("_kombu.binding.") for k in main_keys)
     assert any(k.startswith("metrics:") for k in main_keys)
     assert any(k.startswith("heartbeat:worker:") for k in main_keys)
-    assert {k.split(":")[0] for k in cache_keys} == {"summary"}
+    # The cache's server holds the summaries and the near-duplicate index of them.
+    assert {k.split(":")[0] for k in cache_keys} == {"summary", "nd1"}
+    assert all(cache.smembers(k) == {job_id} for k in cache_keys
+               if k.startswith("nd1:") and k != f"nd1:sig:{job_id}")
+    assert not any(k.startswith("nd1:") for k in main_keys)
     # Submitting it again is a hit, read from the cache's server: no new AI call.
     calls = gemini.calls
     hit = api.submit(Job.objects.get(id=job_id).input_text)

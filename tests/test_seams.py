@@ -11,8 +11,10 @@ in-memory hits of summaries/bypasses/fastpath.py), twovalkey (CACHE_VALKEY_URL: 
 cache server of its own), valkeydown, dbdown, killedworker (SIGKILL mid-job),
 aierror (each class: 429, 5xx and timeouts, blocked, bad output, rejected,
 an oversized answer), hostile (an anonymous client: floods, odd headers and
-bodies, SSRF, another client's data), documents (PDF, DOCX and text links and
-uploads, long ones summarised in cached parts).
+bodies, SSRF, another client's data), form (a summary's style and length),
+neardup (near-duplicates share one summary: services/near_duplicates.py,
+X-Cache NEAR), documents (PDF, DOCX and text links and uploads, long ones
+summarised in cached parts).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -357,6 +359,102 @@ aierror x hostile | tested |
     tests/test_ai_prompt_inputs.py::test_a_page_title_never_reaches_the_model_nor_the_shared_summary:
     a huge answer is not read; a page title cannot steer a shared summary
 
+Mechanism form (style prose/bullets and length short/medium/long of a summary):
+form x key | tested | tests/test_forms.py::test_the_default_form_keys_as_before,
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    the default form keys byte for byte as before; each other form is its own job and entry,
+    a second bullets submit is a HIT and prose is never answered with bullets
+form x purge | tested | tests/test_forms.py::test_purge_by_input_purges_every_form: purge by
+    input deletes every form's entry and marks their rows; each form is a MISS after
+form x language | tested | tests/test_forms.py::test_form_and_language_are_both_keyed,
+    tests/test_forms.py::test_each_form_is_its_own_job_stored_on_the_row: every form in every
+    language is its own key; a row keeps both
+form x store | untested | store applies per job whatever its key; the form only chooses the
+    key, the prompt and the contract
+form x maxage | untested | max_age compares the age of the entry under the form's key; nothing
+    else differs
+form x batching | tested | tests/test_forms.py::test_a_batch_item_may_name_a_form,
+    tests/test_forms.py::test_ai_batches_hold_one_form_each: a bulk item's form reaches its
+    job (a bad one refused alone); an AI batch holds one form, each item answered in it
+form x webhooks | untested | the delivery body is the status body, whose summary holds the
+    form's text (bullets as "- " lines in the same string): nothing else differs
+form x sse | untested | the result event is the status body, as polling shows it; the form is
+    not in the stream otherwise
+form x watches | untested | a watch takes no form: its refresh job is the default form under
+    the URL's plain key (README, The form of a summary)
+form x run_at | tested | tests/test_forms.py::test_a_scheduled_job_keeps_its_form: the form is
+    stored on the scheduled row and the job answers in it when it runs
+form x fastpath | tested |
+    tests/test_forms.py::test_bullets_and_long_come_back_in_their_form_and_are_cached_apart:
+    a body with style or length is never plain; with the prose summary in memory, bullets is a
+    MISS, then its own HIT
+form x twovalkey | untested | only the key differs; where each key lives is the same for every
+    form
+form x valkeydown | untested | independent: the form is on the request and the row, nothing of
+    it is in Valkey but the key
+form x dbdown | untested | independent: a form needs its row as any job does (the JSON 503 of
+    key x dbdown)
+form x killedworker | untested | Job.style and Job.length are on the row and the worker rebuilds
+    the request from it (test_a_retried_job_keeps_its_form: a re-run from the row asks in the
+    same form), so a replacement worker does too
+form x aierror | tested |
+    tests/test_forms.py::test_bullets_that_break_the_contract_are_asked_again_then_fail,
+    tests/test_forms.py::test_a_retried_job_keeps_its_form: bullets that break their contract
+    are asked again with the bullets reminder, then fail ai_bad_output; a retry keeps the form
+form x hostile | tested | tests/test_forms.py::test_bad_forms_are_a_400,
+    tests/test_forms.py::test_bullets_of_a_two_sentence_text_are_a_400: any other value or
+    type is a 400 invalid_choice and makes no job; bullets need three sentences
+
+neardup (near-duplicate inputs share one summary; tests/test_near_duplicates.py):
+
+neardup x key | tested |
+    tests/test_near_duplicates.py::test_a_syndicated_text_answers_near_at_once_without_an_ai_call:
+    a NEAR answer is a job and a cache entry of the copy's own key; the next submit of it is a HIT
+neardup x purge | tested |
+    tests/test_near_duplicates.py::test_a_purged_summary_is_no_longer_shared: a purged summary
+    leaves the index, the answers that shared it are purged with it, the copy is summarised anew
+neardup x language | tested |
+    tests/test_near_duplicates.py::test_another_language_is_not_shared: a summary asked in German
+    is shared only with a copy asked in German
+neardup x store | tested |
+    tests/test_near_duplicates.py::test_store_false_is_never_indexed_but_may_read: a store:false
+    summary is never indexed; a store:false copy may be answered NEAR and keeps nothing
+neardup x maxage | tested |
+    tests/test_near_duplicates.py::test_near_duplicates_false_refresh_and_max_age_summarise_anew:
+    refresh skips the lookup; max_age bounds the shared summary's age
+neardup x batching | tested |
+    tests/test_near_duplicates.py::test_a_syndicated_text_answers_near_at_once_without_an_ai_call:
+    a bulk item is looked up as a single submit and says cache NEAR
+neardup x webhooks | untested | a NEAR answer is a completed job, subscribed as a HIT is
+    (test_a_cache_hit_still_calls_back); a URL job completed NEAR ends through the ordinary
+    completion, which calls back
+neardup x sse | untested | a URL job completed NEAR publishes the ordinary completed event; a NEAR
+    text's job is completed when created, a late client's stream (result at once)
+neardup x watches | untested | a watch's job is a refresh, which never shares; its AI summary is
+    indexed as any other
+neardup x run_at | untested | a scheduled submit is not answered at once; when it runs, a URL is
+    looked up in the worker as any job and a text is summarised (texts are looked up at submit)
+neardup x fastpath | untested | a NEAR answer is cached under the copy's own key and announced as
+    any write, so memory copies are ordinary hits (key x fastpath); a purge's cascade deletes and
+    announces its entry as any purge (purge x fastpath)
+neardup x twovalkey | tested |
+    tests/test_cache_server.py::test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other:
+    the index lives on the cache server beside the summaries, none of it on the main one
+neardup x valkeydown | untested | a failed lookup is no answer (near_duplicates.find logs it): the
+    submit goes on as an ordinary miss, whose Valkey errors map as always (key x valkeydown)
+neardup x dbdown | untested | the candidates are rows: with the database down the lookup raises,
+    the claim is released and the submit is the JSON 503 of key x dbdown
+neardup x killedworker | untested | a URL job killed after its lookup runs it again; its NEAR
+    completion is the ordinary conditional one (one row state); a text's NEAR is made at submit
+neardup x aierror | untested | only a stored AI summary is indexed, in the batch that caches it: a
+    failed job has nothing to share
+neardup x form | untested | the form (style, length) is in the variant of every band key
+    (near_duplicates.variant), so a summary in one form is never proposed for another, as a
+    language is (neardup x language's test)
+neardup x hostile | untested | every index key carries CACHE_TTL, a lookup reads at most 16
+    members a band and confirms at most 3 candidates; a summary is shared only for a text
+    confirmed nearly the same with equal facts (tests/test_similarity.py's hard negatives)
+
 documents (linked and uploaded files, map-reduce; tests/test_document_jobs.py, test_document_seams.py):
 documents x key | tested |
     tests/test_document_jobs.py::test_an_uploaded_pdf_is_summarised_and_a_second_upload_is_a_hit,
@@ -414,6 +512,12 @@ documents x hostile | tested |
     and truncated files fail at once with their codes; a huge upload is refused while read. Not
     tested: a slow-drip upload holds one web thread as a slow JSON body does (no body read
     timeout of our own; a proxy's bounds it)
+documents x form | untested | an upload's style and length fields are parsed as the JSON's;
+    a long document's parts are summarised in the default form (their summaries are the reduce's
+    input) and the reduce in the form asked, keyed by it (the content key carries the form)
+documents x neardup | untested | a document's text takes the article's path after extraction:
+    its content key, then the near-duplicate lookup and index as a page's article (jobs'
+    _near_request), nothing of its own
 """
 
 from __future__ import annotations
@@ -1057,7 +1161,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
-              "killedworker", "aierror", "hostile", "documents")
+              "killedworker", "aierror", "hostile", "form", "neardup", "documents")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1085,7 +1189,7 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 153
+    assert len(expected) == 190
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 

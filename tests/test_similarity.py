@@ -18,66 +18,10 @@ from pathlib import Path
 import pytest
 
 from summaries.similarity import MemoryIndex, confirm, fingerprint, lsh_bands
+from summaries.similarity.text import shingles, text_shingles, tokenize
+from tests.helpers.stories import OTHER, STORY, syndicated
 
 ROOT = Path(__file__).resolve().parents[1]
-
-STORY = """\
-Officials in Riverton said on Tuesday that the city's new water treatment plant will \
-open on March 14, two years later than first planned and $1,250,000 over its budget.
-
-Mayor Helen Ostrowski told reporters the delay was caused by a shortage of steel pipe \
-and by a design change ordered after the 2022 floods. "We did not cut corners on safety," \
-she said. "The plant is built to last for fifty years."
-
-The plant will treat up to 40 million litres a day, about 35% more than the old works \
-on Mill Road, which has served the city since 1958 and will close in the autumn.
-
-Residents have complained for years about discoloured water in the eastern districts. \
-Council engineer David Mensah said the new plant would not fix every old main, but that \
-a separate programme would replace 12 kilometres of pipe by the end of next year.
-
-The council will hold an open day at the plant on the Saturday after it opens, with \
-guided tours every hour from 10 a.m."""
-
-OTHER = """\
-A rare orchid that botanists feared had vanished from the northern valleys has been \
-found flowering beside a forestry track, a volunteer survey reported this week.
-
-The plant, a pale yellow lady's slipper, was last recorded in the area by a schoolteacher \
-who pressed a specimen in her notebook. Survey leader Amira Haddad said the team counted \
-seven flowering stems and several young shoots, a sign the colony is breeding.
-
-Forestry staff have agreed to move a planned timber extraction route away from the site, \
-and the exact location will be kept secret to protect the flowers from collectors who \
-have stripped other colonies in the past."""
-
-
-def syndicated(text: str) -> str:
-    """The story as another site runs it."""
-    paragraphs = text.split("\n\n")[:-1]  # the last paragraph trimmed
-    paragraphs.insert(2, "Related: City budget talks stall again as council splits")
-    body = "\n\n".join([
-        "Skip to content", "Home | Local | Business | Sport",
-        "Riverton water plant to open in March after long delay",
-        "By Sofia Lindqvist, Valley Courier", "Published 3 hours ago",
-        *paragraphs,
-        "Sign up for our newsletter. Copyright 2024 Valley Courier. All rights reserved.",
-    ])
-    body = body.replace('"We', "\u201cWe").replace('," she', ",\u201d she")
-    body = body.replace("city's", "city\u2019s")
-    # Reflowed: wrapped at 60 columns, odd spaces.
-    lines = []
-    for paragraph in body.split("\n\n"):
-        line = ""
-        for word in paragraph.split(" "):
-            if line and len(line) + len(word) > 60:
-                lines.append(line)
-                line = word
-            else:
-                line = f"{line}  {word}" if line else word
-        lines.extend([line, ""])
-    return "\n".join(lines)
-
 
 def check(a: str, b: str, language: str | None = "en") -> tuple[bool, str]:
     verdict = confirm(a, b, language_a=language, language_b=language)
@@ -218,6 +162,11 @@ def test_lsh_proposes_the_original_of_a_copy_and_not_another_story() -> None:
     assert index.candidates(fingerprint(syndicated(STORY)))[:1] == ["story"]
     assert "story" not in index.candidates(fingerprint(OTHER))
     assert index.candidates(fingerprint("Too short to index.")) == []
+
+
+def test_the_fingerprints_shingles_are_the_checks_shingles() -> None:
+    for text in (STORY, syndicated(STORY), OTHER, "Ça coûte 1 000 € — n'est-ce pas? Don't."):
+        assert text_shingles(text) == shingles(tokenize(text))
 
 
 def test_band_keys_name_their_band_and_version() -> None:

@@ -136,6 +136,9 @@ SPECTACULAR_SETTINGS = {
 # many seconds (summaries/infra/local_cache.py); 0 turns it off.
 LOCAL_CACHE_SIZE = env_int("LOCAL_CACHE_SIZE", 10_000)
 LOCAL_CACHE_SECONDS = env_float("LOCAL_CACHE_SECONDS", 30.0)
+# A text or page nearly the same as one already summarised shares its summary
+# (summaries/services/near_duplicates.py); off: only identical inputs do.
+NEAR_DUPLICATES = env_bool("NEAR_DUPLICATES", True)
 # Request counters are added up in each process and written to Valkey this often.
 METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 0.5)
 MAX_INPUT_CHARS = env_int("MAX_INPUT_CHARS", 100_000, minimum=100)

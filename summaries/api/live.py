@@ -96,6 +96,8 @@ class TimelineMinute(serializers.Serializer):
     hit = serializers.IntegerField(help_text="Submits answered from the cache.")
     miss = serializers.IntegerField(help_text="Submits that created a job.")
     joined = serializers.IntegerField(help_text="Submits that joined a job in flight.")
+    near = serializers.IntegerField(help_text="Submits answered with a near-duplicate's "
+                                              "summary.")
     known_failure = serializers.IntegerField(help_text="Submits of a URL that just failed.")
     completed = serializers.IntegerField(help_text="Jobs completed.")
     failed = serializers.IntegerField(help_text="Jobs failed.")

@@ -75,10 +75,28 @@ SUBMIT_REQUESTS = [
                           "callback_url": "https://hooks.example.com/smartcache"},
                    description="The job's status is POSTed to callback_url once it is "
                                "finished, signed with WEBHOOK_SECRET (see the README)."),
+    OpenApiExample("text, as bullet points", request_only=True,
+                   value={"input": ARTICLE, "style": "bullets"},
+                   description="3-6 key points, answered in summary as one \"- \" line "
+                               "each (three sentences or more: input_too_short otherwise). "
+                               "Cached apart from the prose summary."),
+    OpenApiExample("URL, a long summary", request_only=True,
+                   value={"input": ARTICLE_URL, "length": "long"},
+                   description="Up to a paragraph per major section, paragraphs separated "
+                               "by a blank line; \"medium\" is 4-6 sentences. Cached apart."),
 ]
 SUBMIT_HIT = OpenApiExample("cache hit (X-Cache: HIT)", response_only=True, value={
     "job_id": EXAMPLE_JOB_ID, "status": "completed", "cached": True, "cache_key": EXAMPLE_KEY,
     "summary": EXAMPLE_SUMMARY, "tags": EXAMPLE_TAGS})
+EXAMPLE_POINTS = ("- Valkey is an open source key-value store.\n"
+                  "- It forked from Redis in 2024, when Redis changed its licence.\n"
+                  "- Many cloud providers offer it as a managed service, and most Redis "
+                  "clients work with it unchanged.")
+SUBMIT_HIT_BULLETS = OpenApiExample(
+    "cache hit, bullets (X-Cache: HIT)", response_only=True, value={
+        "job_id": EXAMPLE_JOB_ID, "status": "completed", "cached": True,
+        "cache_key": "9b2e" + EXAMPLE_KEY[4:], "summary": EXAMPLE_POINTS, "tags": EXAMPLE_TAGS},
+    description='"style": "bullets": one "- " line per key point in summary.')
 SUBMIT_KNOWN_FAILURE = OpenApiExample(
     "URL that failed moments ago (X-Cache: FAILED)", response_only=True, value={
         "job_id": EXAMPLE_JOB_ID, "status": "failed", "cached": True, "cache_key": EXAMPLE_KEY,

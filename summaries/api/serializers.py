@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from summaries.core import forms
 from summaries.core.errors import ErrorCode, InvalidInput
 from summaries.models import Job
 from summaries.representations.bodies import (
@@ -66,10 +67,37 @@ RUN_AT_HELP = ("ISO 8601 date-time (UTC without an offset): the job waits (statu
 STORE_HELP = ("false: the result is not cached, and the job keeps the input (text or URL, "
               "extracted page text, final URL) only until it is finished. A cached summary "
               "may still answer, and a job in flight for the same input is joined.")
+NEAR_DUPLICATES_HELP = ("false: never answered with the summary of a near-duplicate (a text "
+                        "nearly the same as one already summarised: X-Cache NEAR); the "
+                        "input is summarised unless it is cached itself.")
 LANGUAGE_HELP = ("The language to write the summary in: a code such as \"en\", \"de\" or "
                  "\"pt-BR\" (400 invalid_language otherwise). Without it, the input's own "
                  "language (detected). The offline summariser quotes the text, so it always "
                  "writes in the text's language.")
+
+
+STYLE_HELP = ("The summary's style: \"prose\" (sentences; the default) or \"bullets\" (3-6 key "
+              "points, given in summary as one \"- \" line each). 400 invalid_choice otherwise.")
+LENGTH_HELP = ("The summary's length: \"short\" (2-3 sentences; the default), \"medium\" (4-6 "
+               "sentences) or \"long\" (up to a paragraph per major section, paragraphs "
+               "separated by a blank line; for long documents). With bullets: how long each "
+               "point is. 400 invalid_choice otherwise. A form other than prose/short is "
+               "cached apart.")
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A ChoiceField that takes only a JSON string, and names the choices when refusing."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or data not in self.choices:
+            self.fail("invalid_choice", input=data)
+        return data
+
+
+def _choice(choices: tuple[str, ...], default: str, help_text: str) -> StrictChoiceField:
+    named = " or ".join(f'"{choice}"' for choice in choices)
+    return StrictChoiceField(choices=list(choices), default=default, help_text=help_text,
+                             error_messages={"invalid_choice": f"give {named}"})
 
 
 class SubmitRequest(serializers.Serializer):
@@ -82,6 +110,11 @@ class SubmitRequest(serializers.Serializer):
     language = StrictCharField(required=False, help_text=LANGUAGE_HELP)
     callback_url = StrictCharField(required=False, max_length=4096, help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    near_duplicates = StrictBooleanField(default=True, help_text=NEAR_DUPLICATES_HELP)
+    # A field named like Field.style (the browsable API's rendering hints):
+    # DRF's metaclass takes declared fields off the class, so they never meet.
+    style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
+    length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
 
     @staticmethod
     def plain(data: Any) -> tuple[str, bool] | None:
@@ -110,8 +143,10 @@ class SubmitRequest(serializers.Serializer):
         """summary_request's options from validated data (the interactive lane's)."""
         return SubmitOptions(refresh=values["refresh"], max_age=values.get("max_age"),
                              store=values["store"], language=values.get("language"),
+                             form=forms.Form(values["style"], values["length"]),
                              callback_url=values.get("callback_url", ""),
-                             run_at=values.get("run_at"))
+                             run_at=values.get("run_at"),
+                             near_duplicates=values["near_duplicates"])
 
 
 UPLOAD_FILE_HELP = ("The document: a PDF, DOCX, plain-text or Markdown file of at most "
@@ -135,6 +170,9 @@ class UploadRequest(serializers.Serializer):
     callback_url = serializers.CharField(required=False, max_length=4096,
                                          help_text=CALLBACK_HELP)
     run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    near_duplicates = serializers.BooleanField(default=True, help_text=NEAR_DUPLICATES_HELP)
+    style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
+    length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
 
     @classmethod
     def parse(cls, data: Any, files: Any) -> tuple[Any, SubmitOptions]:
@@ -199,6 +237,12 @@ class AnalyticsResponse(serializers.Serializer):
     joined = serializers.IntegerField(help_text="Cache misses that joined a job in flight.")
     known_failures = serializers.IntegerField(
         help_text="Submits of a URL that failed moments ago, answered with that failure.")
+    near_duplicates = serializers.IntegerField(
+        help_text="Submits of a text answered at once with a near-duplicate's summary "
+                  "(X-Cache NEAR).")
+    near_duplicate_jobs = serializers.IntegerField(
+        help_text="Jobs completed with a near-duplicate's summary, no AI call: the NEAR "
+                  "submits' and URL jobs whose article was one.")
     completed_jobs = serializers.IntegerField()
     queue_size = serializers.IntegerField(help_text="Jobs waiting for a worker.")
     avg_processing_time_ms = serializers.FloatField()
@@ -209,7 +253,8 @@ class AnalyticsResponse(serializers.Serializer):
     p95_processing_time_ms = serializers.FloatField(
         help_text="95th percentile processing time of the last 1000 completed jobs.")
     ai_calls_saved = serializers.IntegerField(
-        help_text="AI calls made unnecessary by cache hits and by joins (dedup).")
+        help_text="AI calls made unnecessary by cache hits, by joins (dedup) and by "
+                  "near-duplicates.")
     ai_tokens_saved = serializers.IntegerField(
         help_text="Their estimated tokens (input and output).")
     ai_cost_saved = serializers.FloatField(
@@ -264,7 +309,13 @@ BATCH_ITEM_SCHEMA = {"oneOf": [
         "store": {"type": "boolean", "default": True, "description": STORE_HELP},
         "language": {"type": "string", "description": LANGUAGE_HELP},
         "callback_url": {"type": "string", "description": CALLBACK_HELP},
-        "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP}}},
+        "run_at": {"type": "string", "format": "date-time", "description": RUN_AT_HELP},
+        "near_duplicates": {"type": "boolean", "default": True,
+                            "description": NEAR_DUPLICATES_HELP},
+        "style": {"type": "string", "enum": list(forms.STYLES), "default": forms.PROSE,
+                  "description": STYLE_HELP},
+        "length": {"type": "string", "enum": list(forms.LENGTHS), "default": forms.SHORT,
+                   "description": LENGTH_HELP}}},
 ]}
 
 
@@ -288,7 +339,8 @@ class BatchRequest(serializers.Serializer):
         child=BatchItemField(), min_length=1, max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH} items: a string, or {{\"input\": str, \"refresh\": bool, "
                   f"\"max_age\": int, \"store\": bool, \"callback_url\": str, "
-                  f"\"run_at\": date-time}}.")
+                  f"\"run_at\": date-time, \"style\": str, \"length\": str, "
+                  f"\"near_duplicates\": bool}}.")
 
 
 def _answered(item: Any) -> bool:
@@ -315,6 +367,10 @@ class BatchItemResponse(ShapedResponse):
                                  required=False, help_text="When completed.")
     refreshed = serializers.BooleanField(source="submission.refreshed", required=False,
                                          help_text="Only when true: as for a single submit.")
+    near_duplicate_of = serializers.UUIDField(
+        source="submission.near_duplicate_of", required=False,
+        help_text="The job whose summary this item shares (cache NEAR, or a HIT of a job "
+                  "that shared one).")
     error = serializers.CharField(required=False,
                                   help_text="When the item was refused or its job failed.")
     code = error_code_field(required=False,
@@ -329,6 +385,8 @@ class BatchItemResponse(ShapedResponse):
         "summary": lambda item: _answered(item) and is_completed(item.submission),
         "tags": lambda item: _answered(item) and is_completed(item.submission),
         "refreshed": lambda item: _answered(item) and item.submission.refreshed,
+        "near_duplicate_of": lambda item: _answered(item)
+        and bool(item.submission.near_duplicate_of),
         "error": lambda item: bool(item.error),
         "code": lambda item: bool(item.error),
     }

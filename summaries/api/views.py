@@ -49,9 +49,11 @@ logger = logging.getLogger(__name__)
 
 CACHE_HEADERS = [
     OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200, 202],
-                     enum=["HIT", "MISS", "JOINED", "FAILED"],
+                     enum=["HIT", "MISS", "JOINED", "NEAR", "FAILED"],
                      description="HIT: a cached summary. MISS: this submit created the job. "
                                  "JOINED: it joined the job already running for this input. "
+                                 "NEAR: a text answered with the summary of a near-duplicate "
+                                 "(near_duplicate_of names its job). "
                                  "FAILED: the URL failed to fetch moments ago (no summary)."),
     OpenApiParameter("X-Cache-Key", str, OpenApiParameter.HEADER, response=[200, 202],
                      description="The input's cache key (also the body's cache_key)."),
@@ -148,7 +150,8 @@ class SubmitView(BrowsableForm):
                             "multipart/form-data": s.UploadRequest}, responses={
         200: OpenApiResponse(bodies.SubmitAnsweredResponse, "Answered at once: a cached summary "
                              "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
-                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_KNOWN_FAILURE]),
+                             examples=[schema.SUBMIT_HIT, schema.SUBMIT_HIT_BULLETS,
+                                       schema.SUBMIT_KNOWN_FAILURE]),
         202: OpenApiResponse(bodies.SubmitAcceptedResponse, "A job is queued (X-Cache: MISS) or "
                              "already running for this input (JOINED); poll Location.",
                              examples=[schema.SUBMIT_MISS, schema.SUBMIT_JOINED]),
@@ -246,9 +249,10 @@ PATH_PARAMETERS = {"job-status": "job_id", "job-retry": "job_id", "job-events": 
 
 
 class ApiRootView(APIView):
-    """SmartCache turns a text or a web page into a 2-3 sentence summary and
-    tags, and caches the answer. Start with submit: POST a text or URL, then
-    GET the job's status URL until it is completed."""
+    """SmartCache turns a text or a web page into a 2-3 sentence summary (or
+    key points, or a longer one: style and length on submit) and tags, and
+    caches the answer. Start with submit: POST a text or URL, then GET the
+    job's status URL until it is completed."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:

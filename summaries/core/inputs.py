@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from summaries.core import canonical_urls
 from summaries.core.errors import ErrorCode, InvalidInput
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.language import detect_language
 
 __all__ = ["DOCUMENT", "TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
@@ -48,16 +49,30 @@ class NormalizedInput:
     # The language the summary is asked in, when that changes the summary
     # (see ``in_language``); None: the text's own.
     language: str | None = None
+    # The form of the summary asked for (style, length): keyed only when it
+    # is not the default, so a plain submit's key is the one it always was.
+    form: Form = DEFAULT_FORM
+    # A text as submitted (its line breaks: what the near-duplicate check
+    # reads, services/near_duplicates.py); not part of the input's identity.
+    raw: str = field(default="", compare=False, repr=False)
 
     def cache_key(self, namespace: str) -> str:
-        """SHA-256 over the input, its requested language (if any) and the
-        summariser's namespace (provider, model, prompt version): a new
-        prompt or model never serves an old answer, nor a summary in one
-        language a request for another."""
+        """SHA-256 over the input, its requested language (if any), its
+        form (unless the default prose/short) and the summariser's
+        namespace (provider, model, prompt version): a new prompt or model
+        never serves an old answer, nor a summary in one language or form a
+        request for another."""
         material = f"{namespace}\n{self.kind}\n{self.value}"
         if self.language is not None:
             material += f"\nlanguage={self.language}"
+        if not self.form.is_default:
+            material += f"\nform={self.form.style}/{self.form.length}"
         return hashlib.sha256(material.encode()).hexdigest()
+
+    def in_form(self, form: Form) -> NormalizedInput:
+        """This input asked in ``form`` (every form changes the answer, the
+        offline summariser's too, so every non-default form is keyed apart)."""
+        return replace(self, form=form)
 
     def in_language(self, language: str | None, *, translates: bool) -> NormalizedInput:
         """This input asked in ``language`` (a canonical tag, see
@@ -120,4 +135,4 @@ def normalize_input(raw: str) -> NormalizedInput:
     text = normalize_text(raw)
     if not text:
         raise InvalidInput("input cannot be empty", code=ErrorCode.EMPTY_INPUT)
-    return NormalizedInput(TEXT, text)
+    return NormalizedInput(TEXT, text, raw=raw)

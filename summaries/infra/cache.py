@@ -7,6 +7,8 @@ Keys:
 - ``failed:<key>``   the id of a job whose URL could not be fetched, briefly.
 - ``inflight:<key>`` the id of the job computing <key> (services/inflight.py
   owns its lifecycle).
+- ``nd1:<variant>:<band>:<digest>`` a set of job ids: the near-duplicate
+  LSH index (infra/near_index.py), expiring after CACHE_TTL.
 
 Every function raises ``redis.exceptions.RedisError`` when Valkey is down;
 callers turn that into a 503, never into a hang (short socket timeouts).
@@ -26,6 +28,8 @@ key or channel             server  written by                            read by
 ``failed:<key>``           cache   remember_failure (worker)             recent_failure, inflight
 ``summary-invalidate``     cache   set_summary, delete_summary, purge    invalidation_pubsub
                                    (PUBLISH, beside the write)           (local_cache, every web)
+``nd1:<variant>:<band>``   cache   near_index.add (worker, after an AI   near_index.candidates
+                                   summary), near_index.remove (purge)   (submit, worker)
 ``inflight:<key>``         main    inflight (submit, worker)             inflight
 ``job-events:<job_id>``    main    events.publish (events_client, or     events_pubsub (SSE
                                    the ``main`` part of a Batch)         streams, web)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('summaries', '0007_job_stage_choices'),
+        ('summaries', '0010_near_duplicates'),
     ]
 
     operations = [

@@ -26,7 +26,7 @@ from collections import Counter, OrderedDict, defaultdict
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, REJECTED
+from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, NEAR, REJECTED
 from summaries.core.tokens import estimate_tokens
 from summaries.infra import cache, runtime
 from summaries.observability import timeline
@@ -34,9 +34,12 @@ from summaries.observability import timeline
 REQUESTS = "metrics:total_requests"
 HITS, MISSES, JOINS = "metrics:cache_hits", "metrics:cache_misses", "metrics:joined"
 KNOWN_FAILURES = "metrics:known_failures"
+NEAR_DUPLICATES = "metrics:near_duplicates"
 # The counters a submit's outcome adds one to (besides REQUESTS).
 _COUNTERS: dict[str, tuple[str, ...]] = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
-             KNOWN_FAILURE: (KNOWN_FAILURES,)}
+             KNOWN_FAILURE: (KNOWN_FAILURES,), NEAR: (NEAR_DUPLICATES,)}
+# What saved an AI call: the label ``by`` of CALLS_SAVED and TOKENS_SAVED.
+SAVED_BY_OUTCOME: dict[str, str] = {HIT: "cache", JOINED: "dedup", NEAR: "near"}
 
 # Labelled counters: name -> (help, label names). Exposed as smartcache_<name>_total.
 HTTP_REQUESTS = "http_requests"
@@ -50,6 +53,7 @@ LABELLED: dict[str, tuple[str, tuple[str, ...]]] = {
     HTTP_REQUESTS: ("HTTP requests answered, by view (URL name), method and status "
                     "(/metrics itself not counted).", ("view", "method", "status")),
     SUBMISSIONS: ("Submitted inputs by outcome: hit, miss, joined (an in-flight job), "
+                  "near (a text answered with a near-duplicate's summary), "
                   "known_failure (a URL that failed moments ago), rejected (400/413).",
                   ("outcome",)),
     JOBS_FINISHED: ("Jobs that ended, by status (completed, failed) and error code.",
@@ -59,8 +63,9 @@ LABELLED: dict[str, tuple[str, tuple[str, ...]]] = {
     AI_TOKENS: ("AI tokens by type (input, output), ESTIMATED from the text lengths "
                 "(ai_quota.estimate_tokens; the provider's usage report is not read).",
                 ("provider", "model", "token_type")),
-    CALLS_SAVED: ("AI calls made unnecessary: by the cache (a hit) or by dedup (a submit "
-                  "that joined the job already running for its input).", ("by",)),
+    CALLS_SAVED: ("AI calls made unnecessary: by the cache (a hit), by dedup (a submit "
+                  "that joined the job already running for its input), or by near (a text "
+                  "or page answered with a near-duplicate's summary).", ("by",)),
     TOKENS_SAVED: ("AI tokens saved (ESTIMATED: input from the input's length, "
                    "a URL's page unknown at submit counts the prompt only; output "
                    "OUTPUT_TOKENS_PER_CALL a call).", ("by", "token_type")),
@@ -96,8 +101,8 @@ _PENDING = runtime.slot("counters", _Pending)
 
 def record_request(outcome: str, *, text: str = "") -> None:
     """Count one accepted submit answered as ``outcome`` (HIT, MISS, JOINED,
-    KNOWN_FAILURE); ``text``, the input (empty for a URL), sizes the tokens a
-    hit or a join saved.
+    NEAR, KNOWN_FAILURE); ``text``, the input (empty for a URL), sizes the
+    tokens a hit, a join or a near-duplicate saved.
 
     Counted in this process and added to Valkey every METRICS_FLUSH_SECONDS
     by a background thread (one round trip per interval, not per request).
@@ -110,8 +115,8 @@ def record_request(outcome: str, *, text: str = "") -> None:
             pending.counts[counter] += 1
     _add(SUBMISSIONS, outcome)
     _per_minute(outcome)
-    if outcome in (HIT, JOINED):
-        _saved("cache" if outcome == HIT else "dedup", text)
+    if (by := SAVED_BY_OUTCOME.get(outcome)) is not None:
+        _saved(by, text)
 
 
 def record_rejected() -> None:
@@ -154,15 +159,16 @@ def stage_started(job_id: str, attempt: int, stage: str) -> None:
 
 
 def job_completed(job_id: str, attempt: int, *, duration_ms: int,
-                  found_cached: str | None = None) -> None:
+                  found_cached: str | None = None, saved_by: str = "cache") -> None:
     """Attempt ``attempt`` of the job completed. ``found_cached``: the input
-    text, when the worker found its result in the cache (an AI call saved)."""
+    text, when the worker found its result without an AI call: in the cache
+    (``saved_by`` "cache") or a near-duplicate's ("near")."""
     _add(JOBS_FINISHED, "completed", "")
     _per_minute("completed", ms=duration_ms)
     _end_stage(job_id, attempt)
     observe("total", duration_ms / 1000)
     if found_cached is not None:
-        _saved("cache", found_cached)
+        _saved(saved_by, found_cached)
 
 
 def job_failed(job_id: str, attempt: int, code: str) -> None:

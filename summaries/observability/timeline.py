@@ -1,7 +1,7 @@
 """The per-minute timeline (the web page's charts).
 
 A hash per minute, ``metrics:m:<epoch minute>``: fields hit, miss, joined,
-known_failure (submits by outcome), completed, failed (jobs), ms (the
+near, known_failure (submits by outcome), completed, failed (jobs), ms (the
 completed jobs' processing milliseconds, summed). Counted with the other
 batched counters (observability/counters.py: one flush per interval), each
 hash expiring after TIMELINE_TTL: at most a day of minutes is ever kept.
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 
-from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS
+from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, NEAR
 from summaries.infra import cache
 
 TIMELINE_PREFIX = "metrics:m:"
 TIMELINE_TTL = 24 * 3600
 TIMELINE_MAX_MINUTES = TIMELINE_TTL // 60
-TIMELINE_FIELDS = (HIT, MISS, JOINED, KNOWN_FAILURE, "completed", "failed", "ms")
+TIMELINE_FIELDS = (HIT, MISS, JOINED, NEAR, KNOWN_FAILURE, "completed", "failed", "ms")
 
 
 def minute_key(now: float) -> str:

@@ -1,7 +1,8 @@
 """AI summary providers behind one output contract.
 
 Every provider returns a ``SummaryResult`` that passed ``check_output`` (2-3
-sentences, 2-4 short distinct lower-case tags) or raises ``JobError``: with
+sentences in the default form; ``check_points`` for bullets; 2-4 short
+distinct lower-case tags) or raises ``JobError``: with
 ``transient=True`` when trying again later may help (timeouts, 429, 5xx),
 permanent otherwise (``input_too_short``, ``ai_blocked``, ``ai_bad_output`` ...).
 Providers count nothing and cache nothing: callers do.
@@ -13,12 +14,14 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 from summaries.core.errors import JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.providers.contract import (
     BatchItem,
     ContractError,
     RequestRejected,
     SummaryResult,
     check_output,
+    check_points,
     clean_text,
     count_sentences,
     has_sentences,
@@ -37,6 +40,7 @@ __all__ = [
     "batching_of",
     "build_provider",
     "check_output",
+    "check_points",
     "clean_text",
     "count_sentences",
     "has_sentences",
@@ -69,8 +73,10 @@ class Provider(Protocol):
         it; the offline summariser can only quote the text): then it is part
         of the cache key (``NormalizedInput.in_language``) and kept on the job (Job.language)."""
 
-    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
-        """A contract-checked summary of ``text``, or ``JobError``; written in
+    def summarize(self, text: str, *, language: str | None = None,
+                  form: Form = DEFAULT_FORM) -> SummaryResult:
+        """A contract-checked summary of ``text`` in ``form`` (style and
+        length: contract.py's bounds for it), or ``JobError``; written in
         ``language`` (a tag such as ``"de"``) if given and the provider
         ``translates``, else in the text's own language. Nothing else (no
         page title): the summary is cached under the text's key."""

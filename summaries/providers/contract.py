@@ -1,9 +1,13 @@
 """The output contract every provider meets, and the sentence splitter it counts with.
 
-A summary is 2-3 sentences and at most ``MAX_SUMMARY_CHARS`` characters; it comes
-with 2-4 distinct short lower-case tags. ``check_output`` enforces this before
-anything is cached, so a provider (or a model) that drifts fails loudly with
-``ai_bad_output`` instead of poisoning the cache.
+A summary in the default form (prose, short) is 2-3 sentences and at most
+``MAX_SUMMARY_CHARS`` characters; it comes with 2-4 distinct short lower-case
+tags. Other forms (summaries/core/forms.py) have their own bounds: prose
+``medium`` 2-6 sentences, prose ``long`` 2-24 sentences in paragraphs
+separated by a blank line; ``bullets`` 3-6 key points, rendered in
+``summary`` as one ``"- "`` line each (``check_points``). ``check_output``
+enforces this before anything is cached, so a provider (or a model) that
+drifts fails loudly with ``ai_bad_output`` instead of poisoning the cache.
 
 Output is also made storable: control characters and lone surrogates are
 cleaned out (``clean_text``) before anything is counted. PostgreSQL refuses NUL
@@ -21,9 +25,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, LONG, MEDIUM, SHORT, Form
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 3
 MAX_SUMMARY_CHARS = 1000
+# Prose of each length: (fewest sentences, most sentences, most characters).
+# Short is the contract every summary had before forms (the two lines above).
+PROSE_BOUNDS = {
+    SHORT: (MIN_SENTENCES, MAX_SENTENCES, MAX_SUMMARY_CHARS),
+    MEDIUM: (MIN_SENTENCES, 6, 2000),
+    LONG: (MIN_SENTENCES, 24, 6000),
+}
+# Bullets: 3-6 key points, each at most this long for the length asked.
+MIN_POINTS, MAX_POINTS = 3, 6
+POINT_CHARS = {SHORT: 400, MEDIUM: 600, LONG: 1000}
+BULLET = "- "
 MIN_TAGS, MAX_TAGS = 2, 4
 MAX_TAG_CHARS = 30
 MAX_TAG_WORDS = 3
@@ -31,7 +47,8 @@ MAX_TAG_WORDS = 3
 
 @dataclass(frozen=True)
 class SummaryResult:
-    """A contract-checked summary: 2-3 sentences and 2-4 normalised tags."""
+    """A contract-checked summary (2-3 sentences in the default form; see
+    ``check_output``, ``check_points``) and 2-4 normalised tags."""
 
     summary: str
     tags: list[str]
@@ -45,6 +62,7 @@ class BatchItem:
     id: str
     text: str
     language: str | None = None  # to write in, as requested; None: the text's own
+    form: Form = DEFAULT_FORM  # every item of one batch has the same (services/batching.py)
 
 
 class ContractError(JobError):
@@ -234,32 +252,74 @@ def clean_text(text: str) -> str:
 
 # --- the contract ------------------------------------------------------------
 
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+# What a model may put before a point although asked not to: "- ", "* ",
+# "• ", "1. ", "2) ".
+_MARKER = re.compile(r"^(?:[-*\u2022\u2023\u25e6\u2013\u2014]|\d{1,2}[.)])\s+")
 
-def check_output(summary: str, tags: list[str]) -> SummaryResult:
-    """Validate and normalise a provider's output, or raise ``ContractError``.
+
+def check_output(summary: str, tags: list[str], form: Form = DEFAULT_FORM) -> SummaryResult:
+    """Validate and normalise a provider's prose output, or raise ``ContractError``.
 
     Both are first cleaned by ``clean_text`` (so nothing returned holds a
-    control character or a lone surrogate). Summary: whitespace collapsed; 2-3
-    sentences by ``split_sentences``; at most ``MAX_SUMMARY_CHARS`` characters.
-    Tags: stripped, lower-cased, inner spaces collapsed, duplicates dropped
-    case-insensitively (first wins, order kept) *before* counting; then 2-4 of
-    them, each non-empty, one line, at most ``MAX_TAG_CHARS`` characters and
-    ``MAX_TAG_WORDS`` words.
+    control character or a lone surrogate). Summary: whitespace collapsed
+    (a ``long`` one keeps its paragraphs, separated by one blank line); the
+    sentences (by ``split_sentences``) and characters of ``PROSE_BOUNDS``
+    for the form's length (short: 2-3 sentences, at most
+    ``MAX_SUMMARY_CHARS`` characters). Tags: stripped, lower-cased, inner
+    spaces collapsed, duplicates dropped case-insensitively (first wins,
+    order kept) *before* counting; then 2-4 of them, each non-empty, one
+    line, at most ``MAX_TAG_CHARS`` characters and ``MAX_TAG_WORDS`` words.
+    Bullet points are checked by ``check_points``.
     """
-    text = _SPACES.sub(" ", clean_text(summary)).strip()
+    if form.bullets:
+        raise ValueError("bullet points are checked by check_points")
+    fewest, most, max_chars = PROSE_BOUNDS[form.length]
+    cleaned = clean_text(summary)
+    paragraphs = _PARAGRAPH_BREAK.split(cleaned) if form.length == LONG else [cleaned]
+    text = "\n\n".join(p for p in (_SPACES.sub(" ", p).strip() for p in paragraphs) if p)
     if not text:
         raise ContractError("summary is empty")
-    if len(text) > MAX_SUMMARY_CHARS:
+    if len(text) > max_chars:
         raise ContractError(
-            f"summary has {len(text)} characters; expected at most {MAX_SUMMARY_CHARS}"
+            f"summary has {len(text)} characters; expected at most {max_chars}"
         )
-    count = len(split_sentences(text))  # at most MAX_SUMMARY_CHARS long: cheap
-    if not MIN_SENTENCES <= count <= MAX_SENTENCES:
+    count = len(split_sentences(text))  # at most max_chars long: cheap
+    if not fewest <= count <= most:
         raise ContractError(
             f"summary has {count} sentence{'s' if count != 1 else ''};"
-            f" expected {MIN_SENTENCES}-{MAX_SENTENCES}"
+            f" expected {fewest}-{most}"
         )
     return SummaryResult(summary=text, tags=_check_tags(tags))
+
+
+def check_points(points: list[str], tags: list[str], form: Form) -> SummaryResult:
+    """Validate and normalise bullet points, or raise ``ContractError``:
+    each cleaned as a summary is, stripped of a leading bullet or number,
+    non-empty and at most ``POINT_CHARS`` characters for the form's length;
+    duplicates dropped (case-insensitively) before counting; then
+    ``MIN_POINTS``-``MAX_POINTS`` of them. The result's ``summary`` holds
+    one ``"- "`` line per point, in order. Tags as ``check_output``."""
+    limit = POINT_CHARS[form.length]
+    kept: list[str] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(points, start=1):
+        if not isinstance(raw, str):  # model JSON is untyped at runtime
+            raise ContractError(f"point {position} is not a string")
+        point = _MARKER.sub("", _SPACES.sub(" ", clean_text(raw)).strip()).strip()
+        if not point:
+            raise ContractError(f"point {position} is empty")
+        if len(point) > limit:
+            raise ContractError(f"point {position} has {len(point)} characters; expected at "
+                                f"most {limit}")
+        if point.lower() not in seen:
+            seen.add(point.lower())
+            kept.append(point)
+    if not MIN_POINTS <= len(kept) <= MAX_POINTS:
+        raise ContractError(f"{len(kept)} distinct point{'s' if len(kept) != 1 else ''};"
+                            f" expected {MIN_POINTS}-{MAX_POINTS}")
+    return SummaryResult(summary="\n".join(BULLET + point for point in kept),
+                         tags=_check_tags(tags))
 
 
 def _check_tags(tags: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ from google import genai
 from google.genai import errors, types
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.providers.common import (
     GARBLED,
     MAX_INPUT_CHARS,
@@ -40,6 +41,7 @@ from summaries.providers.common import (
     ProcessClient,
     ai_cache_namespace,
     ask_twice,
+    batch_form,
     batch_instructions,
     batch_outcome,
     bounded_delay,
@@ -51,7 +53,14 @@ from summaries.providers.common import (
     read_batch,
     retry_after_header,
 )
-from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
+from summaries.providers.contract import (
+    MAX_POINTS,
+    MIN_POINTS,
+    BatchItem,
+    ContractError,
+    RequestRejected,
+    SummaryResult,
+)
 from summaries.providers.deadline import (
     MAX_RESPONSE_BYTES,
     ResponseTooLarge,
@@ -62,35 +71,31 @@ from summaries.providers.deadline import (
 __all__ = ["MAX_INPUT_CHARS", "MAX_RETRY_AFTER_S", "PROMPT_VERSION", "GeminiProvider",
            "build_batch_prompt", "build_prompt"]
 
-_SCHEMA = types.Schema(
-    type=types.Type.OBJECT,
-    properties={
-        "summary": types.Schema(type=types.Type.STRING),
-        "tags": types.Schema(
-            type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING),
-            min_items=2, max_items=4,
-        ),
-    },
-    required=["summary", "tags"],
-    property_ordering=["summary", "tags"],
-)
+def _tags() -> types.Schema:
+    return types.Schema(type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING),
+                        min_items=2, max_items=4)
 
-_BATCH_SCHEMA = types.Schema(
-    type=types.Type.ARRAY,
-    items=types.Schema(
-        type=types.Type.OBJECT,
-        properties={
-            "id": types.Schema(type=types.Type.STRING),
-            "summary": types.Schema(type=types.Type.STRING),
-            "tags": types.Schema(
-                type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING),
-                min_items=2, max_items=4,
-            ),
-        },
-        required=["id", "summary", "tags"],
-        property_ordering=["id", "summary", "tags"],
-    ),
-)
+
+def _answer_schema(field: str, *, item_id: bool = False) -> types.Schema:
+    """An answer object: ``field`` (``summary``: a string; ``points``: 3-6
+    strings) and tags, after an ``id`` for a batch item."""
+    value = (types.Schema(type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING),
+                          min_items=MIN_POINTS, max_items=MAX_POINTS)
+             if field == "points" else types.Schema(type=types.Type.STRING))
+    names = ["id", field, "tags"] if item_id else [field, "tags"]
+    properties = {"id": types.Schema(type=types.Type.STRING), field: value, "tags": _tags()}
+    return types.Schema(type=types.Type.OBJECT,
+                        properties={name: properties[name] for name in names},
+                        required=names, property_ordering=names)
+
+
+# Prose (every length) answers a "summary" string; bullets a "points" list.
+_SCHEMA = _answer_schema("summary")
+_POINTS_SCHEMA = _answer_schema("points")
+_BATCH_SCHEMA = types.Schema(type=types.Type.ARRAY,
+                             items=_answer_schema("summary", item_id=True))
+_BATCH_POINTS_SCHEMA = types.Schema(type=types.Type.ARRAY,
+                                    items=_answer_schema("points", item_id=True))
 
 # Automatic continuation would turn one call into several behind our back
 # (it exists only in newer SDKs, hence the check).
@@ -150,10 +155,13 @@ class GeminiProvider:
     def supports_batches(self) -> bool:
         return True
 
-    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
-        system = instructions(text, language)
-        return ask_twice(lambda prompt: _read_answer(self._generate(prompt, system, _SCHEMA)),
-                         build_prompt(text), "Gemini")
+    def summarize(self, text: str, *, language: str | None = None,
+                  form: Form = DEFAULT_FORM) -> SummaryResult:
+        system = instructions(text, language, form)
+        schema = _POINTS_SCHEMA if form.bullets else _SCHEMA
+        return ask_twice(
+            lambda prompt: _read_answer(self._generate(prompt, system, schema), form),
+            build_prompt(text), "Gemini", form)
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Summaries of several inputs from ONE ``generate_content`` call.
@@ -167,8 +175,10 @@ class GeminiProvider:
         timeouts), or about what the batch holds (``ai_blocked``,
         ``RequestRejected``: one item, or their sum, may be the cause).
         """
+        form = batch_form(items)
+        schema = _BATCH_POINTS_SCHEMA if form.bullets else _BATCH_SCHEMA
         return batch_outcome(items, lambda: read_batch(_parsed_json(self._generate(
-            build_batch_prompt(items), batch_instructions(), _BATCH_SCHEMA))))
+            build_batch_prompt(items), batch_instructions(form=form), schema)), form))
 
     def _generate(self, prompt: str, system: str,
                   schema: types.Schema) -> types.GenerateContentResponse:
@@ -257,9 +267,9 @@ def _retry_info_delay(details: object) -> float | None:
     return None
 
 
-def _read_answer(response: types.GenerateContentResponse) -> SummaryResult:
+def _read_answer(response: types.GenerateContentResponse, form: Form) -> SummaryResult:
     """Contract-checked result, ``JobError(ai_blocked)``, or ``ContractError``."""
-    return checked(_parsed_json(response))
+    return checked(_parsed_json(response), form)
 
 
 def _parsed_json(response: types.GenerateContentResponse) -> object:

@@ -18,11 +18,16 @@ import re
 from collections import Counter, defaultdict
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, LONG, MEDIUM, SHORT, Form
 from summaries.core.language import detect_language
 from summaries.providers.contract import (
-    MAX_SUMMARY_CHARS,
+    MAX_POINTS,
+    MIN_POINTS,
+    POINT_CHARS,
+    PROSE_BOUNDS,
     SummaryResult,
     check_output,
+    check_points,
     clean_text,
     split_sentences,
 )
@@ -46,12 +51,25 @@ THREE_SENTENCES_FROM = 8  # usable sentences needed before a 3-sentence summary
 MAX_GRAPH_SENTENCES = 250
 NEIGHBOURS = 20  # edges kept per sentence (a sparse k-NN graph converges the same)
 DAMPING, TOLERANCE, MAX_ITERATIONS = 0.85, 1e-6, 100
+# The other forms (summaries/core/forms.py): sentences of a medium and of a
+# long summary (at most, and about one in LONG_SHARE of the text's for long),
+# sentences in a long summary's paragraph, and key points per length.
+MEDIUM_SENTENCES = 5
+LONG_SENTENCES, LONG_SHARE = 15, 5
+PARAGRAPH_SENTENCES = 3
+POINTS = {SHORT: MIN_POINTS, MEDIUM: 5, LONG: MAX_POINTS}
 
 
 class LocalProvider:
     """Extractive summary (2-3 central sentences, in original order) plus
     2-4 keyword tags. Raises ``JobError(code=ErrorCode.INPUT_TOO_SHORT)`` when the text
     has fewer than two sentences or too few content words to tag.
+
+    Other forms: ``medium`` up to ``MEDIUM_SENTENCES`` sentences, ``long``
+    up to ``LONG_SENTENCES`` (one in ``LONG_SHARE`` of the text's) in
+    paragraphs, one per section of the text that holds chosen sentences;
+    ``bullets``: the key sentences as points (``POINTS`` for the length), in
+    the text's order.
 
     Reads like a summary: a sentence that opens with a connective ("But",
     "However") or a pronoun that refers back ("He", "This") is chosen only
@@ -74,7 +92,8 @@ class LocalProvider:
     def translates(self) -> bool:
         return False  # extractive: its sentences are the text's, in the text's language
 
-    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
+    def summarize(self, text: str, *, language: str | None = None,
+                  form: Form = DEFAULT_FORM) -> SummaryResult:
         # ``language`` (a requested one) is ignored: an extract is in the text's own.
         # Each distinct sentence once (a repeated quote, embed or boilerplate
         # line would otherwise outrank everything by agreeing with itself).
@@ -90,18 +109,54 @@ class LocalProvider:
         if len(usable) < 2:
             raise JobError("text has fewer than two sentences with content words",
                            code=ErrorCode.INPUT_TOO_SHORT, transient=False)
-        want = 3 if len(usable) >= THREE_SENTENCES_FROM else 2
+        want = _wanted(form, len(usable))
         ranked = [usable[j] for j in rank_sentences([tokens[i] for i in usable])]
         order = _reading_order(sentences, ranked, words)
-        summary = _compose([words.standalone(sentences[i]) for i in order], order, want)
-        if len(split_sentences(summary)) < 2:
-            raise JobError("text has fewer than two distinct sentences to summarise",
-                           code=ErrorCode.INPUT_TOO_SHORT, transient=False)
+        chosen = _choose([words.standalone(sentences[i]) for i in order], order, want,
+                         _max_chars(form))
+        if len(chosen) < (MIN_POINTS if form.bullets else 2):
+            raise JobError(f"text has fewer than {'three' if form.bullets else 'two'} distinct "
+                           f"sentences to summarise", code=ErrorCode.INPUT_TOO_SHORT,
+                           transient=False)
         tags = extract_tags(sentences, words=words)
         if len(tags) < 2:
             raise JobError("text has too few distinct content words to tag",
                            code=ErrorCode.INPUT_TOO_SHORT, transient=False)
-        return check_output(summary, tags)
+        if form.bullets:
+            return check_points([chosen[p] for p in sorted(chosen)], tags, form)
+        if form.length == LONG:
+            return check_output(_paragraphs(chosen, len(sentences)), tags, form)
+        return check_output(" ".join(chosen[p] for p in sorted(chosen)), tags, form)
+
+
+def _wanted(form: Form, usable: int) -> int:
+    """How many sentences (or points) a summary in ``form`` is made of,
+    from a text with ``usable`` well-formed ones."""
+    if form.bullets:
+        return POINTS[form.length]
+    if form.length == MEDIUM:
+        return MEDIUM_SENTENCES
+    if form.length == LONG:
+        return max(MEDIUM_SENTENCES, min(LONG_SENTENCES, usable // LONG_SHARE))
+    return 3 if usable >= THREE_SENTENCES_FROM else 2
+
+
+def _max_chars(form: Form) -> int:
+    if form.bullets:
+        return POINT_CHARS[form.length] * MAX_POINTS
+    return PROSE_BOUNDS[form.length][2]
+
+
+def _paragraphs(chosen: dict[int, str], total: int) -> str:
+    """The chosen sentences (by position among ``total``) in paragraphs:
+    the text cut into as many equal sections as paragraphs of
+    ``PARAGRAPH_SENTENCES`` the summary needs, one paragraph per section
+    that holds a chosen sentence."""
+    sections = max(1, math.ceil(len(chosen) / PARAGRAPH_SENTENCES))
+    grouped: dict[int, list[str]] = defaultdict(list)
+    for position in sorted(chosen):
+        grouped[position * sections // max(1, total)].append(chosen[position])
+    return "\n\n".join(" ".join(grouped[section]) for section in sorted(grouped))
 
 
 # --- choosing sentences -----------------------------------------------------------
@@ -241,9 +296,11 @@ def _pagerank(graph: list[dict[int, float]]) -> list[float]:
     return scores
 
 
-def _compose(ranked: list[str], positions: list[int], want: int) -> str:
-    """Best-ranked sentences joined in document order, such that the summary
-    re-splits into exactly the chosen sentences and stays within the length cap."""
+def _choose(ranked: list[str], positions: list[int], want: int,
+            max_chars: int) -> dict[int, str]:
+    """Up to ``want`` best-ranked sentences, tidied, by their position in
+    the document: such that, joined in document order, they re-split into
+    exactly the chosen sentences and stay within ``max_chars``."""
     chosen: dict[int, str] = {}
     for sentence, pos in zip(ranked, positions, strict=True):
         tidy = _tidy(sentence)
@@ -251,11 +308,11 @@ def _compose(ranked: list[str], positions: list[int], want: int) -> str:
             continue  # the same sentence twice (a quote or an embed repeated)
         candidate = {**chosen, pos: tidy}
         joined = " ".join(candidate[p] for p in sorted(candidate))
-        if len(joined) <= MAX_SUMMARY_CHARS and len(split_sentences(joined)) == len(candidate):
+        if len(joined) <= max_chars and len(split_sentences(joined)) == len(candidate):
             chosen = candidate
             if len(chosen) == want:
                 break
-    return " ".join(chosen[p] for p in sorted(chosen))
+    return chosen
 
 
 def _tidy(sentence: str) -> str:

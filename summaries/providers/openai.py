@@ -43,12 +43,14 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.providers.common import (
     GARBLED,
     OBJECT,
     ProcessClient,
     ai_cache_namespace,
     ask_twice,
+    batch_form,
     batch_instructions,
     batch_outcome,
     bounded_delay,
@@ -76,24 +78,31 @@ MODES = (JSON_SCHEMA, JSON_OBJECT, PROMPT_ONLY)
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "response format")
 
 _TAGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-_SUMMARY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"summary": {"type": "string"}, "tags": _TAGS},
-    "required": ["summary", "tags"],
-    "additionalProperties": False,
-}
-# Strict schemas want an object at the top: the batch's array goes in "items".
-_BATCH_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"items": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"id": {"type": "string"}, "summary": {"type": "string"}, "tags": _TAGS},
-        "required": ["id", "summary", "tags"],
-        "additionalProperties": False,
-    }}},
-    "required": ["items"],
-    "additionalProperties": False,
-}
+
+
+def _answer_schema(field: str, *, item_id: bool = False) -> dict[str, Any]:
+    """An answer object: ``field`` (``summary``: a string; ``points``: a
+    list of strings) and tags, after an ``id`` for a batch item."""
+    names = ["id", field, "tags"] if item_id else [field, "tags"]
+    value = _TAGS if field == "points" else {"type": "string"}
+    properties = {"id": {"type": "string"}, field: value, "tags": _TAGS}
+    return {"type": "object", "properties": {name: properties[name] for name in names},
+            "required": names, "additionalProperties": False}
+
+
+def _batch_schema(field: str) -> dict[str, Any]:
+    # Strict schemas want an object at the top: the batch's array goes in "items".
+    return {"type": "object",
+            "properties": {"items": {"type": "array",
+                                     "items": _answer_schema(field, item_id=True)}},
+            "required": ["items"], "additionalProperties": False}
+
+
+# Prose (every length) answers a "summary" string; bullets a "points" list.
+_SUMMARY_SCHEMA = _answer_schema("summary")
+_POINTS_SCHEMA = _answer_schema("points")
+_BATCH_SCHEMA = _batch_schema("summary")
+_BATCH_POINTS_SCHEMA = _batch_schema("points")
 _JSON_ONLY = ("Answer with the JSON value only: no prose before or after it, no code fence.")
 
 # Where a JSON value may start, tried at most this often (each try reads on
@@ -150,16 +159,21 @@ class OpenAIProvider:
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
 
-    def summarize(self, text: str, *, language: str | None = None) -> SummaryResult:
-        system = instructions(text, language)
-        return ask_twice(lambda prompt: checked(self._complete(prompt, system, _SUMMARY_SCHEMA,
-                                                               "summary")),
-                         build_prompt(text), "The model")
+    def summarize(self, text: str, *, language: str | None = None,
+                  form: Form = DEFAULT_FORM) -> SummaryResult:
+        system = instructions(text, language, form)
+        schema = _POINTS_SCHEMA if form.bullets else _SUMMARY_SCHEMA
+        return ask_twice(lambda prompt: checked(self._complete(prompt, system, schema,
+                                                               "summary"), form),
+                         build_prompt(text), "The model", form)
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """As ``GeminiProvider.summarize_batch``: one call for all ``items``."""
+        form = batch_form(items)
+        schema = _BATCH_POINTS_SCHEMA if form.bullets else _BATCH_SCHEMA
         return batch_outcome(items, lambda: read_batch(self._complete(
-            build_batch_prompt(items), batch_instructions(OBJECT), _BATCH_SCHEMA, "batch")))
+            build_batch_prompt(items), batch_instructions(OBJECT, form), schema, "batch"),
+            form))
 
     # -- the call ----------------------------------------------------------------
 

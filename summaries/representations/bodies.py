@@ -25,6 +25,11 @@ def error_code_field(**kwargs: Any) -> serializers.ChoiceField:
     return serializers.ChoiceField(ERROR_CODES, **kwargs)
 
 
+SUMMARY_HELP = ("When completed. In the form asked (style, length on submit): prose, a long "
+                "one in paragraphs separated by a blank line; bullets as one \"- \" line per "
+                "key point.")
+
+
 class ShapedResponse(serializers.Serializer):
     """An output serializer whose optional fields appear only when meaningful.
 
@@ -87,7 +92,8 @@ class PartsResponse(serializers.Serializer):
 # failure is FAILED, not HIT: the answer came from the failure cache, but it
 # is no summary.
 CACHE_STATUS: dict[str, str] = {outcomes.HIT: "HIT", outcomes.MISS: "MISS",
-                                 outcomes.JOINED: "JOINED", outcomes.KNOWN_FAILURE: "FAILED"}
+                                 outcomes.JOINED: "JOINED", outcomes.NEAR: "NEAR",
+                                 outcomes.KNOWN_FAILURE: "FAILED"}
 
 
 class SubmitResponse(ShapedResponse):
@@ -99,7 +105,7 @@ class SubmitResponse(ShapedResponse):
         help_text="Answered at once from the cache (or a fetch that failed moments ago).")
     cache_key = serializers.CharField(
         help_text="The input's cache key (also in the X-Cache-Key header).")
-    summary = serializers.CharField(required=False, help_text="When completed.")
+    summary = serializers.CharField(required=False, help_text=SUMMARY_HELP)
     tags = serializers.ListField(child=serializers.CharField(), required=False,
                                  help_text="When completed.")
     error = serializers.CharField(required=False, help_text="When failed.")
@@ -107,9 +113,14 @@ class SubmitResponse(ShapedResponse):
     refreshed = serializers.BooleanField(
         required=False, help_text="Only when true: the cached summary was older than max_age, "
                                   "and this job makes it anew.")
+    near_duplicate_of = serializers.UUIDField(
+        required=False, help_text="The job whose summary this answer shares: the input is a "
+                                  "near-duplicate of its input (X-Cache: NEAR; or a HIT of a "
+                                  "job that shared one).")
 
     shown_when = {"summary": is_completed, "tags": is_completed,
-                  "error": is_failed, "code": is_failed, "refreshed": lambda sub: sub.refreshed}
+                  "error": is_failed, "code": is_failed, "refreshed": lambda sub: sub.refreshed,
+                  "near_duplicate_of": lambda sub: bool(sub.near_duplicate_of)}
 
 
 class DeliveryResponse(ShapedResponse):
@@ -153,7 +164,8 @@ class SubmitAnsweredResponse(SubmitResponse):
     status = serializers.ChoiceField([Job.Status.COMPLETED.value, Job.Status.FAILED.value])
 
 
-@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code"))
+@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code",
+                                          "near_duplicate_of"))
 class SubmitAcceptedResponse(SubmitResponse):
     """202: a job for this input is queued or running (X-Cache: MISS when
     this submit created it, JOINED when it joined it); poll the Location."""
@@ -178,7 +190,7 @@ class JobResponse(ShapedResponse):
     cached = serializers.BooleanField()
     attempts = serializers.IntegerField()
     created_at = serializers.DateTimeField()
-    summary = serializers.CharField(required=False, help_text="When completed.")
+    summary = serializers.CharField(required=False, help_text=SUMMARY_HELP)
     tags = serializers.ListField(child=serializers.CharField(), required=False,
                                  help_text="When completed.")
     duration_ms = serializers.IntegerField(required=False)
@@ -194,6 +206,10 @@ class JobResponse(ShapedResponse):
     extracted_chars = serializers.IntegerField(required=False)
     run_at = serializers.DateTimeField(required=False,
                                        help_text="A scheduled job (run_at on submit) starts then.")
+    near_duplicate_of = serializers.UUIDField(
+        required=False, help_text="The job whose summary this one shares, without an AI call: "
+                                  "its input (a text, or a page's article) was a near-duplicate "
+                                  "of that job's.")
     # Progress (summaries/services/progress.py), on /api/status and its events.
     parts = PartsResponse(source="*", required=False,
                           help_text="A long document summarised in parts (map-reduce): how "
@@ -217,6 +233,7 @@ class JobResponse(ShapedResponse):
         "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
         "parts": lambda job: getattr(job, "parts_total", None) is not None,
+        "near_duplicate_of": lambda job: job.near_duplicate_of is not None,
         "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
         "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
     }

@@ -8,13 +8,18 @@ retried from the dead-letter queue that then completes counts as completed,
 not as failed too.
 
 - ``total_requests``: accepted submits (valid input; rejected ones are not
-  counted) = ``cache_hits`` + ``cache_misses`` + ``known_failures``.
+  counted) = ``cache_hits`` + ``cache_misses`` + ``known_failures`` +
+  ``near_duplicates``.
 - ``cache_hits``: submits answered at once with a summary (cache, or the
   completed job row when the cache had lost it).
 - ``cache_misses``: submits that started a job or joined one in flight.
 - ``joined``: of those, the ones that joined a job already in flight (dedup).
 - ``known_failures``: submits of a URL that failed to fetch moments ago,
   answered with that failure (no summary; not a hit).
+- ``near_duplicates``: submits of a text answered at once with a
+  near-duplicate's summary (X-Cache NEAR; services/near_duplicates.py).
+- ``near_duplicate_jobs``: jobs completed with a near-duplicate's summary
+  (those submits' own jobs, and URL jobs whose article was one).
 - ``completed_jobs`` / ``failed_jobs``: jobs whose current state is that.
 - ``failure_rate``: failed / (completed + failed).
 - ``avg_processing_time_ms``: mean duration of the completed jobs' last attempt.
@@ -22,7 +27,7 @@ not as failed too.
 - ``hit_ratio``: cache_hits / (cache_hits + cache_misses).
 - ``p50/p95_processing_time_ms``: over the last RECENT_JOBS completed jobs.
 - ``ai_calls_saved`` / ``ai_tokens_saved`` / ``ai_cost_saved``: AI calls a
-  hit (cache) or a join (dedup) made unnecessary, their estimated tokens
+  hit (cache), a join (dedup) or a near-duplicate (near) made unnecessary, their estimated tokens
   (``core.tokens.estimate_tokens`` of the input, OUTPUT_TOKENS_PER_CALL out)
   and those tokens at AI_PRICE_PER_1K_INPUT / AI_PRICE_PER_1K_OUTPUT.
 - ``capacity``: Little's law, L = λW: λ = jobs created per second over the
@@ -53,6 +58,8 @@ class Snapshot(TypedDict):
     cache_misses: int
     joined: int
     known_failures: int
+    near_duplicates: int
+    near_duplicate_jobs: int
     failed_jobs: int
     completed_jobs: int
     queue_size: int
@@ -73,15 +80,17 @@ def snapshot() -> Snapshot:
     counters.flush()
     pipe = cache.client().pipeline(transaction=False)
     pipe.mget([counters.REQUESTS, counters.HITS, counters.MISSES, counters.JOINS,
-               counters.KNOWN_FAILURES])
+               counters.KNOWN_FAILURES, counters.NEAR_DUPLICATES])
     pipe.hgetall(f"metrics:c:{counters.CALLS_SAVED}")
     pipe.hgetall(f"metrics:c:{counters.TOKENS_SAVED}")
     plain, calls_saved, tokens_saved = pipe.execute()
-    requests, hits, misses, joined, known = (int(value or 0) for value in plain)
+    requests, hits, misses, joined, known, near = (int(value or 0) for value in plain)
     jobs = Job.objects.aggregate(
         completed=Count("id", filter=Q(status=Job.Status.COMPLETED)),
         failed=Count("id", filter=Q(status=Job.Status.FAILED)),
         pending=Count("id", filter=Q(status=Job.Status.PENDING)),
+        near=Count("id", filter=Q(status=Job.Status.COMPLETED,
+                                  near_duplicate_of__isnull=False)),
         avg_ms=Avg("duration_ms", filter=Q(status=Job.Status.COMPLETED)),
     )
     completed, failed = int(jobs["completed"]), int(jobs["failed"])
@@ -96,6 +105,8 @@ def snapshot() -> Snapshot:
         cache_misses=misses,
         joined=joined,
         known_failures=known,
+        near_duplicates=near,
+        near_duplicate_jobs=int(jobs["near"]),
         failed_jobs=failed,
         completed_jobs=completed,
         queue_size=int(jobs["pending"]),

@@ -31,6 +31,10 @@ single call, with its own quota and its one re-ask. So every item still gets
 its own job, cache entry and result; the cache namespace is the provider's
 usual one (a batched answer meets the same contract as a single one).
 
+A batch holds items of one form only (style and length: one instruction and
+one answer schema per call): the dispatcher takes the first waiting item
+and the items of its form behind it; the others wait for the next batch.
+
 When the answers to batches keep having no usable item (a model or gateway
 that cannot answer them), the process sends single calls only for a while.
 Only whole answers count, and only when their halves are unusable too: one
@@ -56,6 +60,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError, QuotaWait
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.infra import runtime
 from summaries.observability import counters
@@ -132,9 +137,10 @@ class Batcher:
         """Whether batches are off for now (answers to them kept being unusable)."""
         return time.monotonic() < self._off_until
 
-    def summarize(self, text: str, language: str | None = None) -> SummaryResult | None:
-        """``text``'s contract-checked summary from a batched call, or None when
-        it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
+    def summarize(self, text: str, language: str | None = None,
+                  form: Form = DEFAULT_FORM) -> SummaryResult | None:
+        """``text``'s contract-checked summary (in ``form``) from a batched
+        call, or None when it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
         the quota) or a transient/permanent ``JobError`` (the batch call failed,
         or took longer than it may)."""
         digest = _digest(text)
@@ -142,7 +148,7 @@ class Batcher:
             if digest in self._loners:  # blocked or refused with others before
                 self._loners.move_to_end(digest)
                 return None
-            waiting = _Waiting(BatchItem(str(next(self._ids)), text, language),
+            waiting = _Waiting(BatchItem(str(next(self._ids)), text, language, form),
                                estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
             self._cond.notify()
@@ -172,23 +178,35 @@ class Batcher:
 
     def _next_batch(self) -> list[_Waiting]:
         """Blocks until an item waits, then until the batch is full (``size``
-        items, or ``max_chars`` of text) or the first item has waited
-        ``wait_s``; takes at most ``size`` items and ``max_chars`` of text
-        (always one item at least: a longer one is refused alone)."""
+        items of the first one's form, or ``max_chars`` of their text) or the
+        first item has waited ``wait_s``; takes the first item and, in order,
+        the items of its form, at most ``size`` items and ``max_chars`` of
+        text (always one item at least: a longer one is refused alone).
+        Items of other forms stay queued, in their order."""
         with self._cond:
             while not self._queue:
                 self._cond.wait()
-            deadline = self._queue[0].arrived + self._wait_s
-            while (len(self._queue) < self._size
-                   and sum(len(w.item.text) for w in self._queue) < self._max_chars
+            head = self._queue[0]
+            deadline = head.arrived + self._wait_s
+            while ((alike := [w for w in self._queue if w.item.form == head.item.form])
+                   and len(alike) < self._size
+                   and sum(len(w.item.text) for w in alike) < self._max_chars
                    and (left := deadline - time.monotonic()) > 0):
                 self._cond.wait(left)
             batch = [self._queue.popleft()]
             chars = len(batch[0].item.text)
-            while (self._queue and len(batch) < self._size
-                   and chars + len(self._queue[0].item.text) <= self._max_chars):
-                chars += len(self._queue[0].item.text)
-                batch.append(self._queue.popleft())
+            others: list[_Waiting] = []
+            while self._queue and len(batch) < self._size:
+                waiting = self._queue.popleft()
+                if waiting.item.form != head.item.form:
+                    others.append(waiting)
+                elif chars + len(waiting.item.text) <= self._max_chars:
+                    chars += len(waiting.item.text)
+                    batch.append(waiting)
+                else:
+                    self._queue.appendleft(waiting)
+                    break
+            self._queue.extendleft(reversed(others))
             if self._queue:
                 self._cond.notify()  # the rest goes on in the next batch
             return batch

@@ -29,7 +29,15 @@ from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
-from summaries.services import ai_quota, events, inflight, pipeline, uploads, webhooks
+from summaries.services import (
+    ai_quota,
+    events,
+    inflight,
+    near_duplicates,
+    pipeline,
+    uploads,
+    webhooks,
+)
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -99,12 +107,13 @@ def job_process(*, job_id: str) -> None:
         # Renewing the marker also reads the cache: one round trip.
         hit = inflight.renew(job.input_hash, str(job.id), read_summary=not job.refresh)
         outcome = pipeline.from_cache(hit) if hit else pipeline.run(
-            NormalizedInput(job.kind, job.input_text, job.language or None),
+            NormalizedInput(job.kind, job.input_text, job.language or None, job.form),
             key=job.input_hash,
             holder=str(job.id),
             refresh=job.refresh,
             cache_checked=True,
             on_stage=lambda stage: _set_stage(job, stage, started=started),
+            near=_near_request(job),
             keep=job.store,
             on_parts=lambda done, total: _set_parts(job, done, total),
         )
@@ -133,6 +142,13 @@ def job_process(*, job_id: str) -> None:
                             code=ErrorCode.INTERNAL_ERROR))
     else:
         _complete(job, outcome, duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _near_request(job: Job) -> near_duplicates.Request | None:
+    """What the pipeline may do with near-duplicates for ``job`` (None: nothing)."""
+    if not near_duplicates.enabled() or not job.near_duplicates or job.refresh:
+        return None
+    return near_duplicates.Request(max_age=job.max_age, source=job.source_text)
 
 
 def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.Outcome) -> Job:
@@ -215,6 +231,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
             "summary": outcome.summary,
             "tags": outcome.tags,
             "cached": outcome.cached,
+            "near_duplicate_of": outcome.near_duplicate_of or None,
             # A store:false job keeps none of its input once finished.
             **job.input_when_finished(final_url=outcome.final_url[:MAX_URL_CHARS],
                                       extracted_text=outcome.extracted_text),
@@ -238,7 +255,8 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int) -> None:
         uploads.upload_release(sha256=upload, started=job.started_at)
     counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
                            found_cached=(outcome.extracted_text or job.input_text)
-                           if outcome.cached else None)
+                           if outcome.cached else None,
+                           saved_by="near" if outcome.near_duplicate_of else "cache")
     # Cache, announce, release the marker, tell the job's event streams: one
     # round trip (one a server).
     try:

@@ -68,13 +68,13 @@ def split_parts(text: str, limit: int) -> list[str]:
     return parts
 
 
-def summarize_in_parts(text: str, *, summarize: Summarize, key_of: Callable[[str], str],
-                       job_id: str, use_cache: bool, keep: bool,
+def summarize_in_parts(text: str, *, summarize: Summarize, reduce: Summarize,
+                       key_of: Callable[[str], str], job_id: str, use_cache: bool, keep: bool,
                        on_parts: OnParts = _no_parts) -> tuple[str, list[str]]:
     """(summary, tags) of a text over AI_MAX_INPUT_CHARS: each part from the
     cache (``use_cache``) or ``summarize`` (then cached under ``key_of(part)``
     with ``job_id``, unless not ``keep``: a store:false job caches nothing),
-    then one ``summarize`` over the parts' summaries. ``on_parts(done,
+    then one ``reduce`` over the parts' summaries (the form asked). ``on_parts(done,
     total)`` reports progress. Raises what ``summarize`` raises: the parts
     made before stay cached for the next attempt."""
     limit = int(settings.AI_MAX_INPUT_CHARS)
@@ -95,6 +95,6 @@ def summarize_in_parts(text: str, *, summarize: Summarize, key_of: Callable[[str
         on_parts(index + 1, len(parts))
     joined = "\n\n".join(summaries)
     if len(joined) > limit:  # thousands of parts: their summaries in parts again
-        return summarize_in_parts(joined, summarize=summarize, key_of=key_of, job_id=job_id,
-                                  use_cache=use_cache, keep=keep)
-    return summarize(joined)
+        return summarize_in_parts(joined, summarize=summarize, reduce=reduce, key_of=key_of,
+                                  job_id=job_id, use_cache=use_cache, keep=keep)
+    return reduce(joined)

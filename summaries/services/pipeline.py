@@ -15,8 +15,8 @@ from typing import Any
 from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import DOCUMENT, TEXT, NormalizedInput, normalize_text
-from summaries.core.language import detect_language
 from summaries.core.tokens import answer_tokens, estimate_tokens
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
@@ -24,7 +24,14 @@ from summaries.infra import cache
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import clean_text
-from summaries.services import ai_quota, batching, document_text, inflight, long_texts
+from summaries.services import (
+    ai_quota,
+    batching,
+    document_text,
+    inflight,
+    long_texts,
+    near_duplicates,
+)
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -40,6 +47,10 @@ class Outcome:
     # When a summary taken from the cache was made (epoch seconds), so storing
     # it again does not make it look new to a submit's max_age.
     cached_at: float | None = None
+    # A near-duplicate's summary: the job that made it (services/near_duplicates.py).
+    near_duplicate_of: str = ""
+    # A summary made now by the AI: its text, to index once stored.
+    indexable: near_duplicates.Indexable | None = None
 
 
 def from_cache(hit: dict[str, Any]) -> Outcome:
@@ -66,18 +77,28 @@ def run(
     use_cache: bool = True,
     cache_checked: bool = False,
     on_stage: Callable[[str], None] = _no_stage,
+    near: near_duplicates.Request | None = None,
     keep: bool = True,
     on_parts: Callable[[int, int], None] = _no_parts,
 ) -> Outcome:
     """Summarise ``item``; raises JobError (transient or permanent).
     ``cache_checked``: the caller has just looked ``key`` up in the cache and
     found nothing (services.jobs does, in the round trip renewing its marker).
-    ``keep``: False for a store:false job (a long document's parts are not
-    cached either); ``on_parts(done, total)``: a long document's progress."""
+    ``near``: a page's article may share a near-duplicate's summary, and a
+    summary made here is indexed (None: neither; a text was looked up at
+    submit, services/submit.py). ``keep``: False for a store:false job (a
+    long document's parts are not cached either); ``on_parts(done, total)``:
+    a long document's progress."""
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
+    namespace = summarizer().cache_namespace
     if item.kind == TEXT:
-        return _summarize(item.value, on_stage, item.language)
+        outcome = _summarize(item.value, on_stage, item.language, item.form)
+        if near is not None:
+            outcome.indexable = near_duplicates.Indexable(
+                near_duplicates.variant(namespace, item.language, item.form),
+                near.source or item.value)
+        return outcome
 
     if item.kind == DOCUMENT:  # an upload: its bytes' row, read here in the worker
         on_stage(Job.Stage.EXTRACTING)
@@ -88,19 +109,36 @@ def run(
         final_url = page.final_url
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
-    content_key = article_key(article.text, summarizer().cache_namespace, item.language)
-    hit = inflight.await_content(content_key, holder) if use_cache and not refresh else None
+    language = near_duplicates.content_language(article.text, item.language)
+    content_key = NormalizedInput(TEXT, normalize_text(article.text), language,
+                                  item.form).cache_key(namespace)
+    looking = use_cache and not refresh
+    hit = inflight.await_content(content_key, holder) if looking else None
+    match = None
+    if not hit and looking and near is not None:
+        try:
+            match = near_duplicates.find(article.text, variant=near_duplicates.variant(
+                namespace, language, item.form), namespace=namespace, max_age=near.max_age)
+        except BaseException:
+            inflight.release(content_key, holder)
+            raise
     if hit:
         outcome = from_cache(hit)
+    elif match:
+        outcome = Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
+                          near_duplicate_of=match.job_id)
     else:
         try:
-            outcome = _summarize_long(article.text, on_stage, item.language, holder=holder,
-                                      use_cache=use_cache and not refresh, keep=keep,
+            outcome = _summarize_long(article.text, on_stage, item.language, item.form,
+                                      holder=holder, use_cache=looking, keep=keep,
                                       on_parts=on_parts)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
             raise
+        if near is not None:
+            outcome.indexable = near_duplicates.Indexable(
+                near_duplicates.variant(namespace, language, item.form), clean_text(article.text))
     outcome.content_key = content_key
     outcome.final_url = final_url
     # Page text may hold what the database cannot store (NUL, lone surrogates).
@@ -126,51 +164,58 @@ def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
     return page, article
 
 
-def article_key(text: str, namespace: str, language: str | None = None) -> str:
+def article_key(text: str, namespace: str, language: str | None = None,
+                form: Form = DEFAULT_FORM) -> str:
     """The key of a page's article text: the one a text submit of it (asked
-    in ``language``, if given) would get."""
-    if language is not None and detect_language(text) == language:
-        language = None  # asked in its own language: a plain request
-    return NormalizedInput(TEXT, normalize_text(text), language).cache_key(namespace)
+    in ``language``, if given, and in ``form``) would get."""
+    return NormalizedInput(TEXT, normalize_text(text), near_duplicates.content_language(
+        text, language), form).cache_key(namespace)
 
 
-def _summarize_long(text: str, on_stage: Callable[[str], None], language: str | None, *,
-                    holder: str, use_cache: bool, keep: bool,
+def _summarize_long(text: str, on_stage: Callable[[str], None], language: str | None,
+                    form: Form, *, holder: str, use_cache: bool, keep: bool,
                     on_parts: Callable[[int, int], None]) -> Outcome:
     """A page's or document's text: in parts (services/long_texts.py) when
-    one AI call cannot take it all; the offline summariser reads it whole."""
+    one AI call cannot take it all; the offline summariser reads it whole.
+    The parts are summarised in the default form (their summaries are the
+    reduce's input, not an answer); the reduce in the form asked."""
     if summarizer().name == "local" or not long_texts.needs_parts(text):
-        return _summarize(text, on_stage, language)
+        return _summarize(text, on_stage, language, form)
     namespace = summarizer().cache_namespace
 
     def one(part: str) -> tuple[str, list[str]]:
         made = _summarize(part, on_stage, language)
         return made.summary, made.tags
 
+    def reduce(joined: str) -> tuple[str, list[str]]:
+        made = _summarize(joined, on_stage, language, form)
+        return made.summary, made.tags
+
     summary, tags = long_texts.summarize_in_parts(
-        text, summarize=one, key_of=lambda part: article_key(part, namespace, language),
+        text, summarize=one, reduce=reduce,
+        key_of=lambda part: article_key(part, namespace, language),
         job_id=holder, use_cache=use_cache, keep=keep, on_parts=on_parts)
     return Outcome(summary, tags, cached=False)
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],
-               language: str | None = None) -> Outcome:
+               language: str | None = None, form: Form = DEFAULT_FORM) -> Outcome:
     """One AI call, within the provider's shared quota (raises QuotaWait when
     it is used up for longer than a moment). A short text may share its call
     with others waiting in this process (services/batching.py); one that was
     alone in its batch, or whose part of the batch answer was unusable, is
-    then asked alone. Only ``text`` and ``language`` reach the model (no
-    page title): the result is cached under their key, for everyone."""
+    then asked alone. Only ``text``, ``language`` and ``form`` reach the
+    model (no page title): the result is cached under their key, for everyone."""
     provider = summarizer()
     if (batcher := batching.batcher_for(provider, text)) is not None:
         on_stage(Job.Stage.SUMMARIZING)
-        batched = batcher.summarize(text, language)  # the batch takes the quota
+        batched = batcher.summarize(text, language, form)  # the batch takes the quota
         if batched is not None:
             return Outcome(batched.summary, batched.tags, cached=False)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=estimate_tokens(text))
     on_stage(Job.Stage.SUMMARIZING)
-    result = provider.summarize(text, language=language)
+    result = provider.summarize(text, language=language, form=form)
     counters.record_ai_call(provider.name, provider.model, input_tokens=estimate_tokens(text),
                             output_tokens=answer_tokens(result.summary, result.tags))
     return Outcome(result.summary, result.tags, cached=False)
@@ -186,12 +231,17 @@ def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = 
     own = batch is None
     batch = cache.batch() if batch is None else batch
     if keep:
-        payload = {"job_id": job_id, "summary": outcome.summary, "tags": outcome.tags}
+        payload: dict[str, Any] = {"job_id": job_id, "summary": outcome.summary,
+                                   "tags": outcome.tags}
+        if outcome.near_duplicate_of:
+            payload["near_duplicate_of"] = outcome.near_duplicate_of
         cache.set_summary(key, payload, ttl=settings.CACHE_TTL, cached_at=outcome.cached_at,
                           pipe=batch.cache)
         if outcome.content_key:
             cache.set_summary(outcome.content_key, payload, ttl=settings.CACHE_TTL,
                               cached_at=outcome.cached_at, pipe=batch.cache)
+        if outcome.indexable is not None and not outcome.cached:
+            near_duplicates.index(job_id, outcome.indexable, pipe=batch.cache)
     if outcome.content_key:
         inflight.release(outcome.content_key, holder, pipe=batch.main)
     if own:

@@ -37,7 +37,7 @@ from summaries.core.inputs import TEXT, URL, NormalizedInput
 from summaries.infra import dispatch
 from summaries.models import Job
 from summaries.observability import counters
-from summaries.services import inflight, webhooks
+from summaries.services import inflight, near_duplicates, webhooks
 from summaries.services.callbacks import Callback
 from summaries.services.config import cache_namespace
 from summaries.services.submit_options import SubmitOptions
@@ -77,8 +77,11 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
             id=uuid.uuid4(), kind=item.kind, status=Job.Status.SCHEDULED, stage=Job.Stage.SCHEDULED,
             input_hash=key, input_text=item.value, url=item.value if item.kind == URL else "",
             refresh=options.refresh, store=options.store, queue=options.queue,
+            near_duplicates=options.near_duplicates, source_text=near_duplicates.source_lines(
+                item.raw) if item.raw and near_duplicates.enabled() else "",
             provider=cache_namespace(),
-            language=item.language or "", run_at=run_at,
+            language=item.language or "", style=item.form.style, length=item.form.length,
+            run_at=run_at,
             has_callbacks=callback is not None)
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from summaries.bypasses import job_rows
 from summaries.core import outcomes
 from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, JobError
+from summaries.core.forms import Form
 from summaries.core.inputs import TEXT, URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
@@ -24,7 +25,8 @@ from summaries.infra.dispatch import enqueue
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import has_sentences
-from summaries.services import inflight, scheduling, webhooks
+from summaries.providers.contract import MIN_POINTS
+from summaries.services import inflight, near_duplicates, scheduling, webhooks
 from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
 from summaries.services.submit_options import DEFAULTS, SubmitOptions
@@ -55,6 +57,8 @@ class Submission:
     # A cached summary was older than the submit's max_age: this answer is
     # the job that makes it anew.
     refreshed: bool = False
+    # The job whose summary this answer shares (a near-duplicate's).
+    near_duplicate_of: str = ""
 
     def __post_init__(self) -> None:
         if not self.outcome:
@@ -81,7 +85,8 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
     (``refreshed`` on the answer). ``store=False``: reading the cache, and
     joining a job in flight, still happen. ``language``: without, the
     summary is in the input's own (see ``NormalizedInput.in_language`` for
-    when it is keyed apart). ``callback_url``: services/webhooks.py.
+    when it is keyed apart). ``form``: style and length, keyed apart unless
+    the default. ``callback_url``: services/webhooks.py.
     ``run_at``: services/scheduling.py; neither answered from the cache nor
     joined. ``checked``: ``raw`` as the fast path already checked it.
 
@@ -100,6 +105,9 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
     if options.language is not None:
         item = item.in_language(normalize_language(options.language), translates=translates())
         key = item.cache_key(cache_namespace())
+    if not options.form.is_default:
+        item = _in_form(item, options.form)
+        key = item.cache_key(cache_namespace())
     if options.run_at is not None:
         job = scheduling.job_schedule(item=item, key=key, run_at=options.run_at,
                                       options=options, callback=callback)
@@ -117,6 +125,8 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
             answer = _hit(look.hit)
         elif look.failed_job is not None:
             answer = _known_failure(look.failed_job)
+        elif look.claimed and item.kind != URL and _near_wanted(options):
+            answer = _near_answer(job_id, raw, item, key, options)
     refreshed = answer is not None and not _fresh(answer, options.max_age)
     if answer is None or refreshed:
         answer = _job_answer(job_id, item, key,
@@ -127,6 +137,63 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
+
+
+def _near_wanted(options: SubmitOptions) -> bool:
+    return near_duplicates.enabled() and options.near_duplicates and not options.refresh
+
+
+def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
+                 options: SubmitOptions) -> Submission | None:
+    """A text nearly the same as one already summarised for the same request
+    (services/near_duplicates.py), answered at once with that summary: a
+    completed job ``job_id`` of its own that names the one it shares, cached
+    under its own key (unless store:false). None (the claim on ``key``
+    kept) when there is none. Texts only: a page's text is known only in
+    the worker, which looks there."""
+    namespace = cache_namespace()
+    source = near_duplicates.source_lines(raw)
+    try:
+        match = near_duplicates.find(
+            source or item.value,
+            variant=near_duplicates.variant(namespace, item.language, item.form),
+            namespace=namespace, max_age=options.max_age)
+        if match is None:
+            return None
+        now = timezone.now()
+        job = Job(id=job_id, kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE,
+                  input_hash=key, queue=options.queue, cached=True, store=options.store,
+                  provider=namespace, language=item.language or "", style=item.form.style,
+                  length=item.form.length, summary=match.summary,
+                  tags=match.tags, near_duplicate_of=match.job_id,
+                  near_duplicates=options.near_duplicates, max_age=options.max_age,
+                  attempts=0, created_at=now, completed_at=now,  # no processing: no duration
+                  **(job_fields := {"input_text": item.value, "source_text": source}))
+        for name, value in job.input_when_finished(**job_fields).items():
+            setattr(job, name, value)
+        job_rows.insert(job)
+    except BaseException:
+        inflight.release(key, job_id)
+        raise
+    both = cache.batch()
+    if options.store:
+        cache.set_summary(key, {"job_id": job_id, "summary": match.summary, "tags": match.tags,
+                                "near_duplicate_of": match.job_id},
+                          ttl=settings.CACHE_TTL, cached_at=match.made_at, pipe=both.cache)
+    inflight.release(key, job_id, pipe=both.main)
+    both.execute()
+    return Submission(job_id, Job.Status.COMPLETED, cached=True, summary=match.summary,
+                      tags=match.tags, outcome=outcomes.NEAR, near_duplicate_of=match.job_id,
+                      age=max(0.0, time.time() - match.made_at))
+def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
+    """``item`` asked in ``form``; raises InvalidInput for bullet points of
+    a text with fewer sentences than points (a URL's page is not known yet:
+    its job fails with input_too_short instead)."""
+    if (form.bullets and item.kind != URL
+            and not has_sentences(item.value, at_least=MIN_POINTS)):
+        raise InvalidInput(f"input is too short for bullet points: give at least {MIN_POINTS} "
+                           f"sentences", code=ErrorCode.INPUT_TOO_SHORT)
+    return item.in_form(form)
 
 
 def _keyed(raw: str) -> tuple[NormalizedInput, str]:
@@ -172,7 +239,8 @@ def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
         hit_keys[raw] = known
     counters.record_request(outcomes.HIT, text=text)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], cache_key=key)
+                      tags=hit["tags"], cache_key=key,
+                      near_duplicate_of=hit.get("near_duplicate_of", ""))
 
 
 def _remembered(item: NormalizedInput, key: str) -> Submission | None:
@@ -186,7 +254,8 @@ def _remembered(item: NormalizedInput, key: str) -> Submission | None:
 
 def _hit(hit: dict[str, Any]) -> Submission:
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], age=cache.summary_age(hit))
+                      tags=hit["tags"], age=cache.summary_age(hit),
+                      near_duplicate_of=hit.get("near_duplicate_of", ""))
 
 
 def _job_answer(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
@@ -364,6 +433,14 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, options: Submi
     return job
 
 
+def _source_text(item: NormalizedInput) -> str:
+    """A text's lines as submitted, for the near-duplicate index (an AI
+    summary of it is indexed, and its row is what a later check reads)."""
+    if item.kind == URL or not item.raw or not near_duplicates.enabled():
+        return ""
+    return near_duplicates.source_lines(item.raw)
+
+
 def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,
                 callback: Callback | None = None) -> Job:
     job = job_rows.insert(Job(
@@ -377,8 +454,13 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
         # Set at creation, so the worker that finishes the job knows (services/webhooks.py).
         has_callbacks=callback is not None,
         queue=options.queue,
+        near_duplicates=options.near_duplicates,
+        max_age=options.max_age,
+        source_text=_source_text(item),
         provider=cache_namespace(),
         language=item.language or "",
+        style=item.form.style,
+        length=item.form.length,
         stage=Job.Stage.QUEUED,
     ))
     if callback is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from rensa import RMinHash
 
-from .text import shingles, tokenize
+from .text import text_shingles
 
 __all__ = ["BANDS", "MIN_SHINGLES", "ROWS", "Fingerprint", "MemoryIndex", "fingerprint",
            "lsh_bands"]
@@ -53,7 +53,7 @@ class Fingerprint:
 
 def fingerprint(text: str) -> Fingerprint:
     """The MinHash signature of ``text``'s word shingles (none if too short)."""
-    grams = shingles(tokenize(text))
+    grams = text_shingles(text)
     if len(grams) < MIN_SHINGLES:
         return Fingerprint((), len(grams))
     minhash = RMinHash(NUM_PERM, _SEED)

@@ -232,10 +232,17 @@
       var data = new FormData();
       data.append("file", chosen);
       data.append("refresh", $("refresh").checked ? "true" : "false");
+      data.append("style", $("style").value);
+      data.append("length", $("length").value);
       return { headers: { Accept: "application/json" }, body: data };
     }
+    // The form (style, length) only when not the default, so a plain request
+    // stays plain (answered by the fast path when cached).
+    var body = { input: text, refresh: $("refresh").checked };
+    if ($("style").value !== "prose") body.style = $("style").value;
+    if ($("length").value !== "short") body.length = $("length").value;
     return { headers: { "Content-Type": "application/json", Accept: "application/json" },
-             body: JSON.stringify({ input: text, refresh: $("refresh").checked }) };
+             body: JSON.stringify(body) };
   }
 
   function submit(event) {

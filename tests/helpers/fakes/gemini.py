@@ -29,6 +29,12 @@ the ``x-goog-api-key`` header. Modes:
 ``nul``          200 with a valid answer whose summary and tags hold control
                  characters (NUL, ESC, C1) and a lone surrogate (JSON-escaped)
 
+Forms: the system instruction says which the answer is in (the provider's
+prompts, summaries/providers/common.py), and the answer follows it as a model
+would: bullets (a ``"points"`` field asked) are ``{"points": [...], "tags"}``,
+the text's first 3 (short), 4 (medium) or 5 (long) sentences; prose medium
+is 4 sentences, prose long two paragraphs of two (``form_of``).
+
 Batches: a user turn that is a JSON array of ``{"id", "title", "text"}`` items
 (the provider's batch prompt) is answered with a JSON array of ``{"id", "summary",
 "tags"}``, one per item, each summarising its own text as ``ok`` does (the other
@@ -105,6 +111,7 @@ class Call:
     body: dict[str, Any]
     path: str
     items: list[dict[str, Any]] | None = None  # a batch prompt's items; None: a single prompt
+    form: tuple[str, str] = ("prose", "short")  # (style, length) the instruction asks for
 
 
 class FakeGemini(LoopbackServer[Call]):
@@ -155,7 +162,8 @@ class FakeGemini(LoopbackServer[Call]):
         system, user = _texts_of(body)
         call = Call(model=match.group("model"), api_key=handler.headers.get("x-goog-api-key", ""),
                     prompt="\n\n".join(system + user), user_text="\n\n".join(user), body=body,
-                    path=handler.path, items=_batch_items("\n\n".join(user)))
+                    path=handler.path, items=_batch_items("\n\n".join(user)),
+                    form=form_of("\n\n".join(system)))
         mode, number, release = self.record(call)
         if self.delay_s > 0 and self.wait(release, self.delay_s):
             return
@@ -276,8 +284,23 @@ def _batch_items(user_text: str) -> list[dict[str, Any]] | None:
     return items
 
 
-def _batch_answer_text(mode: str, items: list[dict[str, Any]]) -> str:
-    answers = [{"id": item["id"], **_summary_of(item["text"])} for item in items]
+def form_of(system: str) -> tuple[str, str]:
+    """(style, length) a system instruction asks for, read as a model would
+    read the providers' prompts."""
+    if '"points"' in system:
+        lengths = {"200 characters": "short", "400 characters": "medium",
+                   "800 characters": "long"}
+        return "bullets", next((n for w, n in lengths.items() if w in system), "short")
+    if "4-6 sentences" in system:
+        return "prose", "medium"
+    if "each major section" in system:
+        return "prose", "long"
+    return "prose", "short"
+
+
+def _batch_answer_text(mode: str, items: list[dict[str, Any]],
+                       form: tuple[str, str] = ("prose", "short")) -> str:
+    answers = [{"id": item["id"], **_summary_of(item["text"], form)} for item in items]
     if answers and mode == "batch_drop":
         answers.pop(0)
     elif answers and mode == "batch_mangle":
@@ -304,11 +327,11 @@ def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
     elif call.items is not None and mode == "batch_unsupported":
         text = json.dumps(_summary_of(call.user_text))  # one answer for the whole array
     elif call.items is not None:
-        text = _batch_answer_text(mode, call.items)
+        text = _batch_answer_text(mode, call.items, call.form)
         if mode == "truncated":
             text, finish = text[: len(text) // 2], "MAX_TOKENS"
     else:
-        text = json.dumps(_summary_of(call.user_text))
+        text = json.dumps(_summary_of(call.user_text, call.form))
         if mode == "truncated":
             text, finish = text[: len(text) // 2], "MAX_TOKENS"
     return {
@@ -320,20 +343,34 @@ def _answer(mode: str, call: Call, number: int) -> dict[str, Any]:
     }
 
 
-def _summary_of(user_text: str) -> dict[str, Any]:
-    """First two sentences (clipped) and the most frequent longer words of the
-    text between <text> markers (or of all the user text, if there are none)."""
+_FILLERS = ("There is little else to say.", "Nothing more is known.",
+            "The text ends there.", "No other detail is given.", "That is all it says.")
+_SENTENCES = {("prose", "short"): 2, ("prose", "medium"): 4, ("prose", "long"): 4,
+              ("bullets", "short"): 3, ("bullets", "medium"): 4, ("bullets", "long"): 5}
+
+
+def _summary_of(user_text: str, form: tuple[str, str] = ("prose", "short")) -> dict[str, Any]:
+    """First two sentences (clipped; more for other forms: ``_SENTENCES``)
+    and the most frequent longer words of the text between <text> markers
+    (or of all the user text, if there are none)."""
     found = _TEXT.search(user_text)
     text = found.group("text") if found else user_text
+    want = _SENTENCES[form]
     sentences = [" ".join(s.split()[:25]).rstrip(".!?,;:") + "." for s in split_sentences(text)]
-    sentences = [s[0].upper() + s[1:] for s in sentences if len(s) > 1][:2]
-    while len(sentences) < 2:
-        sentences.append("There is little else to say.")
+    sentences = [s[0].upper() + s[1:] for s in sentences if len(s) > 1][:want]
+    for filler in _FILLERS:
+        if len(sentences) < want:
+            sentences.append(filler)
     words = Counter(w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _COMMON)
     tags = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))][:3]
     for filler in ("summary", "text"):
         if len(tags) < 2 and filler not in tags:
             tags.append(filler)
+    if form[0] == "bullets":
+        return {"points": sentences, "tags": tags}
+    if form[1] == "long":
+        return {"summary": " ".join(sentences[:2]) + "\n\n" + " ".join(sentences[2:]),
+                "tags": tags}
     return {"summary": " ".join(sentences), "tags": tags}
 
 

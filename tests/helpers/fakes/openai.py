@@ -12,8 +12,9 @@ Usage::
 ``base_url`` ends in ``/v1``, as an OpenAI-compatible base URL does. The
 answer is built like the fake Gemini's (tests/helpers/fakes/gemini.py): the
 first two sentences of the text between ``<text>`` markers and its most
-frequent words as tags; a batch prompt (a JSON array of items) is answered
-``{"items": [{"id", "summary", "tags"}, ...]}``.
+frequent words as tags, in the form the system message asks for (as the
+fake Gemini's: ``form_of``); a batch prompt (a JSON array of items) is
+answered ``{"items": [{"id", "summary", "tags"}, ...]}``.
 
 ``formats``: the ``response_format`` types the server accepts (default both
 ``json_schema`` and ``json_object``); a request with another one gets a 400
@@ -44,7 +45,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.helpers.fakes.gemini import _batch_items, _summary_of, prompt_tokens, send_huge
+from tests.helpers.fakes.gemini import (
+    _batch_items,
+    _summary_of,
+    form_of,
+    prompt_tokens,
+    send_huge,
+)
 from tests.helpers.fakes.loopback import LoopbackServer, send, send_raw
 
 MODES = frozenset({"ok", "rate_limit", "rate_limit_retry_after", "server_error", "unavailable",
@@ -161,10 +168,11 @@ def _completion(mode: str, call: Call, number: int) -> dict[str, Any]:
     if mode == "bad":
         content = json.dumps({"summary": " ".join(["This is one sentence."] * 6), "tags": ["x"]})
     elif call.items is not None:
-        content = json.dumps({"items": [{"id": item["id"], **_summary_of(item["text"])}
+        form = form_of(call.system)
+        content = json.dumps({"items": [{"id": item["id"], **_summary_of(item["text"], form)}
                                         for item in call.items]})
     else:
-        content = json.dumps(_summary_of(call.user))
+        content = json.dumps(_summary_of(call.user, form_of(call.system)))
     if mode == "length":
         content, finish = content[: len(content) // 2], "length"
     elif mode == "content_filter":
