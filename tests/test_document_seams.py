@@ -27,7 +27,7 @@ from tests.helpers.fakes.web import FakeWeb
 from tests.helpers.processes import WebServer
 from tests.helpers.sse import Reader
 from tests.helpers.stack import stack_of
-from tests.test_document_jobs import named, upload, upload_and_wait
+from tests.test_document_jobs import cached_by, named, upload, upload_and_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,7 +101,7 @@ def test_a_part_blocked_fails_the_document_and_the_next_upload_reuses_the_parts_
     assert (failed["status"], failed["code"], failed["attempts"]) == (
         "failed", "ai_blocked", 1), failed
     assert gemini.calls == 2
-    assert len(list(valkey.scan_iter(match="summary:*"))) == 1  # the first part only
+    assert len(cached_by(valkey, failed["job_id"])) == 1  # the first part only
 
     gemini.reset()
     done = upload_and_wait(api, body)  # a new job: the failed one cached nothing of its own
@@ -150,7 +150,7 @@ def test_a_store_false_upload_caches_nothing_and_keeps_nothing(
         api: Api, gemini: FakeGemini, valkey: redis.Redis) -> None:
     done = upload_and_wait(api, make_pdf(pages("Private", 2)), store="false")
     assert done["status"] == "completed", done
-    assert list(valkey.scan_iter(match="summary:*")) == []
+    assert cached_by(valkey, done["job_id"]) == []
     row = Job.objects.get(id=done["job_id"])
     assert (row.input_text, row.extracted_text) == ("", "")
     assert not DocumentUpload.objects.exists()
