@@ -90,14 +90,14 @@ class StrictChoiceField(serializers.ChoiceField):
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str) or data not in self.choices:
-            self.fail("invalid_choice", input=data)
+            self.fail(ErrorCode.INVALID_CHOICE, input=data)
         return data
 
 
 def _choice(choices: tuple[str, ...], default: str, help_text: str) -> StrictChoiceField:
     named = " or ".join(f'"{choice}"' for choice in choices)
     return StrictChoiceField(choices=list(choices), default=default, help_text=help_text,
-                             error_messages={"invalid_choice": f"give {named}"})
+                             error_messages={ErrorCode.INVALID_CHOICE: f"give {named}"})
 
 
 class SubmitRequest(serializers.Serializer):
