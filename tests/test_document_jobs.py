@@ -255,14 +255,16 @@ def test_a_300_page_pdf_is_summarised_in_cached_parts(
     assert gemini.calls == len(parts) + 1
 
     # The document's own summary lost: the same PDF linked takes every part
-    # from the cache, and asks only for the reduce.
+    # from the cache.
     valkey.delete(f"summary:{article_key(text, namespace)}")
     # (Not as a near-duplicate of the upload, which would need no call at all.)
     response = api.submit(web.url("/book.pdf"), near_duplicates=False)
     assert response.status_code == 202, response.text
     linked = api.wait(response.json()["job_id"])
     assert linked["status"] == "completed", linked
-    assert gemini.calls == len(parts) + 2
+    # No part asked again: at most the reduce (none when another way to the
+    # document's summary answers first).
+    assert gemini.calls - (len(parts) + 1) <= 1, (linked, gemini.calls)
 
 
 @pytest.mark.parametrize(("body", "code"), [
