@@ -30,7 +30,15 @@ from summaries.infra.database import release_connection
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import SummaryResult
-from summaries.services import ai_quota, events, inflight, near_duplicates, pipeline, webhooks
+from summaries.services import (
+    ai_quota,
+    events,
+    inflight,
+    near_duplicates,
+    pipeline,
+    uploads,
+    webhooks,
+)
 from summaries.services.config import summarizer
 
 logger = logging.getLogger(__name__)
@@ -68,7 +76,8 @@ def job_claim(*, job_id: str) -> Job | None:
     taken = {
         "status": Job.Status.PROCESSING,
         # The first stage at once: one write fewer per job (see _set_stage).
-        "stage": Job.Stage.SUMMARIZING if job.kind == Job.Kind.TEXT else Job.Stage.FETCHING,
+        "stage": {Job.Kind.TEXT: Job.Stage.SUMMARIZING, Job.Kind.DOCUMENT: Job.Stage.EXTRACTING
+                  }.get(Job.Kind(job.kind), Job.Stage.FETCHING),
         "attempts": job.attempts + 1,
         "started_at": now,
         "updated_at": now,
@@ -106,6 +115,8 @@ def job_process(*, job_id: str) -> None:
             cache_checked=True,
             on_stage=lambda stage: _set_stage(job, stage, started=started),
             near=_near_request(job),
+            keep=job.store,
+            on_parts=lambda done, total: _set_parts(job, done, total),
         )
     except SoftTimeLimitExceeded:
         _retry_or_fail(job, JobError("the job took too long", code=ErrorCode.JOB_TIMEOUT,
@@ -209,6 +220,23 @@ def job_complete_from_batch(*, job: Job, result: SummaryResult, provider_batch_i
         "batch_output_tokens": output_tokens})
 
 
+def _set_parts(job: Job, done: int, total: int) -> None:
+    """A long document's progress (services/long_texts.py): on the row, for
+    /api/status, and announced to its event streams."""
+    now = timezone.now()
+    if _update_mine(job, {"parts_done": done, "parts_total": total, "updated_at": now,
+                          "lease_expires_at": now + timedelta(
+                              seconds=settings.JOB_LEASE_SECONDS)}):
+        events.job_parts(job, done, total)
+    release_connection()
+
+
+def _uploaded(job: Job) -> str:
+    """The SHA-256 of a document job's upload (read before a store:false
+    job's input is blanked), else ""."""
+    return job.input_text if job.kind == Job.Kind.DOCUMENT else ""
+
+
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
               mine: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> bool:
     """Row first, then cache: the row is the source of truth, and a job whose
@@ -217,6 +245,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
     ``mine``: the row's state this completion is conditional on (default:
     this attempt's); ``extra``: more fields to write. Whether it completed."""
     now = timezone.now()
+    upload = _uploaded(job)
     try:
         updated = _update_mine(job, {
             "status": Job.Status.COMPLETED,
@@ -229,7 +258,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
             **job.input_when_finished(final_url=outcome.final_url[:MAX_URL_CHARS],
                                       extracted_text=outcome.extracted_text),
             "title": outcome.title[:512],
-            "extracted_chars": (len(outcome.extracted_text) if job.kind == Job.Kind.URL
+            "extracted_chars": (len(outcome.extracted_text) if job.kind != Job.Kind.TEXT
                                 else None),
             "error": "",
             "error_code": "",
@@ -245,6 +274,8 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
         return False
     if not updated:
         return False  # a newer attempt owns the job now; it will store its own result
+    if upload:
+        uploads.upload_release(sha256=upload, started=job.started_at)
     counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
                            found_cached=(outcome.extracted_text or job.input_text)
                            if outcome.cached else None,
@@ -308,6 +339,7 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
 
 def _fail(job: Job, error: JobError) -> None:
     now = timezone.now()
+    upload = _uploaded(job)
     updated = _update_mine(job, {
         "status": Job.Status.FAILED,
         "stage": Job.Stage.FAILED,
@@ -320,6 +352,8 @@ def _fail(job: Job, error: JobError) -> None:
     })
     if updated:
         counters.job_failed(str(job.id), job.attempts, error.code)
+        if upload:
+            uploads.upload_release(sha256=upload, started=job.started_at)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
                 cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)
