@@ -229,11 +229,12 @@ class JobAdmin(admin.ModelAdmin[Job]):
         """Submit each selected job's input again with refresh (as a client's
         "refresh": true would): a new job, summarised by the summariser
         configured now, whose result replaces the cached one. A job whose
-        input was not stored (store:false) cannot be."""
+        input was not stored (store:false) cannot be, nor an upload (its
+        bytes are kept only until its job ends)."""
         started, skipped = [], 0
         for job in queryset:
             raw = job.url or job.input_text
-            if not raw:
+            if not raw or job.kind == Job.Kind.DOCUMENT:
                 skipped += 1
                 continue
             try:

@@ -26,6 +26,8 @@ class Job(models.Model):
     class Kind(models.TextChoices):
         TEXT = "text", "Text"
         URL = "url", "URL"
+        # An upload: input_text is its bytes' SHA-256 (the DocumentUpload row).
+        DOCUMENT = "document", "Uploaded document"
 
     class Stage(models.TextChoices):
         """What the job is doing now (progress), finer than its status."""
@@ -115,6 +117,11 @@ class Job(models.Model):
         help_text="A processing job whose lease is over is re-enqueued by the reconciler.")
     run_at = models.DateTimeField(
         null=True, blank=True, help_text="A scheduled job (run_at on submit) starts then.")
+    parts_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A long document summarised in parts (map-reduce): "
+                                         "how many parts (services/long_texts.py).")
+    parts_done = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many of those parts have their summary.")
     has_callbacks = models.BooleanField(
         default=False, help_text="Webhook deliveries wait for this job to finish "
                                  "(callback_url on a submit).")
@@ -208,6 +215,30 @@ class Job(models.Model):
 # The fields a finished store:false job blanks.
 FORGOTTEN_INPUT = {"input_text": "", "url": "", "final_url": "", "extracted_text": "",
                    "source_text": ""}
+
+
+class DocumentUpload(models.Model):
+    """The bytes of an uploaded document (POST /api/submit, multipart), kept
+    in the database so they survive a killed worker until the jobs that read
+    them end (services/uploads.py deletes them then; retention sweeps the
+    rest). Keyed by their SHA-256: the same file uploaded twice is one row."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True,
+                              help_text="SHA-256 of the bytes (hex): the document job's input.")
+    body = models.BinaryField(help_text="The file as uploaded.")
+    size = models.PositiveIntegerField(help_text="Bytes.")
+    content_type = models.CharField(max_length=255, blank=True,
+                                    help_text="The upload's declared Content-Type.")
+    filename = models.CharField(max_length=255, blank=True, help_text="As the client named it.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="First uploaded.")
+    touched_at = models.DateTimeField(default=timezone.now,
+                                      help_text="Last uploaded (a job's end keeps newer uploads).")
+
+    class Meta:
+        indexes = [models.Index(fields=["touched_at"], name="upload_touched")]
+
+    def __str__(self) -> str:
+        return f"upload {self.sha256[:12]} ({self.size} bytes)"
 
 
 class WebhookDelivery(models.Model):

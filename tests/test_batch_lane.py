@@ -42,6 +42,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
     ({"deadline": 30 * 86400}, "invalid_deadline"),  # later than BATCH_LANE_MAX_DEADLINE
     ({"deadline": "tomorrow"}, "invalid_deadline"),
     ({"deadline": 1.5e9}, "invalid_deadline"),
+    ({"deadline": -4655456565139240363491328}, "invalid_deadline"),  # past timedelta's range
+    ({"deadline": 10**30}, "invalid_deadline"),
     ({"deadline": 3600, "priority": "interactive"}, "invalid_deadline"),
     ({"priority": "batch", "run_at": "2099-01-01T00:00:00Z"}, "invalid_deadline"),
     ({"priority": "later"}, "invalid_choice"),

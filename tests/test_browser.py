@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers.documents import make_pdf
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.processes import WebServer, Worker
 from tests.helpers.texts import unique_text
@@ -135,6 +136,23 @@ def test_a_resubmit_shows_the_cached_badge(page: Any, site: WebServer) -> None:
     assert page.text_content("#summary") == first
     assert page.text_content("#t-processing") == "from cache"
     shoot(page, "home-result")
+
+
+def test_a_chosen_file_is_uploaded_and_summarised(page: Any, site: WebServer,
+                                                  tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(make_pdf(["Browser upload: the ferry timetable changes in May. "
+                               + unique_text("browser upload")]))
+    page.goto(site.url + "/")
+    page.set_input_files("#file", str(path))
+    assert page.text_content("#file-name") == "report.pdf"
+    assert page.is_disabled("#input")  # the file is sent, not the box
+    page.click("#submit")
+    page.wait_for_selector("#summary-block:not([hidden])")
+    job_id = page.get_attribute("#result", "data-job-id")
+    status = requests.get(f"{site.url}/api/status/{job_id}", timeout=10).json()
+    assert (status["kind"], status["status"]) == ("document", "completed")
+    assert page.text_content("#summary") == status["summary"]
 
 
 def test_the_form_choices_ask_for_key_points(page: Any, site: WebServer) -> None:

@@ -13,11 +13,17 @@ import requests
 
 from summaries.core.inputs import normalize_input
 from summaries.infra import cache
+from tests.helpers.documents import make_pdf
 from tests.helpers.processes import WebServer, free_port
 from tests.helpers.stack import stack_of
 from tests.helpers.texts import text_about
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# A document upload (multipart): its bytes are written to the database, the
+# rest is an ordinary submit.
+UPLOAD = {"file": ("report.pdf", make_pdf(["An outage report. Nothing works today."]),
+                   "application/pdf")}
 
 
 def assert_valkey_503(answer: requests.Response) -> None:
@@ -50,6 +56,7 @@ def test_a_hit_from_memory_with_valkey_down_is_a_json_503(
         assert_valkey_503(api.submit(text))  # the fast path (was Django's 500)
         assert_valkey_503(api.submit(text_about("kiln miss")))  # the full path, as before
         assert_valkey_503(api.http.get(f"{api.base_url}/metrics", timeout=10))
+        assert_valkey_503(api.http.post(f"{api.base_url}/api/submit", files=UPLOAD, timeout=10))
 
 
 
@@ -80,6 +87,7 @@ def test_with_the_database_down_every_path_is_a_json_503(
             "metrics": requests.get(f"{server.url}/metrics", headers=cookie, timeout=10),
             "status": requests.get(f"{server.url}/api/status/{uuid.uuid4()}", timeout=10),
             "events": requests.get(f"{server.url}/api/jobs/{uuid.uuid4()}/events", timeout=10),
+            "upload": requests.post(f"{server.url}/api/submit", files=UPLOAD, timeout=10),
             # Django's own views, outside the API's error handling.
             "admin": requests.get(f"{server.url}/admin/", headers=cookie, timeout=10),
         }

@@ -90,10 +90,12 @@ def test_beat_and_flower_know_every_task_by_name() -> None:
     assert taskless_names == worker_names
 
 
-def test_the_web_imports_no_ai_sdk() -> None:
+def test_the_web_imports_no_ai_sdk_and_no_document_parser() -> None:
     modules = loaded("import smartcache.wsgi", SUMMARIZER="gemini", GEMINI_API_KEY="k")
     assert "summaries.api.views" in modules  # the URLs are loaded before gunicorn forks
-    assert not [m for m in modules if m.startswith(("google.genai", "openai"))]
+    assert "summaries.api.uploads" in modules  # uploads are taken (and sniffed) ...
+    # ... but parsed by the workers only.
+    assert not [m for m in modules if m.startswith(("google.genai", "openai", "pypdfium2"))]
 
 
 @pytest.mark.parametrize(("name", "overrides"), [

@@ -221,11 +221,11 @@ def test_a_server_error_is_retried_then_fails_with_http_error(
 
 @pytest.mark.parametrize(("path", "code"), [
     ("/data.json", "unsupported_content"),
-    ("/report.pdf", "unsupported_content"),
+    ("/report.pdf", "corrupt"),  # a PDF's first bytes only
     ("/untyped", "unsupported_content"),
     ("/huge", "too_large"),
 ])
-def test_what_is_not_an_html_page_fails_clearly(
+def test_what_is_not_an_html_page_or_a_document_fails_clearly(
         api: Api, gemini: FakeGemini, web: FakeWeb, path: str, code: str) -> None:
     done = api.wait(submit_job(api, web.url(path)))
     assert done["status"] == "failed", done

@@ -25,6 +25,8 @@ def test_the_home_page_is_served_with_its_assets(web_server: WebServer) -> None:
     html = page.text
     for link in ('href="/api/"', 'href="/api/docs/"', 'href="/admin/"', 'href="/analytics/"'):
         assert link in html
+    # A document can be chosen or dropped beside the text box (sent as multipart).
+    assert 'type="file" id="file" name="file"' in html and 'id="dropzone"' in html
     # Every asset is ours, served by the app (whitenoise): nothing from elsewhere.
     assert not re.search(r'(src|href)="(https?:)?//', html)
     for asset in ("/static/web/app.css", "/static/web/home.js", "/static/web/favicon.svg"):

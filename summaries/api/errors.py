@@ -23,7 +23,14 @@ from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, NotRetryable
+from summaries.core.errors import (
+    Busy,
+    ErrorCode,
+    InputTooLarge,
+    InvalidInput,
+    NotRetryable,
+    UnsupportedDocument,
+)
 from summaries.observability import counters
 
 logger = logging.getLogger(__name__)
@@ -52,12 +59,15 @@ def first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
 
 def refusal(exc: Exception) -> tuple[str, str, int] | None:
     """(message, code, HTTP status) when ``exc`` is a submit refusing one
-    input (InvalidInput 400, InputTooLarge 413, Busy 503); None otherwise.
+    input (InvalidInput 400, InputTooLarge 413, UnsupportedDocument 415,
+    Busy 503); None otherwise.
     A batch answers these per item; a single submit answers them whole."""
     if isinstance(exc, InvalidInput):
         return exc.message, exc.code, status.HTTP_400_BAD_REQUEST
     if isinstance(exc, InputTooLarge):
         return str(exc), ErrorCode.INPUT_TOO_LARGE, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    if isinstance(exc, UnsupportedDocument):
+        return str(exc), ErrorCode.UNSUPPORTED, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     if isinstance(exc, Busy):
         return str(exc), ErrorCode.BUSY, status.HTTP_503_SERVICE_UNAVAILABLE
     return None
@@ -66,7 +76,7 @@ def refusal(exc: Exception) -> tuple[str, str, int] | None:
 def count_rejected(exc: Exception) -> None:
     """A refused input (invalid, too large) counts as a rejected submission;
     Busy does not: that input is fine, and trying again soon helps."""
-    if isinstance(exc, InvalidInput | InputTooLarge):
+    if isinstance(exc, InvalidInput | InputTooLarge | UnsupportedDocument):
         counters.record_rejected()
 
 

@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from summaries.core import forms
-from summaries.core.errors import ErrorCode
+from summaries.core.errors import ErrorCode, InvalidInput
 from summaries.models import Job
 from summaries.representations.bodies import (
     CACHE_STATUS,
@@ -99,7 +99,8 @@ class DeadlineField(serializers.Field):
     def to_internal_value(self, data: Any) -> datetime:
         now = timezone.now()
         if type(data) is int:
-            when = now + timedelta(seconds=min(data, 10 * 365 * 86400))
+            # Clamped both ways (timedelta overflows past ~1e9 days); the bounds below refuse it.
+            when = now + timedelta(seconds=max(-1, min(data, 10 * 365 * 86400)))
         elif isinstance(data, str) and (parsed := _parsed_time(data)) is not None:
             when = parsed if timezone.is_aware(parsed) else timezone.make_aware(
                 parsed, UTC)
@@ -213,6 +214,46 @@ class SubmitRequest(serializers.Serializer):
                              run_at=values.get("run_at"),
                              near_duplicates=values["near_duplicates"],
                              deadline=values.get("deadline"))
+
+
+UPLOAD_FILE_HELP = ("The document: a PDF, DOCX, plain-text or Markdown file of at most "
+                    "DOCUMENT_MAX_BYTES (413 over it; 415 for any other kind of file). Read by "
+                    "a worker: a file it cannot read fails the job with its own code "
+                    "(encrypted, no_text_layer, corrupt, too_many_pages, decompression_bomb, "
+                    "timeout ...).")
+
+
+class UploadRequest(serializers.Serializer):
+    """A submit of a file (multipart/form-data): the options are SubmitRequest's,
+    as form fields ("true"/"false", numbers and dates as text)."""
+
+    file = serializers.FileField(max_length=None, allow_empty_file=False,
+                                 help_text=UPLOAD_FILE_HELP)
+    refresh = serializers.BooleanField(default=False, help_text="Bypass the cache.")
+    max_age = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1,
+                                       help_text=MAX_AGE_HELP)
+    store = serializers.BooleanField(default=True, help_text=STORE_HELP)
+    language = serializers.CharField(required=False, help_text=LANGUAGE_HELP)
+    callback_url = serializers.CharField(required=False, max_length=4096,
+                                         help_text=CALLBACK_HELP)
+    run_at = serializers.DateTimeField(required=False, help_text=RUN_AT_HELP)
+    near_duplicates = serializers.BooleanField(default=True, help_text=NEAR_DUPLICATES_HELP)
+    style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
+    length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
+
+    @classmethod
+    def parse(cls, data: Any, files: Any) -> tuple[Any, SubmitOptions]:
+        """The uploaded file and the submit's options from a multipart body;
+        raises ValidationError (a missing or empty file, an unknown field, a
+        bad option)."""
+        fields = {name: data.get(name) for name in data if name not in files}
+        unknown = sorted(set(fields) - set(cls._declared_fields))
+        if unknown:
+            raise InvalidInput(f"{unknown[0]}: unknown field for an upload (send the document "
+                               "as 'file', the options as fields)", code=ErrorCode.BAD_REQUEST)
+        form = cls(data={**fields, **({"file": files["file"]} if "file" in files else {})})
+        form.is_valid(raise_exception=True)
+        return form.validated_data["file"], SubmitRequest.options(form.validated_data)
 
 
 class JobFilter(serializers.Serializer):

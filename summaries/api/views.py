@@ -29,13 +29,16 @@ from rest_framework.views import APIView
 from summaries.api import schema  # also documents the operator token
 from summaries.api import serializers as s
 from summaries.api.batch import answer_items
+from summaries.api.parsers import JSONParser
 from summaries.api.throttling import SubmitRateThrottle
+from summaries.api.uploads import MultiPartParser
 from summaries.core import outcomes
 from summaries.core.errors import ErrorCode
 from summaries.infra import cache
 from summaries.models import Job
 from summaries.representations import bodies
 from summaries.selectors import analytics
+from summaries.services.document_submit import document_request
 from summaries.services.progress import with_progress
 from summaries.services.submit import (
     Submission,
@@ -133,14 +136,18 @@ class SubmitView(BrowsableForm):
     a job is queued (202) and its status URL is in the Location header: GET it
     until its status is completed (or failed).
     X-Cache says how it was answered (HIT, MISS, JOINED or FAILED) and
-    X-Cache-Key gives the input's cache key."""
+    X-Cache-Key gives the input's cache key.
+    A document (PDF, DOCX, text, Markdown) is uploaded as multipart/form-data:
+    the file in "file", the options as form fields."""
 
     serializer_class = s.SubmitRequest
     form_class = s.SubmitRequest
     example = schema.SUBMIT_BODY
     throttle_classes = [SubmitRateThrottle]
+    parser_classes = [JSONParser, MultiPartParser]
 
-    @extend_schema(request=s.SubmitRequest, responses={
+    @extend_schema(request={"application/json": s.SubmitRequest,
+                            "multipart/form-data": s.UploadRequest}, responses={
         200: OpenApiResponse(bodies.SubmitAnsweredResponse, "Answered at once: a cached summary "
                              "(X-Cache: HIT) or a URL that failed moments ago (FAILED).",
                              examples=[schema.SUBMIT_HIT, schema.SUBMIT_HIT_BULLETS,
@@ -152,11 +159,16 @@ class SubmitView(BrowsableForm):
         examples=schema.SUBMIT_REQUESTS,
         callbacks=[JOB_FINISHED])
     def post(self, request: Request) -> Response:
-        raw, options = s.SubmitRequest.parse(request.data)
-        # The input the fast path (bypasses/fastpath.py) checked on its way
-        # here, if it did: handed over with the request, not checked again.
-        checked = getattr(request, "checked_input", None)
-        submission = summary_request(raw=raw, options=options, checked=checked)
+        if request.content_type.startswith("multipart/form-data"):
+            upload, options = s.UploadRequest.parse(request.data, request.FILES)
+            submission = document_request(body=upload.read(), content_type=upload.content_type,
+                                          filename=upload.name or "", options=options)
+        else:
+            raw, options = s.SubmitRequest.parse(request.data)
+            # The input the fast path (bypasses/fastpath.py) checked on its way
+            # here, if it did: handed over with the request, not checked again.
+            checked = getattr(request, "checked_input", None)
+            submission = summary_request(raw=raw, options=options, checked=checked)
         headers = {"X-Cache": bodies.CACHE_STATUS[submission.outcome],
                    "X-Cache-Key": submission.cache_key}
         if submission.cached:

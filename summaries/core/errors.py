@@ -28,6 +28,15 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"  # the page is over FETCH_MAX_BYTES
     TOO_MANY_REDIRECTS = "too_many_redirects"
     UNSUPPORTED_CONTENT = "unsupported_content"  # not HTML, or an encoding we cannot undo
+    # ... reading a document (summaries/documents: a PDF, DOCX or text, linked or uploaded) ...
+    CORRUPT = "corrupt"  # truncated or invalid
+    DECOMPRESSION_BOMB = "decompression_bomb"  # compressed parts inflate past the bound
+    ENCRYPTED = "encrypted"  # password-protected
+    NO_TEXT_LAYER = "no_text_layer"  # a scan or pictures only (no OCR)
+    TIMEOUT = "timeout"  # parsing did not finish by the attempt's deadline
+    TOO_MANY_PAGES = "too_many_pages"  # over DOCUMENT_MAX_PAGES
+    UNSUPPORTED = "unsupported"  # not a PDF, DOCX, text or Markdown (also an upload's 415)
+    DOCUMENT_GONE = "document_gone"  # an upload's bytes are no longer kept (retry: upload again)
     # ... summarising it ...
     AI_BAD_OUTPUT = "ai_bad_output"  # an answer outside the contract
     AI_BLOCKED = "ai_blocked"  # the provider's safety filters
@@ -94,6 +103,7 @@ class ErrorCode(StrEnum):
     MAX_VALUE = "max_value"
     MIN_LENGTH = "min_length"
     MIN_VALUE = "min_value"
+    NO_NAME = "no_name"  # an upload's file without a name
     NOT_A_LIST = "not_a_list"
     NULL = "null"
     NULL_CHARACTERS_NOT_ALLOWED = "null_characters_not_allowed"
@@ -167,7 +177,11 @@ class InvalidInput(ValueError):
 
 
 class InputTooLarge(Exception):
-    """The input is over MAX_INPUT_CHARS (413)."""
+    """The input is over MAX_INPUT_CHARS, or an upload over DOCUMENT_MAX_BYTES (413)."""
+
+
+class UnsupportedDocument(Exception):
+    """An uploaded file that is not a document we read (415, code ``unsupported``)."""
 
 
 class Busy(Exception):

@@ -24,12 +24,15 @@ from summaries.core.errors import ErrorCode, InvalidInput
 from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.language import detect_language
 
-__all__ = ["TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
+__all__ = ["DOCUMENT", "TEXT", "URL", "InvalidInput", "NormalizedInput", "canonical_url",
            "normalize_input", "normalize_text",
            "reject_unstorable"]
 
 TEXT = "text"
 URL = "url"
+# An uploaded file: the value is the SHA-256 (hex) of its bytes, kept in the
+# database until its jobs end (services/uploads.py); the worker reads them.
+DOCUMENT = "document"
 
 _WHITESPACE = re.compile(r"\s+")
 # One token that starts like "scheme://": the client meant a URL, even if the
@@ -41,8 +44,8 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # a valid pair is one code poi
 
 @dataclass(frozen=True)
 class NormalizedInput:
-    kind: str  # TEXT or URL
-    value: str  # normalised text or canonical URL
+    kind: str  # TEXT, URL or DOCUMENT
+    value: str  # normalised text, canonical URL or the document's SHA-256
     # The language the summary is asked in, when that changes the summary
     # (see ``in_language``); None: the text's own.
     language: str | None = None

@@ -1,10 +1,11 @@
 """Documents people send (PDF, DOCX, plain text, Markdown) as text to summarise.
 
 The bottom layer of document support, pure adapter code: it imports nothing
-from the rest of ``summaries``. ``sniff`` says what a body is; ``extract``
-turns it into a ``Document`` or raises a ``DocumentError`` whose ``code``
-says why not (errors.py lists them). HTML is not extracted here (the article
-extractor does it): ``sniff`` only recognises it.
+from the rest of ``summaries`` but core (its codes are ``ErrorCode``
+members). ``sniff`` says what a body is; ``extract`` turns it into a
+``Document`` or raises a ``DocumentError`` whose ``code`` says why not
+(errors.py lists them). HTML is not extracted here (the article extractor
+does it): ``sniff`` only recognises it.
 
 Every limit is a parameter with a default (limits.py); the caller passes the
 settings' values. ``deadline`` is a time.monotonic() value: parsing stops with
@@ -28,12 +29,11 @@ from summaries.documents.errors import (
     Unsupported,
 )
 from summaries.documents.limits import MAX_BYTES, MAX_CHARS, MAX_INFLATED, MAX_PAGES, time_left
-from summaries.documents.pdf import read_pdf
-from summaries.documents.sniff import Kind, media_type, sniff
+from summaries.documents.sniff import DOCUMENT_KINDS, Kind, media_type, sniff
 from summaries.documents.text import read_text
-from summaries.documents.word import read_docx
 
 __all__ = [
+    "DOCUMENT_KINDS",
     "MAX_BYTES",
     "MAX_CHARS",
     "MAX_INFLATED",
@@ -89,7 +89,11 @@ def extract(
     if len(body) > max_bytes:
         raise TooLarge(f"the document has {len(body)} bytes, more than {max_bytes}")
     time_left(deadline)
+    # The parsers are imported when first used: the web process sniffs uploads
+    # (sniff.py) but never parses them, so it never loads PDFium or lxml
+    # (tests/test_process_imports.py), as it never loads an AI SDK.
     if kind is Kind.PDF:
+        from summaries.documents.pdf import read_pdf
         title, text, pages = read_pdf(
             body,
             max_pages=max_pages,
@@ -99,6 +103,8 @@ def extract(
         )
         return Document(title or _first_line(text), text, pages, kind)
     if kind is Kind.DOCX:
+        from summaries.documents.word import read_docx
+
         title, text = read_docx(
             body, max_chars=max_chars, max_inflated=max_inflated, deadline=deadline
         )

@@ -45,6 +45,10 @@ class Kind(enum.StrEnum):
     UNSUPPORTED = "unsupported"
 
 
+# What ``extract`` reads (HTML is the article extractor's).
+DOCUMENT_KINDS = frozenset({Kind.PDF, Kind.DOCX, Kind.TEXT, Kind.MARKDOWN})
+
+
 def media_type(content_type: str | None) -> str:
     """``text/plain; charset=utf-8`` -> ``text/plain``."""
     return (content_type or "").split(";", 1)[0].strip().lower()

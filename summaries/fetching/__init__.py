@@ -38,13 +38,20 @@ __all__ = ["FetchPolicy", "FetchedPage", "check_submit_url", "decode_html", "fet
 
 @dataclass(frozen=True)
 class FetchedPage:
-    """A fetched HTML page. ``html`` is decoded text, never bytes."""
+    """A fetched HTML page. ``html`` is decoded text, never bytes.
+
+    Under a policy that takes documents (``max_document_bytes``), ``body``
+    holds the bytes as received (Content-Encoding undone) and ``html`` is
+    empty unless the answer was declared (or looked like) HTML: the caller
+    decides what the bytes are (summaries/documents/sniff.py)."""
 
     url: str  # as requested
     final_url: str  # after redirects
     status: int
-    content_type: str
+    content_type: str  # "" when undeclared and not HTML
     html: str
+    body: bytes = b""
+    charset: str | None = None  # from the Content-Type header
 
 
 def check_submit_url(url: str, policy: FetchPolicy) -> None:
@@ -113,10 +120,13 @@ def _follow(url: str, policy: FetchPolicy, deadline: float) -> FetchedPage:
         if isinstance(answer, transport.Redirect):
             target = _redirect_target(target, answer.location)
             continue
-        html = decode_html(answer.data, answer.charset)
+        documents = policy.max_document_bytes > 0
+        is_html = answer.content_type in transport.HTML_TYPES
+        html = decode_html(answer.data, answer.charset) if is_html else ""
         transport.remaining(deadline)  # decoding is part of the budget
         return FetchedPage(url=url, final_url=target.url, status=answer.status,
-                           content_type=answer.content_type, html=html)
+                           content_type=answer.content_type, html=html,
+                           body=answer.data if documents else b"", charset=answer.charset)
     raise JobError(f"more than {policy.max_redirects} redirects", code=ErrorCode.TOO_MANY_REDIRECTS)
 
 

@@ -67,6 +67,9 @@ class FetchPolicy:
     total_timeout: float = 15.0  # whole fetch incl. redirects and decoding, wall clock
     connect_timeout: float = 5.0
     max_bytes: int = 5_000_000  # DECODED bytes (gzip bombs); also caps the decoded text
+    # Documents (PDF, DOCX, text, Markdown) are taken too, up to this many
+    # decoded bytes; 0 (the default): HTML only. The caller reads them.
+    max_document_bytes: int = 0
     max_redirects: int = 5
     user_agent: str = "SmartCache/1.0 (+summary bot)"
 

@@ -26,15 +26,24 @@ from summaries.fetching.policy import FetchPolicy, resolve_allowed
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 # 408 is a timeout by definition; 429 asks us to come back later.
 _TRANSIENT_STATUSES: Final = frozenset({408, 429})
-# text/plain is refused: FetchedPage.html promises markup for the HTML extractor,
-# and users who want plain text summarised can submit the text itself.
-_HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+# Taken besides HTML when the policy takes documents (max_document_bytes): the
+# body's bytes then decide what it is (summaries/documents/sniff.py, called by
+# the worker's services), since servers mislabel; any other declared type is
+# refused before its body is read.
+DOCUMENT_TYPES: Final = frozenset({
+    "application/pdf", "application/x-pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "text/plain", "text/markdown", "text/x-markdown",
+    "application/octet-stream", "binary/octet-stream",
+})
 _CHUNK: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Body:
-    """A 2xx HTML answer: the body with its Content-Encoding undone, not yet decoded."""
+    """A 2xx HTML (or, when the policy takes them, document) answer: the body
+    with its Content-Encoding undone, not yet decoded."""
 
     status: int
     content_type: str
@@ -112,13 +121,22 @@ def _answer(response: http.client.HTTPResponse, policy: FetchPolicy) -> Body | R
                        transient=transient)
     content_type = response.headers.get_content_type()  # "text/plain" when missing
     declared = response.getheader("Content-Type") is not None
-    if declared and content_type not in _HTML_TYPES:
-        raise JobError(f"not an HTML page ({content_type})", code=ErrorCode.UNSUPPORTED_CONTENT)
-    data = _read_body(response, policy.max_bytes)
+    documents = policy.max_document_bytes > 0
+    if declared and content_type not in HTML_TYPES and not (
+            documents and content_type in DOCUMENT_TYPES):
+        raise JobError(f"not an HTML page or a document ({content_type})" if documents
+                       else f"not an HTML page ({content_type})",
+                       code=ErrorCode.UNSUPPORTED_CONTENT)
+    html_only = not documents or (declared and content_type in HTML_TYPES)
+    data = _read_body(response, policy.max_bytes if html_only
+                      else max(policy.max_bytes, policy.max_document_bytes))
     if not declared:
-        if not looks_like_html(data):
+        if looks_like_html(data):
+            content_type = "text/html"
+        elif documents:
+            content_type = ""  # the bytes alone say what it is
+        else:
             raise JobError("not an HTML page (no Content-Type)", code=ErrorCode.UNSUPPORTED_CONTENT)
-        content_type = "text/html"
     return Body(status, content_type, response.headers.get_content_charset(), data)
 
 

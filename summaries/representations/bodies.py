@@ -77,7 +77,15 @@ def _url_job(job: Job) -> bool:
 
 
 def _fetched(job: Job) -> bool:
+    """A URL job's page was fetched, or an uploaded document was read."""
+    if job.kind == Job.Kind.DOCUMENT:
+        return job.extracted_chars is not None
     return _url_job(job) and bool(job.final_url)
+
+
+class PartsResponse(serializers.Serializer):
+    done = serializers.IntegerField(source="parts_done")
+    total = serializers.IntegerField(source="parts_total")
 
 
 # X-Cache (and a batch item's "cache") for each submit outcome. A known
@@ -239,6 +247,9 @@ class JobResponse(ShapedResponse):
         required=False, help_text="Only when true: completed from the provider's batch API "
                                   "(half price), not by a live call.")
     # Progress (summaries/services/progress.py), on /api/status and its events.
+    parts = PartsResponse(source="*", required=False,
+                          help_text="A long document summarised in parts (map-reduce): how "
+                                    "many parts have their summary, of how many.")
     queue_position = serializers.IntegerField(
         required=False, help_text="While pending: 1 = next in its lane (1 + the pending jobs "
                                   "of the same lane created before it).")
@@ -257,8 +268,10 @@ class JobResponse(ShapedResponse):
         "last_error": lambda job: not is_failed(job) and bool(job.error),
         "completed_at": lambda job: job.completed_at is not None,
         "duration_ms": lambda job: job.duration_ms is not None,
-        "url": _url_job, "final_url": _fetched, "title": _fetched, "extracted_chars": _fetched,
+        "url": _url_job, "final_url": lambda job: _url_job(job) and _fetched(job),
+        "title": _fetched, "extracted_chars": _fetched,
         "run_at": lambda job: job.run_at is not None,
+        "parts": lambda job: getattr(job, "parts_total", None) is not None,
         "near_duplicate_of": lambda job: job.near_duplicate_of is not None,
         "deadline": lambda job: job.deadline is not None,
         "provider_batch_id": _in_provider_batch,

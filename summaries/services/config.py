@@ -76,5 +76,6 @@ def fetch_policy() -> FetchPolicy:
         allowed_networks=FetchPolicy.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
         total_timeout=settings.FETCH_TIMEOUT,
         max_bytes=settings.FETCH_MAX_BYTES,
+        max_document_bytes=settings.DOCUMENT_MAX_BYTES,
         max_redirects=settings.FETCH_MAX_REDIRECTS,
     )

@@ -76,6 +76,12 @@ def job_stage(job: Job, stage: str) -> None:
     publish(str(job.id), Job.Status.PROCESSING, stage, attempts=job.attempts)
 
 
+def job_parts(job: Job, done: int, total: int) -> None:
+    """A long document's progress: ``done`` of its ``total`` parts summarised."""
+    publish(str(job.id), Job.Status.PROCESSING, Job.Stage.SUMMARIZING, attempts=job.attempts,
+            parts={"done": done, "total": total})
+
+
 def job_completed(job: Job, outcome: Outcome, *, duration_ms: int | None,
                   pipe: redis.client.Pipeline | None = None) -> None:
     """``pipe``: the main server's part of the completion's batch (sent after
@@ -207,7 +213,7 @@ class JobEventStream:
         self._slot: weakref.finalize[[], JobEventStream] | None = None
         self._pubsub: redis.client.PubSub | None = None
         self._closed = False
-        self._sent: tuple[Any, ...] | None = None  # (status, stage, attempts) last sent
+        self._sent: tuple[Any, ...] | None = None  # (status, stage, attempts, parts) last sent
         self._progress: tuple[Any, ...] = (None, None)  # queue_position, eta_seconds sent
         self._floor = 0.0  # updated_at of the newest row state sent
 
@@ -300,7 +306,7 @@ class JobEventStream:
         """The event for ``body`` unless it repeats the state just sent
         (``progress``, a row read: a changed queue position or ETA is news)."""
         attempts = body.get("attempts", self._sent[2] if self._sent else None)
-        key = (body.get("status"), body.get("stage"), attempts)
+        key = (body.get("status"), body.get("stage"), attempts, str(body.get("parts")))
         moved = progress and (body.get("queue_position"), body.get("eta_seconds")) != self._progress
         if key == self._sent and not moved:
             return None

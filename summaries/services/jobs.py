@@ -38,6 +38,7 @@ from summaries.services import (
     inflight,
     near_duplicates,
     pipeline,
+    uploads,
     webhooks,
 )
 from summaries.services.config import summarizer
@@ -77,7 +78,8 @@ def job_claim(*, job_id: str) -> Job | None:
     taken = {
         "status": Job.Status.PROCESSING,
         # The first stage at once: one write fewer per job (see _set_stage).
-        "stage": Job.Stage.SUMMARIZING if job.kind == Job.Kind.TEXT else Job.Stage.FETCHING,
+        "stage": {Job.Kind.TEXT: Job.Stage.SUMMARIZING, Job.Kind.DOCUMENT: Job.Stage.EXTRACTING
+                  }.get(Job.Kind(job.kind), Job.Stage.FETCHING),
         "attempts": job.attempts + 1,
         "started_at": now,
         "updated_at": now,
@@ -115,6 +117,8 @@ def job_process(*, job_id: str) -> None:
             cache_checked=True,
             on_stage=lambda stage: _set_stage(job, stage, started=started),
             near=_near_request(job),
+            keep=job.store,
+            on_parts=lambda done, total: _set_parts(job, done, total),
         )
     except SoftTimeLimitExceeded:
         _retry_or_fail(job, JobError("the job took too long", code=ErrorCode.JOB_TIMEOUT,
@@ -242,6 +246,23 @@ def _indexable(job: Job) -> near_duplicates.Indexable | None:
         job.source_text or job.input_text)
 
 
+def _set_parts(job: Job, done: int, total: int) -> None:
+    """A long document's progress (services/long_texts.py): on the row, for
+    /api/status, and announced to its event streams."""
+    now = timezone.now()
+    if _update_mine(job, {"parts_done": done, "parts_total": total, "updated_at": now,
+                          "lease_expires_at": now + timedelta(
+                              seconds=settings.JOB_LEASE_SECONDS)}):
+        events.job_parts(job, done, total)
+    release_connection()
+
+
+def _uploaded(job: Job) -> str:
+    """The SHA-256 of a document job's upload (read before a store:false
+    job's input is blanked), else ""."""
+    return job.input_text if job.kind == Job.Kind.DOCUMENT else ""
+
+
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
               mine: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
               via_batch_api: bool = False) -> bool:
@@ -254,6 +275,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
     discount (the batch lane's completion). Whether it completed."""
     now = timezone.now()
     charge, cost = costs.charged(job, outcome.usage, via_batch_api=via_batch_api)
+    upload = _uploaded(job)
     try:
         updated = _update_mine(job, {
             **charge,
@@ -267,7 +289,7 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
             **job.input_when_finished(final_url=outcome.final_url[:MAX_URL_CHARS],
                                       extracted_text=outcome.extracted_text),
             "title": outcome.title[:512],
-            "extracted_chars": (len(outcome.extracted_text) if job.kind == Job.Kind.URL
+            "extracted_chars": (len(outcome.extracted_text) if job.kind != Job.Kind.TEXT
                                 else None),
             "error": "",
             "error_code": "",
@@ -283,6 +305,8 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
         return False
     if not updated:
         return False  # a newer attempt owns the job now; it will store its own result
+    if upload:
+        uploads.upload_release(sha256=upload, started=job.started_at)
     costs.record(cost)
     # What the summary cost when it was made: this job's calls, or, found in
     # the cache (or shared from a near-duplicate), the entry's (a hit on it,
@@ -359,6 +383,7 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
 def _fail(job: Job, error: JobError) -> None:
     now = timezone.now()
     charge, cost = costs.charged(job, error.usage)
+    upload = _uploaded(job)
     updated = _update_mine(job, {
         **charge,
         "status": Job.Status.FAILED,
@@ -373,6 +398,8 @@ def _fail(job: Job, error: JobError) -> None:
     if updated:
         costs.record(cost)
         counters.job_failed(str(job.id), job.attempts, error.code)
+        if upload:
+            uploads.upload_release(sha256=upload, started=job.started_at)
         try:
             if job.kind == Job.Kind.URL and error.code in FETCH_FAILURE_CODES:
                 cache.remember_failure(job.input_hash, str(job.id), ttl=settings.FETCH_FAILURE_TTL)

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError
 from summaries.core.forms import DEFAULT_FORM, Form
-from summaries.core.inputs import TEXT, NormalizedInput, normalize_text
+from summaries.core.inputs import DOCUMENT, TEXT, NormalizedInput, normalize_text
 from summaries.core.tokens import Usage, add_usage, estimate_tokens, estimated
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
@@ -24,7 +24,15 @@ from summaries.infra import cache
 from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import clean_text
-from summaries.services import ai_quota, batching, costs, inflight, near_duplicates
+from summaries.services import (
+    ai_quota,
+    batching,
+    costs,
+    document_text,
+    inflight,
+    long_texts,
+    near_duplicates,
+)
 from summaries.services.config import fetch_policy, summarizer
 
 
@@ -63,6 +71,10 @@ def _no_stage(stage: str) -> None:
     return None
 
 
+def _no_parts(done: int, total: int) -> None:
+    return None
+
+
 def run(
     item: NormalizedInput,
     *,
@@ -73,13 +85,17 @@ def run(
     cache_checked: bool = False,
     on_stage: Callable[[str], None] = _no_stage,
     near: near_duplicates.Request | None = None,
+    keep: bool = True,
+    on_parts: Callable[[int, int], None] = _no_parts,
 ) -> Outcome:
     """Summarise ``item``; raises JobError (transient or permanent).
     ``cache_checked``: the caller has just looked ``key`` up in the cache and
     found nothing (services.jobs does, in the round trip renewing its marker).
     ``near``: a page's article may share a near-duplicate's summary, and a
     summary made here is indexed (None: neither; a text was looked up at
-    submit, services/submit.py)."""
+    submit, services/submit.py). ``keep``: False for a store:false job (a
+    long document's parts are not cached either); ``on_parts(done, total)``:
+    a long document's progress."""
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
     namespace = summarizer().cache_namespace
@@ -91,7 +107,13 @@ def run(
                 near.source or item.value)
         return outcome
 
-    page, article = fetch_article(item.value, on_stage)
+    if item.kind == DOCUMENT:  # an upload: its bytes' row, read here in the worker
+        on_stage(Job.Stage.EXTRACTING)
+        final_url = ""
+        article = document_text.uploaded(item.value, deadline=document_text.attempt_deadline())
+    else:
+        page, article = fetch_article(item.value, on_stage)
+        final_url = page.final_url
     # Different URLs with the same article text share one summary: the
     # secondary key is the one a text submission of that article would get.
     language = near_duplicates.content_language(article.text, item.language)
@@ -114,7 +136,9 @@ def run(
                           near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
     else:
         try:
-            outcome = _summarize(article.text, on_stage, item.language, item.form)
+            outcome = _summarize_long(article.text, on_stage, item.language, item.form,
+                                      holder=holder, use_cache=looking, keep=keep,
+                                      on_parts=on_parts)
         except BaseException:
             if use_cache:
                 inflight.release(content_key, holder)
@@ -123,7 +147,7 @@ def run(
             outcome.indexable = near_duplicates.Indexable(
                 near_duplicates.variant(namespace, language, item.form), clean_text(article.text))
     outcome.content_key = content_key
-    outcome.final_url = page.final_url
+    outcome.final_url = final_url
     # Page text may hold what the database cannot store (NUL, lone surrogates).
     outcome.title = clean_text(article.title or "")
     outcome.extracted_text = clean_text(article.text)
@@ -132,11 +156,15 @@ def run(
 
 def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,
                   ) -> tuple[FetchedPage, Article]:
-    """Fetch ``url`` (under the fetch policy) and extract its article; raises
-    JobError, ``content_unavailable`` when the page holds none to summarise."""
+    """Fetch ``url`` (under the fetch policy) and extract its article, or a
+    document's text (services/document_text.py); raises JobError,
+    ``content_unavailable`` when the page holds none to summarise."""
     on_stage(Job.Stage.FETCHING)
     page = fetch_page(url, fetch_policy())
     on_stage(Job.Stage.EXTRACTING)
+    page, document = document_text.fetched(page, deadline=document_text.attempt_deadline())
+    if document is not None:
+        return page, document
     article = extract_article(page.html, url=page.final_url)
     if reason := unavailable_reason(page.html, article):
         raise JobError(f"no article to summarise: {reason}", code=ErrorCode.CONTENT_UNAVAILABLE)
@@ -149,6 +177,39 @@ def article_key(text: str, namespace: str, language: str | None = None,
     in ``language``, if given, and in ``form``) would get."""
     return NormalizedInput(TEXT, normalize_text(text), near_duplicates.content_language(
         text, language), form).cache_key(namespace)
+
+
+def _summarize_long(text: str, on_stage: Callable[[str], None], language: str | None,
+                    form: Form, *, holder: str, use_cache: bool, keep: bool,
+                    on_parts: Callable[[int, int], None]) -> Outcome:
+    """A page's or document's text: in parts (services/long_texts.py) when
+    one AI call cannot take it all; the offline summariser reads it whole.
+    The parts are summarised in the default form (their summaries are the
+    reduce's input, not an answer); the reduce in the form asked."""
+    if summarizer().name == "local" or not long_texts.needs_parts(text):
+        return _summarize(text, on_stage, language, form)
+    namespace = summarizer().cache_namespace
+    paid: list[Usage | None] = [None]  # every part's and the reduce's calls: the job pays all
+
+    def one(part: str) -> tuple[str, list[str]]:
+        made = _summarize(part, on_stage, language)
+        paid[0] = add_usage(paid[0], made.usage)
+        return made.summary, made.tags
+
+    def reduce(joined: str) -> tuple[str, list[str]]:
+        made = _summarize(joined, on_stage, language, form)
+        paid[0] = add_usage(paid[0], made.usage)
+        return made.summary, made.tags
+
+    try:
+        summary, tags = long_texts.summarize_in_parts(
+            text, summarize=one, reduce=reduce,
+            key_of=lambda part: article_key(part, namespace, language),
+            job_id=holder, use_cache=use_cache, keep=keep, on_parts=on_parts)
+    except JobError as exc:  # the parts summarised before were paid too
+        exc.usage = add_usage(exc.usage, paid[0])
+        raise
+    return Outcome(summary, tags, cached=False, usage=paid[0])
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],

@@ -6,6 +6,9 @@
 - A completed job's extracted page text, the bulk of a URL job's row, is
   cleared after EXTRACTED_TEXT_DAYS (0 keeps it): it is kept only to show in
   the admin what a recent summary was made from. ``extracted_chars`` stays.
+- An uploaded document's bytes no job needs (pending, processing or
+  scheduled), last uploaded over an hour ago, are deleted
+  (services/uploads.py; a job's end deletes its own at once).
 
 Both work in batches of ``batch_size`` rows per statement, at most
 ``max_batches`` per run: the first run over a year of rows drains over several
@@ -22,6 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from summaries.models import Job
+from summaries.services.uploads import sweep_uploads
 
 FINISHED = (Job.Status.COMPLETED, Job.Status.FAILED)
 BATCH_SIZE = 1000
@@ -30,10 +34,11 @@ MAX_BATCHES = 20
 
 @dataclass(frozen=True)
 class Purged:
-    """What one run did: job rows deleted, page texts cleared."""
+    """What one run did: job rows deleted, page texts cleared, uploads deleted."""
 
     deleted: int = 0
     cleared: int = 0
+    uploads: int = 0
 
 
 def purge_old_jobs(*, now: datetime | None = None, retention_days: int | None = None,
@@ -51,7 +56,7 @@ def purge_old_jobs(*, now: datetime | None = None, retention_days: int | None = 
         deleted = _delete_finished(now - timedelta(days=retention_days), batch_size, max_batches)
     if text_days > 0:
         cleared = _clear_texts(now - timedelta(days=text_days), batch_size, max_batches)
-    return Purged(deleted=deleted, cleared=cleared)
+    return Purged(deleted=deleted, cleared=cleared, uploads=sweep_uploads(now=now))
 
 
 def _delete_finished(cutoff: datetime, batch_size: int, max_batches: int) -> int:

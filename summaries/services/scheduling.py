@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 
 from summaries.core import outcomes
 from summaries.core.errors import ErrorCode, InvalidInput
-from summaries.core.inputs import URL, NormalizedInput
+from summaries.core.inputs import TEXT, URL, NormalizedInput
 from summaries.infra import dispatch
 from summaries.models import Job
 from summaries.observability import counters
@@ -86,7 +86,7 @@ def job_schedule(*, item: NormalizedInput, key: str, run_at: datetime,
         if callback is not None:
             webhooks.subscribe_new(job=job, callback=callback)
     delay = max(0.0, (run_at - timezone.now()).total_seconds())
-    counters.record_request(outcomes.MISS, text="" if item.kind == URL else item.value)
+    counters.record_request(outcomes.MISS, text=item.value if item.kind == TEXT else "")
     if delay <= settings.RUN_AT_COUNTDOWN_MAX:
         job_id = str(job.id)
         transaction.on_commit(lambda: _send_start(job_id, options.queue, delay))

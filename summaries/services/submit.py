@@ -16,7 +16,7 @@ from summaries.bypasses import job_rows
 from summaries.core import outcomes
 from summaries.core.errors import Busy, ErrorCode, InputTooLarge, InvalidInput, JobError
 from summaries.core.forms import Form
-from summaries.core.inputs import URL, NormalizedInput, normalize_input
+from summaries.core.inputs import TEXT, URL, NormalizedInput, normalize_input
 from summaries.core.language import normalize_language
 from summaries.fetching import check_submit_url
 from summaries.infra import cache, local_cache, runtime
@@ -136,7 +136,7 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
                              replace(options, refresh=True) if refreshed else options,
                              look=None if refreshed else look, callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
-    counters.record_request(answer.outcome, text="" if item.kind == URL else item.value,
+    counters.record_request(answer.outcome, text=item.value if item.kind == TEXT else "",
                             made=answer.made, job_id=answer.job_id)
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)

@@ -103,6 +103,10 @@
       return parts.join(" · ") || "Waiting for a worker…";
     }
     if (body.status === "processing") {
+      if (body.parts && body.parts.total) {  // a long document, summarised in parts
+        return "Part " + Math.min(body.parts.done + 1, body.parts.total) + " of " +
+          body.parts.total + (body.parts.done >= body.parts.total ? " done; putting it together…" : "");
+      }
       return body.eta_seconds !== undefined ?
         (body.eta_seconds > 0 ? "About " + body.eta_seconds + " s to go" : "Any moment now…") :
         "Working on it…";
@@ -198,32 +202,67 @@
     };
   }
 
-  // The submit's body: the form (style, length) only when not the default,
-  // so a plain request stays plain (answered by the fast path when cached).
+  // A document to upload (file picker or drag and drop): sent as
+  // multipart/form-data instead of the text box.
+  var chosen = null;
+  function choose(file) {
+    chosen = file || null;
+    $("file-name").textContent = chosen ? chosen.name : "";
+    $("file-name").hidden = !chosen;
+    $("file-clear").hidden = !chosen;
+    $("file-hint").hidden = !!chosen;
+    input.disabled = !!chosen;
+    if (!chosen) $("file").value = "";
+  }
+  $("file").addEventListener("change", function () { choose($("file").files[0]); });
+  $("file-clear").addEventListener("click", function () { choose(null); });
+  var zone = $("dropzone");
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("is-over"); });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.remove("is-over"); });
+  });
+  zone.addEventListener("drop", function (e) {
+    if (e.dataTransfer && e.dataTransfer.files.length) choose(e.dataTransfer.files[0]);
+  });
+
   function request(text) {
+    if (chosen) {
+      var data = new FormData();
+      data.append("file", chosen);
+      data.append("refresh", $("refresh").checked ? "true" : "false");
+      data.append("style", $("style").value);
+      data.append("length", $("length").value);
+      return { headers: { Accept: "application/json" }, body: data };
+    }
+    // The form (style, length) only when not the default, so a plain request
+    // stays plain (answered by the fast path when cached).
     var body = { input: text, refresh: $("refresh").checked };
     if ($("style").value !== "prose") body.style = $("style").value;
     if ($("length").value !== "short") body.length = $("length").value;
-    return body;
+    return { headers: { "Content-Type": "application/json", Accept: "application/json" },
+             body: JSON.stringify(body) };
   }
 
   function submit(event) {
     event.preventDefault();
     var text = input.value.trim();
     hideError();
-    if (!text) {
-      showError(400, { error: "paste some text or a link first." });
+    if (!text && !chosen) {
+      showError(400, { error: "paste some text or a link, or choose a file, first." });
       input.focus();
       return;
     }
     stop();
     busy(true);
     var started = performance.now();
-    var kind = /^https?:\/\//i.test(text) ? "url" : "text";
+    var kind = chosen ? "document" : /^https?:\/\//i.test(text) ? "url" : "text";
+    var sent = request(text);
     fetch("/api/submit", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(request(text))
+      headers: sent.headers,
+      body: sent.body
     }).then(function (r) {
       return r.text().then(function (raw) {
         var body = {};

@@ -19,7 +19,7 @@ def batch_tokens_to_job_tokens(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('summaries', '0011_batch_lane'),
+        ('summaries', '0012_documents'),
     ]
 
     operations = [
