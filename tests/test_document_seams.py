@@ -214,7 +214,7 @@ def test_a_jobs_end_keeps_bytes_uploaded_again_since_it_started() -> None:
 
 def test_a_long_documents_cost_is_every_parts_call_and_the_reduce(
         api: Api, gemini: FakeGemini) -> None:
-    done = upload_and_wait(api, make_pdf(pages("Costed", 12)), name="costed.pdf")
+    done = upload_and_wait(api, make_pdf(pages("Costed", 60)), name="costed.pdf")
 
     assert done["status"] == "completed", done
     assert gemini.calls >= 3  # two parts at least, and the reduce
