@@ -54,7 +54,7 @@ from summaries.similarity import (  # noqa: E402
 )
 
 DEFAULT_DATA = ROOT.parent / "shared" / "extraction-benchmark"
-MIN_WORDS = 50
+MIN_WORDS = 64  # summaries.similarity.MIN_SHINGLES + 4 (5-word shingles)
 PRECISION_GOAL, RECALL_GOAL = 1.0, 0.90
 
 

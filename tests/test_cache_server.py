@@ -75,7 +75,9 @@ def test_a_jobs_summary_lands_on_the_cache_server_and_the_broker_on_the_other(
         ignore_subscribe_messages=True)
     announcements.subscribe("summary-invalidate")
 
-    job_id = api.submit(unique_text("split brain")).json()["job_id"]
+    # Long enough for the near-duplicate index (64 words: summaries.similarity.MIN_SHINGLES).
+    text = " ".join(unique_text(f"split brain {part}") for part in range(2))
+    job_id = api.submit(text).json()["job_id"]
     assert api.wait(job_id)["status"] == "completed"
     key = Job.objects.get(id=job_id).input_hash
 

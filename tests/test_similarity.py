@@ -116,17 +116,23 @@ GERMAN = """\
 Die Stadt Riverton hat am Dienstag mitgeteilt, dass das neue Wasserwerk am 14. März \
 eröffnet wird, zwei Jahre später als geplant. Bürgermeisterin Helen Ostrowski sagte, \
 die Verzögerung sei durch fehlende Stahlrohre entstanden. Das Werk wird bis zu 40 \
-Millionen Liter am Tag aufbereiten und das alte Werk ersetzen, das seit 1958 läuft."""
+Millionen Liter am Tag aufbereiten und das alte Werk ersetzen, das seit 1958 läuft. \
+Die Bauarbeiten an den Leitungen im Norden der Stadt sollen im Herbst beginnen und \
+werden nach Angaben der Stadtwerke etwa drei Monate dauern."""
 FRENCH = """\
 La ville de Riverton a annoncé mardi que la nouvelle usine de traitement des eaux \
 ouvrira le 14 mars, avec deux ans de retard. La maire Helen Ostrowski a déclaré que \
 le retard était dû à une pénurie de tuyaux en acier. L'usine traitera jusqu'à 40 \
-millions de litres par jour et remplacera l'ancienne station qui fonctionne depuis 1958."""
+millions de litres par jour et remplacera l'ancienne station qui fonctionne depuis 1958. \
+Les travaux sur les conduites du nord de la ville commenceront à l'automne et dureront \
+environ trois mois selon le service des eaux."""
 SPANISH = """\
 La ciudad de Riverton anunció el martes que la nueva planta de tratamiento de agua \
 abrirá el 14 de marzo, dos años más tarde de lo previsto. La alcaldesa Helen Ostrowski \
 dijo que el retraso se debió a la falta de tubos de acero. La planta tratará hasta 40 \
-millones de litros al día y sustituirá a la antigua estación que funciona desde 1958."""
+millones de litros al día y sustituirá a la antigua estación que funciona desde 1958. \
+Las obras en las tuberías del norte de la ciudad empezarán en otoño y durarán unos tres \
+meses según la empresa de aguas."""
 
 
 @pytest.mark.parametrize(("language", "text", "edit"), [

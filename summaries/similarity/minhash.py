@@ -36,9 +36,15 @@ _SEED = 20261207
 # Bumped when the shingling, seed or banding changes: keys of another version
 # never meet (the Valkey index keeps them apart until their TTL ends).
 _VERSION = "nd1"
-# A text with fewer shingles (about 24 words) is not worth matching: it is
-# cheap to summarise and too short for its Jaccard to mean anything.
-MIN_SHINGLES = 20
+# A text with fewer shingles (under 64 words) is never matched. In a text
+# that short one changed word moves so few shingles that the Jaccard stays
+# above the threshold (30 shingles: one word changed leaves about 0.71), so
+# a changed verb ("approved" for "rejected"), which the fact check does not
+# cover, would be shared; and such a text costs a few dozen tokens to
+# summarise. 64 words is the shortest article of the labelled set
+# (bench/neardup.py), so every one of its pairs is still measured; a short
+# brief or a three-sentence note is summarised as it is.
+MIN_SHINGLES = 60
 
 
 @dataclass(frozen=True, slots=True)
