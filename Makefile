@@ -88,11 +88,13 @@ lint: $(STAMP)
 # (200 open event streams vs the API; e.g. STREAMS_ARGS="--compare-sync").
 # bench/idle_memory.py: the idle stack's PSS/RSS per process (goal <= 400 MiB PSS).
 # bench/documents.py: PDF/DOCX parsing speed and peak memory per MB, candidate by candidate.
+# bench/cost.py: AI cost per 1,000 documents vs an exact-match response cache (goal <= 0.45x).
 bench: $(STAMP)
 	@status=0; \
 	$(BIN)/python bench/extraction.py || status=1; \
 	$(BIN)/python bench/language.py || status=1; \
 	$(BIN)/python bench/neardup.py || status=1; \
+	$(BIN)/python bench/cost.py || status=1; \
 	$(BIN)/python bench/summaries_quality.py || status=1; \
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS) || status=1; \
 	$(BIN)/python bench/streams.py $(STREAMS_ARGS) || status=1; \

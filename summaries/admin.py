@@ -105,6 +105,7 @@ class JobAdmin(admin.ModelAdmin[Job]):
                               "length")}),
         ("Page", {"fields": ("url", "final_url", "title", "extracted_chars", "extracted_text")}),
         ("Result", {"fields": ("summary", "tags", "error_code", "error", "duration_ms")}),
+        ("Cost", {"fields": ("input_tokens", "output_tokens", "tokens_estimated", "cost")}),
         ("Timing", {"fields": ("created_at", "started_at", "completed_at", "updated_at",
                                "lease_expires_at")}),
     )

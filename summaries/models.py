@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.utils import timezone
@@ -139,6 +140,18 @@ class Job(models.Model):
         null=True, blank=True, db_index=True,
         help_text="The job whose summary this one shares: its input was a near-duplicate of "
                   "that job's (no AI call).")
+    # What its AI calls cost (services/costs.py), every attempt's added up:
+    # a broken answer asked again, or a failed attempt retried, is paid too.
+    input_tokens = models.PositiveIntegerField(
+        default=0, help_text="AI input tokens of its calls (its share of a batched call).")
+    output_tokens = models.PositiveIntegerField(
+        default=0, help_text="AI output tokens of its calls.")
+    tokens_estimated = models.BooleanField(
+        default=False, help_text="Some tokens are estimated: the provider reported none.")
+    cost = models.DecimalField(
+        max_digits=14, decimal_places=6, default=Decimal(0),
+        help_text="USD: the tokens at AI_PRICE_INPUT/OUTPUT_PER_MTOK (less the batch "
+                  "discount through the provider's batch API); 0 when no AI call was made.")
     # The batch lane (services/batch_lane.py): "priority": "batch" or a deadline.
     deadline = models.DateTimeField(
         null=True, blank=True, help_text="Batch lane: the job must be done by then (its "
@@ -149,10 +162,6 @@ class Job(models.Model):
     via_batch = models.BooleanField(
         default=False, help_text="Completed from a provider's batch API result (billed at "
                                  "the batch price), not by a live call.")
-    batch_input_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Input tokens the provider's batch result reported.")
-    batch_output_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Output tokens the provider's batch result reported.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -42,7 +42,7 @@ def ask_all(batcher: Batcher, provider: GeminiProvider | OpenAIProvider,
 
     def ask(i: int) -> None:
         try:
-            result = batcher.summarize(texts[i])
+            result = batcher.summarize(texts[i])[0]
             outcomes[i] = result if result is not None else provider.summarize(texts[i])
         except JobError as exc:
             outcomes[i] = exc

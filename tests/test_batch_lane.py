@@ -9,12 +9,14 @@ tests/test_batch_lane_stacks.py."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,6 +31,7 @@ from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.polling import wait_for
 from tests.helpers.stack import Stack, stack_of
+from tests.helpers.stories import story, syndicated
 from tests.helpers.texts import unique_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,7 +124,7 @@ def test_waiting_items_complete_through_one_batch_job(lane: Api, gemini: FakeGem
     assert (gemini.batches.creates, gemini.batches.items_created) == (1, [3])
     for job_id, body in zip(ids, done, strict=True):
         job = Job.objects.get(id=job_id)
-        assert job.via_batch and job.batch_input_tokens and job.batch_output_tokens
+        assert job.via_batch and job.input_tokens and job.output_tokens
         assert job.duration_ms is None and body["summary"]
     batch = ProviderBatch.objects.get()
     assert (batch.state, batch.items, batch.completed_items, batch.fallback_items) == (
@@ -265,3 +268,60 @@ def test_two_hundred_bulk_items_complete_through_the_batch_api(
     assert gemini.calls == 0  # live calls
     assert sum(gemini.batches.items_created) == 200
     assert gemini.batches.creates <= 2  # batch calls: one or two groups
+
+
+# --- cost and near-duplicates of a batch-made summary ---------------------------------
+
+
+def saved_usd(api: Api, cause: str) -> float:
+    return float(api.analytics()["ai_saved"][cause]["usd"])
+
+
+def settled(api: Api, cause: str) -> float:
+    """What ``cause`` saved so far, once the earlier tests' counts are all in
+    Valkey (each process adds its own every METRICS_FLUSH_SECONDS)."""
+    time.sleep(4 * settings.METRICS_FLUSH_SECONDS)
+    return saved_usd(api, cause)
+
+
+def test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved(
+        lane: Api, gemini: FakeGemini) -> None:
+    before = settled(lane, "batch")
+    job_id = batched(lane, unique_text("lane cost"))
+
+    done = lane.wait(job_id, timeout=30)
+
+    assert done["via_batch"] and gemini.calls == 0
+    job = Job.objects.get(id=job_id)
+    # The fake's reported counts (its batch answers carry usageMetadata), at
+    # the model's list price (gemini-2.5-flash: 0.30 / 2.50 USD per Mtok), half off.
+    assert not job.tokens_estimated and job.input_tokens and job.output_tokens
+    live = (job.input_tokens * 0.30 + job.output_tokens * 2.50) / 1e6
+    assert float(job.cost) == pytest.approx(live / 2, abs=2e-6)
+    assert done["cost"] == {"input_tokens": job.input_tokens, "output_tokens": job.output_tokens,
+                            "estimated": False, "usd": float(job.cost)}
+    # The other half is saved, under batch (counted as its row took the cost).
+    wait_for(lambda: saved_usd(lane, "batch") > before, 10, "the discount counted as saved")
+    assert saved_usd(lane, "batch") - before == pytest.approx(live / 2, abs=2e-6)
+
+
+def test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy(
+        lane: Api, gemini: FakeGemini) -> None:
+    wire = story("Batchford" + uuid.uuid4().hex[:6].translate(str.maketrans(
+        "0123456789", "ghijklmnop")))
+    job_id = batched(lane, wire)
+    done = lane.wait(job_id, timeout=30)
+    assert done["via_batch"] and gemini.calls == 0
+    cost = float(Job.objects.get(id=job_id).cost)
+    assert cost > 0
+    before = settled(lane, "near")
+
+    near = lane.submit(syndicated(wire))  # indexed as a live summary is: answered at once
+
+    assert (near.status_code, near.headers["X-Cache"]) == (200, "NEAR"), near.text
+    assert near.json()["near_duplicate_of"] == job_id
+    assert near.json()["summary"] == done["summary"]
+    assert gemini.calls == 0
+    # It saved what the shared summary cost when the batch made it (its row).
+    wait_for(lambda: saved_usd(lane, "near") > before, 10, "the near answer's saving")
+    assert saved_usd(lane, "near") - before == pytest.approx(cost, abs=2e-6)

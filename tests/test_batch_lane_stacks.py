@@ -100,7 +100,7 @@ def test_openai_items_complete_through_the_batch_api(
     assert request["body"]["model"] == "gpt-lane"
     assert request["body"]["response_format"]["type"] == "json_schema"
     job = Job.objects.get(id=ids[0])
-    assert job.batch_input_tokens and job.batch_output_tokens
+    assert job.input_tokens and job.output_tokens
 
 
 @pytest.mark.parametrize(("mode", "state", "via_batch"), [

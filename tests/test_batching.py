@@ -148,7 +148,7 @@ def test_batcher_answers_each_caller_with_its_own_result(gemini: FakeGemini) -> 
     results: dict[str, SummaryResult | None] = {}
 
     def ask(word: str, text: str) -> None:
-        results[word] = batcher.summarize(text)
+        results[word] = batcher.summarize(text)[0]
 
     threads = [threading.Thread(target=ask, args=topic) for topic in topics]
     for thread in threads:
@@ -165,7 +165,7 @@ def test_batcher_answers_each_caller_with_its_own_result(gemini: FakeGemini) -> 
 def test_batcher_hands_a_lone_item_back_to_be_asked_alone(gemini: FakeGemini) -> None:
     provider = GeminiProvider("k", "gemini-test", gemini.base_url, 5)
     batcher = Batcher(provider, size=5, wait_s=0.05, timeout_s=5)
-    assert batcher.summarize(topic_text(1)[1]) is None
+    assert batcher.summarize(topic_text(1)[1]) == (None, None)
     assert gemini.calls == 0
 
 

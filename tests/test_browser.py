@@ -206,6 +206,11 @@ def test_the_analytics_page_draws_its_charts(page: Any, site: WebServer) -> None
     assert page.locator("#chart-processing circle.dot").count() >= 1
     assert page.text_content("#k-requests") not in ("", "\N{EN DASH}")
     assert page.text_content("#k-ratio").endswith("%")
+    # Money spent (the job's cost) and saved, by cause, in the cost table.
+    assert page.text_content("#k-spent").startswith("$")
+    assert page.text_content("#k-spent") != "$0"
+    for cause in ("cache", "dedup", "near", "batch"):
+        assert page.locator(f"#saved-{cause} td").all_text_contents()[2].startswith("$"), cause
     shoot(page, "analytics")
 
 

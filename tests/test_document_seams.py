@@ -22,7 +22,7 @@ from summaries.services.long_texts import split_parts
 from summaries.services.watches import watch_create
 from tests.helpers.api import Api
 from tests.helpers.documents import make_pdf, prose
-from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.fakes.gemini import FakeGemini, prompt_tokens
 from tests.helpers.fakes.web import FakeWeb
 from tests.helpers.processes import WebServer
 from tests.helpers.sse import Reader
@@ -207,3 +207,22 @@ def test_a_jobs_end_keeps_bytes_uploaded_again_since_it_started() -> None:
     # Not uploaded since: the job's end deletes them.
     uploads.upload_release(sha256=job.input_text, started=timezone.now())
     assert not DocumentUpload.objects.exists()
+
+
+# --- cost: a long document pays every part's call and the reduce's ---------------------------
+
+
+def test_a_long_documents_cost_is_every_parts_call_and_the_reduce(
+        api: Api, gemini: FakeGemini) -> None:
+    done = upload_and_wait(api, make_pdf(pages("Costed", 60)), name="costed.pdf")
+
+    assert done["status"] == "completed", done
+    assert gemini.calls >= 3  # two parts at least, and the reduce
+    # The fake reports usage on every answer (4 characters a token): the job
+    # pays them all, reported, none estimated.
+    reported_in = sum(prompt_tokens(call.prompt) for call in gemini.received)
+    assert done["cost"]["input_tokens"] == reported_in
+    assert done["cost"]["estimated"] is False
+    assert done["cost"]["usd"] > 0
+    job = Job.objects.get(id=done["job_id"])
+    assert (job.input_tokens, float(job.cost)) == (reported_in, done["cost"]["usd"])

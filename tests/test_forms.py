@@ -233,7 +233,7 @@ def test_ai_batches_hold_one_form_each(gemini: FakeGemini) -> None:
     results: dict[int, SummaryResult | None] = {}
 
     def ask(n: int) -> None:
-        results[n] = batcher.summarize(text_about(asked[n][0]), None, asked[n][1])
+        results[n] = batcher.summarize(text_about(asked[n][0]), None, asked[n][1])[0]
 
     threads = [threading.Thread(target=ask, args=(n,)) for n in range(len(asked))]
     for thread in threads:

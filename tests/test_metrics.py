@@ -54,9 +54,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, got), v in samples.items() if n == name and wanted <= got)
 
 
-def test_counters_and_savings_move_with_submits(api: Api, gemini: FakeGemini,
-                                                settings: Any) -> None:
-    settings.AI_PRICE_PER_1K_INPUT = 1.0  # read at scrape time, in this process
+def test_counters_and_savings_move_with_submits(api: Api, gemini: FakeGemini) -> None:
     text = unique_text("metrics")
     gemini.delay_s = 1.0  # the job is still running when the same text comes again
     first = api.submit(text)
@@ -82,8 +80,9 @@ def test_counters_and_savings_move_with_submits(api: Api, gemini: FakeGemini,
     saved_input = value(samples, "smartcache_ai_tokens_saved_total", by="cache",
                         token_type="input")
     assert saved_input > len(text) / 4
-    assert value(samples, "smartcache_ai_cost_saved_total", by="cache") == pytest.approx(
-        saved_input / 1000)
+    # At the worker's prices (the model's list price): tests/test_costs.py
+    # checks the amounts.
+    assert value(samples, "smartcache_ai_cost_saved_total", by="cache") > 0
     assert total(samples, "smartcache_gen_ai_client_calls_total") >= 1
     assert total(samples, "smartcache_gen_ai_client_token_usage_total", token_type="input") > 0
     assert total(samples, "smartcache_gen_ai_client_token_usage_total", token_type="output") > 0
@@ -216,7 +215,8 @@ def test_analytics_show_savings_and_percentiles(api: Api) -> None:
     assert stats["hit_ratio"] == 0.5
     assert stats["ai_calls_saved"] == 1
     assert stats["ai_tokens_saved"] > len(text) / 4
-    assert stats["ai_cost_saved"] == 0  # no prices set
+    # The hit saved what the job cost (the worker's model at its list price).
+    assert stats["ai_cost_saved"] == stats["ai_saved"]["cache"]["usd"] > 0
     assert 0 < stats["p50_processing_time_ms"] <= stats["p95_processing_time_ms"]
     assert stats["capacity"]["arrival_rate_per_s"] > 0
     assert stats["capacity"]["recommended_threads"] >= 1

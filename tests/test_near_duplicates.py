@@ -23,6 +23,7 @@ from summaries.models import Job
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
 from tests.helpers.fakes.web import FakeWeb
+from tests.helpers.polling import wait_for
 from tests.helpers.stories import news_page, story, syndicated
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,8 +133,15 @@ def test_a_syndicated_page_from_another_site_shares_the_wire_storys_summary(
 
     original = completed(api, wire_site.url(f"/{city}"))
     assert gemini.calls == 1
+    near_saved = api.analytics()["ai_saved"]["near"]
     shared = completed(api, other_site.url(f"/copy/{city}"))  # a MISS: its page is fetched
     assert shared["near_duplicate_of"] == original["job_id"]
+    # The worker's near answer saved what the shared summary cost (its maker's row).
+    wait_for(lambda: api.analytics()["ai_saved"]["near"]["calls"] > near_saved["calls"], 10,
+             "the worker's near answer counted as saved")
+    assert api.analytics()["ai_saved"]["near"]["usd"] - near_saved["usd"] == pytest.approx(
+        original["cost"]["usd"], abs=2e-6)
+    assert shared["cost"]["usd"] == 0
     assert (shared["summary"], shared["tags"], shared["cached"]) == (
         original["summary"], original["tags"], True)
     assert gemini.calls == 1  # no AI call for the copy

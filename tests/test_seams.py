@@ -17,7 +17,9 @@ X-Cache NEAR),
 batchlane (work that can wait: "priority": "batch" or a deadline, sent to the
 provider's batch API by beat's batch tick: summaries/services/batch_lane.py),
 documents (PDF, DOCX and text links and uploads, long ones summarised in cached
-parts).
+parts),
+cost (each job's AI tokens and cost, money spent and saved by cause:
+services/costs.py).
 
 The tests of this module are the stories no other module told, through real
 processes: a worker SIGKILLed while batching, calling back, holding a
@@ -510,10 +512,11 @@ form x batchlane | tested |
     tests/test_batch_lane.py::test_a_waiting_job_in_bullets_completes_in_bullets_through_the_batch:
     a batch item is asked in its job's form (instructions, schema) and its answer checked
     against that form's contract
-neardup x batchlane | untested | near-duplicates are looked up at submit, before a job exists:
-    a copy submitted with priority batch is answered NEAR and nothing is queued. Not yet: a
-    summary made by the batch lane is not added to the near-duplicate index (its outcome carries
-    no Indexable), so later copies of it are summarised
+neardup x batchlane | tested |
+    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy:
+    a summary made by the batch lane is indexed as a live one is (jobs.job_complete_from_batch
+    passes the job's text to _complete), so a syndicated copy is answered NEAR; a copy submitted
+    with priority batch is answered NEAR at submit, before anything is queued
 
 documents (linked and uploaded files, map-reduce; tests/test_document_jobs.py, test_document_seams.py):
 documents x key | tested |
@@ -581,6 +584,61 @@ documents x neardup | untested | a document's text takes the article's path afte
 documents x batchlane | untested | a document link waits in the lane like any URL: the
     lane runs URL jobs live (their page must be fetched first), and an upload is a document
     job, live too; a long document's parts go through the live path (services/long_texts.py)
+
+cost (each job's tokens and USD, money spent and saved by cause):
+cost x key | tested | tests/test_costs.py::test_a_hit_and_a_join_save_what_the_job_cost: a HIT
+    saves what its summary cost when made (kept in the entry), a JOIN what the joined job cost
+    (counted as it completes)
+cost x purge | untested | a purge deletes the entry with its recorded cost: the next submit is a
+    MISS whose job pays and records anew; nothing is saved from a purged entry
+cost x language | untested | a language variant is its own key and job, with its own calls and
+    cost, like any input
+cost x store | untested | a store:false job's row shows its cost like any; its result is not
+    cached, so no later hit saves from it (a join of it still saves its cost)
+cost x maxage | untested | a refresh is a new job with its own cost; a hit saves the entry's
+    recorded cost whatever its age
+cost x batching | tested |
+    tests/test_costs.py::test_a_batched_calls_tokens_are_shared_over_its_jobs: a batched
+    call's reported tokens are shared over its jobs by text length and add up to the call's
+cost x webhooks | untested | the delivered body is the status body, cost included, as polling
+    shows it
+cost x sse | untested | the result event is the status body, cost included
+cost x watches | untested | a watch's refresh job is an ordinary job with its own cost
+cost x run_at | untested | a scheduled job prices its calls when it runs, like any job
+cost x fastpath | untested | the memory copy is the Valkey entry, its recorded cost included, and
+    a hit from it is counted by the same record_request
+cost x twovalkey | untested | the recorded cost travels inside the entry on the cache server; the
+    join counts and money counters are on the main server, as every counter (cache.py's table)
+cost x valkeydown | untested | counts wait in the process until Valkey answers (counters.flush); a
+    join counted while Valkey is down is lost (best effort: a metric never fails a submit); the
+    row's cost is the truth
+cost x dbdown | untested | the cost is written in the conditional UPDATE that ends the attempt:
+    with the database down the attempt is retried and nothing is counted
+cost x killedworker | tested |
+    tests/test_seams.py::test_seam_cost_x_killedworker_the_killed_call_is_not_counted_the_replacements_is:
+    a call whose worker died was never read: the job pays the replacement's call only
+cost x aierror | tested |
+    tests/test_costs.py::test_a_broken_answer_and_a_failed_attempt_are_paid_too,
+    tests/test_costs.py::test_a_failed_job_shows_what_its_calls_cost: a broken answer, a failed
+    attempt's call and a failed job's calls are paid and shown
+cost x hostile | untested | every label is from a fixed set (the causes; provider and model
+    from the settings) and the per-job join count expires: nothing a client sends becomes a
+    label or a lasting key
+cost x form | untested | a form is its own key and job, with its own calls and cost; a longer
+    form's answer costs more output tokens, priced as any
+cost x neardup | tested |
+    tests/test_costs.py::test_a_near_answer_saves_what_the_shared_summary_cost,
+    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy: a
+    near-duplicate's answer (at submit, or a page's in the worker) saves what the shared summary
+    cost when made (its maker's row), counted under near; its own job pays nothing
+cost x batchlane | tested |
+    tests/test_batch_lane.py::test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved:
+    a job completed from a provider batch's result pays its reported tokens at the batch
+    discount, and analytics counts the discount as saved under batch
+cost x documents | tested |
+    tests/test_document_seams.py::test_a_long_documents_cost_is_every_parts_call_and_the_reduce:
+    a long document's job pays every part's call and the reduce's (map-reduce), its tokens
+    the provider's reported counts
 """
 
 from __future__ import annotations
@@ -754,6 +812,24 @@ def test_seam_batching_x_killedworker_every_item_of_a_batch_in_flight_completes_
         assert row.queue == Lane.BULK
     again = api.submit(topics[3][1])  # a hit on that item's own job
     assert (again.status_code, again.json()["job_id"]) == (200, job_ids[3])
+
+
+def test_seam_cost_x_killedworker_the_killed_call_is_not_counted_the_replacements_is(
+        kill_stack: tuple[Stack, Api], start_worker: Callable[[str], Worker],
+        gemini: FakeGemini) -> None:
+    _, api = kill_stack
+    gemini.delay_s = KILLED_CALL_S
+    job_id = api.submit(topic("kilncost")[1]).json()["job_id"]
+    doomed = start_worker("doomed")
+    kill_during_ai_call(doomed, gemini)
+    start_worker("replacement")
+    job = api.wait(job_id, timeout=RECOVERY_S)
+    assert (job["status"], job["attempts"]) == ("completed", 2), job
+    assert gemini.calls == 2
+    # The killed call's answer was never read: only the replacement's is paid.
+    replacement = gemini.received[1]
+    assert job["cost"]["input_tokens"] == len(replacement.prompt) // 4 + 1
+    assert job["cost"]["estimated"] is False
 
 
 def test_seam_webhooks_x_killedworker_the_completion_is_delivered_under_one_id(
@@ -1225,7 +1301,7 @@ def test_seam_purge_x_twovalkey_a_purge_reaches_the_cache_server_and_every_proce
 MECHANISMS = ("key", "purge", "language", "store", "maxage", "batching", "webhooks", "sse",
               "watches", "run_at", "fastpath", "twovalkey", "valkeydown", "dbdown",
               "killedworker", "aierror", "hostile", "form", "neardup", "batchlane",
-              "documents")
+              "documents", "cost")
 DECISION = re.compile(r"^(\w+) x (\w+) \| (tested|untested) \| (.+)$", re.S)
 ENTRY = re.compile(r"^\w+ x \w+ \|")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
@@ -1253,7 +1329,12 @@ def decisions() -> dict[frozenset[str], tuple[str, str]]:
 def test_every_pair_of_mechanisms_has_one_decision() -> None:
     expected = {frozenset(pair) for pair in itertools.combinations(MECHANISMS, 2)}
     found = decisions()
-    assert len(expected) == 210
+    count = len(MECHANISMS)
+    assert len(set(MECHANISMS)) == count, "a mechanism named twice"
+    assert len(expected) == count * (count - 1) // 2 >= 231  # 22 mechanisms: none dropped
+    described = (__doc__ or "").split("The mechanisms:", 1)[1].split("Matrix (", 1)[0]
+    undescribed = [name for name in MECHANISMS if not re.search(rf"\b{name}\b", described)]
+    assert not undescribed, f"name and explain them in the docstring: {undescribed}"
     assert set(found) == expected, sorted(sorted(pair) for pair in expected ^ set(found))
 
 

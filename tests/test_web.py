@@ -39,7 +39,13 @@ def test_the_analytics_page_is_served(web_server: WebServer) -> None:
     page = requests.get(f"{web_server.url}/analytics/", timeout=10)
     assert page.status_code == 200
     assert "/static/web/analytics.js" in page.text
-    assert requests.get(f"{web_server.url}/static/web/analytics.js", timeout=10).ok
+    script = requests.get(f"{web_server.url}/static/web/analytics.js", timeout=10)
+    assert script.ok
+    # The cost table: spent, and saved by each cause, filled from /api/analytics.
+    for row in ("cost-spent", "saved-cache", "saved-dedup", "saved-near", "saved-batch"):
+        assert f'id="{row}"' in page.text, row
+    for field in ("ai_spent", "ai_saved", "ai_saved_share"):
+        assert field in script.text, field
 
 
 def test_the_api_root_is_still_reachable(web_server: WebServer) -> None:

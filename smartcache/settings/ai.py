@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from smartcache.settings.env import env_bool, env_float, env_int, env_str
+from smartcache.settings.env import env_bool, env_float, env_int, env_optional_float, env_str
 
 SUMMARIZER = env_str("SUMMARIZER", "auto").lower()
 if SUMMARIZER not in {"auto", "gemini", "openai", "local"}:
@@ -56,10 +56,27 @@ AI_BATCH_MAX_CHARS = env_int("AI_BATCH_MAX_CHARS", 4000, minimum=1)
 # takes is split anyway (HTTP 400), at the cost of a wasted call.
 AI_MAX_INPUT_CHARS = env_int("AI_MAX_INPUT_CHARS", 30_000, minimum=100)
 
-# What the AI provider charges per 1000 tokens, for the estimated cost the
-# cache saved (/metrics, /api/analytics); 0 = not priced.
-AI_PRICE_PER_1K_INPUT = env_float("AI_PRICE_PER_1K_INPUT", 0.0)
-AI_PRICE_PER_1K_OUTPUT = env_float("AI_PRICE_PER_1K_OUTPUT", 0.0)
+# What the AI provider charges, USD per million tokens, for each job's cost
+# and the money the cache, dedup, near-duplicates and the batch discount
+# saved (summaries/core/pricing.py). Unset: the model's list price where
+# pricing.LIST_PRICES knows it (gemini-2.5-flash 0.30 / 2.50, gpt-4o-mini
+# 0.15 / 0.60 ...), else 0; the offline summariser always costs 0.
+# AI_BATCH_DISCOUNT: the share the provider's batch API takes off (both
+# Gemini's and OpenAI's: half).
+def _per_mtok(name: str, deprecated_per_1k: str) -> float | None:
+    """``name``'s price; else (deprecated, until the next release) the old
+    price per 1000 tokens, times 1000."""
+    price = env_optional_float(name)
+    per_1k = env_optional_float(deprecated_per_1k)
+    return per_1k * 1000 if price is None and per_1k is not None else price
+
+
+AI_PRICE_INPUT_PER_MTOK = _per_mtok("AI_PRICE_INPUT_PER_MTOK", "AI_PRICE_PER_1K_INPUT")
+AI_PRICE_OUTPUT_PER_MTOK = _per_mtok("AI_PRICE_OUTPUT_PER_MTOK", "AI_PRICE_PER_1K_OUTPUT")
+AI_BATCH_DISCOUNT = env_float("AI_BATCH_DISCOUNT", 0.5)
+if not 0 <= AI_BATCH_DISCOUNT <= 1:
+    raise ImproperlyConfigured(f"AI_BATCH_DISCOUNT must be between 0 and 1, not "
+                               f"{AI_BATCH_DISCOUNT}")
 
 # The batch lane (summaries/services/batch_lane.py): submits with "priority":
 # "batch" or a "deadline" go to the provider's batch API (Gemini, OpenAI: half

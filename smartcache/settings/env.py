@@ -52,6 +52,11 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
+def env_optional_float(name: str) -> float | None:
+    """A number, or None when the variable is unset or empty."""
+    return env_float(name, 0.0) if env_str(name) else None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 

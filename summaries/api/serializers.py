@@ -296,6 +296,21 @@ class CapacityResponse(serializers.Serializer):
         help_text="Worker processes of threads_per_process threads.")
 
 
+class SpentResponse(serializers.Serializer):
+    calls = serializers.IntegerField(help_text="AI calls answered (a batch is one call).")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    estimated_tokens = serializers.IntegerField(
+        help_text="Of those, estimated: the provider reported none for their calls.")
+    usd = serializers.FloatField(help_text="What the jobs' AI calls cost, in USD.")
+
+
+class SavedResponse(serializers.Serializer):
+    calls = serializers.IntegerField(help_text="AI calls made unnecessary.")
+    tokens = serializers.IntegerField(help_text="Their tokens.")
+    usd = serializers.FloatField(help_text="USD saved.")
+
+
 class AnalyticsResponse(serializers.Serializer):
     total_requests = serializers.IntegerField()
     cache_hits = serializers.IntegerField()
@@ -319,13 +334,20 @@ class AnalyticsResponse(serializers.Serializer):
         help_text="Median processing time of the last 1000 completed jobs.")
     p95_processing_time_ms = serializers.FloatField(
         help_text="95th percentile processing time of the last 1000 completed jobs.")
+    ai_spent = SpentResponse(help_text="The AI calls made and what they cost.")
+    ai_saved = serializers.DictField(
+        child=SavedResponse(), help_text="By cause: cache (hits), dedup (joins of a job in "
+        "flight), near (near-duplicates), batch (the batch API's discount, money only).")
     ai_calls_saved = serializers.IntegerField(
-        help_text="AI calls made unnecessary by cache hits, by joins (dedup) and by "
-                  "near-duplicates.")
+        help_text="AI calls made unnecessary, every cause together.")
     ai_tokens_saved = serializers.IntegerField(
-        help_text="Their estimated tokens (input and output).")
+        help_text="Their tokens (input and output): what the summaries served took when made.")
     ai_cost_saved = serializers.FloatField(
-        help_text="Those tokens at AI_PRICE_PER_1K_INPUT / AI_PRICE_PER_1K_OUTPUT.")
+        help_text="USD saved, every cause together (AI_PRICE_INPUT_PER_MTOK / "
+                  "AI_PRICE_OUTPUT_PER_MTOK).")
+    ai_saved_share = serializers.FloatField(
+        help_text="ai_cost_saved / (spent + saved): the share of what the same work would "
+                  "have cost without SmartCache.")
     capacity = CapacityResponse(help_text="Recommended worker threads (Little's law).")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from enum import StrEnum
 
+from summaries.core.tokens import Usage
+
 
 class ErrorCode(StrEnum):
     """Every machine ``code`` a client may read: in an API error body
@@ -126,6 +128,9 @@ class JobError(Exception):
         self.transient = transient
         # The provider said when to come back (a 429's Retry-After/RetryInfo).
         self.retry_after = retry_after
+        # The AI tokens the failed call(s) used (a broken or blocked answer is
+        # paid for too); None when no AI call answered.
+        self.usage: Usage | None = None
 
     def __repr__(self) -> str:
         name = type(self).__name__

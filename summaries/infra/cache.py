@@ -37,6 +37,8 @@ celery queues, unacked,    main    queues (LPUSH), Celery (broker and    Celery 
 ``_kombu.*``, results              result backend: VALKEY_URL)           (depth, reconciler)
 ``metrics:*`` counters,    main    counters.flush (web, worker)          prometheus, analytics,
 ``metrics:m:<minute>``                                                   timeline
+``metrics:joins:<job_id>`` main    counters.joined (web: a JOINED        counters.joins_of
+                                   submit; expires)                      (worker: GETDEL at the end)
 ``heartbeat:worker:*``     main    heartbeats (worker)                   heartbeats.workers_online
 ``ratelimit:<client>:*``   main    api.throttling                        api.throttling
 ``aiquota:*``,             main    ai_quota (worker)                     ai_quota (worker)
@@ -147,15 +149,20 @@ class Batch:
     main: redis.client.Pipeline
     cache: redis.client.Pipeline
 
-    def execute(self) -> None:
+    def execute(self) -> list[Any]:
         """Send both; the main server's part even when the cache's failed (its
         server down), so the in-flight marker is released and the job's end
-        announced; the cache's error is raised after."""
+        announced; the cache's error is raised after. Returns the replies of
+        the pipeline that carried the main server's part (on one server, the
+        cache's too): its last reply is that of the last command queued on
+        ``main``."""
+        replies: list[Any] = []
         try:
-            self.cache.execute()
+            replies = self.cache.execute()
         finally:
             if self.main is not self.cache:
-                self.main.execute()
+                replies = self.main.execute()
+        return replies
 
 
 def batch() -> Batch:

@@ -22,12 +22,14 @@ import math
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
+from dataclasses import dataclass
+from typing import Any, cast
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from summaries.core.outcomes import HIT, JOINED, KNOWN_FAILURE, MISS, NEAR, REJECTED
-from summaries.core.tokens import estimate_tokens
+from summaries.core.tokens import Usage, estimate_tokens
 from summaries.infra import cache, runtime
 from summaries.observability import timeline
 
@@ -38,8 +40,6 @@ NEAR_DUPLICATES = "metrics:near_duplicates"
 # The counters a submit's outcome adds one to (besides REQUESTS).
 _COUNTERS: dict[str, tuple[str, ...]] = {HIT: (HITS,), MISS: (MISSES,), JOINED: (MISSES, JOINS),
              KNOWN_FAILURE: (KNOWN_FAILURES,), NEAR: (NEAR_DUPLICATES,)}
-# What saved an AI call: the label ``by`` of CALLS_SAVED and TOKENS_SAVED.
-SAVED_BY_OUTCOME: dict[str, str] = {HIT: "cache", JOINED: "dedup", NEAR: "near"}
 
 # Labelled counters: name -> (help, label names). Exposed as smartcache_<name>_total.
 HTTP_REQUESTS = "http_requests"
@@ -49,6 +49,18 @@ AI_CALLS = "gen_ai_client_calls"
 AI_TOKENS = "gen_ai_client_token_usage"
 CALLS_SAVED = "ai_calls_saved"
 TOKENS_SAVED = "ai_tokens_saved"
+# Money, in micro-dollars (whole numbers: HINCRBY), rendered in USD by
+# prometheus.py and analytics: not in LABELLED.
+COST_SPENT = "ai_cost_spent"
+COST_SAVED = "ai_cost_saved"
+# What saved an AI call, or part of its price (the "by" label; a fixed set):
+# a cache hit (at submit, or found by the worker), a join of the job in
+# flight, a near-duplicate's shared summary, the provider batch API's discount.
+CACHE, DEDUP, NEAR_SAVER, BATCH = "cache", "dedup", "near", "batch"
+SAVERS = (CACHE, DEDUP, NEAR_SAVER, BATCH)
+# Submit outcomes answered with a summary made before, which save at once
+# what it cost (a near-duplicate's answer, once wired, is one more).
+SAVED_AT_ONCE: dict[str, str] = {HIT: CACHE, NEAR: NEAR_SAVER}
 LABELLED: dict[str, tuple[str, tuple[str, ...]]] = {
     HTTP_REQUESTS: ("HTTP requests answered, by view (URL name), method and status "
                     "(/metrics itself not counted).", ("view", "method", "status")),
@@ -60,15 +72,16 @@ LABELLED: dict[str, tuple[str, tuple[str, ...]]] = {
                     ("status", "error_code")),
     AI_CALLS: ("Answered AI calls (a batch of inputs is one call; a re-ask after a broken "
                "answer is not counted).", ("provider", "model")),
-    AI_TOKENS: ("AI tokens by type (input, output), ESTIMATED from the text lengths "
-                "(ai_quota.estimate_tokens; the provider's usage report is not read).",
-                ("provider", "model", "token_type")),
+    AI_TOKENS: ("AI tokens by type (input, output) and source: reported by the provider "
+                "(usage_metadata, usage), or estimated from the text lengths when it "
+                "reported none. Re-asks and failed answers included.",
+                ("provider", "model", "token_type", "source")),
     CALLS_SAVED: ("AI calls made unnecessary: by the cache (a hit), by dedup (a submit "
-                  "that joined the job already running for its input), or by near (a text "
-                  "or page answered with a near-duplicate's summary).", ("by",)),
-    TOKENS_SAVED: ("AI tokens saved (ESTIMATED: input from the input's length, "
-                   "a URL's page unknown at submit counts the prompt only; output "
-                   "OUTPUT_TOKENS_PER_CALL a call).", ("by", "token_type")),
+                  "that joined the job already running for its input), by a "
+                  "near-duplicate's shared summary.", ("by",)),
+    TOKENS_SAVED: ("AI tokens saved: what the summary served took when it was made "
+                   "(estimated from the input's length for entries that do not say; a "
+                   "join's when its job completes).", ("by", "token_type")),
 }
 PROCESSING = "processing_seconds"
 PROCESSING_HELP = ("Time per job stage (fetching, extracting, summarizing ...) and per "
@@ -99,10 +112,15 @@ class _Pending:
 _PENDING = runtime.slot("counters", _Pending)
 
 
-def record_request(outcome: str, *, text: str = "") -> None:
+def record_request(outcome: str, *, text: str = "", made: Made | None = None,
+                   job_id: str = "") -> None:
     """Count one accepted submit answered as ``outcome`` (HIT, MISS, JOINED,
-    NEAR, KNOWN_FAILURE); ``text``, the input (empty for a URL), sizes the
-    tokens a hit, a join or a near-duplicate saved.
+    NEAR, KNOWN_FAILURE). A hit (or a near-duplicate's answer) saved what
+    its summary cost when it was made (``made``, from the cache entry or the
+    row; when unknown, its tokens are estimated from ``text``, the input,
+    empty for a URL, at no price). A join (of job ``job_id``) saves what that
+    job will cost: counted when it completes (``joined`` here,
+    ``job_settled`` there).
 
     Counted in this process and added to Valkey every METRICS_FLUSH_SECONDS
     by a background thread (one round trip per interval, not per request).
@@ -115,8 +133,12 @@ def record_request(outcome: str, *, text: str = "") -> None:
             pending.counts[counter] += 1
     _add(SUBMISSIONS, outcome)
     _per_minute(outcome)
-    if (by := SAVED_BY_OUTCOME.get(outcome)) is not None:
-        _saved(by, text)
+    if (by := SAVED_AT_ONCE.get(outcome)) is not None:
+        saved(by, made if made is not None else estimated_made(text))
+    elif outcome == JOINED:
+        _add(CALLS_SAVED, DEDUP)
+        if job_id:
+            joined(job_id)
 
 
 def record_rejected() -> None:
@@ -138,11 +160,92 @@ def record_http(view: str, method: str, status: int) -> None:
          str(status) if 100 <= status <= 599 else OTHER)
 
 
-def record_ai_call(provider: str, model: str, *, input_tokens: int, output_tokens: int) -> None:
-    """One answered AI call (of one input or a batch) and its estimated tokens."""
-    _add(AI_CALLS, provider, model)
-    _add(AI_TOKENS, provider, model, "input", amount=input_tokens)
-    _add(AI_TOKENS, provider, model, "output", amount=output_tokens)
+def record_ai_call(provider: str, model: str, usage: Usage, *, answered: bool = True) -> None:
+    """One AI call (of one input or a batch) and its tokens; ``answered=False``:
+    tokens only (a failed call's: a blocked or broken answer is paid for too)."""
+    if answered:
+        _add(AI_CALLS, provider, model)
+    source = "estimated" if usage.estimated else "reported"
+    _add(AI_TOKENS, provider, model, "input", source, amount=usage.input_tokens)
+    _add(AI_TOKENS, provider, model, "output", source, amount=usage.output_tokens)
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a summary cost when it was made: micro-dollars and tokens."""
+
+    micros: int
+    input_tokens: int
+    output_tokens: int
+
+    def as_payload(self) -> dict[str, int]:
+        """Its fields in a cache entry (``made_from``'s inverse)."""
+        return {"cost_micros": self.micros, "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens}
+
+
+def made_from(payload: dict[str, Any]) -> Made | None:
+    """The cost a cache entry records (None for an entry written before
+    entries did)."""
+    values = [payload.get(name) for name in ("cost_micros", "input_tokens", "output_tokens")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        return None
+    return Made(*(int(cast(int, v)) for v in values))
+
+
+def estimated_made(text: str) -> Made:
+    """A summary of unknown cost: its tokens estimated from the input's
+    length (a URL's page unknown at submit counts the prompt only), unpriced."""
+    return Made(0, estimate_tokens(text), OUTPUT_TOKENS_PER_CALL)
+
+
+def spent(provider: str, model: str, micros: int) -> None:
+    """Micro-dollars a job's AI calls cost (counted as the job's row takes them)."""
+    if micros:
+        _add(COST_SPENT, provider, model, amount=micros)
+
+
+def saved(by: str, made: Made, *, calls: int = 1) -> None:
+    """``calls`` AI calls that cost ``made`` each, made unnecessary by ``by``
+    (SAVERS). BATCH saves money only (``calls=0``: the call was made, at a
+    discount: ``made.micros`` is the discount)."""
+    if calls:
+        _add(CALLS_SAVED, by, amount=calls)
+        _add(TOKENS_SAVED, by, "input", amount=made.input_tokens * calls)
+        _add(TOKENS_SAVED, by, "output", amount=made.output_tokens * calls)
+    _add(COST_SAVED, by, amount=made.micros * max(calls, 1))
+
+
+# A join is saved when its job completes, at the job's cost: the joins of a
+# job in flight are counted in Valkey (the web joins, a worker completes).
+JOINS_PREFIX = "metrics:joins:"
+
+
+def joined(job_id: str) -> None:
+    """One more submit joined job ``job_id`` (best effort: a metric never
+    fails a submit)."""
+    with contextlib.suppress(RedisError):
+        pipe = cache.client().pipeline(transaction=False)
+        pipe.incr(JOINS_PREFIX + job_id)
+        pipe.expire(JOINS_PREFIX + job_id, max(3600, 2 * int(settings.INFLIGHT_TTL)))
+        pipe.execute()
+
+
+def joins_of(job_id: str, pipe: Any) -> None:
+    """Queue, on ``pipe`` (the main server's), the read and deletion of the
+    joins job ``job_id`` had; its result goes to ``job_settled``."""
+    pipe.getdel(JOINS_PREFIX + job_id)
+
+
+def job_settled(joins: object, made: Made) -> None:
+    """A job completed, having been joined ``joins`` times (``joins_of``'s
+    result): each join saved what the job cost."""
+    count = int(joins) if isinstance(joins, (int, str, bytes)) and str(joins).isdigit() else 0
+    if count:
+        # The calls were counted at join time; tokens and money now.
+        _add(TOKENS_SAVED, DEDUP, "input", amount=made.input_tokens * count)
+        _add(TOKENS_SAVED, DEDUP, "output", amount=made.output_tokens * count)
+        _add(COST_SAVED, DEDUP, amount=made.micros * count)
 
 
 def stage_started(job_id: str, attempt: int, stage: str) -> None:
@@ -159,10 +262,10 @@ def stage_started(job_id: str, attempt: int, stage: str) -> None:
 
 
 def job_completed(job_id: str, attempt: int, *, duration_ms: int | None,
-                  found_cached: str | None = None, saved_by: str = "cache") -> None:
-    """Attempt ``attempt`` of the job completed. ``found_cached``: the input
-    text, when the worker found its result without an AI call: in the cache
-    (``saved_by`` "cache") or a near-duplicate's ("near"). ``duration_ms``
+                  found_cached: Made | None = None, saved_by: str = CACHE) -> None:
+    """Attempt ``attempt`` of the job completed. ``found_cached``: what the
+    summary cost, when the worker found it without an AI call (an AI call
+    saved, by ``saved_by``: the cache, or a near-duplicate's). ``duration_ms``
     None: no worker processed it (a provider batch did)."""
     _add(JOBS_FINISHED, "completed", "")
     _per_minute("completed", ms=duration_ms or 0)
@@ -170,7 +273,7 @@ def job_completed(job_id: str, attempt: int, *, duration_ms: int | None,
     if duration_ms is not None:
         observe("total", duration_ms / 1000)
     if found_cached is not None:
-        _saved(saved_by, found_cached)
+        saved(saved_by, found_cached)
 
 
 def job_failed(job_id: str, attempt: int, code: str) -> None:
@@ -197,12 +300,6 @@ def _end_stage(job_id: str, attempt: int) -> None:
         current = pending.stages.pop((job_id, attempt), None)
     if current:
         observe(current[0], time.monotonic() - current[1])
-
-
-def _saved(by: str, text: str) -> None:
-    _add(CALLS_SAVED, by)
-    _add(TOKENS_SAVED, by, "input", amount=estimate_tokens(text))
-    _add(TOKENS_SAVED, by, "output", amount=OUTPUT_TOKENS_PER_CALL)
 
 
 def le(bound: float) -> str:
@@ -293,12 +390,7 @@ def recent_minutes(minutes: int) -> list[dict[str, int]]:
     return timeline.read(minutes)
 
 
-def costs(tokens: dict[str, str]) -> dict[str, float]:
-    """Cost saved per saver ("cache", "dedup") from the TOKENS_SAVED hash."""
-    price = {"input": float(settings.AI_PRICE_PER_1K_INPUT) / 1000,
-             "output": float(settings.AI_PRICE_PER_1K_OUTPUT) / 1000}
-    costs: defaultdict[str, float] = defaultdict(float)
-    for field, value in tokens.items():
-        by, token_type = json.loads(field)
-        costs[by] += float(value) * price.get(token_type, 0.0)
-    return dict(costs)
+def usd(fields: dict[str, str]) -> dict[tuple[str, ...], float]:
+    """A money hash (COST_SPENT, COST_SAVED) in USD, by its labels."""
+    return {tuple(json.loads(field)): round(int(value) / 1_000_000, 6)
+            for field, value in fields.items()}

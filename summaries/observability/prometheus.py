@@ -31,14 +31,22 @@ class ValkeyCollector:
         for name in counters.LABELLED:
             pipe.hgetall(f"metrics:c:{name}")
         pipe.hgetall(f"metrics:h:{counters.PROCESSING}")
-        *labelled, histogram = pipe.execute()
+        pipe.hgetall(f"metrics:c:{counters.COST_SPENT}")
+        pipe.hgetall(f"metrics:c:{counters.COST_SAVED}")
+        *labelled, histogram, spent, saved = pipe.execute()
         values = dict(zip(counters.LABELLED, labelled, strict=True))
         for name, (doc, labels) in counters.LABELLED.items():
             family = CounterMetricFamily(f"smartcache_{name}", doc, labels=labels)
             for field, value in sorted(values[name].items()):
                 family.add_metric(json.loads(field), float(value))
             yield family
-        yield _cost_saved(values[counters.TOKENS_SAVED])
+        yield _money("smartcache_ai_cost_spent", "USD the AI calls cost (each job's calls at "
+                     "AI_PRICE_INPUT_PER_MTOK / AI_PRICE_OUTPUT_PER_MTOK, less the batch "
+                     "discount through the provider's batch API).", ("provider", "model"), spent)
+        yield _money("smartcache_ai_cost_saved", "USD saved, by cause: cache (a hit: what its "
+                     "summary cost when made), dedup (a join: what the joined job cost), near "
+                     "(a near-duplicate's shared summary), batch (the provider batch API's "
+                     "discount).", ("by",), saved)
         yield _histogram(histogram)
         depth = GaugeMetricFamily("smartcache_queue_depth",
                                   "Messages waiting in each queue (lane), not yet taken.",
@@ -51,12 +59,11 @@ class ValkeyCollector:
                                 value=heartbeats.workers_online())
 
 
-def _cost_saved(tokens: dict[str, str]) -> Metric:
-    family = CounterMetricFamily(
-        "smartcache_ai_cost_saved", "Estimated cost of the AI tokens saved, at "
-        "AI_PRICE_PER_1K_INPUT / AI_PRICE_PER_1K_OUTPUT.", labels=("by",))
-    for by, cost in sorted(counters.costs(tokens).items()):
-        family.add_metric([by], cost)
+def _money(name: str, doc: str, labels: tuple[str, ...], fields: dict[str, str]) -> Metric:
+    """A money counter (micro-dollars in Valkey) in USD."""
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for values, amount in sorted(counters.usd(fields).items()):
+        family.add_metric(list(values), amount)
     return family
 
 

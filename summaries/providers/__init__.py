@@ -5,7 +5,10 @@ sentences in the default form; ``check_points`` for bullets; 2-4 short
 distinct lower-case tags) or raises ``JobError``: with
 ``transient=True`` when trying again later may help (timeouts, 429, 5xx),
 permanent otherwise (``input_too_short``, ``ai_blocked``, ``ai_bad_output`` ...).
-Providers count nothing and cache nothing: callers do.
+An AI provider's result (or ``JobError``, when a call answered) carries the
+tokens its calls took (``usage``: the provider's reported counts, our
+estimate when it reports none). Providers count nothing and cache nothing:
+callers do.
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ class BatchProvider(Provider, Protocol):
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Every item's contract-checked result, or the ``ContractError`` that
         means "ask for this one alone" (missing or unusable in the batch
-        answer); raises ``JobError`` for a failure of the call as a whole:
+        answer), each carrying its share of the call's tokens (by the length
+        of its text); raises ``JobError`` for a failure of the call as a whole:
         about everyone (429, 5xx, timeouts) or about what the batch holds
         (``ai_blocked``, ``RequestRejected``: split it and ask again)."""
 

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from summaries.core.errors import JobError
 from summaries.core.forms import DEFAULT_FORM, LONG, MEDIUM, SHORT, Form
 from summaries.core.language import detect_language, language_name
+from summaries.core.tokens import CHARS_PER_TOKEN, Usage, add_usage, answer_tokens, split
 from summaries.infra import runtime
 from summaries.providers.contract import (
     MAX_POINTS,
@@ -236,38 +237,102 @@ def ask_twice(ask: Callable[[str], SummaryResult], prompt: str, who: str,
               form: Form = DEFAULT_FORM) -> SummaryResult:
     """``ask(prompt)``; when its answer breaks the contract (of ``form``),
     once more with a reminder of what was wrong. ``who`` names the model in
-    the final error."""
+    the final error. The first call's tokens are added to what the second
+    returns or raises (``usage``): a broken answer is paid for too."""
     try:
         return ask(prompt)
     except ContractError as first:
         # One re-ask: a stray 4th sentence or a cut-off answer is usually a fluke.
         again = reminder(first.message, form)
+        spent = first.usage
     try:
-        return ask(prompt + "\n\n" + again)
+        return ask(prompt + "\n\n" + again).plus(spent)
     except ContractError as second:
-        raise ContractError(f"{who} broke the output contract twice; last time:"
-                            f" {second.message}") from second
+        error = ContractError(f"{who} broke the output contract twice; last time:"
+                              f" {second.message}")
+        error.usage = add_usage(second.usage, spent)
+        raise error from second
+    except JobError as other:
+        other.usage = add_usage(other.usage, spent)
+        raise
+
+
+def call_usage(reported: Usage | None, sent: str, result: SummaryResult | None = None
+               ) -> Usage:
+    """One call's tokens: what the provider reported, else our estimate from
+    what was ``sent`` (instructions and prompt) and the answer read."""
+    if reported is not None:
+        return reported
+    answer = answer_tokens(result.summary, result.tags) if result is not None else 0
+    return Usage(math.ceil(len(sent) / CHARS_PER_TOKEN), answer, estimated=True)
+
+
+def batch_call(reported: Usage | None, sent: str,
+               read: Callable[[], dict[str, SummaryResult | JobError]]
+               ) -> tuple[dict[str, SummaryResult | JobError], Usage]:
+    """A batch call's answers (``read()``) and its usage (``call_usage``; an
+    estimate counts the answers read), for ``batch_outcome``; a ``JobError``
+    of ``read`` is raised carrying the usage."""
+    try:
+        answers = read()
+    except JobError as exc:
+        exc.usage = call_usage(reported, sent)
+        raise
+    usage = call_usage(reported, sent)
+    if reported is None:
+        out = sum(answer_tokens(r.summary, r.tags) for r in answers.values()
+                  if isinstance(r, SummaryResult))
+        usage = Usage(usage.input_tokens, out, estimated=True)
+    return answers, usage
+
+
+def with_usage(read: Callable[[], SummaryResult], usage: Callable[[SummaryResult | None], Usage]
+               ) -> SummaryResult:
+    """``read()``'s result carrying ``usage(result)``, or its ``JobError``
+    carrying ``usage(None)``: the call was made either way."""
+    try:
+        result = read()
+    except JobError as exc:
+        exc.usage = usage(None)
+        raise
+    return result.plus(usage(result))
 
 
 def batch_outcome(items: Sequence[BatchItem],
-                  call: Callable[[], dict[str, SummaryResult | JobError]]
+                  call: Callable[[], tuple[dict[str, SummaryResult | JobError], Usage]]
                   ) -> dict[str, SummaryResult | JobError]:
     """Every item's result from ``call`` (one API call, answer read by
-    ``read_batch``), or the ``ContractError`` that means "ask this one alone":
-    for an item missing from the answer, and for every item when the answer
-    as a whole is unusable. Failures of the call are raised: those about
+    ``read_batch``, and the call's usage), or the ``ContractError`` that means
+    "ask this one alone": for an item missing from the answer, and for every
+    item when the answer as a whole is unusable. The call's tokens are shared
+    out over the items by the length of their texts (``tokens.split``): each
+    result, or ContractError, carries its share (``usage``). Failures of the
+    call are raised (with the call's usage, if it answered): those about
     everyone (429, 5xx, timeouts) and those about what the batch holds
     (``ai_blocked``, ``RequestRejected``: one item, or their sum, may be the
     cause; the caller splits the batch, services/batching.py)."""
     ids = [item.id for item in items]
     if not ids or len(set(ids)) != len(ids):
         raise ValueError("a batch needs one or more items with distinct ids")
+    usage: Usage | None
     try:
-        answers = call()
+        answers, usage = call()
     except ContractError as exc:
-        return dict.fromkeys(ids, exc)
-    return {item_id: answers.get(item_id, ContractError("item missing from the batch answer"))
-            for item_id in ids}
+        answers, usage = dict.fromkeys(ids, exc), exc.usage
+    shares = dict(zip(ids, split(usage, [len(item.text) for item in items]), strict=True)) \
+        if usage is not None else {}
+    outcome: dict[str, SummaryResult | JobError] = {}
+    for item_id in ids:
+        found = answers.get(item_id)
+        share = shares.get(item_id)
+        if isinstance(found, SummaryResult):
+            outcome[item_id] = found.plus(share)
+            continue
+        error = ContractError(found.message if found is not None
+                              else "item missing from the batch answer")
+        error.usage = share
+        outcome[item_id] = error
+    return outcome
 
 
 def read_batch(parsed: object, form: Form = DEFAULT_FORM) -> dict[str, SummaryResult | JobError]:

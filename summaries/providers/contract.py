@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from summaries.core.errors import ErrorCode, JobError
 from summaries.core.forms import DEFAULT_FORM, LONG, MEDIUM, SHORT, Form
+from summaries.core.tokens import Usage
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 3
 MAX_SUMMARY_CHARS = 1000
@@ -48,10 +49,19 @@ MAX_TAG_WORDS = 3
 @dataclass(frozen=True)
 class SummaryResult:
     """A contract-checked summary (2-3 sentences in the default form; see
-    ``check_output``, ``check_points``) and 2-4 normalised tags."""
+    ``check_output``, ``check_points``) and 2-4 normalised tags, and the AI
+    tokens it took (``usage``: the provider's report or, when it reported
+    none, an estimate; None from the offline summariser)."""
 
     summary: str
     tags: list[str]
+    usage: Usage | None = None
+
+    def plus(self, usage: Usage | None) -> SummaryResult:
+        """The same result, having taken ``usage`` more (an earlier call)."""
+        if usage is None:
+            return self
+        return replace(self, usage=usage if self.usage is None else self.usage + usage)
 
 
 @dataclass(frozen=True)

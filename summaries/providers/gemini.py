@@ -34,6 +34,7 @@ from google.genai import errors, types
 
 from summaries.core.errors import ErrorCode, JobError
 from summaries.core.forms import DEFAULT_FORM, Form
+from summaries.core.tokens import Usage, reported
 from summaries.providers.common import (
     GARBLED,
     MAX_INPUT_CHARS,
@@ -42,6 +43,7 @@ from summaries.providers.common import (
     ProcessClient,
     ai_cache_namespace,
     ask_twice,
+    batch_call,
     batch_form,
     batch_instructions,
     batch_outcome,
@@ -49,10 +51,12 @@ from summaries.providers.common import (
     brief,
     build_batch_prompt,
     build_prompt,
+    call_usage,
     checked,
     instructions,
     read_batch,
     retry_after_header,
+    with_usage,
 )
 from summaries.providers.contract import (
     MAX_POINTS,
@@ -171,9 +175,16 @@ class GeminiProvider:
     def summarize(self, text: str, *, language: str | None = None,
                   form: Form = DEFAULT_FORM) -> SummaryResult:
         system = instructions(text, language, form)
-        return ask_twice(
-            lambda prompt: _read_answer(self._generate(prompt, system, schema_for(form)), form),
-            build_prompt(text), "Gemini", form)
+        schema = schema_for(form)
+        return ask_twice(lambda prompt: self._ask(prompt, system, schema, form),
+                         build_prompt(text), "Gemini", form)
+
+    def _ask(self, prompt: str, system: str, schema: types.Schema, form: Form) -> SummaryResult:
+        """One call, its answer read, carrying the tokens Gemini reported."""
+        response = self._generate(prompt, system, schema)
+        counted = _reported(response)
+        return with_usage(lambda: _read_answer(response, form),
+                          lambda result: call_usage(counted, system + prompt, result))
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """Summaries of several inputs from ONE ``generate_content`` call.
@@ -189,8 +200,14 @@ class GeminiProvider:
         """
         form = batch_form(items)
         schema = _BATCH_POINTS_SCHEMA if form.bullets else _BATCH_SCHEMA
-        return batch_outcome(items, lambda: read_batch(_parsed_json(self._generate(
-            build_batch_prompt(items), batch_instructions(form=form), schema)), form))
+
+        def call() -> tuple[dict[str, SummaryResult | JobError], Usage]:
+            prompt, system = build_batch_prompt(items), batch_instructions(form=form)
+            response = self._generate(prompt, system, schema)
+            return batch_call(_reported(response), system + prompt,
+                              lambda: read_batch(_parsed_json(response), form))
+
+        return batch_outcome(items, call)
 
     def _generate(self, prompt: str, system: str,
                   schema: types.Schema) -> types.GenerateContentResponse:
@@ -287,6 +304,15 @@ def _retry_info_delay(details: object) -> float | None:
     return None
 
 
+def _reported(response: types.GenerateContentResponse) -> Usage | None:
+    """The tokens Gemini reported for a call (``usage_metadata``:
+    ``prompt_token_count`` in, ``candidates_token_count`` out, thinking
+    tokens billed as output too), or None when it reported none."""
+    meta = response.usage_metadata
+    if meta is None:
+        return None
+    out = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
+    return reported(meta.prompt_token_count, out)
 def schema_for(form: Form) -> types.Schema:
     """The answer's schema for a summary in ``form`` (bullets: a list of points)."""
     return _POINTS_SCHEMA if form.bullets else _SCHEMA

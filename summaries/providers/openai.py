@@ -44,12 +44,14 @@ from openai.types.chat import ChatCompletion
 
 from summaries.core.errors import ErrorCode, JobError
 from summaries.core.forms import DEFAULT_FORM, Form
+from summaries.core.tokens import Usage, reported
 from summaries.providers.common import (
     GARBLED,
     OBJECT,
     ProcessClient,
     ai_cache_namespace,
     ask_twice,
+    batch_call,
     batch_form,
     batch_instructions,
     batch_outcome,
@@ -57,10 +59,12 @@ from summaries.providers.common import (
     brief,
     build_batch_prompt,
     build_prompt,
+    call_usage,
     checked,
     instructions,
     read_batch,
     retry_after_header,
+    with_usage,
 )
 from summaries.providers.contract import BatchItem, ContractError, RequestRejected, SummaryResult
 from summaries.providers.deadline import (
@@ -165,24 +169,36 @@ class OpenAIProvider:
                   form: Form = DEFAULT_FORM) -> SummaryResult:
         system = instructions(text, language, form)
         schema = _POINTS_SCHEMA if form.bullets else _SUMMARY_SCHEMA
-        return ask_twice(lambda prompt: checked(self._complete(prompt, system, schema,
-                                                               "summary"), form),
+        return ask_twice(lambda prompt: self._ask(prompt, system, schema, form),
                          build_prompt(text), "The model", form)
+
+    def _ask(self, prompt: str, system: str, schema: dict[str, Any], form: Form) -> SummaryResult:
+        """One call, its answer read, carrying the tokens the server reported."""
+        completion = self._complete(prompt, system, schema, "summary")
+        counted = _reported(completion)
+        return with_usage(lambda: checked(_parsed(completion), form),
+                          lambda result: call_usage(counted, system + prompt, result))
 
     def summarize_batch(self, items: Sequence[BatchItem]) -> dict[str, SummaryResult | JobError]:
         """As ``GeminiProvider.summarize_batch``: one call for all ``items``."""
         form = batch_form(items)
         schema = _BATCH_POINTS_SCHEMA if form.bullets else _BATCH_SCHEMA
-        return batch_outcome(items, lambda: read_batch(self._complete(
-            build_batch_prompt(items), batch_instructions(OBJECT, form), schema, "batch"),
-            form))
+
+        def call() -> tuple[dict[str, SummaryResult | JobError], Usage]:
+            prompt, system = build_batch_prompt(items), batch_instructions(OBJECT, form)
+            completion = self._complete(prompt, system, schema, "batch")
+            return batch_call(_reported(completion), system + prompt,
+                              lambda: read_batch(_parsed(completion), form))
+
+        return batch_outcome(items, call)
 
     # -- the call ----------------------------------------------------------------
 
-    def _complete(self, prompt: str, system: str, schema: dict[str, Any], name: str) -> object:
-        """The answer's parsed JSON from one call in the best mode the server
-        takes (a refused mode costs one more call, once per process); raises
-        ``JobError`` / ``ContractError``."""
+    def _complete(self, prompt: str, system: str, schema: dict[str, Any],
+                  name: str) -> ChatCompletion:
+        """One call's completion, in the best mode the server takes (a
+        refused mode costs one more call, once per process); raises
+        ``JobError``. Not read yet (``_parsed``)."""
         while True:
             index = self._mode_index
             try:
@@ -194,10 +210,14 @@ class OpenAIProvider:
                     self._mode_index = max(self._mode_index, index + 1)
 
     def _complete_in(self, mode: str, prompt: str, system: str, schema: dict[str, Any],
-                     name: str) -> object:
+                     name: str) -> ChatCompletion:
         client = self._client.get()
         body = request_body(self.model, mode, prompt, system, schema, name)
-        return _parsed(self.call(lambda: client.chat.completions.create(**body)))
+        completion = self.call(lambda: client.chat.completions.create(**body))
+        if not isinstance(completion, ChatCompletion) or completion.choices is None:
+            raise JobError("the model's server sent something that is not a completion",
+                           code=ErrorCode.AI_UNAVAILABLE, transient=True)
+        return completion
 
     def resized(self, max_response_bytes: int) -> OpenAIProvider:
         """The same provider with its own SDK client, bounded at
@@ -316,6 +336,16 @@ def _retry_after(response: httpx2.Response) -> float | None:
             pass
     value = response.headers.get("retry-after")
     return bounded_delay(retry_after_header(value) if value is not None else None)
+
+
+def _reported(completion: ChatCompletion) -> Usage | None:
+    """The tokens the server reported (``usage``: ``prompt_tokens`` in,
+    ``completion_tokens`` out), or None when it reported none (some
+    OpenAI-compatible servers do not)."""
+    usage = completion.usage
+    if usage is None:
+        return None
+    return reported(usage.prompt_tokens, usage.completion_tokens)
 
 
 def _parsed(completion: ChatCompletion) -> object:

@@ -174,6 +174,25 @@ class SubmitAcceptedResponse(SubmitResponse):
     cached = serializers.BooleanField(help_text="Always false: the summary is not ready yet.")
 
 
+class JobCostResponse(serializers.Serializer):
+    """What a job's AI calls cost (services/costs.py)."""
+
+    input_tokens = serializers.IntegerField(help_text="AI input tokens, every attempt's "
+                                                      "(a batched call: this job's share).")
+    output_tokens = serializers.IntegerField(help_text="AI output tokens.")
+    estimated = serializers.BooleanField(
+        source="tokens_estimated",
+        help_text="Some tokens are estimated (the provider reported none); else all are the "
+                  "provider's reported counts.")
+    usd = serializers.FloatField(
+        source="cost", help_text="The tokens at the configured prices (AI_PRICE_INPUT_PER_MTOK, "
+                                 "AI_PRICE_OUTPUT_PER_MTOK; the batch discount through the "
+                                 "provider's batch API). 0: no AI call (a cache hit, the "
+                                 "offline summariser).")
+
+
+def _costed(job: Job) -> bool:
+    return bool(is_completed(job) or is_failed(job) or job.input_tokens or job.output_tokens)
 def _in_provider_batch(job: Any) -> bool:
     """Shown while the job waits in a provider batch, and once one completed it."""
     if job.provider_batch_id is None or not (job.stage == Job.Stage.BATCHED or job.via_batch):
@@ -239,6 +258,9 @@ class JobResponse(ShapedResponse):
                                   "finishes, from the recent mean processing time W and the "
                                   "worker threads online C: pending W*ceil(position/C), "
                                   "processing W minus the time spent. Absent when unknown.")
+    cost = JobCostResponse(source="*", required=False,
+                           help_text="Once finished (or once an attempt was paid): what its "
+                                     "AI calls cost.")
 
     shown_when = {
         "summary": is_completed, "tags": is_completed,
@@ -256,6 +278,7 @@ class JobResponse(ShapedResponse):
         "via_batch": lambda job: bool(job.via_batch),
         "queue_position": lambda job: getattr(job, "queue_position", None) is not None,
         "eta_seconds": lambda job: getattr(job, "eta_seconds", None) is not None,
+        "cost": _costed,
     }
 
 

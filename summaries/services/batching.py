@@ -31,6 +31,15 @@ single call, with its own quota and its one re-ask. So every item still gets
 its own job, cache entry and result; the cache namespace is the provider's
 usual one (a batched answer meets the same contract as a single one).
 
+Tokens (and so each job's cost, services/costs.py): a batch call's
+reported tokens (or our estimate, when the provider reports none) are
+shared out over its items in proportion to the length of their texts,
+whole tokens, so the shares add up to the call's (``core.tokens.split``).
+An item's share goes to its job: with its result, or, when it is asked
+again alone (its part of the answer unusable, the batch blocked and split),
+added to that call's; a batch that fails for everyone (429, 5xx) reported
+no tokens.
+
 A batch holds items of one form only (style and length: one instruction and
 one answer schema per call): the dispatcher takes the first waiting item
 and the items of its form behind it; the others wait for the next batch.
@@ -61,7 +70,7 @@ from django.conf import settings
 
 from summaries.core.errors import ErrorCode, JobError, QuotaWait
 from summaries.core.forms import DEFAULT_FORM, Form
-from summaries.core.tokens import answer_tokens, estimate_tokens
+from summaries.core.tokens import Usage, add_usage, estimate_tokens, split
 from summaries.infra import runtime
 from summaries.observability import counters
 from summaries.providers import (
@@ -106,6 +115,9 @@ class _Waiting:
     tokens: int
     arrived: float
     future: Future[SummaryResult | None] = field(default_factory=Future)
+    # Its share of batched calls that gave it no usable answer (a blocked
+    # batch, an unusable part of an answer): paid, though it is asked again.
+    usage: Usage | None = None
 
 
 class Batcher:
@@ -137,17 +149,19 @@ class Batcher:
         """Whether batches are off for now (answers to them kept being unusable)."""
         return time.monotonic() < self._off_until
 
-    def summarize(self, text: str, language: str | None = None,
-                  form: Form = DEFAULT_FORM) -> SummaryResult | None:
+    def summarize(self, text: str, language: str | None = None, form: Form = DEFAULT_FORM
+                  ) -> tuple[SummaryResult | None, Usage | None]:
         """``text``'s contract-checked summary (in ``form``) from a batched
-        call, or None when it is to be asked alone. Raises ``QuotaWait`` (the batch could not take
-        the quota) or a transient/permanent ``JobError`` (the batch call failed,
-        or took longer than it may)."""
+        call (carrying its share of the call's tokens), or None when it is to
+        be asked alone, with its share of the batched calls that gave it no
+        usable answer. Raises ``QuotaWait`` (the batch could not take the
+        quota) or a transient/permanent ``JobError`` (the batch call failed,
+        or took longer than it may; carrying its share of the tokens, if any)."""
         digest = _digest(text)
         with self._cond:
             if digest in self._loners:  # blocked or refused with others before
                 self._loners.move_to_end(digest)
-                return None
+                return None, None
             waiting = _Waiting(BatchItem(str(next(self._ids)), text, language, form),
                                estimate_tokens(text), time.monotonic())
             self._queue.append(waiting)
@@ -156,7 +170,7 @@ class Batcher:
         rounds = math.ceil(math.log2(self._size))
         bound = self._wait_s + rounds * (QUOTA_MAX_WAIT_S + self._timeout_s) + MARGIN_S
         try:
-            return waiting.future.result(timeout=bound)
+            result = waiting.future.result(timeout=bound)
         except FutureTimeout:
             waiting.future.cancel()  # if not started yet, it never will be
             raise JobError(f"the batched AI call did not end within {bound:g}s",
@@ -166,8 +180,13 @@ class Batcher:
         except QuotaWait as wait:
             raise QuotaWait(wait.delay) from wait
         except JobError as error:
-            raise JobError(error.message, code=error.code, transient=error.transient,
-                           retry_after=error.retry_after) from error
+            own = JobError(error.message, code=error.code, transient=error.transient,
+                           retry_after=error.retry_after)
+            own.usage = waiting.usage
+            raise own from error
+        if result is not None:
+            return result.plus(waiting.usage), None
+        return None, waiting.usage
 
     # -- the dispatcher thread and the pool ---------------------------------
 
@@ -229,12 +248,12 @@ class Batcher:
             ai_quota.acquire(self._namespace, tokens=sum(w.tokens for w in group),
                              max_wait=QUOTA_MAX_WAIT_S)
             results = self._provider.summarize_batch([w.item for w in group])
-            answers = [r for r in results.values() if isinstance(r, SummaryResult)]
-            counters.record_ai_call(
-                self._provider.name, self._provider.model,
-                input_tokens=sum(estimate_tokens(w.item.text) for w in group),
-                output_tokens=sum(answer_tokens(r.summary, r.tags) for r in answers))
         except JobError as exc:
+            # A call that answered (blocked) was paid: each item its share.
+            if exc.usage is not None:
+                counters.record_ai_call(self._provider.name, self._provider.model, exc.usage,
+                                        answered=False)
+            self._share(group, exc.usage)
             if exc.code == ErrorCode.AI_BLOCKED or isinstance(exc, RequestRejected):
                 # About what the batch holds, not about each item; nor about
                 # batches as such: not counted by _judge.
@@ -245,6 +264,19 @@ class Batcher:
         except Exception as exc:  # QuotaWait, Valkey down ...: everyone's
             self._fail(group, exc)
             return
+        # Each item's result (or ContractError) carries its share of the
+        # call's tokens, in proportion to its text (providers/common.py
+        # batch_outcome): the shares add up to the call's.
+        shares = [r.usage for r in results.values() if r.usage is not None]
+        if shares:
+            call = shares[0]
+            for share in shares[1:]:
+                call = call + share
+            counters.record_ai_call(self._provider.name, self._provider.model, call)
+        for waiting in group:
+            result = results.get(waiting.item.id)
+            if isinstance(result, JobError):
+                waiting.usage = add_usage(waiting.usage, result.usage)
         usable = any(isinstance(r, SummaryResult) for r in results.values())
         if whole and not usable:
             # No usable item: a model that cannot answer batches, or one item
@@ -267,6 +299,15 @@ class Batcher:
         except RuntimeError as exc:  # the pool is shut down (interpreter exit)
             self._fail(group[middle:], exc)
         self._settle(group[:middle], whole=False, refused=refused)
+
+    @staticmethod
+    def _share(group: list[_Waiting], usage: Usage | None) -> None:
+        """A failed call's tokens, shared out over its items by their texts' length."""
+        if usage is None:
+            return
+        for waiting, share in zip(group, split(usage, [len(w.item.text) for w in group]),
+                                  strict=True):
+            waiting.usage = add_usage(waiting.usage, share)
 
     def _remember_loner(self, text: str) -> None:
         digest = _digest(text)

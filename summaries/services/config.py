@@ -55,6 +55,15 @@ def cache_namespace() -> str:
     return LocalProvider().cache_namespace
 
 
+def provider_model() -> tuple[str, str]:
+    """(``summarizer().name``, ``summarizer().model``), without building the provider."""
+    if settings.SUMMARIZER == "gemini":
+        return "gemini", settings.GEMINI_MODEL
+    if settings.SUMMARIZER == "openai":
+        return "openai", settings.OPENAI_MODEL
+    return "local", LocalProvider().model
+
+
 def translates() -> bool:
     """``summarizer().translates``, without building the provider: the AI
     providers write in the language asked for, the offline one cannot."""

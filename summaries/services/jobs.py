@@ -25,6 +25,7 @@ from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.errors import ErrorCode, JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
 from summaries.core.lanes import JOB_LANES
+from summaries.core.tokens import NO_USAGE, estimated, reported
 from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
@@ -32,6 +33,7 @@ from summaries.observability import counters
 from summaries.providers import SummaryResult
 from summaries.services import (
     ai_quota,
+    costs,
     events,
     inflight,
     near_duplicates,
@@ -156,7 +158,12 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
     """A completed job row for a result computed outside a worker (``manage.py
     summarize``), so the job id cached with it resolves at /api/status."""
     now = timezone.now()
+    usage = outcome.usage or NO_USAGE
+    cost = costs.priced(usage)
+    costs.record(cost)
     return Job.objects.create(
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        tokens_estimated=usage.estimated, cost=cost.usd,
         kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE, input_hash=key,
         input_text=item.value, url=item.value if item.kind == Job.Kind.URL else "",
         summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:MAX_URL_CHARS],
@@ -206,18 +213,37 @@ def _set_stage(job: Job, stage: str, *, started: float) -> None:
 def job_complete_from_batch(*, job: Job, result: SummaryResult, provider_batch_id: str,
                             input_tokens: int | None, output_tokens: int | None) -> bool:
     """Complete a batch-lane job from its provider batch's result, exactly as
-    a live attempt completes one (row, cache, marker, events, webhooks), if
-    the job still waits on that batch: a conditional UPDATE on its state
-    (processing, stage batched, this provider batch), so a poll run twice (a
-    worker killed mid-poll) or a job sent live meanwhile is never completed
-    twice. ``duration_ms`` stays empty: it waited at the provider, no worker
-    processed it (the processing-time figures skip it). Whether it did."""
-    outcome = pipeline.Outcome(result.summary, result.tags, cached=False)
+    a live attempt completes one (row, cache, marker, near-duplicate index,
+    events, webhooks), if the job still waits on that batch: a conditional
+    UPDATE on its state (processing, stage batched, this provider batch), so a
+    poll run twice (a worker killed mid-poll) or a job sent live meanwhile is
+    never completed twice. Its tokens are the provider's reported counts
+    (estimated when it reported none), priced at the batch discount (the
+    discount counted as saved, cause ``batch``). ``duration_ms`` stays empty:
+    it waited at the provider, no worker processed it (the processing-time
+    figures skip it). Whether it did."""
+    usage = reported(input_tokens, output_tokens) or estimated(
+        job.input_text, result.summary, result.tags)
+    outcome = pipeline.Outcome(result.summary, result.tags, cached=False, usage=usage,
+                               indexable=_indexable(job))
     mine = {"status": Job.Status.PROCESSING, "stage": Job.Stage.BATCHED,
             "provider_batch": provider_batch_id}
-    return _complete(job, outcome, duration_ms=None, mine=mine, extra={
-        "via_batch": True, "batch_input_tokens": input_tokens,
-        "batch_output_tokens": output_tokens})
+    completed = _complete(job, outcome, duration_ms=None, mine=mine, via_batch_api=True,
+                          extra={"via_batch": True})
+    if completed:  # one request of the provider batch, its tokens counted as a live call's
+        provider = summarizer()
+        counters.record_ai_call(provider.name, provider.model, usage)
+    return completed
+
+
+def _indexable(job: Job) -> near_duplicates.Indexable | None:
+    """A batch-lane job's text, to index once its summary is stored, as the
+    pipeline indexes a live text's (None: near-duplicates are off for it)."""
+    if _near_request(job) is None:
+        return None
+    return near_duplicates.Indexable(
+        near_duplicates.variant(summarizer().cache_namespace, job.language or None, job.form),
+        job.source_text or job.input_text)
 
 
 def _set_parts(job: Job, done: int, total: int) -> None:
@@ -238,16 +264,21 @@ def _uploaded(job: Job) -> str:
 
 
 def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
-              mine: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> bool:
+              mine: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+              via_batch_api: bool = False) -> bool:
     """Row first, then cache: the row is the source of truth, and a job whose
     row could not be completed must not be served from the cache. If caching
     fails, submits find the completed row instead (services.submit).
     ``mine``: the row's state this completion is conditional on (default:
-    this attempt's); ``extra``: more fields to write. Whether it completed."""
+    this attempt's); ``extra``: more fields to write; ``via_batch_api``: the
+    outcome's calls went through the provider's batch API, priced at its
+    discount (the batch lane's completion). Whether it completed."""
     now = timezone.now()
+    charge, cost = costs.charged(job, outcome.usage, via_batch_api=via_batch_api)
     upload = _uploaded(job)
     try:
         updated = _update_mine(job, {
+            **charge,
             "status": Job.Status.COMPLETED,
             "stage": Job.Stage.DONE,
             "summary": outcome.summary,
@@ -276,19 +307,28 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
         return False  # a newer attempt owns the job now; it will store its own result
     if upload:
         uploads.upload_release(sha256=upload, started=job.started_at)
-    counters.job_completed(str(job.id), job.attempts, duration_ms=duration_ms,
-                           found_cached=(outcome.extracted_text or job.input_text)
-                           if outcome.cached else None,
-                           saved_by="near" if outcome.near_duplicate_of else "cache")
-    # Cache, announce, release the marker, tell the job's event streams: one
-    # round trip (one a server).
+    costs.record(cost)
+    # What the summary cost when it was made: this job's calls, or, found in
+    # the cache (or shared from a near-duplicate), the entry's (a hit on it,
+    # or a join of this job, saves that).
+    made = outcome.made if outcome.cached else costs.made(job)
+    counters.job_completed(
+        str(job.id), job.attempts, duration_ms=duration_ms,
+        found_cached=(made or counters.estimated_made(outcome.extracted_text or job.input_text))
+        if outcome.cached else None,
+        saved_by=counters.NEAR_SAVER if outcome.near_duplicate_of else counters.CACHE)
+    # Cache, announce, release the marker, tell the job's event streams, read
+    # its joins: one round trip (one a server).
     try:
         both = cache.batch()
         pipeline.store(job.input_hash, outcome, job_id=str(job.id), holder=str(job.id),
-                       keep=job.store, batch=both)
+                       keep=job.store, batch=both, made=made)
         inflight.release(job.input_hash, str(job.id), pipe=both.main)
         events.job_completed(job, outcome, duration_ms=duration_ms, pipe=both.main)
-        both.execute()
+        counters.joins_of(str(job.id), both.main)  # the last command on main
+        replies = both.execute()
+        if made is not None and replies:
+            counters.job_settled(replies[-1], made)
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)
@@ -325,22 +365,27 @@ def _retry_or_fail(job: Job, error: JobError) -> None:
         _fail(job, error)
         return
     delay = retry_delay(job.attempts)
-    _update_mine(job, {
+    charge, cost = costs.charged(job, error.usage)
+    if _update_mine(job, {
+        **charge,
         "status": Job.Status.PENDING,
         "stage": Job.Stage.RETRYING,
         "error": f"{error.message} (attempt {job.attempts}; retrying in {delay:.0f}s)",
         "error_code": error.code,
         "updated_at": timezone.now(),
         "lease_expires_at": None,
-    })
+    }):
+        costs.record(cost)
     events.job_pending(job, Job.Stage.RETRYING, error.message)
     raise RetryLater(error, delay=delay)
 
 
 def _fail(job: Job, error: JobError) -> None:
     now = timezone.now()
+    charge, cost = costs.charged(job, error.usage)
     upload = _uploaded(job)
     updated = _update_mine(job, {
+        **charge,
         "status": Job.Status.FAILED,
         "stage": Job.Stage.FAILED,
         "error": error.message,
@@ -351,6 +396,7 @@ def _fail(job: Job, error: JobError) -> None:
         **job.input_when_finished(),
     })
     if updated:
+        costs.record(cost)
         counters.job_failed(str(job.id), job.attempts, error.code)
         if upload:
             uploads.upload_release(sha256=upload, started=job.started_at)

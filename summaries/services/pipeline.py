@@ -17,7 +17,7 @@ from django.conf import settings
 from summaries.core.errors import ErrorCode, JobError
 from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import DOCUMENT, TEXT, NormalizedInput, normalize_text
-from summaries.core.tokens import answer_tokens, estimate_tokens
+from summaries.core.tokens import Usage, add_usage, estimate_tokens, estimated
 from summaries.extraction import Article, extract_article, unavailable_reason
 from summaries.fetching import FetchedPage, fetch_page
 from summaries.infra import cache
@@ -27,6 +27,7 @@ from summaries.providers import clean_text
 from summaries.services import (
     ai_quota,
     batching,
+    costs,
     document_text,
     inflight,
     long_texts,
@@ -47,6 +48,11 @@ class Outcome:
     # When a summary taken from the cache was made (epoch seconds), so storing
     # it again does not make it look new to a submit's max_age.
     cached_at: float | None = None
+    # The AI tokens this attempt's calls took (None: no call answered).
+    usage: Usage | None = None
+    # A summary taken from the cache: what it cost when it was made (None
+    # when its entry does not say).
+    made: counters.Made | None = None
     # A near-duplicate's summary: the job that made it (services/near_duplicates.py).
     near_duplicate_of: str = ""
     # A summary made now by the AI: its text, to index once stored.
@@ -57,7 +63,8 @@ def from_cache(hit: dict[str, Any]) -> Outcome:
     """The outcome of a summary found in the cache."""
     made = hit.get("cached_at")
     return Outcome(hit["summary"], hit["tags"], cached=True,
-                   cached_at=made if isinstance(made, (int, float)) else None)
+                   cached_at=made if isinstance(made, (int, float)) else None,
+                   made=counters.made_from(hit))
 
 
 def _no_stage(stage: str) -> None:
@@ -126,7 +133,7 @@ def run(
         outcome = from_cache(hit)
     elif match:
         outcome = Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
-                          near_duplicate_of=match.job_id)
+                          near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
     else:
         try:
             outcome = _summarize_long(article.text, on_stage, item.language, item.form,
@@ -182,20 +189,27 @@ def _summarize_long(text: str, on_stage: Callable[[str], None], language: str | 
     if summarizer().name == "local" or not long_texts.needs_parts(text):
         return _summarize(text, on_stage, language, form)
     namespace = summarizer().cache_namespace
+    paid: list[Usage | None] = [None]  # every part's and the reduce's calls: the job pays all
 
     def one(part: str) -> tuple[str, list[str]]:
         made = _summarize(part, on_stage, language)
+        paid[0] = add_usage(paid[0], made.usage)
         return made.summary, made.tags
 
     def reduce(joined: str) -> tuple[str, list[str]]:
         made = _summarize(joined, on_stage, language, form)
+        paid[0] = add_usage(paid[0], made.usage)
         return made.summary, made.tags
 
-    summary, tags = long_texts.summarize_in_parts(
-        text, summarize=one, reduce=reduce,
-        key_of=lambda part: article_key(part, namespace, language),
-        job_id=holder, use_cache=use_cache, keep=keep, on_parts=on_parts)
-    return Outcome(summary, tags, cached=False)
+    try:
+        summary, tags = long_texts.summarize_in_parts(
+            text, summarize=one, reduce=reduce,
+            key_of=lambda part: article_key(part, namespace, language),
+            job_id=holder, use_cache=use_cache, keep=keep, on_parts=on_parts)
+    except JobError as exc:  # the parts summarised before were paid too
+        exc.usage = add_usage(exc.usage, paid[0])
+        raise
+    return Outcome(summary, tags, cached=False, usage=paid[0])
 
 
 def _summarize(text: str, on_stage: Callable[[str], None],
@@ -207,24 +221,34 @@ def _summarize(text: str, on_stage: Callable[[str], None],
     then asked alone. Only ``text``, ``language`` and ``form`` reach the
     model (no page title): the result is cached under their key, for everyone."""
     provider = summarizer()
+    shared: Usage | None = None  # batched calls that left this text to be asked alone
     if (batcher := batching.batcher_for(provider, text)) is not None:
         on_stage(Job.Stage.SUMMARIZING)
-        batched = batcher.summarize(text, language, form)  # the batch takes the quota
+        batched, shared = batcher.summarize(text, language, form)  # the batch takes the quota
         if batched is not None:
-            return Outcome(batched.summary, batched.tags, cached=False)
+            return Outcome(batched.summary, batched.tags, cached=False, usage=batched.usage)
     if provider.name != "local":  # the offline summariser costs nothing
         ai_quota.acquire(provider.cache_namespace, tokens=estimate_tokens(text))
     on_stage(Job.Stage.SUMMARIZING)
-    result = provider.summarize(text, language=language, form=form)
-    counters.record_ai_call(provider.name, provider.model, input_tokens=estimate_tokens(text),
-                            output_tokens=answer_tokens(result.summary, result.tags))
-    return Outcome(result.summary, result.tags, cached=False)
+    try:
+        result = provider.summarize(text, language=language, form=form)
+    except JobError as exc:  # a blocked or broken answer was paid for too
+        if exc.usage is not None:
+            counters.record_ai_call(provider.name, provider.model, exc.usage, answered=False)
+        exc.usage = add_usage(exc.usage, shared)
+        raise
+    # The provider's reported tokens; estimated when it reported none (the
+    # offline summariser: estimated, at its price of 0).
+    usage = result.usage or estimated(text, result.summary, result.tags)
+    counters.record_ai_call(provider.name, provider.model, usage)
+    return Outcome(result.summary, result.tags, cached=False, usage=add_usage(usage, shared))
 
 
 def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = True,
-          batch: cache.Batch | None = None) -> None:
+          batch: cache.Batch | None = None, made: counters.Made | None = None) -> None:
     """Cache the result under the input's key and, for URLs, the content key;
-    ``job_id`` is the job whose row holds it (every cached job_id resolves).
+    ``job_id`` is the job whose row holds it (every cached job_id resolves);
+    ``made``: what the summary cost (a hit on it saves that much).
     ``keep=False`` (a store:false job) caches nothing, but still frees the
     content marker so jobs waiting on that article go on. ``batch``: queue
     the commands there (the caller executes it), else send them now."""
@@ -233,6 +257,8 @@ def store(key: str, outcome: Outcome, *, job_id: str, holder: str, keep: bool = 
     if keep:
         payload: dict[str, Any] = {"job_id": job_id, "summary": outcome.summary,
                                    "tags": outcome.tags}
+        if made is not None:
+            payload.update(made.as_payload())
         if outcome.near_duplicate_of:
             payload["near_duplicate_of"] = outcome.near_duplicate_of
         cache.set_summary(key, payload, ttl=settings.CACHE_TTL, cached_at=outcome.cached_at,

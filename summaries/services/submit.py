@@ -26,7 +26,7 @@ from summaries.models import Job
 from summaries.observability import counters
 from summaries.providers import has_sentences
 from summaries.providers.contract import MIN_POINTS
-from summaries.services import batch_lane, inflight, near_duplicates, scheduling, webhooks
+from summaries.services import batch_lane, costs, inflight, near_duplicates, scheduling, webhooks
 from summaries.services.callbacks import Callback, check_callback_url
 from summaries.services.config import cache_namespace, fetch_policy, translates
 from summaries.services.submit_options import DEFAULTS, SubmitOptions
@@ -57,6 +57,9 @@ class Submission:
     # A cached summary was older than the submit's max_age: this answer is
     # the job that makes it anew.
     refreshed: bool = False
+    # A hit: what its summary cost when it was made (None: the entry does
+    # not say), which the hit saved.
+    made: counters.Made | None = None
     # The job whose summary this answer shares (a near-duplicate's).
     near_duplicate_of: str = ""
 
@@ -133,7 +136,8 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
                              replace(options, refresh=True) if refreshed else options,
                              look=None if refreshed else look, callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
-    counters.record_request(answer.outcome, text=item.value if item.kind == TEXT else "")
+    counters.record_request(answer.outcome, text=item.value if item.kind == TEXT else "",
+                            made=answer.made, job_id=answer.job_id)
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
@@ -160,6 +164,7 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
             namespace=namespace, max_age=options.max_age)
         if match is None:
             return None
+        made = costs.made_by(match.job_id)  # what the shared summary cost: saved (near)
         now = timezone.now()
         job = Job(id=job_id, kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE,
                   input_hash=key, queue=options.queue, cached=True, store=options.store,
@@ -178,13 +183,14 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     both = cache.batch()
     if options.store:
         cache.set_summary(key, {"job_id": job_id, "summary": match.summary, "tags": match.tags,
-                                "near_duplicate_of": match.job_id},
+                                "near_duplicate_of": match.job_id,
+                                **(made.as_payload() if made is not None else {})},
                           ttl=settings.CACHE_TTL, cached_at=match.made_at, pipe=both.cache)
     inflight.release(key, job_id, pipe=both.main)
     both.execute()
     return Submission(job_id, Job.Status.COMPLETED, cached=True, summary=match.summary,
                       tags=match.tags, outcome=outcomes.NEAR, near_duplicate_of=match.job_id,
-                      age=max(0.0, time.time() - match.made_at))
+                      age=max(0.0, time.time() - match.made_at), made=made)
 def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
     """``item`` asked in ``form``; raises InvalidInput for bullet points of
     a text with fewer sentences than points (a URL's page is not known yet:
@@ -237,9 +243,10 @@ def cached_summary(*, raw: str) -> Submission | CheckedInput | None:
         if len(hit_keys) >= _HIT_KEYS_MAX:
             hit_keys.clear()
         hit_keys[raw] = known
-    counters.record_request(outcomes.HIT, text=text)
+    made = counters.made_from(hit)
+    counters.record_request(outcomes.HIT, text=text, made=made)
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], cache_key=key,
+                      tags=hit["tags"], cache_key=key, made=made,
                       near_duplicate_of=hit.get("near_duplicate_of", ""))
 
 
@@ -254,7 +261,7 @@ def _remembered(item: NormalizedInput, key: str) -> Submission | None:
 
 def _hit(hit: dict[str, Any]) -> Submission:
     return Submission(hit["job_id"], Job.Status.COMPLETED, cached=True, summary=hit["summary"],
-                      tags=hit["tags"], age=cache.summary_age(hit),
+                      tags=hit["tags"], age=cache.summary_age(hit), made=counters.made_from(hit),
                       near_duplicate_of=hit.get("near_duplicate_of", ""))
 
 
@@ -272,7 +279,7 @@ def _job_answer(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
 
 def _completed(job: Job) -> Submission:
     return Submission(str(job.id), job.status, cached=True, summary=job.summary, tags=job.tags,
-                      age=_row_age(job))
+                      age=_row_age(job), made=costs.made(job))
 
 
 def _row_age(job: Job) -> float:
@@ -316,8 +323,8 @@ def _recache(job: Job) -> None:
     if job.completed_at is not None:
         left = settings.CACHE_TTL - (timezone.now() - job.completed_at).total_seconds()
         cache.set_summary(job.input_hash, {"job_id": str(job.id), "summary": job.summary,
-                                           "tags": job.tags}, ttl=int(left),
-                          cached_at=job.completed_at.timestamp())
+                                           "tags": job.tags, **costs.made(job).as_payload()},
+                          ttl=int(left), cached_at=job.completed_at.timestamp())
 
 
 def _join_or_create(job_id: str, item: NormalizedInput, key: str, options: SubmitOptions, *,

@@ -15,7 +15,7 @@ from smartcache import valkey_urls
 from summaries.core.errors import JobError
 from summaries.core.inputs import InvalidInput, NormalizedInput, normalize_input
 from summaries.infra import cache
-from summaries.services import pipeline
+from summaries.services import costs, pipeline
 from summaries.services.config import summarizer
 from summaries.services.jobs import job_record_completed
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         except DatabaseError as exc:
             self.stderr.write(f"not cached: the database is unavailable ({exc})")
             return
-        pipeline.store(key, outcome, job_id=str(job.id), holder=holder)
+        pipeline.store(key, outcome, job_id=str(job.id), holder=holder, made=costs.made(job))
 
 
 def _valkey_answers() -> bool:

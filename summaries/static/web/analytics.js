@@ -107,6 +107,37 @@
       .textContent = text;
   }
 
+  // Money: small amounts keep their significant digits ($0.000412), larger
+  // ones two decimals.
+  function usd(value) {
+    if (!value) return "$0";
+    if (value < 0.01) return "$" + value.toPrecision(3);
+    return "$" + value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  function row(id, calls, tokens, money) {
+    var cells = $(id).querySelectorAll("td");
+    cells[0].textContent = calls === null ? "–" : calls.toLocaleString();
+    cells[1].textContent = tokens === null ? "–" : tokens.toLocaleString();
+    cells[2].textContent = usd(money);
+  }
+
+  function cost(a) {
+    var spent = a.ai_spent, saved = a.ai_saved;
+    $("k-spent").textContent = usd(spent.usd);
+    $("k-saved-usd").textContent = usd(a.ai_cost_saved);
+    row("cost-spent", spent.calls, spent.input_tokens + spent.output_tokens, spent.usd);
+    ["cache", "dedup", "near"].forEach(function (cause) {
+      var s = saved[cause] || { calls: 0, tokens: 0, usd: 0 };
+      row("saved-" + cause, s.calls, s.tokens, s.usd);
+    });
+    row("saved-batch", null, null, (saved.batch || { usd: 0 }).usd);
+    $("cost-share").textContent = Math.round(a.ai_saved_share * 100) + "% of the cost saved";
+    $("cost-note").textContent = spent.estimated_tokens ?
+      spent.estimated_tokens.toLocaleString() + " of the tokens spent are estimated (the provider reported none)." :
+      "Tokens as the provider reported them.";
+  }
+
   function tiles(a) {
     $("k-requests").textContent = a.total_requests.toLocaleString();
     $("k-ratio").textContent = Math.round(a.hit_ratio * 100) + "%";
@@ -132,6 +163,7 @@
         $("error").hidden = true;
         last = both[1].minutes;
         tiles(both[0]);
+        cost(both[0]);
         drawRequests(last);
         drawProcessing(last);
         document.body.dataset.loaded = "true";

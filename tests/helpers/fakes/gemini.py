@@ -68,6 +68,10 @@ Answers from a broken gateway or network rather than from Gemini:
 ``huge_unsized`` the same without Content-Length (the body ends when the
                  connection closes)
 
+Every answer reports its tokens (``usageMetadata``: ``promptTokenCount``,
+the system instruction and user text at 4 characters a token, and
+``candidatesTokenCount``, the answer's), as Gemini does; ``report_usage =
+False`` leaves them out (as a gateway that strips them would).
 The Batch API (``client.batches``, inline requests): ``POST
 /v1beta/models/<model>:batchGenerateContent`` creates a job, ``GET
 /v1beta/batches/<id>`` polls it (done: ``metadata.output.inlinedResponses``,
@@ -145,6 +149,7 @@ class FakeGemini(LoopbackServer[Call]):
         self.huge_sent = 0  # "huge" modes: bytes of the body the client took
         self.block_word = "forbiddenword"  # "block_word": prompts holding it are blocked
         self.context_tokens = 2048  # "context_limit": the longest prompt taken
+        self.report_usage = True  # usageMetadata in every answer
 
     def reset(self) -> None:
         """Back to a fresh "ok" server: no calls, no script, no delay; ends hangs."""
@@ -154,6 +159,7 @@ class FakeGemini(LoopbackServer[Call]):
         self.retry_after_s = 3
         self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
         self.block_word, self.context_tokens = "forbiddenword", 2048
+        self.report_usage = True
 
     @property
     def items_per_call(self) -> list[int]:
@@ -228,7 +234,10 @@ class FakeGemini(LoopbackServer[Call]):
         if mode in ("drip", "drip_headers"):
             self._drip(handler, release, _answer("ok", call, number), mode == "drip_headers")
             return
-        send(handler, 200, _answer(mode, call, number))
+        answer = _answer(mode, call, number)
+        if not self.report_usage:
+            answer.pop("usageMetadata", None)
+        send(handler, 200, answer)
 
     # -- the Batch API ------------------------------------------------------------
 

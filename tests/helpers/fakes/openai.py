@@ -36,6 +36,10 @@ answer, to a request over ``context_tokens`` tokens of 4 characters; ``ok``
 to the others); ``block_word`` (a ``content_filter`` finish for a request
 whose user text holds ``block_word``, ``ok`` for the others).
 
+Every completion reports its tokens (``usage``: ``prompt_tokens``, the
+messages at 4 characters a token, and ``completion_tokens``, the answer's);
+``report_usage = False`` leaves ``usage`` out, as some OpenAI-compatible
+servers do.
 The Batch API: ``POST /v1/files`` (multipart, purpose ``batch``: a JSONL of
 ``/v1/chat/completions`` requests), ``POST /v1/batches``, ``GET
 /v1/batches/<id>`` (done: ``output_file_id`` and, for errors,
@@ -116,6 +120,7 @@ class FakeOpenAI(LoopbackServer[Call]):
         self.retry_after_s = 3
         self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
         self.block_word, self.context_tokens = "forbiddenword", 2048
+        self.report_usage = True
 
     def reset(self) -> None:
         super().reset()
@@ -125,6 +130,7 @@ class FakeOpenAI(LoopbackServer[Call]):
         self.retry_after_s = 3
         self.huge_bytes, self.huge_sent = 100 * 1024 * 1024, 0
         self.block_word, self.context_tokens = "forbiddenword", 2048
+        self.report_usage = True
 
     @property
     def base_url(self) -> str:
@@ -183,7 +189,10 @@ class FakeOpenAI(LoopbackServer[Call]):
             data = json.dumps(_completion("ok", call, number)).encode()
             self.huge_sent = send_huge(handler, data, self.huge_bytes, mode == "huge")
             return
-        send(handler, 200, _completion(mode, call, number))
+        completion = _completion(mode, call, number)
+        if not self.report_usage:
+            completion.pop("usage", None)
+        send(handler, 200, completion)
 
     # -- the Batch API ------------------------------------------------------------
 
