@@ -128,7 +128,7 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
             answer = _hit(look.hit)
         elif look.failed_job is not None:
             answer = _known_failure(look.failed_job)
-        elif look.claimed and item.kind != URL and _near_wanted(options):
+        elif look.claimed and item.kind == TEXT and _near_wanted(options):
             answer = _near_answer(job_id, raw, item, key, options)
     refreshed = answer is not None and not _fresh(answer, options.max_age)
     if answer is None or refreshed:
@@ -191,11 +191,13 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     return Submission(job_id, Job.Status.COMPLETED, cached=True, summary=match.summary,
                       tags=match.tags, outcome=outcomes.NEAR, near_duplicate_of=match.job_id,
                       age=max(0.0, time.time() - match.made_at), made=made)
+
+
 def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
     """``item`` asked in ``form``; raises InvalidInput for bullet points of
-    a text with fewer sentences than points (a URL's page is not known yet:
-    its job fails with input_too_short instead)."""
-    if (form.bullets and item.kind != URL
+    a text with fewer sentences than points (a URL's page or an upload's
+    text is not known yet: its job fails with input_too_short instead)."""
+    if (form.bullets and item.kind == TEXT
             and not has_sentences(item.value, at_least=MIN_POINTS)):
         raise InvalidInput(f"input is too short for bullet points: give at least {MIN_POINTS} "
                            f"sentences", code=ErrorCode.INPUT_TOO_SHORT)
