@@ -112,7 +112,7 @@ def test_a_syndicated_copy_joins_its_original_waiting_in_the_lane(
     again = api.submit(syndicated(wire), priority="batch")
     assert (again.json()["job_id"], again.headers["X-Cache"]) == (job_id, "JOINED")
     # One number changed is another story: a job of its own.
-    changed = api.submit(syndicated(wire).replace("40 million", "45 million"), priority="batch")
+    changed = api.submit(syndicated(wire.replace("40 million", "45 million")), priority="batch")
     assert (changed.status_code, changed.headers["X-Cache"]) == (202, "MISS"), changed.text
     assert changed.json()["job_id"] != job_id and "near_duplicate_of" not in changed.json()
     assert gemini.calls == 0
@@ -384,11 +384,12 @@ def test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy(
 def test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_batch_item(
         lane: Api, gemini: FakeGemini) -> None:
     wire = wire_story()
-    job_id = batched(lane, wire)
     before = settled(lane, "dedup")
+    job_id = batched(lane, wire)
 
     copy = lane.submit(syndicated(wire), priority="batch")
-    assert (copy.json()["job_id"], copy.headers["X-Cache"]) == (job_id, "JOINED"), copy.text
+    assert (copy.json()["job_id"], copy.headers["X-Cache"]) == (job_id, "JOINED"), (
+        copy.text, lane.status(job_id).json())
     done = lane.wait(job_id, timeout=30)
 
     assert done["status"] == "completed" and done["via_batch"]
@@ -402,3 +403,4 @@ def test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_bat
     near = lane.submit(syndicated(wire))
     assert (near.status_code, near.headers["X-Cache"]) == (200, "NEAR"), near.text
     assert (near.json()["near_duplicate_of"], near.json()["summary"]) == (job_id, done["summary"])
+

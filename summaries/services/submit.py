@@ -159,14 +159,17 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     namespace = cache_namespace()
     source = near_duplicates.source_lines(raw)
     try:
-        match = near_duplicates.find(
-            source or item.value,
-            variant=near_duplicates.variant(namespace, item.language, item.form),
-            namespace=namespace, max_age=options.max_age, waiting=True)
-        if match is None:
+        for _ in range(2):  # a waiting original that completed meanwhile: look again
+            match = near_duplicates.find(
+                source or item.value,
+                variant=near_duplicates.variant(namespace, item.language, item.form),
+                namespace=namespace, max_age=options.max_age, waiting=True)
+            if match is None or not match.waiting:
+                break
+            if (joined := _near_join(job_id, key, match.job_id, options)) is not None:
+                return joined
+        if match is None or match.waiting:
             return None
-        if match.waiting:
-            return _near_join(job_id, key, match.job_id, options)
         made = costs.made_by(match.job_id)  # what the shared summary cost: saved (near)
         now = timezone.now()
         job = Job(id=job_id, kind=item.kind, status=Job.Status.COMPLETED, stage=Job.Stage.DONE,
@@ -199,8 +202,8 @@ def _near_join(job_id: str, key: str, original: str, options: SubmitOptions) -> 
     submit's nearly repeats, as a submit of its own input joins it (an
     interactive one takes it out of the lane: ``_joined``); the claim on
     ``key`` (made with ``job_id``) is freed. None (the claim kept) when the
-    job stopped waiting meanwhile: the submit goes on as a miss (a copy of a
-    job that completed since is answered NEAR by the next submit)."""
+    job stopped being active meanwhile (the caller looks again: a job that
+    completed is then shared NEAR)."""
     job = job_rows.load(original)
     if job is None or not job.is_active or job.purged_at is not None:
         return None
