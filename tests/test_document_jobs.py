@@ -222,6 +222,19 @@ def test_an_uploaded_pdf_is_summarised_and_a_second_upload_is_a_hit(
     assert gemini.calls == 1
 
 
+def test_an_upload_asked_in_bullets_comes_back_in_bullets(api: Api, gemini: FakeGemini) -> None:
+    # The submit cannot count an upload's sentences (its text is the worker's):
+    # the form is taken, and the job answers in it.
+    body = make_pdf(["Bullet upload. " + prose(77, 160), prose(78, 160)])
+    done = upload_and_wait(api, body, style="bullets", length="medium")
+
+    assert done["status"] == "completed", done
+    points = done["summary"].splitlines()
+    assert 3 <= len(points) <= 6 and all(point.startswith("- ") for point in points), done
+    job = Job.objects.get(id=done["job_id"])
+    assert (job.style, job.length) == ("bullets", "medium")
+
+
 def test_a_pdf_uploaded_after_being_linked_costs_no_second_ai_call(
         api: Api, gemini: FakeGemini, web: FakeWeb) -> None:
     linked = submit_url(api, web.url("/uploaded.pdf"))

@@ -128,7 +128,7 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
             answer = _hit(look.hit)
         elif look.failed_job is not None:
             answer = _known_failure(look.failed_job)
-        elif look.claimed and item.kind != URL and _near_wanted(options):
+        elif look.claimed and item.kind == TEXT and _near_wanted(options):
             answer = _near_answer(job_id, raw, item, key, options)
     refreshed = answer is not None and not _fresh(answer, options.max_age)
     if answer is None or refreshed:
@@ -197,6 +197,8 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     return Submission(job_id, Job.Status.COMPLETED, cached=True, summary=match.summary,
                       tags=match.tags, outcome=outcomes.NEAR, near_duplicate_of=match.job_id,
                       age=max(0.0, time.time() - match.made_at), made=made)
+
+
 def _near_join(job_id: str, key: str, original: str, options: SubmitOptions) -> Submission | None:
     """Join ``original``, a job waiting in the batch lane whose text this
     submit's nearly repeats, as a submit of its own input joins it (an
@@ -215,9 +217,9 @@ def _near_join(job_id: str, key: str, original: str, options: SubmitOptions) -> 
 
 def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
     """``item`` asked in ``form``; raises InvalidInput for bullet points of
-    a text with fewer sentences than points (a URL's page is not known yet:
-    its job fails with input_too_short instead)."""
-    if (form.bullets and item.kind != URL
+    a text with fewer sentences than points (a URL's page or an upload's
+    text is not known yet: its job fails with input_too_short instead)."""
+    if (form.bullets and item.kind == TEXT
             and not has_sentences(item.value, at_least=MIN_POINTS)):
         raise InvalidInput(f"input is too short for bullet points: give at least {MIN_POINTS} "
                            f"sentences", code=ErrorCode.INPUT_TOO_SHORT)
@@ -523,5 +525,5 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
 def _near_indexed(item: NormalizedInput, options: SubmitOptions) -> bool:
     """Whether a job for ``item`` is indexed as a near-duplicate's original
     (as its completion would: services/jobs.py ``_indexable``)."""
-    return (item.kind != URL and near_duplicates.enabled() and options.near_duplicates
+    return (item.kind == TEXT and near_duplicates.enabled() and options.near_duplicates
             and not options.refresh and options.store)
