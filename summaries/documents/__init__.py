@@ -93,7 +93,8 @@ def extract(
     # (sniff.py) but never parses them, so it never loads PDFium or lxml
     # (tests/test_process_imports.py), as it never loads an AI SDK.
     if kind is Kind.PDF:
-        from summaries.documents.pdf import read_pdf
+        from summaries.documents.pdf import read_pdf  # deferred: loads PDFium (heavy)
+
         title, text, pages = read_pdf(
             body,
             max_pages=max_pages,
@@ -103,7 +104,7 @@ def extract(
         )
         return Document(title or _first_line(text), text, pages, kind)
     if kind is Kind.DOCX:
-        from summaries.documents.word import read_docx
+        from summaries.documents.word import read_docx  # deferred: loads lxml (heavy)
 
         title, text = read_docx(
             body, max_chars=max_chars, max_inflated=max_inflated, deadline=deadline

@@ -121,7 +121,9 @@ def batch_api_of(provider: Provider, *, max_response_bytes: int) -> BatchApi | N
     its own, whose answers may hold ``max_response_bytes`` (a batch job's
     results are many answers); None for the offline summariser (no batch
     API: its items run live, at no cost)."""
-    # Imported here, as in build_provider: the SDKs are slow to import.
+    # Deferred imports, as in build_provider: each loads a heavy SDK (google-genai,
+    # openai) that the web, beat and Flower processes never load
+    # (tests/test_process_imports.py); no import cycle is involved.
     if provider.name == "gemini":
         from summaries.providers.gemini import GeminiProvider
         from summaries.providers.gemini_batches import GeminiBatchApi
