@@ -33,7 +33,7 @@ differs.
 
 The batch lane's clock is shortened as the stream is (a group sent 2 s
 after its first job waits, polled every 0.5 s): a copy that comes while its
-original still waits in a provider batch is paid in full, as it would be.
+original still waits in the lane or a provider batch joins it (JOINED).
 
 Prints both costs per 1,000 documents, their ratio beside the goal
 (<= 0.45x; the arithmetic allows 0.44x: every copy free, every waiting
@@ -306,7 +306,7 @@ def main() -> int:
                                    # (minutes, not the hours a real one spans): a group is
                                    # sent 2 s after its first job waits (not 300 s), polled
                                    # every 0.5 s. A copy that comes while its original
-                                   # still waits in a batch is paid in full, as it would be.
+                                   # still waits in a batch joins it.
                                    "BATCH_LANE_MAX_WAIT": "2",
                                    "BATCH_LANE_TICK_SECONDS": "0.5"},
                          name="stack-cost").start()
@@ -354,8 +354,8 @@ def main() -> int:
                        f"{waiting} documents able to wait were paid at the full price")
     for line in missing:
         print(f"  missing: {line}")
-    print(f"  syndicated copies paid, and why: {ours['copies_paid']} (a copy is shared once "
-          f"its original's summary is made: not while it waits in the batch lane)")
+    print(f"  syndicated copies paid, and why: {ours['copies_paid']} (a copy joins its "
+          f"original while it waits in the batch lane, and shares its summary once made)")
     via_batch = sum(bool(job.get("via_batch")) for job in ours["jobs"])
     print(f"  jobs completed through the provider's batch API: {via_batch}; live AI calls: "
           f"{ai_calls}")

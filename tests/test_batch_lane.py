@@ -91,6 +91,60 @@ def test_a_waiting_job_is_joined_and_an_interactive_submit_runs_it_live(
     assert gemini.calls == 1 and gemini.batches.creates == 0
 
 
+def wire_story() -> str:
+    """STORY of a city no other test uses (letters only: a name, not a number)."""
+    return story("Lanford" + uuid.uuid4().hex[:6].translate(str.maketrans(
+        "0123456789", "ghijklmnop")))
+
+
+def test_a_syndicated_copy_joins_its_original_waiting_in_the_lane(
+        api: Api, gemini: FakeGemini) -> None:
+    wire = wire_story()
+    job_id = batched(api, wire, deadline=3600)
+
+    copy = api.submit(syndicated(wire), priority="batch")  # can wait: joins, stays in the lane
+
+    assert (copy.status_code, copy.headers["X-Cache"]) == (202, "JOINED"), copy.text
+    assert (copy.json()["job_id"], copy.json()["near_duplicate_of"]) == (job_id, job_id)
+    assert Job.objects.count() == 1
+    assert Job.objects.get(id=job_id).stage == Job.Stage.BATCHED
+    # The copy's own claim was freed: the same copy again joins again, not stuck.
+    again = api.submit(syndicated(wire), priority="batch")
+    assert (again.json()["job_id"], again.headers["X-Cache"]) == (job_id, "JOINED")
+    # One number changed is another story: a job of its own.
+    changed = api.submit(syndicated(wire.replace("40 million", "45 million")), priority="batch")
+    assert (changed.status_code, changed.headers["X-Cache"]) == (202, "MISS"), changed.text
+    assert changed.json()["job_id"] != job_id and "near_duplicate_of" not in changed.json()
+    assert gemini.calls == 0
+
+
+def test_an_interactive_copy_takes_its_waiting_original_out_of_the_lane(
+        api: Api, gemini: FakeGemini) -> None:
+    wire = wire_story()
+    job_id = batched(api, wire, deadline=3600)
+
+    copy = api.submit(syndicated(wire))  # cannot wait: the original runs live now
+
+    assert (copy.json()["job_id"], copy.headers["X-Cache"]) == (job_id, "JOINED"), copy.text
+    done = api.wait(job_id)
+    assert done["status"] == "completed" and "via_batch" not in done
+    assert gemini.calls == 1 and gemini.batches.creates == 0
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("extra", [{"store": False}, {"near_duplicates": False}])
+def test_a_store_false_or_unshared_waiting_original_is_not_joined(
+        api: Api, gemini: FakeGemini, extra: dict[str, Any]) -> None:
+    wire = wire_story()
+    job_id = batched(api, wire, deadline=3600, **extra)
+
+    copy = api.submit(syndicated(wire), priority="batch")
+
+    assert (copy.status_code, copy.headers["X-Cache"]) == (202, "MISS"), copy.text
+    assert copy.json()["job_id"] != job_id
+    assert Job.objects.count() == 2 and gemini.calls == 0
+
+
 # --- through the provider's batch API (a stack with beat) ---------------------------
 
 
@@ -325,3 +379,28 @@ def test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy(
     # It saved what the shared summary cost when the batch made it (its row).
     wait_for(lambda: saved_usd(lane, "near") > before, 10, "the near answer's saving")
     assert saved_usd(lane, "near") - before == pytest.approx(cost, abs=2e-6)
+
+
+def test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_batch_item(
+        lane: Api, gemini: FakeGemini) -> None:
+    wire = wire_story()
+    before = settled(lane, "dedup")
+    job_id = batched(lane, wire)
+
+    copy = lane.submit(syndicated(wire), priority="batch")
+    assert (copy.json()["job_id"], copy.headers["X-Cache"]) == (job_id, "JOINED"), (
+        copy.text, lane.status(job_id).json())
+    done = lane.wait(job_id, timeout=30)
+
+    assert done["status"] == "completed" and done["via_batch"]
+    assert gemini.calls == 0 and gemini.batches.items_created == [1]  # no item of its own
+    assert Job.objects.count() == 1
+    # The join saved what the original cost, counted as it completed.
+    cost = float(Job.objects.get(id=job_id).cost)
+    wait_for(lambda: saved_usd(lane, "dedup") > before, 10, "the join's saving")
+    assert saved_usd(lane, "dedup") - before == pytest.approx(cost, abs=2e-6)
+    # Once it is done, a copy is answered NEAR at once.
+    near = lane.submit(syndicated(wire))
+    assert (near.status_code, near.headers["X-Cache"]) == (200, "NEAR"), near.text
+    assert (near.json()["near_duplicate_of"], near.json()["summary"]) == (job_id, done["summary"])
+

@@ -513,10 +513,18 @@ form x batchlane | tested |
     a batch item is asked in its job's form (instructions, schema) and its answer checked
     against that form's contract
 neardup x batchlane | tested |
-    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy:
+    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy,
+    tests/test_batch_lane.py::test_a_syndicated_copy_joins_its_original_waiting_in_the_lane,
+    tests/test_batch_lane.py::test_an_interactive_copy_takes_its_waiting_original_out_of_the_lane,
+    tests/test_batch_lane.py::test_a_store_false_or_unshared_waiting_original_is_not_joined,
+    tests/test_batch_lane.py::test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_batch_item:
     a summary made by the batch lane is indexed as a live one is (jobs.job_complete_from_batch
     passes the job's text to _complete), so a syndicated copy is answered NEAR; a copy submitted
-    with priority batch is answered NEAR at submit, before anything is queued
+    with priority batch is answered NEAR at submit, before anything is queued. A text waiting in
+    the lane is indexed at once: a copy submitted meanwhile joins it (202 JOINED, no job, call
+    or batch item of its own; a copy with a number changed, a store:false or near_duplicates
+    false original, does not); an interactive copy takes it out of the lane, live; the join
+    saves the original's cost (dedup) when it completes
 
 documents (linked and uploaded files, map-reduce; tests/test_document_jobs.py, test_document_seams.py):
 documents x key | tested |

@@ -27,7 +27,7 @@ import redis
 
 from summaries.infra import cache
 
-__all__ = ["PREFIX", "add", "band_key", "candidates", "remove"]
+__all__ = ["PREFIX", "add", "band_key", "candidates", "pipeline", "remove"]
 
 PREFIX = "nd1"
 _SIGNATURE = f"{PREFIX}:sig:"
@@ -94,6 +94,11 @@ def add(variant: str, bands: list[str], member: str, signature: str, *, ttl: int
     if bands:
         keys = [*(band_key(variant, band) for band in bands), _SIGNATURE + member]
         pipe.eval(_ADD, len(keys), *keys, member, max(1, ttl), signature)
+
+
+def pipeline() -> redis.client.Pipeline:
+    """A pipeline of the index's server, for ``add`` outside a cache batch."""
+    return cache.cache_client().pipeline(transaction=False)
 
 
 def remove(entries: Iterable[tuple[str, list[str], str]]) -> None:

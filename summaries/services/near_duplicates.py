@@ -20,6 +20,12 @@ The whole story, in order:
 3. ``similarity.confirm`` decides on the two texts (same language, shingle
    Jaccard ≥ 0.50, no fact differs): the row's summary and tags are shared,
    and the job that shares them names it in ``near_duplicate_of``.
+4. A text job that waits in the batch lane is indexed at once (``index_now``,
+   services/submit.py), under the bands and variant its completion indexes
+   again (idempotent). A text submit's lookup (``find(waiting=True)``) may
+   then confirm a candidate still waiting there (processing, stage batched,
+   store true, this summariser, not purged): a ``waiting`` match, which the
+   submit joins as it joins the same input in flight (services/submit.py).
 
 Off for everyone with NEAR_DUPLICATES=off, per request with
 ``"near_duplicates": false``; a refresh never shares. A failed lookup
@@ -35,6 +41,7 @@ from datetime import timedelta
 
 import redis
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from summaries.core.forms import DEFAULT_FORM, Form
@@ -90,6 +97,8 @@ class Match:
     tags: list[str]
     made_at: float
     jaccard: float
+    # The job still waits in the batch lane (no summary yet): join it.
+    waiting: bool = False
 
 
 def variant(namespace: str, language: str | None, form: Form = DEFAULT_FORM) -> str:
@@ -135,8 +144,11 @@ def _agreement(signature: tuple[int, ...], stored: str) -> float:
     return equal / len(signature)
 
 
-def find(text: str, *, variant: str, namespace: str, max_age: int | None = None) -> Match | None:
-    """The earlier summary ``text`` may share, if a candidate is confirmed."""
+def find(text: str, *, variant: str, namespace: str, max_age: int | None = None,
+         waiting: bool = False) -> Match | None:
+    """The earlier summary ``text`` may share, if a candidate is confirmed;
+    ``waiting``: a job still waiting in the batch lane is a candidate too
+    (a ``waiting`` match: its summary is not made yet)."""
     signature, bands = _bands(text)
     if not bands:
         return None  # too short to match (and cheap to summarise)
@@ -150,22 +162,28 @@ def find(text: str, *, variant: str, namespace: str, max_age: int | None = None)
     if not ids:
         return None
     window = settings.CACHE_TTL if max_age is None else min(settings.CACHE_TTL, max_age)
+    usable = Q(status=Job.Status.COMPLETED,
+               completed_at__gte=timezone.now() - timedelta(seconds=window))
+    if waiting:
+        usable |= Q(status=Job.Status.PROCESSING, stage=Job.Stage.BATCHED, kind=Job.Kind.TEXT)
     rows = {str(row.id): row for row in Job.objects.filter(
-        id__in=ids, status=Job.Status.COMPLETED, purged_at__isnull=True, store=True,
+        usable, id__in=ids, purged_at__isnull=True, store=True,
         near_duplicate_of__isnull=True, provider=namespace,
-        completed_at__gte=timezone.now() - timedelta(seconds=window),
-    ).only("id", "kind", "summary", "tags", "completed_at", "input_text", "source_text",
-           "extracted_text")}
+    ).only("id", "kind", "status", "summary", "tags", "completed_at", "input_text",
+           "source_text", "extracted_text")}
     language = detect_language(text)
     for job_id in ids:
         row = rows.get(job_id)
-        if row is None or row.completed_at is None or not (earlier := _text_of(row)):
+        done = row is not None and row.status == Job.Status.COMPLETED
+        if row is None or (done and row.completed_at is None) or not (earlier := _text_of(row)):
             continue
         verdict = confirm(earlier, text, language_a=detect_language(earlier),
                           language_b=language)
-        if verdict.same:
+        if verdict.same and done and row.completed_at is not None:
             return Match(job_id, row.summary, list(row.tags), row.completed_at.timestamp(),
                          verdict.jaccard)
+        if verdict.same:
+            return Match(job_id, "", [], 0.0, verdict.jaccard, waiting=True)
     return None
 
 
@@ -189,6 +207,20 @@ def index(job_id: str, indexable: Indexable, *, pipe: redis.client.Pipeline) -> 
     signature, bands = _bands(indexable.text)
     near_index.add(indexable.variant, bands, job_id, _hex(signature), ttl=settings.CACHE_TTL,
                    pipe=pipe)
+
+
+def index_now(job_id: str, indexable: Indexable) -> None:
+    """Index ``job_id`` now (a text job that starts waiting in the batch
+    lane: a copy submitted meanwhile joins it); its completion indexes it
+    again, the same way. Best effort: without Valkey, copies are summarised
+    on their own, as before."""
+    pipe = near_index.pipeline()
+    index(job_id, indexable, pipe=pipe)
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("near-duplicate index of waiting job %s skipped (Valkey: %s)",
+                       job_id, exc)
 
 
 def forget(rows: list[Job]) -> None:
