@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -384,7 +385,7 @@ def test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy(
 def test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_batch_item(
         lane: Api, gemini: FakeGemini) -> None:
     wire = wire_story()
-    before = settled(lane, "dedup")
+    before = settled(lane, "near")
     job_id = batched(lane, wire)
 
     copy = lane.submit(syndicated(wire), priority="batch")
@@ -395,12 +396,48 @@ def test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_bat
     assert done["status"] == "completed" and done["via_batch"]
     assert gemini.calls == 0 and gemini.batches.items_created == [1]  # no item of its own
     assert Job.objects.count() == 1
-    # The join saved what the original cost, counted as it completed.
+    # The join saved what the original cost, counted (under near) as it completed.
     cost = float(Job.objects.get(id=job_id).cost)
-    wait_for(lambda: saved_usd(lane, "dedup") > before, 10, "the join's saving")
-    assert saved_usd(lane, "dedup") - before == pytest.approx(cost, abs=2e-6)
+    wait_for(lambda: saved_usd(lane, "near") > before, 10, "the join's saving")
+    assert saved_usd(lane, "near") - before == pytest.approx(cost, abs=2e-6)
     # Once it is done, a copy is answered NEAR at once.
     near = lane.submit(syndicated(wire))
     assert (near.status_code, near.headers["X-Cache"]) == (200, "NEAR"), near.text
     assert (near.json()["near_duplicate_of"], near.json()["summary"]) == (job_id, done["summary"])
 
+
+
+def spent_usd(api: Api) -> float:
+    return float(api.analytics()["ai_spent"]["usd"])
+
+
+def test_a_batch_answer_for_a_job_that_went_live_is_counted_as_spent(
+        lane: Api, gemini: FakeGemini) -> None:
+    """An interactive submit took the job out of its provider batch after it
+    was sent: the live call answers it, and the provider still bills the
+    batch's answer. That money is spent (analytics, the batch's row), and
+    nothing is saved by it."""
+    gemini.batches.polls_to_finish = 8  # the provider batch runs about 4 s
+    text = unique_text("went live")
+    before = settled(lane, "batch"), spent_usd(lane)
+    job_id = batched(lane, text)
+    wait_for(lambda: lane.status(job_id).json().get("provider_batch_id"), 15,
+             "the job sent in a provider batch")
+
+    joined = lane.submit(text)  # cannot wait: the job runs live now
+    assert (joined.json()["job_id"], joined.headers["X-Cache"]) == (job_id, "JOINED")
+    done = lane.wait(job_id, timeout=30)
+    assert done["status"] == "completed" and "via_batch" not in done
+    assert gemini.calls == 1
+
+    wait_for(lambda: ProviderBatch.objects.get().state == "succeeded", 30, "the batch read")
+    batch = ProviderBatch.objects.get()
+    live_cost = Decimal(Job.objects.get(id=job_id).cost)
+    # The same request through the batch API: half the live price (the fake's
+    # usage is the same for both).
+    assert batch.unused_cost == pytest.approx(live_cost / 2, abs=Decimal("0.000002"))
+    assert batch.completed_items == 0 and batch.items == 1
+    total = float(live_cost + batch.unused_cost)
+    wait_for(lambda: spent_usd(lane) - before[1] >= total - 2e-6, 10, "both costs counted")
+    assert spent_usd(lane) - before[1] == pytest.approx(total, abs=2e-6)
+    assert saved_usd(lane, "batch") == pytest.approx(before[0], abs=2e-6)  # nothing saved

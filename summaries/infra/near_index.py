@@ -21,7 +21,7 @@ not 32 or 64: bench/throughput.py's CPU per job).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import redis
 
@@ -75,7 +75,7 @@ def band_key(variant: str, band: str) -> str:
     return f"{PREFIX}:{variant}:{band}"
 
 
-def candidates(variant: str, bands: list[str], *, limit: int) -> list[tuple[str, str]]:
+def candidates(variant: str, bands: Sequence[str], *, limit: int) -> list[tuple[str, str]]:
     """Up to ``limit`` (job id, signature hex or "") sharing a band with
     ``bands``, most shared bands first: one round trip. Raises redis.RedisError."""
     if not bands:
@@ -86,7 +86,7 @@ def candidates(variant: str, bands: list[str], *, limit: int) -> list[tuple[str,
     return list(zip(reply[0::2], reply[1::2], strict=True))
 
 
-def add(variant: str, bands: list[str], member: str, signature: str, *, ttl: int,
+def add(variant: str, bands: Sequence[str], member: str, signature: str, *, ttl: int,
         pipe: redis.client.Pipeline) -> None:
     """Queue ``member`` into each band's set, and its signature (``pipe``: a
     pipeline of the cache's server, e.g. ``cache.Batch.cache``; the caller
@@ -101,7 +101,7 @@ def pipeline() -> redis.client.Pipeline:
     return cache.cache_client().pipeline(transaction=False)
 
 
-def remove(entries: Iterable[tuple[str, list[str], str]]) -> None:
+def remove(entries: Iterable[tuple[str, Sequence[str], str]]) -> None:
     """Take each (variant, bands, member) out of its band sets, its signature
     too: one round trip."""
     pipe = cache.cache_client().pipeline(transaction=False)
