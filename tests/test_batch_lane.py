@@ -322,7 +322,10 @@ def test_two_hundred_bulk_items_complete_through_the_batch_api(
     assert Job.objects.filter(via_batch=True).count() == 200
     assert gemini.calls == 0  # live calls
     assert sum(gemini.batches.items_created) == 200
-    assert gemini.batches.creates <= 2  # batch calls: one or two groups
+    # Grouped: one or two groups on an idle machine (157 + 43 seen); a
+    # 100-item submit that spans several ticks on a loaded one sends what it
+    # has written so far, so a few more, never one a job.
+    assert gemini.batches.creates <= 8, gemini.batches.items_created
 
 
 # --- cost and near-duplicates of a batch-made summary ---------------------------------
