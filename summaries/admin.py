@@ -104,7 +104,9 @@ class JobAdmin(admin.ModelAdmin[Job]):
         ("Input", {"fields": ("input_text", "input_hash", "provider", "language", "style",
                               "length")}),
         ("Page", {"fields": ("url", "final_url", "title", "extracted_chars", "extracted_text")}),
-        ("Result", {"fields": ("summary", "tags", "error_code", "error", "duration_ms")}),
+        ("Result", {"fields": ("summary", "tags", "near_duplicate_of", "error_code", "error",
+                               "duration_ms")}),
+        ("Batch lane", {"fields": ("via_batch", "provider_batch", "deadline")}),
         ("Cost", {"fields": ("input_tokens", "output_tokens", "tokens_estimated", "cost")}),
         ("Timing", {"fields": ("created_at", "started_at", "completed_at", "updated_at",
                                "lease_expires_at")}),
@@ -301,7 +303,8 @@ class ProviderBatchAdmin(admin.ModelAdmin[ProviderBatch]):
     jobs it completed and how many went to live calls instead."""
 
     list_display = ("display_name", "api", "remote_id", "state", "remote_state", "items",
-                    "completed_items", "fallback_items", "created_at", "finished_at")
+                    "completed_items", "fallback_items", "unused_cost", "created_at",
+                    "finished_at")
     list_filter = ("state", "api", "created_at")
     search_fields = ("=id", "display_name", "remote_id")
     date_hierarchy = "created_at"

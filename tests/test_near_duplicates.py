@@ -229,3 +229,44 @@ def test_store_false_is_never_indexed_but_may_read(
     assert (row.store, row.input_text, row.source_text) == (False, "", "")
     assert valkey.get(f"summary:{near.headers['X-Cache-Key']}") is None
     assert django_settings.NEAR_DUPLICATES
+
+
+def test_a_copy_submitted_while_its_original_is_made_joins_it(
+        api: Api, gemini: FakeGemini, valkey: redis.Redis) -> None:
+    gemini.delay_s = 1.5  # the original is being made while the copy comes
+    wire = story(place())
+    first = api.submit(wire)
+    assert (first.status_code, first.headers["X-Cache"]) == (202, "MISS"), first.text
+    original = first.json()["job_id"]
+    assert index_members(valkey) == {original}  # indexed as it was created
+
+    copy = api.submit(reprinted(wire, "Hill Gazette"))
+
+    assert (copy.status_code, copy.headers["X-Cache"]) == (202, "JOINED"), copy.text
+    assert (copy.json()["job_id"], copy.json()["near_duplicate_of"]) == (original, original)
+    done = api.wait(original)
+    assert done["status"] == "completed"
+    assert gemini.calls == 1 and Job.objects.count() == 1  # one AI call, no job of its own
+    # The join saved what the original cost, under near (not dedup).
+    cost = float(Job.objects.get(id=original).cost)
+    assert cost > 0
+    wait_for(lambda: float(api.analytics()["ai_saved"]["near"]["usd"]) > 0, 10,
+             "the near join's saving")
+    saved = api.analytics()["ai_saved"]
+    assert float(saved["near"]["usd"]) == pytest.approx(cost, abs=2e-6)
+    assert float(saved["dedup"]["usd"]) == 0
+    metrics = api.http.get(f"{api.base_url}/metrics", timeout=10).text
+    assert 'smartcache_ai_calls_saved_total{by="near"} 1.0' in metrics
+
+
+def test_a_changed_copy_submitted_while_its_original_is_made_is_its_own_job(
+        api: Api, gemini: FakeGemini) -> None:
+    gemini.delay_s = 1.0
+    wire = story(place())
+    first = api.submit(wire)
+    changed = api.submit(syndicated(wire.replace("40 million litres", "45 million litres")))
+    assert (changed.status_code, changed.headers["X-Cache"]) == (202, "MISS"), changed.text
+    assert changed.json()["job_id"] != first.json()["job_id"]
+    assert "near_duplicate_of" not in changed.json()
+    assert api.wait(changed.json()["job_id"])["status"] == "completed"
+    assert gemini.calls == 2

@@ -413,8 +413,13 @@ form x hostile | tested | tests/test_forms.py::test_bad_forms_are_a_400,
 neardup (near-duplicate inputs share one summary; tests/test_near_duplicates.py):
 
 neardup x key | tested |
-    tests/test_near_duplicates.py::test_a_syndicated_text_answers_near_at_once_without_an_ai_call:
-    a NEAR answer is a job and a cache entry of the copy's own key; the next submit of it is a HIT
+    tests/test_near_duplicates.py::test_a_syndicated_text_answers_near_at_once_without_an_ai_call,
+    tests/test_near_duplicates.py::test_a_copy_submitted_while_its_original_is_made_joins_it,
+    tests/test_near_duplicates.py::test_a_changed_copy_submitted_while_its_original_is_made_is_its_own_job:
+    a NEAR answer is a job and a cache entry of the copy's own key; the next submit of it is a HIT.
+    A text job is indexed as it is created: a copy submitted while it is made joins it (202
+    JOINED naming it, no job or call of its own), as a submit of the same input joins it; a copy
+    with a number changed does not
 neardup x purge | tested |
     tests/test_near_duplicates.py::test_a_purged_summary_is_no_longer_shared: a purged summary
     leaves the index, the answers that shared it are purged with it, the copy is summarised anew
@@ -438,7 +443,8 @@ neardup x sse | untested | a URL job completed NEAR publishes the ordinary compl
 neardup x watches | untested | a watch's job is a refresh, which never shares; its AI summary is
     indexed as any other
 neardup x run_at | untested | a scheduled submit is not answered at once; when it runs, a URL is
-    looked up in the worker as any job and a text is summarised (texts are looked up at submit)
+    looked up in the worker as any job and a text is summarised (texts are looked up at submit).
+    A scheduled job is not active (status scheduled), so no copy joins it and waits for its run_at
 neardup x fastpath | untested | a NEAR answer is cached under the copy's own key and announced as
     any write, so memory copies are ordinary hits (key x fastpath); a purge's cascade deletes and
     announces its entry as any purge (purge x fastpath)
@@ -450,9 +456,13 @@ neardup x valkeydown | untested | a failed lookup is no answer (near_duplicates.
 neardup x dbdown | untested | the candidates are rows: with the database down the lookup raises,
     the claim is released and the submit is the JSON 503 of key x dbdown
 neardup x killedworker | untested | a URL job killed after its lookup runs it again; its NEAR
-    completion is the ordinary conditional one (one row state); a text's NEAR is made at submit
-neardup x aierror | untested | only a stored AI summary is indexed, in the batch that caches it: a
-    failed job has nothing to share
+    completion is the ordinary conditional one (one row state); a text's NEAR is made at submit.
+    A copy that joined a job in flight is that job's client: the retry completes it for both, as
+    for a join of the same input (key x killedworker)
+neardup x aierror | untested | a stored AI summary is indexed, in the batch that caches it; a job
+    in flight is indexed as it is created, and its row is read at each lookup: once failed it is
+    no candidate. A copy that joined it before it failed shares its failure, as a join of the
+    same input does; its next submit is summarised on its own
 neardup x form | untested | the form (style, length) is in the variant of every band key
     (near_duplicates.variant), so a summary in one form is never proposed for another, as a
     language is (neardup x language's test)
@@ -513,10 +523,18 @@ form x batchlane | tested |
     a batch item is asked in its job's form (instructions, schema) and its answer checked
     against that form's contract
 neardup x batchlane | tested |
-    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy:
+    tests/test_batch_lane.py::test_a_batch_made_summary_is_shared_near_by_a_syndicated_copy,
+    tests/test_batch_lane.py::test_a_syndicated_copy_joins_its_original_waiting_in_the_lane,
+    tests/test_batch_lane.py::test_an_interactive_copy_takes_its_waiting_original_out_of_the_lane,
+    tests/test_batch_lane.py::test_a_store_false_or_unshared_waiting_original_is_not_joined,
+    tests/test_batch_lane.py::test_a_copy_that_joined_a_waiting_original_completes_with_it_through_one_batch_item:
     a summary made by the batch lane is indexed as a live one is (jobs.job_complete_from_batch
     passes the job's text to _complete), so a syndicated copy is answered NEAR; a copy submitted
-    with priority batch is answered NEAR at submit, before anything is queued
+    with priority batch is answered NEAR at submit, before anything is queued. A text waiting in
+    the lane is indexed at once: a copy submitted meanwhile joins it (202 JOINED, no job, call
+    or batch item of its own; a copy with a number changed, a store:false or near_duplicates
+    false original, does not); an interactive copy takes it out of the lane, live; the join
+    saves the original's cost (under near) when it completes
 
 documents (linked and uploaded files, map-reduce; tests/test_document_jobs.py, test_document_seams.py):
 documents x key | tested |
@@ -632,9 +650,12 @@ cost x neardup | tested |
     near-duplicate's answer (at submit, or a page's in the worker) saves what the shared summary
     cost when made (its maker's row), counted under near; its own job pays nothing
 cost x batchlane | tested |
-    tests/test_batch_lane.py::test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved:
+    tests/test_batch_lane.py::test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved,
+    tests/test_batch_lane.py::test_a_batch_answer_for_a_job_that_went_live_is_counted_as_spent:
     a job completed from a provider batch's result pays its reported tokens at the batch
-    discount, and analytics counts the discount as saved under batch
+    discount, and analytics counts the discount as saved under batch. A job taken out of a
+    provider batch after it was sent (an interactive join, a near deadline) is paid live, and
+    the batch's answer for it is billed too: spent (the batch row's unused_cost), nothing saved
 cost x documents | tested |
     tests/test_document_seams.py::test_a_long_documents_cost_is_every_parts_call_and_the_reduce:
     a long document's job pays every part's call and the reduce's (map-reduce), its tokens

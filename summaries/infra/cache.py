@@ -37,8 +37,8 @@ celery queues, unacked,    main    queues (LPUSH), Celery (broker and    Celery 
 ``_kombu.*``, results              result backend: VALKEY_URL)           (depth, reconciler)
 ``metrics:*`` counters,    main    counters.flush (web, worker)          prometheus, analytics,
 ``metrics:m:<minute>``                                                   timeline
-``metrics:joins:<job_id>`` main    counters.joined (web: a JOINED        counters.joins_of
-                                   submit; expires)                      (worker: GETDEL at the end)
+``metrics:joins:<job_id>``, main    counters.joined (web: a JOINED        counters.joins_of
+``metrics:joins:near:<id>``        submit; expires)                      (worker: GETDEL at the end)
 ``heartbeat:worker:*``     main    heartbeats (worker)                   heartbeats.workers_online
 ``ratelimit:<client>:*``   main    api.throttling                        api.throttling
 ``aiquota:*``,             main    ai_quota (worker)                     ai_quota (worker)

@@ -21,13 +21,13 @@ not 32 or 64: bench/throughput.py's CPU per job).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import redis
 
 from summaries.infra import cache
 
-__all__ = ["PREFIX", "add", "band_key", "candidates", "remove"]
+__all__ = ["PREFIX", "add", "band_key", "candidates", "pipeline", "remove"]
 
 PREFIX = "nd1"
 _SIGNATURE = f"{PREFIX}:sig:"
@@ -75,7 +75,7 @@ def band_key(variant: str, band: str) -> str:
     return f"{PREFIX}:{variant}:{band}"
 
 
-def candidates(variant: str, bands: list[str], *, limit: int) -> list[tuple[str, str]]:
+def candidates(variant: str, bands: Sequence[str], *, limit: int) -> list[tuple[str, str]]:
     """Up to ``limit`` (job id, signature hex or "") sharing a band with
     ``bands``, most shared bands first: one round trip. Raises redis.RedisError."""
     if not bands:
@@ -86,7 +86,7 @@ def candidates(variant: str, bands: list[str], *, limit: int) -> list[tuple[str,
     return list(zip(reply[0::2], reply[1::2], strict=True))
 
 
-def add(variant: str, bands: list[str], member: str, signature: str, *, ttl: int,
+def add(variant: str, bands: Sequence[str], member: str, signature: str, *, ttl: int,
         pipe: redis.client.Pipeline) -> None:
     """Queue ``member`` into each band's set, and its signature (``pipe``: a
     pipeline of the cache's server, e.g. ``cache.Batch.cache``; the caller
@@ -96,7 +96,12 @@ def add(variant: str, bands: list[str], member: str, signature: str, *, ttl: int
         pipe.eval(_ADD, len(keys), *keys, member, max(1, ttl), signature)
 
 
-def remove(entries: Iterable[tuple[str, list[str], str]]) -> None:
+def pipeline() -> redis.client.Pipeline:
+    """A pipeline of the index's server, for ``add`` outside a cache batch."""
+    return cache.cache_client().pipeline(transaction=False)
+
+
+def remove(entries: Iterable[tuple[str, Sequence[str], str]]) -> None:
     """Take each (variant, bands, member) out of its band sets, its signature
     too: one round trip."""
     pipe = cache.cache_client().pipeline(transaction=False)

@@ -113,14 +113,15 @@ _PENDING = runtime.slot("counters", _Pending)
 
 
 def record_request(outcome: str, *, text: str = "", made: Made | None = None,
-                   job_id: str = "") -> None:
+                   job_id: str = "", near: bool = False) -> None:
     """Count one accepted submit answered as ``outcome`` (HIT, MISS, JOINED,
     NEAR, KNOWN_FAILURE). A hit (or a near-duplicate's answer) saved what
     its summary cost when it was made (``made``, from the cache entry or the
     row; when unknown, its tokens are estimated from ``text``, the input,
     empty for a URL, at no price). A join (of job ``job_id``) saves what that
     job will cost: counted when it completes (``joined`` here,
-    ``job_settled`` there).
+    ``job_settled`` there), under near when ``near`` (a near-duplicate's
+    join), else dedup.
 
     Counted in this process and added to Valkey every METRICS_FLUSH_SECONDS
     by a background thread (one round trip per interval, not per request).
@@ -136,9 +137,9 @@ def record_request(outcome: str, *, text: str = "", made: Made | None = None,
     if (by := SAVED_AT_ONCE.get(outcome)) is not None:
         saved(by, made if made is not None else estimated_made(text))
     elif outcome == JOINED:
-        _add(CALLS_SAVED, DEDUP)
+        _add(CALLS_SAVED, NEAR_SAVER if near else DEDUP)
         if job_id:
-            joined(job_id)
+            joined(job_id, near=near)
 
 
 def record_rejected() -> None:
@@ -217,35 +218,47 @@ def saved(by: str, made: Made, *, calls: int = 1) -> None:
 
 
 # A join is saved when its job completes, at the job's cost: the joins of a
-# job in flight are counted in Valkey (the web joins, a worker completes).
+# job in flight are counted in Valkey (the web joins, a worker completes),
+# a near-duplicate's join (a nearly identical text that joined it) apart.
 JOINS_PREFIX = "metrics:joins:"
+NEAR_JOINS_PREFIX = "metrics:joins:near:"
 
 
-def joined(job_id: str) -> None:
-    """One more submit joined job ``job_id`` (best effort: a metric never
-    fails a submit)."""
+def joined(job_id: str, *, near: bool = False) -> None:
+    """One more submit joined job ``job_id`` (``near``: a near-duplicate of
+    its input did; best effort: a metric never fails a submit)."""
+    key = (NEAR_JOINS_PREFIX if near else JOINS_PREFIX) + job_id
     with contextlib.suppress(RedisError):
         pipe = cache.client().pipeline(transaction=False)
-        pipe.incr(JOINS_PREFIX + job_id)
-        pipe.expire(JOINS_PREFIX + job_id, max(3600, 2 * int(settings.INFLIGHT_TTL)))
+        pipe.incr(key)
+        pipe.expire(key, max(3600, 2 * int(settings.INFLIGHT_TTL)))
         pipe.execute()
 
 
 def joins_of(job_id: str, pipe: Any) -> None:
     """Queue, on ``pipe`` (the main server's), the read and deletion of the
-    joins job ``job_id`` had; its result goes to ``job_settled``."""
+    joins job ``job_id`` had (two replies, the last: exact, then near); they
+    go to ``job_settled``."""
     pipe.getdel(JOINS_PREFIX + job_id)
+    pipe.getdel(NEAR_JOINS_PREFIX + job_id)
 
 
-def job_settled(joins: object, made: Made) -> None:
-    """A job completed, having been joined ``joins`` times (``joins_of``'s
-    result): each join saved what the job cost."""
-    count = int(joins) if isinstance(joins, (int, str, bytes)) and str(joins).isdigit() else 0
-    if count:
-        # The calls were counted at join time; tokens and money now.
-        _add(TOKENS_SAVED, DEDUP, "input", amount=made.input_tokens * count)
-        _add(TOKENS_SAVED, DEDUP, "output", amount=made.output_tokens * count)
-        _add(COST_SAVED, DEDUP, amount=made.micros * count)
+def _count(value: object) -> int:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else 0
+
+
+def job_settled(joins: object, near_joins: object, made: Made) -> None:
+    """A job completed, having been joined ``joins`` times by its own input
+    and ``near_joins`` times by near-duplicates (``joins_of``'s replies):
+    each join saved what the job cost, under dedup or near."""
+    for by, count in ((DEDUP, _count(joins)), (NEAR_SAVER, _count(near_joins))):
+        if count:
+            # The calls were counted at join time; tokens and money now.
+            _add(TOKENS_SAVED, by, "input", amount=made.input_tokens * count)
+            _add(TOKENS_SAVED, by, "output", amount=made.output_tokens * count)
+            _add(COST_SAVED, by, amount=made.micros * count)
 
 
 def stage_started(job_id: str, attempt: int, stage: str) -> None:

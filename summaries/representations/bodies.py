@@ -116,7 +116,8 @@ class SubmitResponse(ShapedResponse):
     near_duplicate_of = serializers.UUIDField(
         required=False, help_text="The job whose summary this answer shares: the input is a "
                                   "near-duplicate of its input (X-Cache: NEAR; or a HIT of a "
-                                  "job that shared one).")
+                                  "job that shared one; or, X-Cache: JOINED, the job this "
+                                  "near-duplicate joined while it waited in the batch lane).")
 
     shown_when = {"summary": is_completed, "tags": is_completed,
                   "error": is_failed, "code": is_failed, "refreshed": lambda sub: sub.refreshed,
@@ -164,8 +165,7 @@ class SubmitAnsweredResponse(SubmitResponse):
     status = serializers.ChoiceField([Job.Status.COMPLETED.value, Job.Status.FAILED.value])
 
 
-@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code",
-                                          "near_duplicate_of"))
+@extend_schema_serializer(exclude_fields=("summary", "tags", "error", "code"))
 class SubmitAcceptedResponse(SubmitResponse):
     """202: a job for this input is queued or running (X-Cache: MISS when
     this submit created it, JOINED when it joined it); poll the Location."""

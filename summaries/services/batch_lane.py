@@ -51,12 +51,14 @@ from redis.exceptions import RedisError
 
 from summaries.core.errors import JobError
 from summaries.core.inputs import TEXT, NormalizedInput
+from summaries.core.pricing import Cost
+from summaries.core.tokens import estimated, reported
 from summaries.infra import cache, runtime
 from summaries.infra.dispatch import enqueue
 from summaries.models import Job, ProviderBatch
 from summaries.providers import BatchApi, BatchItem, batch_api_of
-from summaries.providers.batch_api import RemoteState
-from summaries.services import events, jobs
+from summaries.providers.batch_api import ItemResult, RemoteState
+from summaries.services import costs, events, jobs
 from summaries.services.config import cache_namespace, summarizer
 
 logger = logging.getLogger(__name__)
@@ -281,8 +283,31 @@ def _poll(api: BatchApi, batch: ProviderBatch, report: TickReport) -> None:
     state = {RemoteState.SUCCEEDED: ProviderBatch.State.SUCCEEDED,
              RemoteState.EXPIRED: ProviderBatch.State.EXPIRED}.get(remote.state,
                                                                    ProviderBatch.State.FAILED)
-    _finish(batch, state, "" if remote.state == RemoteState.SUCCEEDED
-            else f"the provider's batch {remote.provider_state}")
+    unused = _unused_cost(batch, remote.results, answered={str(job.id) for job in waiting})
+    if _finish(batch, state, "" if remote.state == RemoteState.SUCCEEDED
+               else f"the provider's batch {remote.provider_state}", unused=unused):
+        costs.record_unused(unused)  # once: only the poll that finished the row counts it
+
+
+def _unused_cost(batch: ProviderBatch, results: dict[str, ItemResult], *,
+                 answered: set[str]) -> Cost:
+    """What the provider billed for the answers of ``batch``'s jobs that had
+    left it meanwhile (an interactive join or a near deadline sent them
+    live): their reported tokens (estimated for an answer without them) at
+    the batch price. Paid, and never used."""
+    gone = [job_id for job_id in results if job_id not in answered]
+    if not gone:
+        return Cost(0)
+    texts = dict(Job.objects.filter(provider_batch=batch, id__in=gone).values_list(
+        "id", "input_text"))
+    micros = 0
+    for job_id, text in texts.items():
+        item = results[str(job_id)]
+        usage = reported(item.input_tokens, item.output_tokens) or (
+            estimated(text, item.result.summary, item.result.tags) if item.result else None)
+        if usage is not None:
+            micros += costs.priced(usage, via_batch_api=True).micros
+    return Cost(micros)
 
 def _late(waiting: Sequence[Job] | Any) -> list[Job]:
     """The jobs of ``waiting`` whose deadline is too near to wait longer."""
@@ -290,9 +315,11 @@ def _late(waiting: Sequence[Job] | Any) -> list[Job]:
     return [job for job in waiting if job.deadline is None or job.deadline <= cutoff]
 
 
-def _finish(batch: ProviderBatch, state: str, error: str) -> None:
-    ProviderBatch.objects.filter(id=batch.id, state__in=ProviderBatch.OPEN).update(
-        state=state, error=error, finished_at=timezone.now())
+def _finish(batch: ProviderBatch, state: str, error: str, *, unused: Cost | None = None) -> bool:
+    """End ``batch`` in ``state`` if it is still open; whether this call did."""
+    return bool(ProviderBatch.objects.filter(id=batch.id, state__in=ProviderBatch.OPEN).update(
+        state=state, error=error, finished_at=timezone.now(),
+        **({"unused_cost": unused.usd} if unused is not None else {})))
 
 
 def _send_live(waiting: Sequence[Job], *, reason: str, batch: ProviderBatch | None = None) -> int:

@@ -17,7 +17,10 @@ hit saves what its summary cost when it was made (``made``, kept in the
 cache entry); a join saves what the joined job cost, counted when it
 completes; a near-duplicate what the summary it shares cost (``made_by``:
 its maker's row, at submit and in the worker alike); the batch
-discount the part of the list price it took off.
+discount the part of the list price it took off. A provider batch's answer
+for a job that went live meanwhile (an interactive submit joined it, or its
+deadline came) is billed too: counted as spent (``record_unused``, on the
+``ProviderBatch`` row's ``unused_cost``), and it saves nothing.
 """
 
 from __future__ import annotations
@@ -73,6 +76,14 @@ def record(cost: Cost) -> None:
     counters.spent(provider, model, cost.micros)
     if cost.batch_saved_micros:
         counters.saved(counters.BATCH, counters.Made(cost.batch_saved_micros, 0, 0), calls=0)
+
+
+def record_unused(cost: Cost) -> None:
+    """Count ``cost`` as spent on an answer nobody used (a provider batch's
+    answer for a job that had gone live meanwhile): spent, and no discount
+    saved, since the live call paid for the job again."""
+    provider, model = provider_model()
+    counters.spent(provider, model, cost.micros)
 
 
 def made(job: Job) -> counters.Made:

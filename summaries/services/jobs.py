@@ -325,10 +325,10 @@ def _complete(job: Job, outcome: pipeline.Outcome, *, duration_ms: int | None,
                        keep=job.store, batch=both, made=made)
         inflight.release(job.input_hash, str(job.id), pipe=both.main)
         events.job_completed(job, outcome, duration_ms=duration_ms, pipe=both.main)
-        counters.joins_of(str(job.id), both.main)  # the last command on main
+        counters.joins_of(str(job.id), both.main)  # the last two commands on main
         replies = both.execute()
-        if made is not None and replies:
-            counters.job_settled(replies[-1], made)
+        if made is not None and len(replies) >= 2:
+            counters.job_settled(replies[-2], replies[-1], made)
     except RedisError as exc:
         logger.warning("job %s completed but not cached (Valkey: %s)", job.id, exc)
     if job.has_callbacks:  # callback_url on a submit: one publish (services/webhooks.py)

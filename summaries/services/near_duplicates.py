@@ -20,6 +20,15 @@ The whole story, in order:
 3. ``similarity.confirm`` decides on the two texts (same language, shingle
    Jaccard ≥ 0.50, no fact differs): the row's summary and tags are shared,
    and the job that shares them names it in ``near_duplicate_of``.
+4. A text job is indexed as it is created (``index_now``, services/submit.py),
+   under the bands and variant its completion indexes again (idempotent;
+   the submit's lookup already made its signature: ``_bands`` keeps the
+   last few). A text submit's lookup (``find(in_flight=True)``) may then
+   confirm a candidate still in flight (pending or processing: running, or
+   waiting in the batch lane; a text, store true, this summariser, not
+   purged): an ``in_flight`` match, which the submit joins as it joins the
+   same input in flight (services/submit.py). A copy that comes while its
+   original is being made is never paid for twice.
 
 Off for everyone with NEAR_DUPLICATES=off, per request with
 ``"near_duplicates": false``; a refresh never shares. A failed lookup
@@ -28,6 +37,7 @@ Off for everyone with NEAR_DUPLICATES=off, per request with
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -35,6 +45,7 @@ from datetime import timedelta
 
 import redis
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from summaries.core.forms import DEFAULT_FORM, Form
@@ -90,6 +101,8 @@ class Match:
     tags: list[str]
     made_at: float
     jaccard: float
+    # The job is still in flight (no summary yet): join it.
+    in_flight: bool = False
 
 
 def variant(namespace: str, language: str | None, form: Form = DEFAULT_FORM) -> str:
@@ -110,11 +123,14 @@ def source_lines(raw: str) -> str:
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
-def _bands(text: str) -> tuple[tuple[int, ...], list[str]]:
+@functools.lru_cache(maxsize=16)
+def _bands(text: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """The text's MinHash signature and its band keys without the version
-    prefix near_index adds (none for a text too short to match)."""
+    prefix near_index adds (none for a text too short to match). The last
+    few are kept: a submit's lookup and the index of the job it creates
+    read the same text, and its MinHash is the costly part (1-2 ms)."""
     signature = fingerprint(text).signature
-    return signature, [key.split(":", 1)[1] for key in lsh_bands(signature)]
+    return signature, tuple(key.split(":", 1)[1] for key in lsh_bands(signature))
 
 
 def _hex(signature: tuple[int, ...]) -> str:
@@ -135,8 +151,11 @@ def _agreement(signature: tuple[int, ...], stored: str) -> float:
     return equal / len(signature)
 
 
-def find(text: str, *, variant: str, namespace: str, max_age: int | None = None) -> Match | None:
-    """The earlier summary ``text`` may share, if a candidate is confirmed."""
+def find(text: str, *, variant: str, namespace: str, max_age: int | None = None,
+         in_flight: bool = False) -> Match | None:
+    """The earlier summary ``text`` may share, if a candidate is confirmed;
+    ``in_flight``: a text job still in flight (pending or processing) is a
+    candidate too (an ``in_flight`` match: its summary is not made yet)."""
     signature, bands = _bands(text)
     if not bands:
         return None  # too short to match (and cheap to summarise)
@@ -150,22 +169,28 @@ def find(text: str, *, variant: str, namespace: str, max_age: int | None = None)
     if not ids:
         return None
     window = settings.CACHE_TTL if max_age is None else min(settings.CACHE_TTL, max_age)
+    usable = Q(status=Job.Status.COMPLETED,
+               completed_at__gte=timezone.now() - timedelta(seconds=window))
+    if in_flight:
+        usable |= Q(status__in=Job.ACTIVE, kind=Job.Kind.TEXT)
     rows = {str(row.id): row for row in Job.objects.filter(
-        id__in=ids, status=Job.Status.COMPLETED, purged_at__isnull=True, store=True,
+        usable, id__in=ids, purged_at__isnull=True, store=True,
         near_duplicate_of__isnull=True, provider=namespace,
-        completed_at__gte=timezone.now() - timedelta(seconds=window),
-    ).only("id", "kind", "summary", "tags", "completed_at", "input_text", "source_text",
-           "extracted_text")}
+    ).only("id", "kind", "status", "summary", "tags", "completed_at", "input_text",
+           "source_text", "extracted_text")}
     language = detect_language(text)
     for job_id in ids:
         row = rows.get(job_id)
-        if row is None or row.completed_at is None or not (earlier := _text_of(row)):
+        done = row is not None and row.status == Job.Status.COMPLETED
+        if row is None or (done and row.completed_at is None) or not (earlier := _text_of(row)):
             continue
         verdict = confirm(earlier, text, language_a=detect_language(earlier),
                           language_b=language)
-        if verdict.same:
+        if verdict.same and done and row.completed_at is not None:
             return Match(job_id, row.summary, list(row.tags), row.completed_at.timestamp(),
                          verdict.jaccard)
+        if verdict.same:
+            return Match(job_id, "", [], 0.0, verdict.jaccard, in_flight=True)
     return None
 
 
@@ -189,6 +214,19 @@ def index(job_id: str, indexable: Indexable, *, pipe: redis.client.Pipeline) -> 
     signature, bands = _bands(indexable.text)
     near_index.add(indexable.variant, bands, job_id, _hex(signature), ttl=settings.CACHE_TTL,
                    pipe=pipe)
+
+
+def index_now(job_id: str, indexable: Indexable) -> None:
+    """Index ``job_id`` now (a text job just created: a copy submitted while
+    it is made joins it); its completion indexes it again, the same way.
+    Best effort: without Valkey, copies are summarised on their own."""
+    pipe = near_index.pipeline()
+    index(job_id, indexable, pipe=pipe)
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("near-duplicate index of new job %s skipped (Valkey: %s)",
+                       job_id, exc)
 
 
 def forget(rows: list[Job]) -> None:

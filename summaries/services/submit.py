@@ -137,7 +137,8 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
                              look=None if refreshed else look, callback=callback)
         answer = replace(answer, refreshed=refreshed and not answer.cached)
     counters.record_request(answer.outcome, text=item.value if item.kind == TEXT else "",
-                            made=answer.made, job_id=answer.job_id)
+                            made=answer.made, job_id=answer.job_id,
+                            near=bool(answer.near_duplicate_of))
     if callback is not None and answer.outcome != outcomes.MISS:  # a new job: subscribed in it
         webhooks.subscribe(job_id=answer.job_id, callback=callback)
     return replace(answer, cache_key=key)
@@ -154,15 +155,22 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     completed job ``job_id`` of its own that names the one it shares, cached
     under its own key (unless store:false). None (the claim on ``key``
     kept) when there is none. Texts only: a page's text is known only in
-    the worker, which looks there."""
+    the worker, which looks there. A text nearly the same as one still in
+    flight (being made, or waiting in the batch lane) joins that job
+    instead (``_near_join``)."""
     namespace = cache_namespace()
     source = near_duplicates.source_lines(raw)
     try:
-        match = near_duplicates.find(
-            source or item.value,
-            variant=near_duplicates.variant(namespace, item.language, item.form),
-            namespace=namespace, max_age=options.max_age)
-        if match is None:
+        for _ in range(2):  # an original that completed meanwhile: look again
+            match = near_duplicates.find(
+                source or item.value,
+                variant=near_duplicates.variant(namespace, item.language, item.form),
+                namespace=namespace, max_age=options.max_age, in_flight=True)
+            if match is None or not match.in_flight:
+                break
+            if (joined := _near_join(job_id, key, match.job_id, options)) is not None:
+                return joined
+        if match is None or match.in_flight:
             return None
         made = costs.made_by(match.job_id)  # what the shared summary cost: saved (near)
         now = timezone.now()
@@ -191,6 +199,22 @@ def _near_answer(job_id: str, raw: str, item: NormalizedInput, key: str,
     return Submission(job_id, Job.Status.COMPLETED, cached=True, summary=match.summary,
                       tags=match.tags, outcome=outcomes.NEAR, near_duplicate_of=match.job_id,
                       age=max(0.0, time.time() - match.made_at), made=made)
+
+
+def _near_join(job_id: str, key: str, original: str, options: SubmitOptions) -> Submission | None:
+    """Join ``original``, a text job in flight whose text this submit's
+    nearly repeats, as a submit of its own input joins it (an interactive
+    one takes it out of the batch lane: ``_joined``); the claim on
+    ``key`` (made with ``job_id``) is freed. None (the claim kept) when the
+    job stopped being active meanwhile (the caller looks again: a job that
+    completed is then shared NEAR)."""
+    job = job_rows.load(original)
+    if job is None or not job.is_active or job.purged_at is not None:
+        return None
+    inflight.release(key, job_id)
+    _joined(job, options)
+    return Submission(str(job.id), job.status, cached=False, outcome=outcomes.JOINED,
+                      near_duplicate_of=str(job.id))
 
 
 def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
@@ -488,6 +512,20 @@ def _create_job(job_id: str, item: NormalizedInput, key: str, options: SubmitOpt
     ))
     if callback is not None:
         webhooks.subscribe_new(job=job, callback=callback)
+    if _near_indexed(item, options):
+        # Indexed now, so a copy submitted while it is made (or waits in the
+        # batch lane) joins it (services/near_duplicates.py, step 4).
+        indexable = near_duplicates.Indexable(
+            near_duplicates.variant(job.provider, item.language, item.form),
+            job.source_text or job.input_text)
+        transaction.on_commit(lambda: near_duplicates.index_now(job_id, indexable))
     if not batched:
         transaction.on_commit(lambda: enqueue(job_id, queue=options.queue))
     return job
+
+
+def _near_indexed(item: NormalizedInput, options: SubmitOptions) -> bool:
+    """Whether a job for ``item`` is indexed as a near-duplicate's original
+    (as its completion would: services/jobs.py ``_indexable``)."""
+    return (item.kind == TEXT and near_duplicates.enabled() and options.near_duplicates
+            and not options.refresh and options.store)
