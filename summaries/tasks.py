@@ -75,9 +75,10 @@ def purge_old_jobs() -> None:
     """Periodic (beat, hourly): delete old finished jobs and clear old page
     text (JOB_RETENTION_DAYS, EXTRACTED_TEXT_DAYS; summaries/services/retention.py)."""
     purged = retention.purge_old_jobs()
-    if purged.deleted or purged.cleared or purged.uploads:
+    if purged.deleted or purged.cleared or purged.uploads or purged.batches:
         logger.info("retention: deleted %d old jobs, cleared the page text of %d, deleted %d "
-                    "uploads no job needs", purged.deleted, purged.cleared, purged.uploads)
+                    "uploads no job needs and %d old provider batches", purged.deleted,
+                    purged.cleared, purged.uploads, purged.batches)
 
 
 @task_prerun.connect

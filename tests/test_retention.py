@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from summaries import tasks
-from summaries.models import Job
+from summaries.models import Job, ProviderBatch
 from summaries.services import retention
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +94,25 @@ def test_beat_runs_the_purge_task() -> None:
     old = job("completed", days_old=settings.JOB_RETENTION_DAYS + 1)
     tasks.purge_old_jobs.run()
     assert old.id not in ids()
+
+
+def test_an_old_provider_batch_goes_once_no_job_names_it() -> None:
+    def batch(state: str, days_old: float) -> ProviderBatch:
+        row = ProviderBatch.objects.create(api="gemini", provider="gemini:m:1", state=state,
+                                           display_name=f"smartcache-{uuid.uuid4()}",
+                                           finished_at=NOW - timedelta(days=days_old))
+        return row
+
+    old_empty = batch("succeeded", 40)
+    old_named = batch("failed", 40)
+    still_named = job("completed", days_old=5)  # recent: kept, and so its batch
+    Job.objects.filter(id=still_named.id).update(provider_batch=old_named)
+    recent = batch("succeeded", 3)
+    running = batch("running", 40)  # open: never deleted
+
+    purged = retention.purge_old_jobs(now=NOW, retention_days=30, text_days=0)
+
+    assert purged.batches == 1
+    assert set(ProviderBatch.objects.values_list("id", flat=True)) == {
+        old_named.id, recent.id, running.id}
+    assert old_empty.id not in set(ProviderBatch.objects.values_list("id", flat=True))

@@ -9,6 +9,9 @@
 - An uploaded document's bytes no job needs (pending, processing or
   scheduled), last uploaded over an hour ago, are deleted
   (services/uploads.py; a job's end deletes its own at once).
+- A provider batch's row (the batch lane's) is deleted once it finished
+  JOB_RETENTION_DAYS ago and no job row names it any more (its jobs were
+  deleted first): a batch is history its jobs' rows point to.
 
 Both work in batches of ``batch_size`` rows per statement, at most
 ``max_batches`` per run: the first run over a year of rows drains over several
@@ -24,7 +27,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from summaries.models import Job
+from summaries.models import Job, ProviderBatch
 from summaries.services.uploads import sweep_uploads
 
 FINISHED = (Job.Status.COMPLETED, Job.Status.FAILED)
@@ -34,11 +37,13 @@ MAX_BATCHES = 20
 
 @dataclass(frozen=True)
 class Purged:
-    """What one run did: job rows deleted, page texts cleared, uploads deleted."""
+    """What one run did: job rows deleted, page texts cleared, uploads and
+    provider batch rows deleted."""
 
     deleted: int = 0
     cleared: int = 0
     uploads: int = 0
+    batches: int = 0
 
 
 def purge_old_jobs(*, now: datetime | None = None, retention_days: int | None = None,
@@ -51,12 +56,24 @@ def purge_old_jobs(*, now: datetime | None = None, retention_days: int | None = 
     now = now or timezone.now()
     retention_days = settings.JOB_RETENTION_DAYS if retention_days is None else retention_days
     text_days = settings.EXTRACTED_TEXT_DAYS if text_days is None else text_days
-    deleted = cleared = 0
+    deleted = cleared = batches = 0
     if retention_days > 0:
         deleted = _delete_finished(now - timedelta(days=retention_days), batch_size, max_batches)
+        batches = _delete_batches(now - timedelta(days=retention_days), batch_size)
     if text_days > 0:
         cleared = _clear_texts(now - timedelta(days=text_days), batch_size, max_batches)
-    return Purged(deleted=deleted, cleared=cleared, uploads=sweep_uploads(now=now))
+    return Purged(deleted=deleted, cleared=cleared, uploads=sweep_uploads(now=now),
+                  batches=batches)
+
+
+def _delete_batches(cutoff: datetime, batch_size: int) -> int:
+    """Finished provider batches older than ``cutoff`` that no job names."""
+    old = ProviderBatch.objects.filter(finished_at__lt=cutoff, jobs__isnull=True).exclude(
+        state__in=ProviderBatch.OPEN).order_by()
+    ids = list(old.values_list("id", flat=True)[:batch_size])
+    if not ids:
+        return 0
+    return old.filter(id__in=ids).delete()[1].get("summaries.ProviderBatch", 0)
 
 
 def _delete_finished(cutoff: datetime, batch_size: int, max_batches: int) -> int:
