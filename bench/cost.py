@@ -284,13 +284,18 @@ def bound_of(docs: list[Doc], base_each: list[int]) -> Decimal:
     return allowed / total if total else Decimal(0)
 
 
-def waited_live(docs: list[Doc], ours: dict[str, Any]) -> int:
+def waited_live(docs: list[Doc], base_each: list[int], ours: dict[str, Any]) -> tuple[int, Decimal]:
     """Originals that could wait but were made by a live call (an
-    interactive submit joined them while they waited in the lane)."""
+    interactive submit joined them while they waited in the lane, or the
+    batch's answer broke the contract): how many, and the discount they
+    could not have, as a share of the exact-match cache's cost."""
     by_id = {job["job_id"]: job for job in ours["jobs"]}
-    return sum(1 for doc, (cache, job_id) in zip(docs, ours["answers"], strict=True)
-               if doc.kind == "original" and doc.waits and cache == "MISS"
-               and not by_id[job_id].get("via_batch"))
+    lost = [paid for doc, paid, (cache, job_id) in zip(docs, base_each, ours["answers"],
+                                                       strict=True)
+            if doc.kind == "original" and doc.waits and cache == "MISS"
+            and not by_id[job_id].get("via_batch")]
+    total = sum(base_each)
+    return len(lost), (Decimal(sum(lost)) / 2 / total if total else Decimal(0))
 
 
 def main() -> int:
@@ -381,8 +386,11 @@ def main() -> int:
         print(f"  missing: {line}")
     print(f"  syndicated copies paid, and why: {ours['copies_paid']} (a copy joins its "
           f"original while it waits in the batch lane, and shares its summary once made)")
+    live_count, live_share = waited_live(docs, base_each, ours)
     print(f"  originals that could wait but were made live (an interactive submit joined "
-          f"them while they waited): {waited_live(docs, ours)}")
+          f"them while they waited; or their batch answer broke the contract): {live_count}, "
+          f"+{live_share:.3f}x over the arithmetic's bound: an interactive document is "
+          f"answered live, so its waiting original cannot keep the discount")
     via_batch = sum(bool(job.get("via_batch")) for job in ours["jobs"])
     print(f"  jobs completed through the provider's batch API: {via_batch}; live AI calls: "
           f"{ai_calls}")

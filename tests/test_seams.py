@@ -437,9 +437,11 @@ neardup x batching | tested |
     a bulk item is looked up as a single submit and says cache NEAR
 neardup x webhooks | untested | a NEAR answer is a completed job, subscribed as a HIT is
     (test_a_cache_hit_still_calls_back); a URL job completed NEAR ends through the ordinary
-    completion, which calls back
+    completion, which calls back; a copy that joined its original in flight is subscribed to
+    that job by the same line as any JOINED submit (submit.summary_request)
 neardup x sse | untested | a URL job completed NEAR publishes the ordinary completed event; a NEAR
-    text's job is completed when created, a late client's stream (result at once)
+    text's job is completed when created, a late client's stream (result at once); a copy that
+    joined its original follows that job's stream, as any JOINED submit does
 neardup x watches | untested | a watch's job is a refresh, which never shares; its AI summary is
     indexed as any other
 neardup x run_at | untested | a scheduled submit is not answered at once; when it runs, a URL is
