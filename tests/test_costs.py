@@ -282,3 +282,21 @@ def test_a_batched_calls_tokens_are_shared_over_its_jobs(
     assert sum(s["output_tokens"] for s in shares) == len(_batch_answer_text("ok", call.items)) // 4
     assert shares[0]["input_tokens"] < shares[1]["input_tokens"] < shares[2]["input_tokens"]
     assert not any(s["estimated"] for s in shares)
+
+
+def test_a_broken_answer_whose_re_ask_was_told_to_wait_is_paid(api: Api,
+                                                               gemini: FakeGemini) -> None:
+    # Attempt 1: a broken answer (paid), its re-ask a 429 with Retry-After:
+    # the job steps aside (the attempt not counted), then answers. It pays
+    # the broken answer and the good one (the 429 was not billed).
+    gemini.retry_after_s = 1
+    gemini.script(["bad", "rate_limit_retry_after", "ok"])
+    job = api.wait(api.submit(unique_text("cost told to wait")).json()["job_id"], timeout=30)
+    assert (job["status"], job["attempts"]) == ("completed", 1), job
+    assert gemini.calls == 3
+    broken = prompt_tokens(gemini.received[0].prompt)
+    good_in, good_out = gemini_usage(gemini.received[2].prompt, gemini.received[2].user_text)
+    bad_out = len(json.dumps({"summary": " ".join(["This is one sentence."] * 6),
+                              "tags": ["x"]})) // 4
+    assert (job["cost"]["input_tokens"], job["cost"]["output_tokens"]) == (
+        broken + good_in, bad_out + good_out)

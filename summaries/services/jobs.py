@@ -25,7 +25,7 @@ from summaries.core.canonical_urls import MAX_URL_CHARS
 from summaries.core.errors import ErrorCode, JobError, JobFailed, QuotaWait, RetryLater, backoff
 from summaries.core.inputs import NormalizedInput
 from summaries.core.lanes import JOB_LANES
-from summaries.core.tokens import NO_USAGE, estimated, reported
+from summaries.core.tokens import NO_USAGE, Usage, estimated, reported
 from summaries.infra import cache
 from summaries.infra.database import release_connection
 from summaries.models import Job
@@ -130,7 +130,7 @@ def job_process(*, job_id: str) -> None:
             _retry_or_fail(job, exc)
         else:  # the provider said when to come back: every worker waits that long
             ai_quota.pause(summarizer().cache_namespace, exc.retry_after)
-            _step_aside(job, exc.retry_after, exc.message)
+            _step_aside(job, exc.retry_after, exc.message, usage=exc.usage)
     except RedisError as exc:
         # An outage or a stall of Valkey is the outside world, not a bug.
         _retry_or_fail(job, JobError(f"Valkey unavailable ({type(exc).__name__})",
@@ -344,18 +344,23 @@ def max_attempts(code: str) -> int:
     return int(settings.JOB_MAX_ATTEMPTS)
 
 
-def _step_aside(job: Job, delay: float, reason: str) -> None:
+def _step_aside(job: Job, delay: float, reason: str, *, usage: Usage | None = None) -> None:
     """Reschedule the job after ``delay`` seconds without counting the attempt:
-    waiting for the provider's quota is nobody's failure."""
+    waiting for the provider's quota is nobody's failure. ``usage``: calls
+    this attempt paid before the provider said to wait (a broken answer
+    whose re-ask was a 429), added to the job's cost."""
     delay += random.uniform(0, min(1.0, delay))  # don't all come back at once
-    _update_mine(job, {
+    charge, cost = costs.charged(job, usage)
+    if _update_mine(job, {
+        **charge,
         "status": Job.Status.PENDING,
         "stage": Job.Stage.WAITING,
         "attempts": job.attempts - 1,
         "error": f"{reason} (trying again in {delay:.0f}s)",
         "updated_at": timezone.now(),
         "lease_expires_at": None,
-    })
+    }):
+        costs.record(cost)
     events.job_pending(job, Job.Stage.WAITING, reason)
     raise RetryLater(JobError(reason, code=ErrorCode.AI_QUOTA, transient=True), delay=delay)
 
