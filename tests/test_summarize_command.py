@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from summaries.core.forms import Form
 from summaries.core.inputs import normalize_input
 from summaries.models import Job
 from summaries.providers import LocalProvider
@@ -81,3 +82,30 @@ def test_without_a_database_it_summarises_but_does_not_cache() -> None:
     assert "not cached" in result.stderr
     again = summarize(text, "--json")
     assert json.loads(again.stdout)["cached"] is False
+
+
+def test_it_summarises_in_the_form_asked_keyed_apart() -> None:
+    text = text_about("ferry pier")
+    prose = json.loads(summarize(text, "--json").stdout)
+    bullets = summarize(text, "--json", "--style", "bullets", "--length", "medium")
+    assert bullets.returncode == 0, bullets.stderr
+    body = json.loads(bullets.stdout)
+    assert body["cached"] is False  # another form: another key, not the prose entry
+    points = body["summary"].splitlines()
+    assert len(points) >= 3 and all(point.startswith("- ") for point in points), body
+    assert body["summary"] != prose["summary"]
+    # Its job row says the form, and the API answers the same request with it.
+    key = normalize_input(text).in_form(Form("bullets", "medium")).cache_key(
+        LocalProvider().cache_namespace)
+    job = Job.objects.get(input_hash=key)
+    assert (job.style, job.length, job.summary) == ("bullets", "medium", body["summary"])
+    again = summarize(text, "--json", "--style", "bullets", "--length", "medium")
+    assert json.loads(again.stdout) == {**body, "cached": True}
+
+
+def test_a_bad_form_or_too_few_sentences_for_bullets_is_a_clear_error() -> None:
+    wrong = summarize(text_about("weir"), "--style", "poem")
+    assert wrong.returncode != 0 and "invalid choice" in wrong.stderr
+    short = summarize("One sentence here. And a second one.", "--style", "bullets")
+    assert short.returncode != 0 and "input_too_short" in short.stderr
+    assert "Traceback" not in wrong.stderr + short.stderr

@@ -169,6 +169,7 @@ def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.O
         summary=outcome.summary, tags=outcome.tags, final_url=outcome.final_url[:MAX_URL_CHARS],
         title=outcome.title[:512], extracted_text=outcome.extracted_text,
         extracted_chars=len(outcome.extracted_text) if item.kind == Job.Kind.URL else None,
+        language=item.language or "", style=item.form.style, length=item.form.length,
         attempts=1, started_at=now, completed_at=now, duration_ms=0,
     )
 

@@ -13,8 +13,11 @@ from redis.exceptions import RedisError
 
 from smartcache import valkey_urls
 from summaries.core.errors import JobError
-from summaries.core.inputs import InvalidInput, NormalizedInput, normalize_input
+from summaries.core.forms import LENGTHS, STYLES, Form
+from summaries.core.inputs import TEXT, InvalidInput, NormalizedInput, normalize_input
 from summaries.infra import cache
+from summaries.providers import has_sentences
+from summaries.providers.contract import MIN_POINTS
 from summaries.services import costs, pipeline
 from summaries.services.config import summarizer
 from summaries.services.jobs import job_record_completed
@@ -27,12 +30,22 @@ class Command(BaseCommand):
         parser.add_argument("input", help="text to summarise, or an http(s) URL")
         parser.add_argument("--refresh", action="store_true", help="ignore the cache")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument("--style", choices=STYLES, default=STYLES[0],
+                            help="prose (sentences) or bullets (key points)")
+        parser.add_argument("--length", choices=LENGTHS, default=LENGTHS[0],
+                            help="short (2-3 sentences), medium or long")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             item = normalize_input(options["input"])
         except InvalidInput as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from None
+        form = Form(options["style"], options["length"])
+        if form.bullets and item.kind == TEXT and not has_sentences(item.value,
+                                                                     at_least=MIN_POINTS):
+            raise CommandError(f"input is too short for bullet points: give at least "
+                               f"{MIN_POINTS} sentences (input_too_short)")
+        item = item.in_form(form)  # keyed apart unless the default, as the API does
         key = item.cache_key(summarizer().cache_namespace)
         use_cache = _valkey_answers()
         if not use_cache:
