@@ -270,3 +270,18 @@ def test_a_changed_copy_submitted_while_its_original_is_made_is_its_own_job(
     assert "near_duplicate_of" not in changed.json()
     assert api.wait(changed.json()["job_id"])["status"] == "completed"
     assert gemini.calls == 2
+
+
+def test_a_copy_in_the_same_bulk_request_joins_the_original_before_it(
+        api: Api, gemini: FakeGemini) -> None:
+    gemini.delay_s = 1.0
+    wire = story(place())
+    response = api.http.post(f"{api.base_url}/api/submit/batch", json={"inputs": [
+        wire, reprinted(wire, "Hill Gazette")]}, timeout=15)
+    assert response.status_code == 202, response.text
+    first, copy = response.json()["results"]
+    assert first["cache"] == "MISS", first
+    assert (copy["cache"], copy["job_id"], copy["near_duplicate_of"]) == (
+        "JOINED", first["job_id"], first["job_id"]), copy
+    assert api.wait(first["job_id"])["status"] == "completed"
+    assert gemini.calls == 1

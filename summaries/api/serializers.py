@@ -465,7 +465,7 @@ class BatchItemResponse(ShapedResponse):
     near_duplicate_of = serializers.UUIDField(
         source="submission.near_duplicate_of", required=False,
         help_text="The job whose summary this item shares (cache NEAR, or a HIT of a job "
-                  "that shared one).")
+                  "that shared one; cache JOINED: the job it joined while that was made).")
     error = serializers.CharField(required=False,
                                   help_text="When the item was refused or its job failed.")
     code = error_code_field(required=False,
