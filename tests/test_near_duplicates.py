@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from summaries.models import Job
 from tests.helpers.api import Api
@@ -285,3 +287,23 @@ def test_a_copy_in_the_same_bulk_request_joins_the_original_before_it(
         "JOINED", first["job_id"], first["job_id"]), copy
     assert api.wait(first["job_id"])["status"] == "completed"
     assert gemini.calls == 1
+
+
+def test_a_scheduled_copy_shares_the_summary_made_before_it_runs(
+        api: Api, gemini: FakeGemini) -> None:
+    wire = story(place())
+    run_at = (timezone.now() + timedelta(seconds=3)).isoformat().replace("+00:00", "Z")
+    scheduled = api.submit(reprinted(wire, "Hill Gazette"), run_at=run_at)
+    assert scheduled.json()["status"] == "scheduled", scheduled.text
+    original = completed(api, wire)  # made while the copy waits for its run_at
+
+    done = api.wait(scheduled.json()["job_id"], timeout=30)
+
+    assert done["status"] == "completed" and done["cached"], done
+    assert (done["near_duplicate_of"], done["summary"]) == (original["job_id"],
+                                                            original["summary"])
+    assert gemini.calls == 1
+    # Its own cache entry: the copy again is a HIT naming the same original.
+    again = api.submit(reprinted(wire, "Hill Gazette"))
+    assert (again.headers["X-Cache"], again.json()["near_duplicate_of"]) == (
+        "HIT", original["job_id"])

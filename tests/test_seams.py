@@ -444,9 +444,12 @@ neardup x sse | untested | a URL job completed NEAR publishes the ordinary compl
     joined its original follows that job's stream, as any JOINED submit does
 neardup x watches | untested | a watch's job is a refresh, which never shares; its AI summary is
     indexed as any other
-neardup x run_at | untested | a scheduled submit is not answered at once; when it runs, a URL is
-    looked up in the worker as any job and a text is summarised (texts are looked up at submit).
-    A scheduled job is not active (status scheduled), so no copy joins it and waits for its run_at
+neardup x run_at | tested |
+    tests/test_near_duplicates.py::test_a_scheduled_copy_shares_the_summary_made_before_it_runs:
+    a scheduled submit is not answered at once; when it runs, a URL is looked up in the worker as
+    any job, and so is a text (not looked up at submit): a copy whose original was made
+    meanwhile completes NEAR, with its own cache entry. A scheduled job is not active (status
+    scheduled), so no copy joins it and waits for its run_at
 neardup x fastpath | untested | a NEAR answer is cached under the copy's own key and announced as
     any write, so memory copies are ordinary hits (key x fastpath); a purge's cascade deletes and
     announces its entry as any purge (purge x fastpath)

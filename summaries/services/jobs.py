@@ -151,7 +151,8 @@ def _near_request(job: Job) -> near_duplicates.Request | None:
     """What the pipeline may do with near-duplicates for ``job`` (None: nothing)."""
     if not near_duplicates.enabled() or not job.near_duplicates or job.refresh:
         return None
-    return near_duplicates.Request(max_age=job.max_age, source=job.source_text)
+    return near_duplicates.Request(max_age=job.max_age, source=job.source_text,
+                                   look=job.kind == Job.Kind.TEXT and job.run_at is not None)
 
 
 def job_record_completed(*, item: NormalizedInput, key: str, outcome: pipeline.Outcome) -> Job:

@@ -77,10 +77,13 @@ def enabled() -> bool:
 class Request:
     """What a job asks of the lookup: ``max_age`` (seconds) bounds the age
     of a summary it may share; ``source``: a text job's input with its line
-    breaks ("" for the normalised input)."""
+    breaks ("" for the normalised input); ``look``: a text job looks too."""
 
     max_age: int | None = None
     source: str = ""
+    # A text job looks in the worker too: a scheduled one (run_at), which
+    # was not looked up at submit (its copy may have been made meanwhile).
+    look: bool = False
 
 
 @dataclass(frozen=True)

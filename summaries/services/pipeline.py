@@ -93,13 +93,21 @@ def run(
     found nothing (services.jobs does, in the round trip renewing its marker).
     ``near``: a page's article may share a near-duplicate's summary, and a
     summary made here is indexed (None: neither; a text was looked up at
-    submit, services/submit.py). ``keep``: False for a store:false job (a
-    long document's parts are not cached either); ``on_parts(done, total)``:
-    a long document's progress."""
+    submit, services/submit.py, and looks here only when ``near.look``: a
+    scheduled one). ``keep``: False for a store:false job (a long document's
+    parts are not cached either); ``on_parts(done, total)``: a long
+    document's progress."""
     if use_cache and not refresh and not cache_checked and (hit := cache.get_summary(key)):
         return from_cache(hit)
     namespace = summarizer().cache_namespace
     if item.kind == TEXT:
+        if near is not None and near.look and use_cache and not refresh and (
+                match := near_duplicates.find(
+                    near.source or item.value, variant=near_duplicates.variant(
+                        namespace, item.language, item.form),
+                    namespace=namespace, max_age=near.max_age)):
+            return Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
+                           near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
         outcome = _summarize(item.value, on_stage, item.language, item.form)
         if near is not None:
             outcome.indexable = near_duplicates.Indexable(
