@@ -296,6 +296,10 @@ class Watch(models.Model):
                           help_text="Public watch id, as returned by the API.")
     url = models.URLField(max_length=MAX_URL_CHARS, help_text="The canonical URL watched.")
     every_seconds = models.PositiveIntegerField(help_text="Seconds between checks (≥ 60).")
+    style = models.CharField(max_length=16, default="prose",
+                             help_text="The form its summaries are asked in: prose or bullets.")
+    length = models.CharField(max_length=16, default="short",
+                              help_text="... and their length: short, medium or long.")
     callback_url = models.URLField(max_length=MAX_URL_CHARS, blank=True,
                                    help_text="Called with the new job's status on a change.")
     next_run_at = models.DateTimeField(help_text="When the next check is due.")

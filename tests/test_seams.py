@@ -385,8 +385,10 @@ form x webhooks | untested | the delivery body is the status body, whose summary
     form's text (bullets as "- " lines in the same string): nothing else differs
 form x sse | untested | the result event is the status body, as polling shows it; the form is
     not in the stream otherwise
-form x watches | untested | a watch takes no form: its refresh job is the default form under
-    the URL's plain key (README, The form of a summary)
+form x watches | tested | tests/test_watches.py::test_a_watch_summarises_in_the_form_it_was_given,
+    tests/test_watches.py::test_a_watch_with_an_unknown_form_is_refused: a watch keeps the form
+    it was created with (Watch.style, length) and its refresh jobs ask in it, under that form's
+    key of the URL; a form outside the choices is a 400, as on a submit
 form x run_at | tested | tests/test_forms.py::test_a_scheduled_job_keeps_its_form: the form is
     stored on the scheduled row and the job answers in it when it runs
 form x fastpath | tested |

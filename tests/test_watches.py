@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from summaries.models import Watch
+from summaries.models import Job, Watch
 from summaries.services import watches
 from tests.helpers.api import Api
 from tests.helpers.fakes.gemini import FakeGemini
@@ -286,3 +286,38 @@ def test_watches_are_for_operators_when_a_token_is_set(
     detail = f"{url}/{created.json()['watch_id']}"
     assert api.http.get(detail, timeout=10).status_code == 403
     assert api.http.delete(detail, headers=good, timeout=10).status_code == 204
+
+
+def test_a_watch_summarises_in_the_form_it_was_given(api: Api, site: FakeWeb,
+                                                     gemini: FakeGemini) -> None:
+    page = ChangingPage(site, "/in-bullets", page_html(NEWS))
+    response = create(api, url=site.url(page.path), every="1h", style="bullets",
+                      length="medium")
+    assert response.status_code == 201, response.text
+    assert (response.json()["style"], response.json()["length"]) == ("bullets", "medium")
+    body = checked(api, response.json()["watch_id"], 1)
+
+    assert body["last_job_status"] == "completed", body
+    points = body["summary"].splitlines()
+    assert len(points) >= 3 and all(point.startswith("- ") for point in points), body
+    job = Job.objects.get(id=body["last_job_id"])
+    assert (job.style, job.length) == ("bullets", "medium")
+    # The URL asked in that form is answered from the watch's summary.
+    hit = api.submit(site.url(page.path), style="bullets", length="medium")
+    assert (hit.headers["X-Cache"], hit.json()["summary"]) == ("HIT", body["summary"])
+    assert gemini.calls == 1
+
+
+@pytest.mark.usefixtures("no_enqueue")
+@pytest.mark.parametrize(("field", "code"), [({"style": "poem"}, "invalid_choice"),
+                                           ({"length": 3}, "invalid_choice"),
+                                           ({"style": None}, "null")])
+def test_a_watch_with_an_unknown_form_is_refused(api: Api, site: FakeWeb,
+                                                 field: dict[str, Any], code: str) -> None:
+    response = create(api, url=site.url("/news"), every="1h", **field)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code, response.json()  # as a submit's
+    assert Watch.objects.count() == 0
+    # The default form, when none is given.
+    made = create(api, url=site.url("/news"), every="1h")
+    assert (made.json()["style"], made.json()["length"]) == ("prose", "short")

@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from summaries.api import schema  # also documents the operator token
 from summaries.api import serializers as s
 from summaries.api.views import BrowsableForm, get_job
+from summaries.core.forms import Form
 from summaries.models import Watch
 from summaries.representations import bodies
 from summaries.selectors.jobs import job_list
@@ -232,7 +233,8 @@ class WatchListView(OperatorView):
         form.is_valid(raise_exception=True)
         values = form.validated_data
         watch = watches.watch_create(url=values["url"], every=watches.parse_every(values["every"]),
-                                     callback_url=values.get("callback_url", ""))
+                                     callback_url=values.get("callback_url", ""),
+                                     form=Form(values["style"], values["length"]))
         location = request.build_absolute_uri(
             reverse("watch-detail", kwargs={"watch_id": str(watch.id)}))
         return Response(s.WatchResponse.render(watch), status=status.HTTP_201_CREATED,

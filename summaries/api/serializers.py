@@ -534,6 +534,8 @@ class WatchRequest(serializers.Serializer):
     callback_url = StrictCharField(required=False, max_length=4096,
                                    help_text="Called (as a submit's callback_url) with the "
                                              "new job's status whenever the page changed.")
+    style = _choice(forms.STYLES, forms.PROSE, STYLE_HELP)  # type: ignore[assignment]
+    length = _choice(forms.LENGTHS, forms.SHORT, LENGTH_HELP)
 
 
 def _watch_summary(watch: Any) -> bool:
@@ -544,6 +546,8 @@ class WatchResponse(ShapedResponse):
     watch_id = serializers.UUIDField(source="id")
     url = serializers.CharField(help_text="The canonical URL watched.")
     every = serializers.IntegerField(source="every_seconds", help_text="Seconds between checks.")
+    style = serializers.ChoiceField(list(forms.STYLES), help_text="Its summaries' style.")  # type: ignore[assignment]
+    length = serializers.ChoiceField(list(forms.LENGTHS), help_text="Its summaries' length.")
     callback_url = serializers.CharField(required=False)
     created_at = serializers.DateTimeField()
     next_run_at = serializers.DateTimeField(help_text="When the next check is due.")

@@ -32,6 +32,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from summaries.core.errors import ErrorCode, InvalidInput, JobError
+from summaries.core.forms import DEFAULT_FORM, Form
 from summaries.core.inputs import URL, normalize_input, normalize_text
 from summaries.core.lanes import Lane
 from summaries.fetching import check_submit_url
@@ -69,9 +70,11 @@ def parse_every(value: object) -> int:
     return seconds
 
 
-def watch_create(*, url: str, every: int, callback_url: str = "") -> Watch:
+def watch_create(*, url: str, every: int, callback_url: str = "",
+                 form: Form = DEFAULT_FORM) -> Watch:
     """A watch of ``url`` (checked as a submitted URL is) every ``every``
-    seconds; its first check is sent at once. Raises InvalidInput."""
+    seconds, its summaries asked in ``form``; its first check is sent at
+    once. Raises InvalidInput."""
     item = normalize_input(url)
     if item.kind != URL:
         raise InvalidInput("url: give an http(s) URL to watch", code=ErrorCode.INVALID_URL)
@@ -81,6 +84,7 @@ def watch_create(*, url: str, every: int, callback_url: str = "") -> Watch:
         raise InvalidInput(exc.message, code=exc.code) from None
     callback = callbacks.check_callback_url(callback_url) if callback_url else ""
     watch = Watch.objects.create(url=item.value, every_seconds=every, callback_url=callback,
+                                 style=form.style, length=form.length,
                                  next_run_at=timezone.now() + timedelta(seconds=every))
     watch_id = str(watch.id)
     transaction.on_commit(lambda: send_check(watch_id))
@@ -148,7 +152,7 @@ def watch_check(*, watch_id: str) -> None:
     try:
         job_id = summary_request(raw=watch.url, options=SubmitOptions(
             refresh=True, queue=Lane.BULK, callback_url=watch.callback_url,
-            watch_id=watch_id)).job_id
+            watch_id=watch_id, form=Form(watch.style, watch.length))).job_id
     except Exception as exc:  # Valkey down, busy ...: the next turn tries again
         logger.warning("watch %s: could not start its job: %s", watch_id, exc)
         mine.update(last_checked_at=now, checks=F("checks") + 1,
