@@ -128,6 +128,16 @@ def test_tokens_are_estimated_when_the_provider_reports_none(api: Api,
     assert cost["usd"] == usd(cost["input_tokens"], cost["output_tokens"], GEMINI_IN, GEMINI_OUT)
 
 
+def broken_then_good(gemini: FakeGemini) -> tuple[int, int]:
+    """The tokens (in, out) of the fake's calls 1 (a broken answer) and 3 (a
+    good one): what a job pays that got both (call 2 answered no tokens)."""
+    broken = prompt_tokens(gemini.received[0].prompt)
+    good_in, good_out = gemini_usage(gemini.received[2].prompt, gemini.received[2].user_text)
+    bad_out = len(json.dumps({"summary": " ".join(["This is one sentence."] * 6),
+                              "tags": ["x"]})) // 4
+    return broken + good_in, bad_out + good_out
+
+
 def test_a_broken_answer_and_a_failed_attempt_are_paid_too(api: Api,
                                                            gemini: FakeGemini) -> None:
     # Attempt 1: a broken answer (paid), its re-ask a 503 (transient: retried);
@@ -137,12 +147,8 @@ def test_a_broken_answer_and_a_failed_attempt_are_paid_too(api: Api,
     job = api.wait(api.submit(text).json()["job_id"])
     assert (job["status"], job["attempts"]) == ("completed", 2), job
     assert gemini.calls == 3
-    broken = prompt_tokens(gemini.received[0].prompt)
-    good_in, good_out = gemini_usage(gemini.received[2].prompt, gemini.received[2].user_text)
-    bad_out = len(json.dumps({"summary": " ".join(["This is one sentence."] * 6),
-                              "tags": ["x"]})) // 4
     assert (job["cost"]["input_tokens"], job["cost"]["output_tokens"]) == (
-        broken + good_in, bad_out + good_out)
+        broken_then_good(gemini))
 
 
 def test_a_failed_job_shows_what_its_calls_cost(api: Api, gemini: FakeGemini) -> None:
@@ -294,9 +300,5 @@ def test_a_broken_answer_whose_re_ask_was_told_to_wait_is_paid(api: Api,
     job = api.wait(api.submit(unique_text("cost told to wait")).json()["job_id"], timeout=30)
     assert (job["status"], job["attempts"]) == ("completed", 1), job
     assert gemini.calls == 3
-    broken = prompt_tokens(gemini.received[0].prompt)
-    good_in, good_out = gemini_usage(gemini.received[2].prompt, gemini.received[2].user_text)
-    bad_out = len(json.dumps({"summary": " ".join(["This is one sentence."] * 6),
-                              "tags": ["x"]})) // 4
     assert (job["cost"]["input_tokens"], job["cost"]["output_tokens"]) == (
-        broken + good_in, bad_out + good_out)
+        broken_then_good(gemini))
