@@ -444,3 +444,24 @@ def test_a_batch_answer_for_a_job_that_went_live_is_counted_as_spent(
     wait_for(lambda: spent_usd(lane) - before[1] >= total - 2e-6, 10, "both costs counted")
     assert spent_usd(lane) - before[1] == pytest.approx(total, abs=2e-6)
     assert saved_usd(lane, "batch") == pytest.approx(before[0], abs=2e-6)  # nothing saved
+
+
+def test_a_join_with_an_earlier_deadline_brings_the_jobs_deadline_forward(
+        api: Api, gemini: FakeGemini) -> None:
+    text = unique_text("sooner")
+    job_id = batched(api, text, deadline=7200)
+    later = Job.objects.get(id=job_id).deadline
+    assert later is not None
+
+    sooner = api.submit(text, deadline=1800)  # joins: it will not wait two hours
+    assert (sooner.json()["job_id"], sooner.headers["X-Cache"]) == (job_id, "JOINED")
+    job = Job.objects.get(id=job_id)
+    assert job.deadline is not None and job.stage == Job.Stage.BATCHED
+    assert abs((job.deadline - (timezone.now() + timedelta(seconds=1800))).total_seconds()) < 30
+    assert job.lease_expires_at == job.deadline
+    assert api.status(job_id).json()["deadline"].startswith(job.deadline.isoformat()[:16])
+
+    relaxed = api.submit(text, deadline=3 * 3600)  # a later deadline changes nothing
+    assert relaxed.headers["X-Cache"] == "JOINED"
+    assert Job.objects.get(id=job_id).deadline == job.deadline
+    assert gemini.calls == 0

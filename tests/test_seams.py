@@ -480,9 +480,11 @@ neardup x hostile | untested | every index key carries CACHE_TTL, a lookup reads
 batchlane (the provider batch lane, summaries/services/batch_lane.py):
 key x batchlane | tested |
     tests/test_batch_lane.py::test_a_waiting_job_is_joined_and_an_interactive_submit_runs_it_live,
-    tests/test_batch_lane.py::test_waiting_items_complete_through_one_batch_job: a waiting job is
-    joined (an interactive join takes it out of the lane, live); a batch result is cached under
-    the input's key and the next submit is a HIT
+    tests/test_batch_lane.py::test_waiting_items_complete_through_one_batch_job,
+    tests/test_batch_lane.py::test_a_join_with_an_earlier_deadline_brings_the_jobs_deadline_forward:
+    a waiting job is joined (an interactive join takes it out of the lane, live; a join with an
+    earlier deadline brings the job's forward, so no joiner waits past its own); a batch result
+    is cached under the input's key and the next submit is a HIT
 purge x batchlane | untested | a batch result is stored by jobs._complete, as a live one, so it is
     purged as one; a purge while the job waits leaves it alone, as it leaves a running job
 language x batchlane | untested | each item's request is built by the live call's functions

@@ -28,6 +28,9 @@ The story of an item, end to end:
      stable display name; a poller that dies between the two leaves a
      ``creating`` row, which the next tick looks up at the provider by that
      name (adopting the batch it finds) before it creates it again.
+   A submit that joins a waiting job with an earlier deadline of its own
+   moves the job's deadline to it (``tighten``); one that cannot wait at
+   all takes it out of the lane (``promote``).
 3. Every change of a job is a conditional UPDATE on its state (processing,
    stage batched, that provider batch): a tick run twice over the same
    results, or a job promoted meanwhile, never completes a job twice.
@@ -112,6 +115,16 @@ def promote(job: Job) -> bool:
     live now (its batch result, if one comes, then finds it taken). Whether
     this call moved it."""
     return _send_live([job], reason="an interactive submit joined it") > 0
+
+
+def tighten(job: Job, deadline: datetime) -> bool:
+    """A submit that can wait until ``deadline`` joined ``job``, waiting in
+    the lane until later: the job is now due by the earlier of the two (its
+    lease too), so the joiner is not made to wait past its own deadline (a
+    running provider batch sends it live near it: ``_late``). Conditional on
+    the job still waiting; whether it moved it."""
+    return bool(Job.objects.filter(id=job.id, **_WAITING, deadline__gt=deadline).update(
+        deadline=deadline, lease_expires_at=deadline, updated_at=timezone.now()))
 
 
 # --- the tick --------------------------------------------------------------------------

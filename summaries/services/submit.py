@@ -469,9 +469,12 @@ def _create_or_join(job_id: str, item: NormalizedInput, key: str, options: Submi
 
 def _joined(job: Job, options: SubmitOptions) -> Job:
     """A submit joins the active ``job``: one that cannot wait (no deadline)
-    takes a job waiting in the batch lane out of it, to a live call."""
+    takes a job waiting in the batch lane out of it, to a live call; one
+    that can wait less long than the job brings its deadline forward."""
     if job.stage == Job.Stage.BATCHED and options.deadline is None:
         batch_lane.promote(job)
+    elif job.stage == Job.Stage.BATCHED and options.deadline is not None:
+        batch_lane.tighten(job, options.deadline)
     return job
 
 
