@@ -28,7 +28,7 @@ from summaries.providers.gemini_batches import GeminiBatchApi
 from summaries.services.config import summarizer
 from tests.helpers.api import Api
 from tests.helpers.batch_lane import LANE, batched
-from tests.helpers.fakes.gemini import FakeGemini
+from tests.helpers.fakes.gemini import FakeGemini, prompt_tokens
 from tests.helpers.fakes.receiver import FakeReceiver
 from tests.helpers.polling import wait_for
 from tests.helpers.stack import Stack, stack_of
@@ -465,3 +465,31 @@ def test_a_join_with_an_earlier_deadline_brings_the_jobs_deadline_forward(
     assert relaxed.headers["X-Cache"] == "JOINED"
     assert Job.objects.get(id=job_id).deadline == job.deadline
     assert gemini.calls == 0
+
+
+def test_a_batch_answer_that_broke_the_contract_is_paid_and_the_job_runs_live(
+        lane: Api, gemini: FakeGemini) -> None:
+    gemini.batches.batch_mode = "bad"  # every item's answer: 6 sentences, 1 tag
+    before = spent_usd(lane)
+    job_id = batched(lane, unique_text("broke it in the batch"))
+
+    done = lane.wait(job_id, timeout=30)
+
+    assert done["status"] == "completed" and "via_batch" not in done, done
+    assert gemini.calls == 1  # the live call that made it
+    batch = ProviderBatch.objects.get()
+    assert (batch.items, batch.completed_items, batch.fallback_items) == (1, 0, 1)
+    # The job pays the batch's broken answer (at the batch price) and the live call.
+    (live,) = gemini.received
+    live_in = prompt_tokens(live.prompt)
+    bad_out = len(json.dumps({"summary": " ".join(["This is one sentence."] * 6),
+                              "tags": ["x"]})) // 4
+    job = Job.objects.get(id=job_id)
+    assert job.input_tokens == 2 * live_in, (job.input_tokens, live_in)
+    assert job.output_tokens > bad_out
+    live_only = (Decimal(live_in) * Decimal("0.30")
+                 + Decimal(job.output_tokens - bad_out) * Decimal("2.50")) / 1_000_000
+    broken = (Decimal(live_in) * Decimal("0.30") + Decimal(bad_out) * Decimal("2.50")) / 2_000_000
+    assert job.cost == pytest.approx(live_only + broken, abs=Decimal("0.000002"))
+    wait_for(lambda: spent_usd(lane) - before >= float(job.cost) - 2e-6, 10, "both counted")
+    assert spent_usd(lane) - before == pytest.approx(float(job.cost), abs=2e-6)

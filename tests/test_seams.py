@@ -660,11 +660,13 @@ cost x neardup | tested |
     cost when made (its maker's row), counted under near; its own job pays nothing
 cost x batchlane | tested |
     tests/test_batch_lane.py::test_a_batch_lane_job_costs_the_discounted_price_and_the_discount_is_saved,
-    tests/test_batch_lane.py::test_a_batch_answer_for_a_job_that_went_live_is_counted_as_spent:
+    tests/test_batch_lane.py::test_a_batch_answer_for_a_job_that_went_live_is_counted_as_spent,
+    tests/test_batch_lane.py::test_a_batch_answer_that_broke_the_contract_is_paid_and_the_job_runs_live:
     a job completed from a provider batch's result pays its reported tokens at the batch
     discount, and analytics counts the discount as saved under batch. A job taken out of a
     provider batch after it was sent (an interactive join, a near deadline) is paid live, and
-    the batch's answer for it is billed too: spent (the batch row's unused_cost), nothing saved
+    the batch's answer for it is billed too: spent (the batch row's unused_cost), nothing saved;
+    a batch answer that broke the contract is paid on the job's row before it goes live
 cost x documents | tested |
     tests/test_document_seams.py::test_a_long_documents_cost_is_every_parts_call_and_the_reduce:
     a long document's job pays every part's call and the reduce's (map-reduce), its tokens

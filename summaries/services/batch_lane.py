@@ -55,7 +55,7 @@ from redis.exceptions import RedisError
 from summaries.core.errors import JobError
 from summaries.core.inputs import TEXT, NormalizedInput
 from summaries.core.pricing import Cost
-from summaries.core.tokens import estimated, reported
+from summaries.core.tokens import Usage, estimated, reported
 from summaries.infra import cache, runtime
 from summaries.infra.dispatch import enqueue
 from summaries.models import Job, ProviderBatch
@@ -279,11 +279,14 @@ def _poll(api: BatchApi, batch: ProviderBatch, report: TickReport) -> None:
         return
     # Finished: complete what it answered (an expired OpenAI batch keeps the
     # work it did), send the rest live.
-    live = []
+    live, paid = [], {}
     for job in waiting:
         item = remote.results.get(str(job.id))
         if item is None or item.result is None:
             live.append(job)
+            # An answer that broke the contract was billed all the same.
+            if item is not None and (usage := reported(item.input_tokens, item.output_tokens)):
+                paid[str(job.id)] = usage
         elif jobs.job_complete_from_batch(job=job, result=item.result,
                                           provider_batch_id=str(batch.id),
                                           input_tokens=item.input_tokens,
@@ -292,7 +295,7 @@ def _poll(api: BatchApi, batch: ProviderBatch, report: TickReport) -> None:
             ProviderBatch.objects.filter(id=batch.id).update(
                 completed_items=F("completed_items") + 1)
     report.live += _send_live(live, reason=f"no usable answer in its provider batch "
-                                           f"({remote.provider_state})", batch=batch)
+                                           f"({remote.provider_state})", batch=batch, paid=paid)
     state = {RemoteState.SUCCEEDED: ProviderBatch.State.SUCCEEDED,
              RemoteState.EXPIRED: ProviderBatch.State.EXPIRED}.get(remote.state,
                                                                    ProviderBatch.State.FAILED)
@@ -335,17 +338,23 @@ def _finish(batch: ProviderBatch, state: str, error: str, *, unused: Cost | None
         **({"unused_cost": unused.usd} if unused is not None else {})))
 
 
-def _send_live(waiting: Sequence[Job], *, reason: str, batch: ProviderBatch | None = None) -> int:
+def _send_live(waiting: Sequence[Job], *, reason: str, batch: ProviderBatch | None = None,
+               paid: dict[str, Usage] | None = None) -> int:
     """Send each job still waiting in the lane to a live call on its lane
-    (conditional: one taken meanwhile is left alone); how many were sent."""
+    (conditional: one taken meanwhile is left alone); how many were sent.
+    ``paid``: the tokens of a provider batch's unusable answer for a job (it
+    broke the contract), added to its cost in the same UPDATE (so a poll run
+    twice charges it once): spent, at the batch price, nothing saved."""
     sent = 0
     now = timezone.now()
     for job in waiting:
+        charge, cost = costs.charged(job, (paid or {}).get(str(job.id)), via_batch_api=True)
         moved = Job.objects.filter(id=job.id, **_WAITING).update(
-            status=Job.Status.PENDING, stage=Job.Stage.QUEUED, lease_expires_at=None,
+            **charge, status=Job.Status.PENDING, stage=Job.Stage.QUEUED, lease_expires_at=None,
             updated_at=now)
         if not moved:
             continue
+        costs.record_unused(cost)
         sent += 1
         # After commit: a caller inside a transaction (a submit) sends once it is seen.
         transaction.on_commit(functools.partial(enqueue, str(job.id), queue=job.queue))

@@ -20,7 +20,8 @@ its maker's row, at submit and in the worker alike); the batch
 discount the part of the list price it took off. A provider batch's answer
 for a job that went live meanwhile (an interactive submit joined it, or its
 deadline came) is billed too: counted as spent (``record_unused``, on the
-``ProviderBatch`` row's ``unused_cost``), and it saves nothing.
+``ProviderBatch`` row's ``unused_cost``), and it saves nothing; so is one
+that broke the contract (on the job's row, before it goes live).
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def record(cost: Cost) -> None:
 
 def record_unused(cost: Cost) -> None:
     """Count ``cost`` as spent on an answer nobody used (a provider batch's
-    answer for a job that had gone live meanwhile): spent, and no discount
-    saved, since the live call paid for the job again."""
+    answer for a job that had gone live meanwhile, or one that broke the
+    contract): spent, and no discount saved, since a live call pays for the
+    job again."""
     provider, model = provider_model()
     counters.spent(provider, model, cost.micros)
 

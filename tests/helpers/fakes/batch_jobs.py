@@ -7,7 +7,8 @@ Knobs, switched at runtime by the test:
                  whole), ``expire`` (the job expires), ``partial`` (the job
                  succeeds, but its second item gets an error and its last
                  no answer at all), ``slow`` (the job never finishes: a
-                 deadline must give it up)
+                 deadline must give it up), ``bad`` (the job succeeds, every
+                 item's answer breaks the contract: 6 sentences, 1 tag)
 ``polls_to_finish``  how many gets see the job running before it finishes (1:
                  the first get finds it done)
 ``get_delay_s``  seconds each get of a job waits before answering (a poller
@@ -24,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-BATCH_MODES = frozenset({"ok", "fail", "expire", "partial", "slow"})
+BATCH_MODES = frozenset({"ok", "fail", "expire", "partial", "slow", "bad"})
 
 
 @dataclass

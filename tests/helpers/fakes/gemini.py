@@ -291,7 +291,8 @@ class FakeGemini(LoopbackServer[Call]):
                 call = Call(model=str(job.metadata.get("model", "")), api_key="",
                             prompt="\n\n".join(system + user), user_text="\n\n".join(user),
                             body=body, path="batch", form=form_of("\n\n".join(system)))
-                answers.append({"response": _answer("ok", call, index),
+                mode = "bad" if job.mode == "bad" else "ok"
+                answers.append({"response": _answer(mode, call, index),
                                 "metadata": {"key": key}})
             metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
         return {"name": f"batches/{job.id}", "metadata": metadata,

@@ -273,7 +273,8 @@ class FakeOpenAI(LoopbackServer[Call]):
                                     "type", ""), body=body)
                     outputs.append({**line, "response": {
                         "status_code": 200, "request_id": f"req_{index}",
-                        "body": _completion("ok", call, index)}})
+                        "body": _completion("bad" if job.mode == "bad" else "ok", call,
+                                            index)}})
                 job.metadata["output_file_id"] = self._file(_jsonl(outputs), "output.jsonl",
                                                             "batch_output")["id"]
                 if errors:
