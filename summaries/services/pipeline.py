@@ -106,8 +106,7 @@ def run(
                     near.source or item.value, variant=near_duplicates.variant(
                         namespace, item.language, item.form),
                     namespace=namespace, max_age=near.max_age)):
-            return Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
-                           near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
+            return _shared(match)
         outcome = _summarize(item.value, on_stage, item.language, item.form)
         if near is not None:
             outcome.indexable = near_duplicates.Indexable(
@@ -140,8 +139,7 @@ def run(
     if hit:
         outcome = from_cache(hit)
     elif match:
-        outcome = Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
-                          near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
+        outcome = _shared(match)
     else:
         try:
             outcome = _summarize_long(article.text, on_stage, item.language, item.form,
@@ -160,6 +158,13 @@ def run(
     outcome.title = clean_text(article.title or "")
     outcome.extracted_text = clean_text(article.text)
     return outcome
+
+
+def _shared(match: near_duplicates.Match) -> Outcome:
+    """The outcome of a job answered with a near-duplicate's summary: no AI
+    call, saving what that summary cost when its job made it."""
+    return Outcome(match.summary, match.tags, cached=True, cached_at=match.made_at,
+                   near_duplicate_of=match.job_id, made=costs.made_by(match.job_id))
 
 
 def fetch_article(url: str, on_stage: Callable[[str], None] = _no_stage,

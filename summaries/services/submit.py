@@ -109,7 +109,7 @@ def summary_request(*, raw: str, options: SubmitOptions = DEFAULTS,
         item = item.in_language(normalize_language(options.language), translates=translates())
         key = item.cache_key(cache_namespace())
     if not options.form.is_default:
-        item = _in_form(item, options.form)
+        item = in_form(item, options.form)
         key = item.cache_key(cache_namespace())
     if options.run_at is not None:
         job = scheduling.job_schedule(item=item, key=key, run_at=options.run_at,
@@ -217,7 +217,7 @@ def _near_join(job_id: str, key: str, original: str, options: SubmitOptions) -> 
                       near_duplicate_of=str(job.id))
 
 
-def _in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
+def in_form(item: NormalizedInput, form: Form) -> NormalizedInput:
     """``item`` asked in ``form``; raises InvalidInput for bullet points of
     a text with fewer sentences than points (a URL's page or an upload's
     text is not known yet: its job fails with input_too_short instead)."""

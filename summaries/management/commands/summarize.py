@@ -14,13 +14,12 @@ from redis.exceptions import RedisError
 from smartcache import valkey_urls
 from summaries.core.errors import JobError
 from summaries.core.forms import LENGTHS, STYLES, Form
-from summaries.core.inputs import TEXT, InvalidInput, NormalizedInput, normalize_input
+from summaries.core.inputs import InvalidInput, NormalizedInput, normalize_input
 from summaries.infra import cache
-from summaries.providers import has_sentences
-from summaries.providers.contract import MIN_POINTS
 from summaries.services import costs, pipeline
 from summaries.services.config import summarizer
 from summaries.services.jobs import job_record_completed
+from summaries.services.submit import in_form
 
 
 class Command(BaseCommand):
@@ -37,15 +36,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            item = normalize_input(options["input"])
+            # Keyed apart unless the default form, and checked, as the API does.
+            item = in_form(normalize_input(options["input"]),
+                           Form(options["style"], options["length"]))
         except InvalidInput as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from None
-        form = Form(options["style"], options["length"])
-        if form.bullets and item.kind == TEXT and not has_sentences(item.value,
-                                                                     at_least=MIN_POINTS):
-            raise CommandError(f"input is too short for bullet points: give at least "
-                               f"{MIN_POINTS} sentences (input_too_short)")
-        item = item.in_form(form)  # keyed apart unless the default, as the API does
         key = item.cache_key(summarizer().cache_namespace)
         use_cache = _valkey_answers()
         if not use_cache:
