@@ -521,8 +521,10 @@ killedworker x batchlane | tested |
 aierror x batchlane | tested |
     tests/test_batch_lane.py::test_a_failed_or_expired_batch_falls_back_to_live_calls,
     tests/test_batch_lane.py::test_a_partial_result_sends_only_the_unanswered_items_live,
-    tests/test_batch_lane.py::test_a_batch_not_done_by_the_deadline_is_given_up_for_live_calls:
-    failed, expired, partial and late batches send their unfinished items live
+    tests/test_batch_lane.py::test_a_batch_not_done_by_the_deadline_is_given_up_for_live_calls,
+    tests/test_batch_lane.py::test_a_batch_answer_that_broke_the_contract_is_paid_and_the_job_runs_live:
+    failed, expired, partial and late batches send their unfinished items live; an answer that
+    broke the contract is paid on the job's row, then the job is asked live
 hostile x batchlane | tested |
     tests/test_batch_lane.py::test_a_bad_priority_or_deadline_is_a_400,
     tests/test_batch_lane.py::test_a_batch_item_with_a_bad_deadline_is_refused_alone: deadlines
