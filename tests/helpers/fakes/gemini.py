@@ -436,6 +436,16 @@ _SENTENCES = {("prose", "short"): 2, ("prose", "medium"): 4, ("prose", "long"): 
               ("bullets", "short"): 3, ("bullets", "medium"): 4, ("bullets", "long"): 5}
 
 
+def _clipped(sentence: str, most: int = 25) -> str:
+    """The sentence's first ``most`` words, ending in a period. A clip that
+    would end on a one-letter word ("... in a.") drops it: a model never ends
+    a sentence so, and the contract's splitter reads "a." as an initial."""
+    words = sentence.split()[:most]
+    while len(words) > 1 and len(words[-1].rstrip(".!?,;:")) <= 1:
+        words.pop()
+    return " ".join(words).rstrip(".!?,;:") + "."
+
+
 def _summary_of(user_text: str, form: tuple[str, str] = ("prose", "short")) -> dict[str, Any]:
     """First two sentences (clipped; more for other forms: ``_SENTENCES``)
     and the most frequent longer words of the text between <text> markers
@@ -443,7 +453,7 @@ def _summary_of(user_text: str, form: tuple[str, str] = ("prose", "short")) -> d
     found = _TEXT.search(user_text)
     text = found.group("text") if found else user_text
     want = _SENTENCES[form]
-    sentences = [" ".join(s.split()[:25]).rstrip(".!?,;:") + "." for s in split_sentences(text)]
+    sentences = [_clipped(s) for s in split_sentences(text)]
     sentences = [s[0].upper() + s[1:] for s in sentences if len(s) > 1][:want]
     for filler in _FILLERS:
         if len(sentences) < want:
