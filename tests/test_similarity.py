@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from summaries.similarity import MemoryIndex, confirm, fingerprint, lsh_bands
+from summaries.similarity import (
+    JACCARD_THRESHOLD,
+    MemoryIndex,
+    confirm,
+    fingerprint,
+    lsh_bands,
+)
 from summaries.similarity.text import shingles, text_shingles, tokenize
 from tests.helpers.stories import OTHER, STORY, syndicated
 
@@ -90,6 +96,35 @@ def _quoting(text: str) -> str:
 def test_a_copy_that_differs_in_fact_or_story_is_refused(query: str, reason: str) -> None:
     verdict = confirm(STORY, query, language_a="en", language_b="en")
     assert (verdict.same, verdict.reason) == (reason == "near_duplicate", reason), verdict
+
+
+@pytest.mark.parametrize("part", [
+    pytest.param([0, 1, 2], id="three-of-five-paragraphs"),
+    pytest.param([0, 1, 2, "other"], id="mixed-with-a-sentence-of-another"),
+])
+def test_part_of_a_story_is_refused_though_its_jaccard_passes(part: list[int | str]) -> None:
+    # What a copy may leave out is a trimmed paragraph, not two fifths of the
+    # story: the Jaccard alone would confirm these, their facts all agree.
+    paragraphs = STORY.split("\n\n")
+    other = OTHER.split("\n\n")[0]  # one sentence
+    query = "\n\n".join(other if p == "other" else paragraphs[int(p)] for p in part)
+    for a, b in ((STORY, query), (query, STORY)):
+        verdict = confirm(a, b, language_a="en", language_b="en")
+        assert verdict.jaccard >= JACCARD_THRESHOLD
+        assert (verdict.same, verdict.reason) == (False, "partial"), verdict
+    trimmed = "\n\n".join(paragraphs[1:4])  # first and last paragraphs trimmed
+    assert check(STORY, trimmed) == (True, "near_duplicate")
+
+
+def test_an_initial_ends_no_sentence() -> None:
+    # "John M. Ford" is one sentence's words, not the end of one.
+    tokens = tokenize("The novel by John M. Ford was reissued. It sold well.")
+    ends = [t.raw for t in tokens if t.ends_segment]
+    assert ends == ["reissued", "well"]
+    assert [t.raw for t in tokens if t.ends_sentence] == ends
+    line = tokenize("A headline without a stop\nThe story begins here.")
+    assert [t.raw for t in line if t.ends_segment] == ["stop", "here"]
+    assert [t.raw for t in line if t.ends_sentence] == ["here"]
 
 
 def test_two_stories_sharing_a_long_quote_are_refused() -> None:

@@ -36,6 +36,7 @@ _TOKEN = re.compile(
     rf"|[{_CURRENCY}%]"
 )
 _SEGMENT_END = re.compile(r"[.!?;:…\n]")
+_SENTENCE_END = re.compile(r"[.!?…]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Token:
     raw: str  # as written (after NFKC and straight quotes), capitals kept
     fold: str  # casefolded: what shingles and alignment compare
     ends_segment: bool  # a sentence or line ends right after it
+    ends_sentence: bool = False  # a sentence ends right after it (line breaks aside)
 
 
 def _clean(text: str) -> str:
@@ -56,10 +58,23 @@ def tokenize(text: str) -> list[Token]:
     tokens = []
     for i, match in enumerate(matches):
         gap_end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        ends = i + 1 == len(matches) or bool(_SEGMENT_END.search(text, match.end(), gap_end))
         raw = match.group()
-        tokens.append(Token(raw, raw.casefold(), ends))
+        gap = text[match.end():gap_end]
+        last = i + 1 == len(matches)
+        initial = _initial(raw, gap)
+        ends = last or (bool(_SEGMENT_END.search(gap)) and not initial)
+        sentence = last or (bool(_SENTENCE_END.search(gap)) and not initial)
+        tokens.append(Token(raw, raw.casefold(), ends, sentence))
     return tokens
+
+
+def _initial(raw: str, gap: str) -> bool:
+    """Whether ``raw`` + ``gap`` is a person's initial ("John M. Ford",
+    "J. K. Rowling"): one capital letter and a period on the same line.
+    It ends no sentence (summaries/providers/contract.py reads it so too);
+    taken as one, it cut the sentence around a name into fragments that
+    the edited-sentence rule then compared as if they were sentences."""
+    return len(raw) == 1 and raw.isupper() and gap.strip() == "."
 
 
 def shingles(tokens: list[Token]) -> set[str]:
