@@ -438,10 +438,11 @@ _SENTENCES = {("prose", "short"): 2, ("prose", "medium"): 4, ("prose", "long"): 
 
 def _clipped(sentence: str, most: int = 25) -> str:
     """The sentence's first ``most`` words, ending in a period. A clip that
-    would end on a one-letter word ("... in a.") drops it: a model never ends
-    a sentence so, and the contract's splitter reads "a." as an initial."""
+    would end on a one-letter word or an initialism ("... in a.", "... former
+    U.S.") drops it: a model never ends a sentence so, and the contract's
+    splitter reads "a." as an initial and "U.S." as inside a sentence."""
     words = sentence.split()[:most]
-    while len(words) > 1 and len(words[-1].rstrip(".!?,;:")) <= 1:
+    while len(words) > 1 and (len(bare := words[-1].rstrip(".!?,;:")) <= 1 or "." in bare):
         words.pop()
     return " ".join(words).rstrip(".!?,;:") + "."
 
