@@ -473,9 +473,13 @@ neardup x aierror | untested | a stored AI summary is indexed, in the batch that
 neardup x form | untested | the form (style, length) is in the variant of every band key
     (near_duplicates.variant), so a summary in one form is never proposed for another, as a
     language is (neardup x language's test)
-neardup x hostile | untested | every index key carries CACHE_TTL, a lookup reads at most 16
-    members a band and confirms at most 3 candidates; a summary is shared only for a text
-    confirmed nearly the same with equal facts (tests/test_similarity.py's hard negatives)
+neardup x hostile | tested |
+    tests/test_similarity.py::test_part_of_a_story_is_refused_though_its_jaccard_passes:
+    a client holding part of another's text (three paragraphs of five) is not given the
+    summary of the whole, which would tell what it did not send; a summary is shared only for
+    a text confirmed nearly the same with equal facts (the file's hard negatives). Every index
+    key carries CACHE_TTL, a lookup reads at most 16 members a band and confirms at most 3
+    candidates
 
 batchlane (the provider batch lane, summaries/services/batch_lane.py):
 key x batchlane | tested |
