@@ -477,7 +477,9 @@ neardup x hostile | tested |
     tests/test_similarity.py::test_part_of_a_story_is_refused_though_its_jaccard_passes:
     a client holding part of another's text (three paragraphs of five) is not given the
     summary of the whole, which would tell what it did not send; a summary is shared only for
-    a text confirmed nearly the same with equal facts (the file's hard negatives). Every index
+    a text confirmed nearly the same with equal facts (the file's hard negatives). Left open:
+    a first submitter may add opinion stating no fact (under two fifths of the story) and have
+    its summary shared with later plain copies (README, near-duplicates' Safety). Every index
     key carries CACHE_TTL, a lookup reads at most 16 members a band and confirms at most 3
     candidates
 
