@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -114,6 +115,21 @@ def test_part_of_a_story_is_refused_though_its_jaccard_passes(part: list[int | s
         assert (verdict.same, verdict.reason) == (False, "partial"), verdict
     trimmed = "\n\n".join(paragraphs[1:4])  # first and last paragraphs trimmed
     assert check(STORY, trimmed) == (True, "near_duplicate")
+
+
+def test_a_text_that_repeats_itself_is_not_aligned() -> None:
+    # Three words drawn at random, then the same words with their halves
+    # swapped: the Jaccard passes, and aligning such texts word by word took
+    # 14 s of a web thread at the submit's size limit. They are refused first.
+    rng = random.Random(2)
+    words = [rng.choice(("alpha", "beta", "gamma")) for _ in range(8000)]
+    a, b = " ".join(words), " ".join(words[4000:] + words[:4000])
+    verdict = confirm(a, b, language_a="en", language_b="en")
+    assert verdict.jaccard > 0.9
+    assert (verdict.same, verdict.reason) == (False, "repetitive")
+    # A story quoted twice in one text is not that: it is aligned and judged.
+    twice = f"{STORY}\n\n{STORY}"
+    assert check(twice, f"Riverton news\n\n{twice}") == (True, "near_duplicate")
 
 
 def test_an_initial_ends_no_sentence() -> None:

@@ -18,7 +18,9 @@ LSH only proposes; this decides, on the two texts themselves:
    repeating itself, another half that is short);
 4. no difference in the facts a summary states (numbers, dates, names,
    negation: :mod:`.facts`) in the body they share. The two token streams
-   are aligned (difflib); every difference is one of
+   are aligned on their shared shingles (difflib; a pair that repeats
+   itself too much to align cheaply is refused as ``repetitive``); every
+   difference is one of
    - a whole added or removed run of sentences or lines, or anything before
      the first or after the last shared word (headline, byline, "Related:",
      a trimmed paragraph, another site's boilerplate): ignored, unless it is
@@ -55,6 +57,11 @@ _PLACEHOLDERS = frozenset("~D#N")  # facts.skeleton's
 # at most 0.39, the rest short stories trimmed by up to half); checked on
 # five seeds not looked at: no false hit, recall 0.990-0.995 held out.
 _MOST_UNSHARED = 0.4
+# Pairs of equal shingles per shingle of the two texts beyond which they are
+# not aligned (``_alignment_work``): at most 2.8 on every pair of
+# bench/neardup.py's labelled set (a meal plan repeating its lines); 16,000
+# words drawn from three give 33, one sentence repeated thousands.
+_MOST_WORK = 8
 _STORY_SENTENCE = 12
 _ORDER: tuple[FactKind, ...] = ("negation", "date", "number", "name")
 
@@ -63,7 +70,7 @@ _ORDER: tuple[FactKind, ...] = ("negation", "date", "number", "name")
 class Verdict:
     same: bool
     reason: str  # "near_duplicate", "language", "too_short", "dissimilar",
-    # "partial", "facts:<kind>" or "edited_sentence"
+    # "repetitive", "partial", "facts:<kind>" or "edited_sentence"
     jaccard: float = 0.0
     containment: float = 0.0
     detail: str = ""
@@ -86,7 +93,12 @@ def confirm(a: str, b: str, *, language_a: str | None, language_b: str | None,
     containment = shared / min(len(grams_a), len(grams_b))
     if jaccard < threshold:
         return Verdict(False, "dissimilar", jaccard, containment)
-    gaps = _gaps(tokens_a, tokens_b)
+    runs_a, runs_b = _runs_of(tokens_a), _runs_of(tokens_b)
+    if _alignment_work(runs_a, runs_b) > _MOST_WORK * (len(runs_a) + len(runs_b)):
+        # A text that repeats itself this much is no article (and aligning it
+        # would cost seconds): it is summarised on its own.
+        return Verdict(False, "repetitive", jaccard, containment)
+    gaps = _gaps(tokens_a, tokens_b, runs_a, runs_b)
     partial = max(_unshared_story(tokens_a, [(i1, i2) for i1, i2, _, _ in gaps]),
                   _unshared_story(tokens_b, [(j1, j2) for _, _, j1, j2 in gaps]))
     if partial > _MOST_UNSHARED:
@@ -145,20 +157,49 @@ def _head(tokens: list[Token], start: int, end: int) -> list[Token]:
     return tokens[start:end]
 
 
-def _gaps(ta: list[Token], tb: list[Token]) -> list[tuple[int, int, int, int]]:
-    """(i1, i2, j1, j2) for each difference between the texts' shared runs.
+def _runs_of(tokens: list[Token]) -> list[str]:
+    """The text's shingles in order: the i-th is its words i to i+SHINGLE_WORDS-1."""
+    folds = [t.fold for t in tokens]
+    return [" ".join(folds[i:i + SHINGLE_WORDS])
+            for i in range(len(folds) - SHINGLE_WORDS + 1)]
+
+
+def _alignment_work(runs_a: list[str], runs_b: list[str]) -> int:
+    """How many pairs of equal shingles the two texts hold: what aligning
+    them costs (difflib looks at each such pair). About the length of the
+    texts for prose, whose shingles are nearly all distinct; the square of
+    it for a text that repeats itself."""
+    counts_b = Counter(runs_b)
+    return sum(n * counts_b[run] for run, n in Counter(runs_a).items())
+
+
+def _gaps(ta: list[Token], tb: list[Token], runs_a: list[str], runs_b: list[str]
+          ) -> list[tuple[int, int, int, int]]:
+    """(i1, i2, j1, j2), token positions, for each difference between the
+    texts' shared runs.
 
     Only runs of at least SHINGLE_WORDS equal words anchor the alignment: a
     stray shared "the" between a trimmed paragraph and a site's footer would
-    otherwise turn the texts' ends into edits inside the body.
+    otherwise turn the texts' ends into edits inside the body. So the
+    texts are aligned shingle by shingle (a shared shingle is a shared run of
+    SHINGLE_WORDS words): prose has few repeated shingles where it has many
+    repeated words, so difflib's work is about linear (aligning the words
+    took 1-3 s on two 100,000-character texts, and 14 s on a crafted pair).
     """
-    matcher = SequenceMatcher(None, [t.fold for t in ta], [t.fold for t in tb], autojunk=False)
+    matcher = SequenceMatcher(None, runs_a, runs_b, autojunk=False)
     gaps, i, j = [], 0, 0
     for block in matcher.get_matching_blocks():
-        if block.size >= SHINGLE_WORDS or block.size == 0:  # size 0: the end sentinel
-            if block.a > i or block.b > j or block.size == 0:
-                gaps.append((i, block.a, j, block.b))
-            i, j = block.a + block.size, block.b + block.size
+        if block.size == 0:  # the end sentinel
+            if i < len(ta) or j < len(tb):
+                gaps.append((i, len(ta), j, len(tb)))
+            break
+        # Two runs of shingles may share words at their ends (a repeated
+        # word next to an edit): the gap between them is then empty there.
+        start_a, start_b = max(i, block.a), max(j, block.b)
+        if start_a > i or start_b > j:
+            gaps.append((i, start_a, j, start_b))
+        i = max(i, block.a + block.size + SHINGLE_WORDS - 1)
+        j = max(j, block.b + block.size + SHINGLE_WORDS - 1)
     return [g for g in gaps if g[0] < g[1] or g[2] < g[3]]
 
 
