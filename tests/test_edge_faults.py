@@ -14,6 +14,7 @@ import requests
 from summaries.core.inputs import normalize_input
 from summaries.infra import cache
 from tests.helpers.documents import make_pdf
+from tests.helpers.polling import wait_for
 from tests.helpers.processes import WebServer, free_port
 from tests.helpers.stack import stack_of
 from tests.helpers.texts import text_about
@@ -39,6 +40,18 @@ def test_a_hit_from_memory_with_valkey_down_is_a_json_503(
     with stack_of(tmp_path, worker_env, RATE_LIMIT="1000/minute",
                   LOCAL_CACHE_SECONDS="600") as stack:
         api = stack.api()
+        # The API process's invalidation listener starts with its first read
+        # of a summary and drops every copy once subscribed (a copy read
+        # before may have missed an announcement): let it subscribe first.
+        warm_up = text_about(f"warm-up {uuid.uuid4().hex[:6]}")
+        cache.set_summary(normalize_input(warm_up).cache_key(namespace),
+                          {"job_id": str(uuid.uuid4()), "summary": "One. Two.", "tags": ["a"]},
+                          ttl=600, pipe=(pipe := stack.client().pipeline(transaction=False)))
+        pipe.execute()
+        assert api.submit(warm_up).status_code == 200
+        wait_for(lambda: sum(count for _, count in
+                             stack.client().pubsub_numsub(cache.INVALIDATE_CHANNEL)) >= 1,
+                 30, "the API's invalidation listener subscribed")
         text = text_about(f"kiln {uuid.uuid4().hex[:6]}")
         key = normalize_input(text).cache_key(namespace)
         pipe = stack.client().pipeline(transaction=False)
