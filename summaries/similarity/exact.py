@@ -37,7 +37,7 @@ from difflib import SequenceMatcher
 
 from .facts import FactKind, fact_kind, fact_value, skeleton
 from .minhash import MIN_SHINGLES
-from .text import SHINGLE_WORDS, Token, shingles, tokenize
+from .text import SHINGLE_WORDS, Token, shingle_runs, tokenize
 
 __all__ = ["JACCARD_THRESHOLD", "Verdict", "confirm"]
 
@@ -85,7 +85,8 @@ def confirm(a: str, b: str, *, language_a: str | None, language_b: str | None,
     if language_a != language_b:
         return Verdict(False, "language", detail=f"{language_a} != {language_b}")
     tokens_a, tokens_b = tokenize(a), tokenize(b)
-    grams_a, grams_b = shingles(tokens_a), shingles(tokens_b)
+    runs_a, runs_b = shingle_runs(tokens_a), shingle_runs(tokens_b)
+    grams_a, grams_b = set(runs_a), set(runs_b)
     if min(len(grams_a), len(grams_b)) < MIN_SHINGLES:
         return Verdict(False, "too_short")
     shared = len(grams_a & grams_b)
@@ -93,7 +94,6 @@ def confirm(a: str, b: str, *, language_a: str | None, language_b: str | None,
     containment = shared / min(len(grams_a), len(grams_b))
     if jaccard < threshold:
         return Verdict(False, "dissimilar", jaccard, containment)
-    runs_a, runs_b = _runs_of(tokens_a), _runs_of(tokens_b)
     if _alignment_work(runs_a, runs_b) > _MOST_WORK * (len(runs_a) + len(runs_b)):
         # A text that repeats itself this much is no article (and aligning it
         # would cost seconds): it is summarised on its own.
@@ -155,13 +155,6 @@ def _head(tokens: list[Token], start: int, end: int) -> list[Token]:
         if tokens[i].ends_segment:
             return tokens[start:i + 1]
     return tokens[start:end]
-
-
-def _runs_of(tokens: list[Token]) -> list[str]:
-    """The text's shingles in order: the i-th is its words i to i+SHINGLE_WORDS-1."""
-    folds = [t.fold for t in tokens]
-    return [" ".join(folds[i:i + SHINGLE_WORDS])
-            for i in range(len(folds) - SHINGLE_WORDS + 1)]
 
 
 def _alignment_work(runs_a: list[str], runs_b: list[str]) -> int:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["SHINGLE_WORDS", "Token", "shingles", "text_shingles", "tokenize"]
+__all__ = ["SHINGLE_WORDS", "Token", "shingle_runs", "shingles", "text_shingles", "tokenize"]
 
 # Five words, the usual choice for word shingles: two unrelated texts share
 # almost no five-word runs. bench/neardup.py with 4 found as many copies but
@@ -79,7 +80,13 @@ def _initial(raw: str, gap: str) -> bool:
 
 def shingles(tokens: list[Token]) -> set[str]:
     """The distinct runs of SHINGLE_WORDS folded words (none for a shorter text)."""
-    return _runs([t.fold for t in tokens])
+    return set(shingle_runs(tokens))
+
+
+def shingle_runs(tokens: list[Token]) -> list[str]:
+    """The text's runs of SHINGLE_WORDS folded words in order (the i-th
+    starts at word i), repeats kept: what the exact check aligns."""
+    return list(_each_run([t.fold for t in tokens]))
 
 
 def text_shingles(text: str) -> set[str]:
@@ -90,5 +97,8 @@ def text_shingles(text: str) -> set[str]:
 
 
 def _runs(words: list[str]) -> set[str]:
-    return {" ".join(words[i:i + SHINGLE_WORDS])
-            for i in range(len(words) - SHINGLE_WORDS + 1)}
+    return set(_each_run(words))
+
+
+def _each_run(words: list[str]) -> Iterator[str]:
+    return (" ".join(words[i:i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1))
